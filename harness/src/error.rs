@@ -1,0 +1,75 @@
+//! The harness's one error type. Every variant says what went wrong and what to do.
+
+use std::path::PathBuf;
+
+/// A boxed error from a scenario or component.
+pub type BoxError = Box<dyn std::error::Error + Send + Sync + 'static>;
+
+/// Everything that can stop the harness short of a verdict. All map to exit status 2.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// A command-line value that does not parse or is out of range.
+    #[error("{0}")]
+    Usage(String),
+    /// `soak run NAME` with a NAME nobody registered.
+    #[error("unknown scenario '{name}'; known scenarios: {}", known.join(", "))]
+    UnknownScenario {
+        /// What was asked for.
+        name: String,
+        /// What exists.
+        known: Vec<String>,
+    },
+    /// The report directory cannot be created or written.
+    #[error("cannot write reports to {}: {source}; pick a writable --out directory", path.display())]
+    Output {
+        /// The path that failed.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved report file cannot be read.
+    #[error("cannot read {}: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A saved report file is not what `soak` writes.
+    #[error("{} is malformed: {why}; re-run the scenario to regenerate it", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong, with a line number where there is one.
+        why: String,
+    },
+    /// The tokio runtime could not be built.
+    #[error("cannot start the tokio runtime: {0}")]
+    Runtime(#[source] std::io::Error),
+    /// The scenario itself failed (a component error, a broken invariant).
+    #[error("scenario '{scenario}' failed: {source}")]
+    Scenario {
+        /// Which scenario.
+        scenario: String,
+        /// Its error.
+        #[source]
+        source: BoxError,
+    },
+    /// A chart could not be drawn.
+    #[error("cannot draw chart {}: {why}", path.display())]
+    Chart {
+        /// The chart file.
+        path: PathBuf,
+        /// The drawing backend's message.
+        why: String,
+    },
+}
+
+impl Error {
+    /// Exit status for this error: always 2 (usage, input or harness error).
+    pub fn exit_code(&self) -> u8 {
+        2
+    }
+}

@@ -1,0 +1,393 @@
+//! Growth-rate estimate per resource, its uncertainty, and the verdict.
+//!
+//! # The model
+//!
+//! Under diurnal traffic a healthy service's heap rises and falls with load, so a
+//! straight-line slope through the samples reads the daily curve as growth (the
+//! OLS slope of one cosine period is far from zero). We instead fit, over the
+//! steady part of the run (after the warm-up),
+//!
+//! ```text
+//! y(t) = a + b·t + Σ c_k · f_k(t) + e(t)
+//! ```
+//!
+//! where the `f_k` are load covariates built from the run's own measured load
+//! (events per sample): the load itself and exponential moving averages of it with
+//! time constants of 5 min, 30 min and 2 h. A working set that follows load with any
+//! smooth lag (a TTL map, a connection registry) is a combination of those, so it
+//! lands in the `c_k`, and what is left in `b` is growth not explained by traffic.
+//! The estimator knows nothing about any subject: it sees samples and load.
+//!
+//! A second fit adds a hinge at the middle of the window (`b₂·max(0, t − mid)`), so
+//! `b + b₂` is the slope of the *late* half. A leak is sustained: the verdict fails
+//! only when both the whole-window slope and the late slope exceed the budget and
+//! the growth is statistically significant. A cache that fills to its capacity and
+//! then stays flat (the classic false positive of slope checks) has a late slope of
+//! about zero and passes.
+//!
+//! Uncertainty is the OLS standard error inflated for autocorrelated residuals by
+//! `sqrt((1 + ρ) / (1 − ρ))`, with ρ the lag-1 autocorrelation of the residuals.
+
+use serde::{Deserialize, Serialize};
+
+/// Time constants (hours) of the load moving averages used as covariates.
+pub const LOAD_LAGS_HOURS: [f64; 3] = [5.0 / 60.0, 0.5, 2.0];
+
+/// How many standard errors growth must clear to count as real.
+pub const SIGNIFICANCE_Z: f64 = 2.0;
+
+/// Fewest samples in the steady window for a judgement.
+pub const MIN_POINTS: usize = 12;
+
+/// A growth estimate for one series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Estimate {
+    /// Growth per virtual hour over the steady window.
+    pub per_hour: f64,
+    /// Standard error of `per_hour` (autocorrelation-adjusted).
+    pub stderr: f64,
+    /// Growth per hour over the late half of the window.
+    pub late_per_hour: f64,
+    /// Standard error of `late_per_hour`.
+    pub late_stderr: f64,
+    /// Start of the steady window, virtual hours.
+    pub from_hours: f64,
+    /// End of the window, virtual hours.
+    pub to_hours: f64,
+    /// Value of the drawn trend line at `from_hours`: the line through the window's
+    /// mean with slope `per_hour`.
+    pub trend_start: f64,
+    /// Samples in the window.
+    pub points: usize,
+}
+
+impl Estimate {
+    /// Whether growth is sustained past `budget` per hour and clears the noise.
+    pub fn exceeds(&self, budget: f64) -> bool {
+        self.per_hour > budget
+            && self.late_per_hour > budget
+            && self.per_hour > SIGNIFICANCE_Z * self.stderr
+    }
+
+    /// The trend line's value at `hours` (for charts).
+    pub fn trend_at(&self, hours: f64) -> f64 {
+        self.trend_start + self.per_hour * (hours - self.from_hours)
+    }
+}
+
+/// Estimates growth of `y` (sampled at `t_hours`) over `[warmup_hours, end]`, with
+/// `load` (events per sample, same length) as the covariate source.
+///
+/// Returns `None` when the window holds fewer than [`MIN_POINTS`] samples or the
+/// inputs disagree in length.
+pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Estimate> {
+    let n_all = t_hours.len();
+    if y.len() != n_all || load.len() != n_all {
+        return None;
+    }
+    let features = load_features(t_hours, load);
+    let idx: Vec<usize> = (0..n_all)
+        .filter(|&i| t_hours[i] >= warmup_hours && y[i].is_finite())
+        .collect();
+    if idx.len() < MIN_POINTS {
+        return None;
+    }
+    let t: Vec<f64> = idx.iter().map(|&i| t_hours[i]).collect();
+    let yy: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
+    let feats: Vec<Vec<f64>> = features
+        .iter()
+        .map(|f| idx.iter().map(|&i| f[i]).collect())
+        .collect();
+    let from = t[0];
+    let to = t[t.len() - 1];
+    let mid = (from + to) / 2.0;
+    let t_mean = mean(&t);
+
+    let trend = center(&t);
+    let whole = fit(&yy, &trend, None, &feats)?;
+    let hinge: Vec<f64> = center(&t.iter().map(|&x| (x - mid).max(0.0)).collect::<Vec<_>>());
+    let late = fit(&yy, &trend, Some(&hinge), &feats)?;
+
+    Some(Estimate {
+        per_hour: whole.slope,
+        stderr: whole.slope_se,
+        late_per_hour: late.slope,
+        late_stderr: late.slope_se,
+        from_hours: from,
+        to_hours: to,
+        trend_start: mean(&yy) - whole.slope * (t_mean - from),
+        points: t.len(),
+    })
+}
+
+/// Load covariates over the whole run: the normalised load and its moving averages.
+/// Empty when the run reported no load (or a constant one).
+pub fn load_features(t_hours: &[f64], load: &[f64]) -> Vec<Vec<f64>> {
+    let n = load.len();
+    if n < 3 || t_hours.len() != n {
+        return Vec::new();
+    }
+    let m = mean(load);
+    let var = load.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
+    if m <= 0.0 || var <= 0.0 {
+        return Vec::new();
+    }
+    let x: Vec<f64> = load.iter().map(|v| v / m).collect();
+    let dt = (t_hours[n - 1] - t_hours[0]) / (n - 1) as f64;
+    let mut out = vec![x.clone()];
+    for tau in LOAD_LAGS_HOURS {
+        let alpha = 1.0 - (-dt / tau).exp();
+        // Start at the mean so a long average has no warm-up ramp that mimics a trend.
+        let mut e = 1.0;
+        out.push(
+            x.iter()
+                .map(|&v| {
+                    e += alpha * (v - e);
+                    e
+                })
+                .collect(),
+        );
+    }
+    out
+}
+
+struct Fit {
+    slope: f64,
+    slope_se: f64,
+}
+
+/// Least squares of `y` on [1, trend, hinge?, features…] by modified Gram–Schmidt,
+/// dropping columns that are (numerically) combinations of earlier ones. The trend
+/// and hinge columns come first so they are never the ones dropped.
+fn fit(y: &[f64], trend: &[f64], hinge: Option<&[f64]>, feats: &[Vec<f64>]) -> Option<Fit> {
+    let n = y.len();
+    let mut cols: Vec<Vec<f64>> = vec![vec![1.0; n], trend.to_vec()];
+    if let Some(h) = hinge {
+        cols.push(h.to_vec());
+    }
+    for f in feats {
+        cols.push(center(f));
+    }
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    let mut r: Vec<Vec<f64>> = Vec::new(); // r[k] = column k of R (length k+1)
+    let mut kept: Vec<usize> = Vec::new();
+    for (j, col) in cols.iter().enumerate() {
+        let mut v = col.clone();
+        let norm0 = dot(&v, &v).sqrt();
+        let mut rcol = Vec::with_capacity(q.len() + 1);
+        for qi in &q {
+            let rij = dot(qi, &v);
+            for (vk, qk) in v.iter_mut().zip(qi) {
+                *vk -= rij * qk;
+            }
+            rcol.push(rij);
+        }
+        let nv = dot(&v, &v).sqrt();
+        if norm0 == 0.0 || nv <= 1e-7 * norm0 {
+            if j <= 1 || (hinge.is_some() && j == 2) {
+                return None; // the window is degenerate (e.g. a single instant)
+            }
+            continue;
+        }
+        for vk in v.iter_mut() {
+            *vk /= nv;
+        }
+        rcol.push(nv);
+        q.push(v);
+        r.push(rcol);
+        kept.push(j);
+    }
+    let p = q.len();
+    if n <= p + 2 {
+        return None;
+    }
+    let qty: Vec<f64> = q.iter().map(|qi| dot(qi, y)).collect();
+    // R is upper triangular: R[i][k] = r[k][i] for i <= k.
+    let rinv = upper_inverse(&r, p)?;
+    let beta: Vec<f64> = (0..p)
+        .map(|i| (i..p).map(|k| rinv[i][k] * qty[k]).sum())
+        .collect();
+    // Residuals: y - Q Qᵀ y.
+    let mut resid = y.to_vec();
+    for (qi, &c) in q.iter().zip(&qty) {
+        for (e, qk) in resid.iter_mut().zip(qi) {
+            *e -= c * qk;
+        }
+    }
+    let sse = dot(&resid, &resid);
+    let sigma2 = sse / (n - p) as f64;
+    let rho = lag1_autocorrelation(&resid).clamp(0.0, 0.99);
+    let inflate = ((1.0 + rho) / (1.0 - rho)).sqrt();
+    let se_of =
+        |i: usize| (sigma2 * (i..p).map(|k| rinv[i][k].powi(2)).sum::<f64>()).sqrt() * inflate;
+    // Column 1 (trend) is always kept at position 1; the hinge, when present, at 2.
+    let slope = beta[1];
+    let (slope, slope_se) = if hinge.is_some() {
+        // Late slope = b + b₂; its variance needs the covariance term.
+        let var = sigma2
+            * (1..p)
+                .map(|k| {
+                    let a = if k >= 1 { rinv[1][k] } else { 0.0 };
+                    let b = if k >= 2 { rinv[2][k] } else { 0.0 };
+                    (a + b).powi(2)
+                })
+                .sum::<f64>();
+        (slope + beta[2], var.sqrt() * inflate)
+    } else {
+        (slope, se_of(1))
+    };
+    Some(Fit { slope, slope_se })
+}
+
+/// Inverse of the p×p upper-triangular R stored column-wise (`r[k][i]` = R[i][k]).
+fn upper_inverse(r: &[Vec<f64>], p: usize) -> Option<Vec<Vec<f64>>> {
+    let mut inv = vec![vec![0.0; p]; p];
+    for col in 0..p {
+        // Solve R x = e_col by back substitution.
+        for i in (0..=col).rev() {
+            let mut s = if i == col { 1.0 } else { 0.0 };
+            for k in (i + 1)..=col {
+                s -= r[k][i] * inv[k][col];
+            }
+            let d = r[i][i];
+            if d == 0.0 {
+                return None;
+            }
+            inv[i][col] = s / d;
+        }
+    }
+    Some(inv)
+}
+
+fn lag1_autocorrelation(e: &[f64]) -> f64 {
+    let denom = dot(e, e);
+    if denom <= 0.0 || e.len() < 3 {
+        return 0.0;
+    }
+    e.windows(2).map(|w| w[0] * w[1]).sum::<f64>() / denom
+}
+
+fn dot(a: &[f64], b: &[f64]) -> f64 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
+}
+
+fn mean(v: &[f64]) -> f64 {
+    if v.is_empty() {
+        0.0
+    } else {
+        v.iter().sum::<f64>() / v.len() as f64
+    }
+}
+
+fn center(v: &[f64]) -> Vec<f64> {
+    let m = mean(v);
+    v.iter().map(|x| x - m).collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::Rng;
+    use std::f64::consts::PI;
+
+    fn day(n_hours: f64, every_min: f64) -> Vec<f64> {
+        let n = (n_hours * 60.0 / every_min) as usize + 1;
+        (0..n).map(|i| i as f64 * every_min / 60.0).collect()
+    }
+
+    fn diurnal(t: f64) -> f64 {
+        (1.0 + (2.0 * PI * (t - 14.0) / 24.0).cos()) / 2.0
+    }
+
+    #[test]
+    fn straight_line_is_recovered() {
+        let t = day(24.0, 1.0);
+        let y: Vec<f64> = t.iter().map(|h| 1000.0 + 250.0 * h).collect();
+        let load = vec![0.0; t.len()];
+        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        assert!((e.per_hour - 250.0).abs() < 1e-6, "{e:?}");
+        assert!((e.late_per_hour - 250.0).abs() < 1e-6, "{e:?}");
+        assert!(e.exceeds(200.0) && !e.exceeds(300.0));
+    }
+
+    #[test]
+    fn daily_curve_is_not_growth_but_a_naive_slope_would_say_it_is() {
+        let t = day(24.0, 1.0);
+        let mut rng = Rng::new(1);
+        let load: Vec<f64> = t
+            .iter()
+            .map(|&h| rng.poisson(100.0 + 900.0 * diurnal(h)) as f64)
+            .collect();
+        // Working set: 30-min moving average of load × 20 KB, plus noise.
+        let mut ws = 0.0;
+        let y: Vec<f64> = load
+            .iter()
+            .map(|&l| {
+                ws += (1.0 - (-1.0f64 / 30.0).exp()) * (l * 20_000.0 - ws);
+                5e6 + ws + 2e4 * rng.normal()
+            })
+            .collect();
+        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        assert!(e.per_hour.abs() < 50_000.0, "{e:?}");
+        assert!(!e.exceeds(1e6));
+        // The naive slope over the same window is far larger: the point of the model.
+        let w: Vec<usize> = (0..t.len()).filter(|&i| t[i] >= 2.4).collect();
+        let tw: Vec<f64> = w.iter().map(|&i| t[i]).collect();
+        let yw: Vec<f64> = w.iter().map(|&i| y[i]).collect();
+        let naive = dot(&center(&tw), &center(&yw)) / dot(&center(&tw), &center(&tw));
+        assert!(
+            naive.abs() > 10.0 * e.per_hour.abs(),
+            "naive {naive} vs {e:?}"
+        );
+    }
+
+    #[test]
+    fn leak_under_load_is_measured() {
+        let t = day(24.0, 1.0);
+        let mut rng = Rng::new(2);
+        let load: Vec<f64> = t
+            .iter()
+            .map(|&h| rng.poisson(50.0 + 500.0 * diurnal(h)) as f64)
+            .collect();
+        let y: Vec<f64> = t
+            .iter()
+            .zip(&load)
+            .map(|(&h, &l)| 3e6 + 8_000.0 * l + 2_097_152.0 * h + 1e4 * rng.normal())
+            .collect();
+        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        assert!((e.per_hour / 2_097_152.0 - 1.0).abs() < 0.02, "{e:?}");
+        assert!(e.exceeds(1e6));
+    }
+
+    #[test]
+    fn plateau_after_filling_is_not_sustained_growth() {
+        let t = day(24.0, 1.0);
+        // Fills at 3 MB/h until hour 8, then flat at capacity.
+        let y: Vec<f64> = t.iter().map(|&h| 1e6 + 3e6 * h.min(8.0)).collect();
+        let load = vec![0.0; t.len()];
+        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        assert!(
+            e.per_hour > 1e6,
+            "whole-window slope still sees the fill: {e:?}"
+        );
+        assert!(e.late_per_hour.abs() < 1e3, "{e:?}");
+        assert!(!e.exceeds(1e6));
+    }
+
+    #[test]
+    fn too_few_points_gives_none() {
+        let t = day(0.1, 1.0);
+        let y = vec![1.0; t.len()];
+        assert!(estimate(&t, &y, &vec![0.0; t.len()], 0.0).is_none());
+        assert!(estimate(&t, &y[1..], &vec![0.0; t.len()], 0.0).is_none());
+    }
+
+    #[test]
+    fn noise_alone_is_not_significant() {
+        let t = day(24.0, 1.0);
+        let mut rng = Rng::new(4);
+        let y: Vec<f64> = t.iter().map(|_| 100.0 + rng.normal()).collect();
+        let e = estimate(&t, &y, &vec![0.0; t.len()], 2.4).expect("enough points");
+        assert!(!e.exceeds(0.0), "{e:?}");
+    }
+}

@@ -1,0 +1,287 @@
+//! `heap.svg` and `heap.png`: live heap and RSS over virtual hours with the fitted
+//! growth and the budget, and beneath it one small panel per other series (load,
+//! tasks and descriptors, each gauge). Drawn from the sample table and summary only.
+
+use std::path::Path;
+use std::sync::Once;
+
+use plotters::coord::Shift;
+use plotters::prelude::*;
+use plotters::style::FontStyle;
+
+use super::{write_atomic, PNG_FILE, SVG_FILE};
+use crate::report::Summary;
+use crate::samples::Samples;
+use crate::units::bytes_text;
+use crate::Error;
+
+const WIDTH: u32 = 1100;
+const HEAP_HEIGHT: u32 = 440;
+const PANEL_HEIGHT: u32 = 150;
+const MIB: f64 = 1_048_576.0;
+const FONT: &str = "sans-serif";
+
+static FONTS: Once = Once::new();
+
+fn register_fonts() {
+    FONTS.call_once(|| {
+        // An embedded font, so no fontconfig/freetype is needed; a failure only
+        // means text is missing from the PNG, so it is not worth failing a run for.
+        let _ = plotters::style::register_font(FONT, FontStyle::Normal, dejavu::sans::regular());
+        let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
+    });
+}
+
+/// Draws both chart files into `dir`, each written atomically.
+pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
+    register_fonts();
+    let panels = panels(samples);
+    let height = HEAP_HEIGHT + PANEL_HEIGHT * panels.len() as u32;
+
+    let mut svg = String::new();
+    {
+        let root = SVGBackend::with_string(&mut svg, (WIDTH, height)).into_drawing_area();
+        plot(&root, samples, summary, &panels).map_err(|why| Error::Chart {
+            path: dir.join(SVG_FILE),
+            why,
+        })?;
+    }
+    write_atomic(&dir.join(SVG_FILE), svg.as_bytes())?;
+
+    // The bitmap backend encodes by file extension, so draw to a temporary
+    // `.png` in the same directory and rename it into place.
+    let png = dir.join(PNG_FILE);
+    let tmp = dir.join(format!(".tmp-{}-{PNG_FILE}", std::process::id()));
+    let drawn = {
+        let root = BitMapBackend::new(&tmp, (WIDTH, height)).into_drawing_area();
+        plot(&root, samples, summary, &panels)
+    };
+    let renamed = drawn.and_then(|()| std::fs::rename(&tmp, &png).map_err(|e| e.to_string()));
+    if let Err(why) = renamed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(Error::Chart { path: png, why });
+    }
+    Ok(())
+}
+
+struct Panel {
+    title: String,
+    series: Vec<(String, Vec<f64>)>,
+}
+
+fn panels(s: &Samples) -> Vec<Panel> {
+    let mut out = Vec::new();
+    if let Some(load) = s.column("load_events") {
+        if load.iter().any(|v| *v > 0.0) {
+            out.push(Panel {
+                title: "load (events per sample)".into(),
+                series: vec![("load".into(), load)],
+            });
+        }
+    }
+    let tasks = s.column("alive_tasks").unwrap_or_default();
+    let fds = s.column("open_fds").unwrap_or_default();
+    out.push(Panel {
+        title: "alive tasks, open descriptors".into(),
+        series: vec![("tasks".into(), tasks), ("fds".into(), fds)],
+    });
+    for name in s.columns().iter().skip(crate::probe::FIXED_COLUMNS.len()) {
+        if let Some(v) = s.column(name) {
+            out.push(Panel {
+                title: format!("gauge: {name}"),
+                series: vec![(name.clone(), v)],
+            });
+        }
+    }
+    out
+}
+
+const PALETTE: [RGBColor; 6] = [
+    RGBColor(31, 119, 180),
+    RGBColor(44, 160, 44),
+    RGBColor(214, 39, 40),
+    RGBColor(148, 103, 189),
+    RGBColor(255, 127, 14),
+    RGBColor(23, 190, 207),
+];
+
+fn plot<DB: DrawingBackend>(
+    root: &DrawingArea<DB, Shift>,
+    s: &Samples,
+    sum: &Summary,
+    panels: &[Panel],
+) -> Result<(), String> {
+    let e = |x: DrawingAreaErrorKind<DB::ErrorType>| format!("{x:?}");
+    root.fill(&WHITE).map_err(e)?;
+    let (top, rest) = root.split_vertically(HEAP_HEIGHT);
+    heap_panel(&top, s, sum).map_err(e)?;
+    let areas = rest.split_evenly((panels.len().max(1), 1));
+    let hours = sum.virtual_hours.max(1e-6);
+    let t = s.hours();
+    for (area, p) in areas.iter().zip(panels) {
+        let ymax = p
+            .series
+            .iter()
+            .flat_map(|(_, v)| v.iter().copied())
+            .filter(|v| v.is_finite())
+            .fold(0.0f64, f64::max);
+        let ymax = if ymax <= 0.0 { 1.0 } else { ymax * 1.1 };
+        let mut chart = ChartBuilder::on(area)
+            .caption(&p.title, (FONT, 14))
+            .margin(6)
+            .x_label_area_size(22)
+            .y_label_area_size(70)
+            .build_cartesian_2d(0f64..hours, 0f64..ymax)
+            .map_err(e)?;
+        chart
+            .configure_mesh()
+            .x_labels(13)
+            .y_labels(4)
+            .x_label_formatter(&|h| format!("{h:.0}h"))
+            .y_label_formatter(&|v| compact(*v))
+            .draw()
+            .map_err(e)?;
+        for (k, (name, v)) in p.series.iter().enumerate() {
+            let color = PALETTE[k % PALETTE.len()];
+            chart
+                .draw_series(LineSeries::new(
+                    t.iter()
+                        .zip(v)
+                        .filter(|(_, y)| y.is_finite())
+                        .map(|(&x, &y)| (x, y)),
+                    color.stroke_width(1),
+                ))
+                .map_err(e)?
+                .label(name.as_str())
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], color));
+        }
+        if p.series.len() > 1 {
+            chart
+                .configure_series_labels()
+                .position(SeriesLabelPosition::UpperRight)
+                .background_style(WHITE.mix(0.8))
+                .border_style(BLACK.mix(0.3))
+                .label_font((FONT, 12))
+                .draw()
+                .map_err(e)?;
+        }
+    }
+    root.present().map_err(e)
+}
+
+fn heap_panel<DB: DrawingBackend>(
+    area: &DrawingArea<DB, Shift>,
+    s: &Samples,
+    sum: &Summary,
+) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
+    let t = s.hours();
+    let live: Vec<f64> = s.column("live_bytes").unwrap_or_default();
+    let rss: Vec<f64> = s.column("rss_bytes").unwrap_or_default();
+    let hours = sum.virtual_hours.max(1e-6);
+    let heap = sum.resource("heap");
+    let est = heap.and_then(|h| h.estimate);
+    let budget = heap.and_then(|h| h.spec.budget_per_hour).unwrap_or(0.0);
+    let mut ymax = live
+        .iter()
+        .chain(&rss)
+        .copied()
+        .filter(|v| v.is_finite())
+        .fold(0.0, f64::max);
+    if let Some(e) = est {
+        ymax = ymax
+            .max(e.trend_at(e.to_hours))
+            .max(e.trend_start + budget * (e.to_hours - e.from_hours));
+    }
+    let ymax = (ymax / MIB * 1.1).max(0.1);
+    let title = format!(
+        "{} ({}, seed {}) — {}",
+        sum.scenario,
+        sum.variant,
+        sum.seed,
+        sum.verdict.to_uppercase()
+    );
+    let mut chart = ChartBuilder::on(area)
+        .caption(title, (FONT, 20))
+        .margin(10)
+        .x_label_area_size(34)
+        .y_label_area_size(70)
+        .build_cartesian_2d(0f64..hours, 0f64..ymax)?;
+    chart
+        .configure_mesh()
+        .x_desc("virtual hours")
+        .y_desc("MiB")
+        .x_labels(13)
+        .x_label_formatter(&|h| format!("{h:.0}h"))
+        .y_label_formatter(&|v| format!("{v:.1}"))
+        .label_style((FONT, 13))
+        .draw()?;
+    let line = |v: &[f64]| -> Vec<(f64, f64)> {
+        t.iter()
+            .zip(v)
+            .filter(|(_, y)| y.is_finite())
+            .map(|(&x, &y)| (x, y / MIB))
+            .collect()
+    };
+    let blue = PALETTE[0];
+    let green = PALETTE[1];
+    chart
+        .draw_series(LineSeries::new(line(&live), blue.stroke_width(2)))?
+        .label("live heap")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], blue.stroke_width(2)));
+    chart
+        .draw_series(LineSeries::new(line(&rss), green.mix(0.7)))?
+        .label("RSS")
+        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], green));
+    if let Some(e) = est {
+        let red = PALETTE[2];
+        let fit = vec![
+            (e.from_hours, e.trend_at(e.from_hours) / MIB),
+            (e.to_hours, e.trend_at(e.to_hours) / MIB),
+        ];
+        chart
+            .draw_series(LineSeries::new(fit, red.stroke_width(2)))?
+            .label(format!(
+                "fitted growth {}/h (late half {}/h)",
+                bytes_text(e.per_hour),
+                bytes_text(e.late_per_hour)
+            ))
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], red.stroke_width(2)));
+        let orange = PALETTE[4];
+        let b = vec![
+            (e.from_hours, e.trend_start / MIB),
+            (
+                e.to_hours,
+                (e.trend_start + budget * (e.to_hours - e.from_hours)) / MIB,
+            ),
+        ];
+        chart
+            .draw_series(DashedLineSeries::new(b, 8, 5, orange.stroke_width(2)))?
+            .label(format!("budget {}/h", bytes_text(budget)))
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2))
+            });
+    }
+    chart
+        .configure_series_labels()
+        .position(SeriesLabelPosition::UpperLeft)
+        .background_style(WHITE.mix(0.85))
+        .border_style(BLACK.mix(0.3))
+        .label_font((FONT, 13))
+        .draw()?;
+    Ok(())
+}
+
+fn compact(v: f64) -> String {
+    let a = v.abs();
+    if a >= 1e9 {
+        format!("{:.1}G", v / 1e9)
+    } else if a >= 1e6 {
+        format!("{:.1}M", v / 1e6)
+    } else if a >= 1e4 {
+        format!("{:.0}k", v / 1e3)
+    } else if a >= 10.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}

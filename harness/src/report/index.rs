@@ -1,0 +1,61 @@
+//! `OUT/index.html`: one row per run found under the report root, newest data only.
+
+use std::fmt::Write as _;
+use std::path::Path;
+
+use super::{find_runs, load_run, write_atomic, PNG_FILE, SUMMARY_FILE, SVG_FILE};
+use crate::units::bytes_text;
+use crate::Error;
+
+/// Rewrites `root/index.html` from every run directory below `root`. Runs whose
+/// files do not parse are listed as unreadable rather than failing the index.
+pub fn write_index(root: &Path) -> Result<(), Error> {
+    let mut rows = String::new();
+    for dir in find_runs(root) {
+        let rel = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
+        match load_run(&dir) {
+            Ok((_, s)) => {
+                let _ = write!(
+                    rows,
+                    "<tr class=\"{v}\"><td>{sc}</td><td>{va}</td><td>{seed}</td><td>{h}</td>\
+                     <td><b>{v}</b></td><td>{g}/h</td><td>{b}/h</td><td>{w:.2}</td>\
+                     <td>{msg}</td><td><a href=\"{rel}/{SVG_FILE}\">svg</a> \
+                     <a href=\"{rel}/{PNG_FILE}\">png</a> <a href=\"{rel}/{SUMMARY_FILE}\">json</a></td></tr>\n",
+                    v = s.verdict,
+                    sc = esc(&s.scenario),
+                    va = s.variant,
+                    seed = s.seed,
+                    h = s.virtual_hours,
+                    g = bytes_text(s.growth_bytes_per_hour),
+                    b = bytes_text(s.threshold_bytes_per_hour),
+                    w = s.wall_seconds,
+                    msg = esc(&s.message),
+                );
+            }
+            Err(e) => {
+                let _ = write!(
+                    rows,
+                    "<tr><td colspan=\"10\">{}: {}</td></tr>\n",
+                    esc(&rel),
+                    esc(&e.to_string())
+                );
+            }
+        }
+    }
+    let html = format!(
+        "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>soak reports</title>\n\
+         <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
+         td,th{{border:1px solid #ccc;padding:4px 8px}}tr.fail td{{background:#fde2e2}}\
+         tr.pass td{{background:#e6f4e6}}</style></head><body>\n<h1>soak reports</h1>\n\
+         <table><tr><th>scenario</th><th>variant</th><th>seed</th><th>hours</th><th>verdict</th>\
+         <th>heap growth</th><th>budget</th><th>wall s</th><th>message</th><th>files</th></tr>\n\
+         {rows}</table></body></html>\n"
+    );
+    write_atomic(&root.join("index.html"), html.as_bytes())
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+}

@@ -1,0 +1,14 @@
+//! Scenarios: one file per simulated day, each a few lines over the harness.
+//!
+//! [`all`] is the registry the `soak` binary serves; each scenario also has a thin
+//! binary of its own in `src/bin/`.
+#![warn(missing_docs)]
+
+pub mod calibration;
+
+use soak_harness::Scenario;
+
+/// Every scenario, in the order `soak list` and `soak all` use.
+pub fn all() -> Vec<Box<dyn Scenario>> {
+    vec![Box::new(calibration::Calibration)]
+}
