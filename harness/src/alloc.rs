@@ -49,6 +49,30 @@ const OVERFLOW: usize = SLOTS;
 thread_local! {
     // const-initialised and without Drop: no lazy registration, safe inside an allocator.
     static MY_SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    // Set while dhat runs its own code on this thread: what it allocates then is
+    // the profiler's bookkeeping, not the subject's heap, and is not counted.
+    static IN_PROFILER: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Runs `f` as profiler code: allocations and frees inside it go straight to the
+/// system and are not counted. Wrap dhat's profiler construction and drop in it.
+pub fn as_profiler<T>(f: impl FnOnce() -> T) -> T {
+    let was = IN_PROFILER.try_with(|c| c.replace(true)).unwrap_or(false);
+    let out = f();
+    let _ = IN_PROFILER.try_with(|c| c.set(was));
+    out
+}
+
+/// Calls dhat for a counted operation; a nested call (dhat allocating for itself)
+/// goes to the system uncounted. Returns whether the call was the outer one.
+#[inline]
+fn through_dhat(op: impl FnOnce(bool)) -> bool {
+    let nested = IN_PROFILER.try_with(|c| c.replace(true)).unwrap_or(true);
+    op(nested);
+    if !nested {
+        let _ = IN_PROFILER.try_with(|c| c.set(false));
+    }
+    !nested
 }
 
 #[inline]
@@ -106,15 +130,27 @@ pub static GLOBAL: Counting = Counting;
 // SAFETY: every method forwards to a real allocator (System or dhat::Alloc, which
 // itself forwards to System) with the caller's arguments unchanged; counting only
 // touches our own statics. Blocks move freely between the two because dhat::Alloc
-// allocates from System and tolerates frees of blocks it never saw.
+// allocates from System and ignores frees of blocks it never saw. A call made
+// while dhat is already on this thread's stack is dhat's own bookkeeping: it goes
+// to System (as dhat itself would send it) and is not counted.
 unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        let p = if DHAT_ON.load(Relaxed) {
-            dhat::Alloc.alloc(layout)
-        } else {
-            System.alloc(layout)
-        };
+        if DHAT_ON.load(Relaxed) {
+            let mut p = std::ptr::null_mut();
+            let outer = through_dhat(|nested| {
+                p = if nested {
+                    System.alloc(layout)
+                } else {
+                    dhat::Alloc.alloc(layout)
+                }
+            });
+            if outer && !p.is_null() {
+                count_alloc(layout.size());
+            }
+            return p;
+        }
+        let p = System.alloc(layout);
         if !p.is_null() {
             count_alloc(layout.size());
         }
@@ -123,11 +159,21 @@ unsafe impl GlobalAlloc for Counting {
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        let p = if DHAT_ON.load(Relaxed) {
-            dhat::Alloc.alloc_zeroed(layout)
-        } else {
-            System.alloc_zeroed(layout)
-        };
+        if DHAT_ON.load(Relaxed) {
+            let mut p = std::ptr::null_mut();
+            let outer = through_dhat(|nested| {
+                p = if nested {
+                    System.alloc_zeroed(layout)
+                } else {
+                    dhat::Alloc.alloc_zeroed(layout)
+                }
+            });
+            if outer && !p.is_null() {
+                count_alloc(layout.size());
+            }
+            return p;
+        }
+        let p = System.alloc_zeroed(layout);
         if !p.is_null() {
             count_alloc(layout.size());
         }
@@ -137,21 +183,38 @@ unsafe impl GlobalAlloc for Counting {
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
         if DHAT_ON.load(Relaxed) {
-            dhat::Alloc.dealloc(ptr, layout)
-        } else {
-            System.dealloc(ptr, layout)
+            let outer = through_dhat(|nested| {
+                if nested {
+                    System.dealloc(ptr, layout)
+                } else {
+                    dhat::Alloc.dealloc(ptr, layout)
+                }
+            });
+            if outer {
+                count_free(layout.size());
+            }
+            return;
         }
+        System.dealloc(ptr, layout);
         count_free(layout.size());
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
-        let p = if DHAT_ON.load(Relaxed) {
-            dhat::Alloc.realloc(ptr, layout, new_size)
+        let mut p = std::ptr::null_mut();
+        let outer = if DHAT_ON.load(Relaxed) {
+            through_dhat(|nested| {
+                p = if nested {
+                    System.realloc(ptr, layout, new_size)
+                } else {
+                    dhat::Alloc.realloc(ptr, layout, new_size)
+                }
+            })
         } else {
-            System.realloc(ptr, layout, new_size)
+            p = System.realloc(ptr, layout, new_size);
+            true
         };
-        if !p.is_null() {
+        if outer && !p.is_null() {
             // A realloc is a free of the old block and an allocation of the new one.
             count_free(layout.size());
             count_alloc(new_size);

@@ -120,9 +120,15 @@ pub struct RunArgs {
     /// Report root directory.
     #[arg(long, default_value = "reports", value_name = "DIR")]
     pub out: PathBuf,
-    /// Profile the heap with dhat and write dhat-heap.json (slower: ~1.5 µs per allocation).
+    /// Profile the heap with dhat: writes dhat-heap.json and lists the allocation
+    /// sites holding the most bytes at the end in the summary (slower: ~1.5 µs per
+    /// allocation; see docs/dhat.md).
     #[arg(long)]
     pub dhat: bool,
+    /// Start dhat profiling at this virtual hour instead of the start, so the sites
+    /// left at the end are those that grew during the window (implies --dhat).
+    #[arg(long, value_name = "H", allow_hyphen_values = true)]
+    pub dhat_from: Option<String>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -184,7 +190,11 @@ impl RunArgs {
             warmup_hours,
             leak_rate: rate("leak-rate", &self.leak_rate)?,
             out: Some(self.out.clone()),
-            dhat: self.dhat,
+            dhat: self.dhat || self.dhat_from.is_some(),
+            dhat_from: match &self.dhat_from {
+                Some(h) => number("dhat-from", h, "a virtual hour, e.g. 2")?,
+                None => 0.0,
+            },
             progress: !self.quiet,
         };
         cfg.validate()?;

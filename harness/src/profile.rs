@@ -1,68 +1,230 @@
-//! `--dhat`: run the replay under dhat's heap profiler and report where the bytes
-//! that are still live at the end were allocated.
+//! `--dhat`: profile the replay with dhat and report where the bytes still live at
+//! the end of the run were allocated.
 //!
-//! The counting allocator routes to `dhat::Alloc` only while a profile runs (see
-//! [`crate::alloc::set_dhat`]), so runs without `--dhat` pay nothing for it.
+//! The counting allocator routes through `dhat::Alloc` only while a profile runs
+//! ([`crate::alloc::set_dhat`]), so runs without `--dhat` pay one relaxed load per
+//! allocation for the option (see `docs/performance.md`). dhat's own bookkeeping is
+//! kept out of the counted heap ([`crate::alloc::as_profiler`]), which is what lets
+//! the summary cross-check dhat's bytes-at-end against the counting allocator.
+//!
+//! The profile stops right after the last sample, before the scenario's teardown,
+//! so "bytes at end" are the bytes the run was holding, not what shutdown left.
 
 use std::path::{Path, PathBuf};
 
-use crate::report::{DhatReport, DHAT_FILE};
+use serde::Deserialize;
+
+use crate::report::{DhatReport, DhatSite, DHAT_FILE};
 use crate::{alloc, Error};
 
-/// A dhat profile in progress (or nothing, without `--dhat`).
+/// How many allocation sites the summary lists.
+pub const TOP_SITES: usize = 10;
+
+/// Frames kept per site after trimming to the project's own code.
+const FRAMES_PER_SITE: usize = 6;
+
+/// Frames dhat records per allocation: deep enough to get from `alloc` through a
+/// collection's growth path to the project's code.
+const BACKTRACE_FRAMES: usize = 32;
+
+/// A dhat profile in progress.
 pub struct Session {
     profiler: Option<dhat::Profiler>,
-    file: Option<PathBuf>,
+    file: PathBuf,
+    keep_file: bool,
     live_at_start: u64,
+    from_hours: f64,
 }
 
 impl Session {
-    /// Starts profiling into `dir/dhat-heap.json` when `on`; without a directory
-    /// the profile goes to a temporary file that is removed afterwards.
-    pub fn start(on: bool, dir: Option<&Path>) -> Self {
-        if !on {
-            return Session {
-                profiler: None,
-                file: None,
-                live_at_start: 0,
-            };
-        }
-        let file = match dir {
-            Some(d) => d.join(DHAT_FILE),
-            None => std::env::temp_dir().join(format!("soak-dhat-{}.json", std::process::id())),
+    /// Starts profiling now, writing to `dir/dhat-heap.json` (or a temporary file
+    /// removed after parsing when `dir` is `None`). `from_hours` is the virtual
+    /// hour this start corresponds to, for the summary.
+    pub fn start(dir: Option<&Path>, from_hours: f64) -> Self {
+        let (file, keep_file) = match dir {
+            Some(d) => (d.join(DHAT_FILE), true),
+            None => (
+                std::env::temp_dir().join(format!("soak-dhat-{}.json", std::process::id())),
+                false,
+            ),
         };
         alloc::set_dhat(true);
         let live_at_start = alloc::stats().live_bytes;
-        let profiler = dhat::Profiler::builder()
-            .file_name(&file)
-            .trim_backtraces(Some(40))
-            .build();
+        let profiler = alloc::as_profiler(|| {
+            dhat::Profiler::builder()
+                .file_name(&file)
+                .trim_backtraces(Some(BACKTRACE_FRAMES))
+                .build()
+        });
         Session {
             profiler: Some(profiler),
-            file: Some(file),
+            file,
+            keep_file,
             live_at_start,
+            from_hours,
         }
     }
 
-    /// Stops profiling, writes the profile, and summarises it.
-    pub fn finish(mut self) -> Result<Option<DhatReport>, Error> {
-        let Some(profiler) = self.profiler.take() else {
-            return Ok(None);
-        };
+    /// Stops profiling (dhat writes its file) and summarises the profile.
+    pub fn stop(mut self) -> Result<DhatReport, Error> {
         let counted = alloc::stats().live_bytes as i64 - self.live_at_start as i64;
-        drop(profiler); // writes the file
+        if let Some(p) = self.profiler.take() {
+            alloc::as_profiler(|| drop(p));
+        }
         alloc::set_dhat(false);
-        let file = self.file.take().unwrap_or_default();
-        Ok(Some(DhatReport {
-            file: DHAT_FILE.to_string(),
-            from_hours: 0.0,
-            bytes_at_end: 0,
-            counted_bytes_at_end: counted,
-            top_sites: Vec::new(),
-        }))
-        .map(|r| {
-            let _ = file;
-            r
+        let text = std::fs::read_to_string(&self.file).map_err(|source| Error::Read {
+            path: self.file.clone(),
+            source,
+        })?;
+        if !self.keep_file {
+            let _ = std::fs::remove_file(&self.file);
+        }
+        let mut report = summarise(&text, &self.file)?;
+        report.counted_bytes_at_end = counted;
+        report.from_hours = self.from_hours;
+        Ok(report)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        // A run that failed part-way still turns dhat off.
+        if let Some(p) = self.profiler.take() {
+            alloc::as_profiler(|| drop(p));
+        }
+        alloc::set_dhat(false);
+    }
+}
+
+#[derive(Deserialize)]
+struct DhatFile {
+    #[serde(rename = "dhatFileVersion")]
+    version: u32,
+    pps: Vec<ProgramPoint>,
+    ftbl: Vec<String>,
+}
+
+#[derive(Deserialize)]
+struct ProgramPoint {
+    #[serde(default)]
+    eb: u64,
+    #[serde(default)]
+    ebk: u64,
+    fs: Vec<usize>,
+}
+
+/// Parses a `dhat-heap.json` and lists the sites holding the most bytes at the end.
+pub fn summarise(text: &str, path: &Path) -> Result<DhatReport, Error> {
+    let f: DhatFile = serde_json::from_str(text).map_err(|e| Error::Malformed {
+        path: path.to_path_buf(),
+        why: e.to_string(),
+    })?;
+    if f.version != 2 {
+        return Err(Error::Malformed {
+            path: path.to_path_buf(),
+            why: format!("dhatFileVersion {} (expected 2)", f.version),
+        });
+    }
+    let bytes_at_end = f.pps.iter().map(|p| p.eb).sum();
+    let mut pps: Vec<&ProgramPoint> = f.pps.iter().filter(|p| p.eb > 0).collect();
+    pps.sort_by_key(|p| std::cmp::Reverse(p.eb));
+    let top_sites = pps
+        .iter()
+        .take(TOP_SITES)
+        .map(|p| {
+            let frames: Vec<&str> =
+                p.fs.iter()
+                    .filter_map(|&i| f.ftbl.get(i).map(String::as_str))
+                    .collect();
+            DhatSite {
+                bytes: p.eb,
+                blocks: p.ebk,
+                frames: trim_frames(&frames),
+            }
         })
+        .collect();
+    Ok(DhatReport {
+        file: DHAT_FILE.to_string(),
+        from_hours: 0.0,
+        bytes_at_end,
+        counted_bytes_at_end: 0,
+        top_sites,
+    })
+}
+
+/// Keeps the project's own frames, innermost first, without addresses: first the
+/// subjects' and scenarios' code (`components/`, `scenarios/`); failing that the
+/// harness's (minus the allocator and profiler plumbing); failing that the first
+/// few frames as they are. Inlined frames carry only a short name, so frames are
+/// recognised by their source location, which dhat prints workspace-relative.
+pub fn trim_frames(frames: &[&str]) -> Vec<String> {
+    let clean = |f: &str| match f.split_once(": ") {
+        Some((addr, rest)) if addr.starts_with("0x") => rest.to_string(),
+        _ => f.to_string(),
+    };
+    let located_in = |f: &str, dirs: &[&str]| dirs.iter().any(|d| f.contains(&format!("({d}")));
+    let pick = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
+        frames
+            .iter()
+            .filter(|f| keep(f))
+            .take(FRAMES_PER_SITE)
+            .map(|f| clean(f))
+            .collect()
+    };
+    let subject = pick(&|f| located_in(f, &["components/", "scenarios/"]));
+    if !subject.is_empty() {
+        return subject;
+    }
+    let harness = pick(&|f| {
+        located_in(f, &["harness/"])
+            && !located_in(f, &["harness/src/alloc.rs", "harness/src/profile.rs"])
+    });
+    if !harness.is_empty() {
+        return harness;
+    }
+    frames
+        .iter()
+        .filter(|f| **f != "[root]" && !f.contains("dhat-") && !located_in(f, &["harness/"]))
+        .take(3)
+        .map(|f| clean(f))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const SAMPLE: &str = r#"{"dhatFileVersion":2,"mode":"rust-heap","verb":"Allocated",
+      "bklt":true,"bkacc":false,"tu":"µs","Mtu":"s","tuth":10,"cmd":"t","pid":1,"te":5,
+      "pps":[{"tb":10,"tbk":1,"eb":0,"ebk":0,"fs":[1]},
+             {"tb":900,"tbk":9,"eb":800,"ebk":8,"fs":[2,3,4]},
+             {"tb":50,"tbk":1,"eb":50,"ebk":1,"fs":[5]}],
+      "ftbl":["[root]","0x1: std::a","0x2: alloc::vec::Vec<T>::push (x.rs:1:1)",
+              "0x3: alloc (harness/src/alloc.rs:1:1)",
+              "0x4: insert<K,V> (components/src/ttl_map.rs:9:5)",
+              "0x5: tokio::runtime::thing"]}"#;
+
+    #[test]
+    fn top_sites_are_sorted_and_trimmed_to_our_code() {
+        let r = summarise(SAMPLE, Path::new("d.json")).expect("parses");
+        assert_eq!(r.bytes_at_end, 850);
+        assert_eq!(r.top_sites.len(), 2);
+        assert_eq!(r.top_sites[0].bytes, 800);
+        assert_eq!(r.top_sites[0].blocks, 8);
+        assert_eq!(
+            r.top_sites[0].frames,
+            vec!["insert<K,V> (components/src/ttl_map.rs:9:5)"]
+        );
+        assert_eq!(r.top_sites[1].frames, vec!["tokio::runtime::thing"]);
+    }
+
+    #[test]
+    fn wrong_version_and_garbage_are_malformed() {
+        let bad = SAMPLE.replace("\"dhatFileVersion\":2", "\"dhatFileVersion\":1");
+        assert!(summarise(&bad, Path::new("d.json"))
+            .expect_err("v1")
+            .to_string()
+            .contains("dhatFileVersion 1"));
+        assert!(summarise("{", Path::new("d.json")).is_err());
     }
 }

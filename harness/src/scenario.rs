@@ -10,7 +10,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::sync::Mutex;
@@ -22,11 +22,11 @@ use tokio::time::Instant;
 use crate::clock::{self, Clock};
 use crate::probe::{self, Gauge, Reading, FIXED_COLUMNS};
 use crate::progress::Progress;
-use crate::report::{self, Summary, Teardown};
+use crate::report::{self, DhatReport, Summary, Teardown};
 use crate::samples::Samples;
 use crate::traffic::Rng;
 use crate::verdict::{self, ResourceSpec};
-use crate::{alloc, BoxError, Error};
+use crate::{alloc, profile, BoxError, Error};
 
 /// Which twin of the subject to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -96,6 +96,8 @@ pub struct RunConfig {
     pub out: Option<PathBuf>,
     /// Profile with dhat and write `dhat-heap.json`.
     pub dhat: bool,
+    /// Virtual hour at which dhat profiling starts (0: from the start).
+    pub dhat_from: f64,
     /// Draw a progress bar on stderr (only shown when stderr is a terminal).
     pub progress: bool,
 }
@@ -114,6 +116,7 @@ impl Default for RunConfig {
             leak_rate: 0.0,
             out: None,
             dhat: false,
+            dhat_from: 0.0,
             progress: false,
         }
     }
@@ -144,6 +147,20 @@ impl RunConfig {
                 self.hours
             )));
         }
+        if !(self.dhat_from.is_finite() && self.dhat_from >= 0.0 && self.dhat_from < self.hours) {
+            return Err(Error::Usage(format!(
+                "--dhat-from must be between 0 and --hours ({}), got {}",
+                self.hours, self.dhat_from
+            )));
+        }
+        if let Some(w) = self.warmup_hours {
+            if !(w.is_finite() && w >= 0.0 && w < self.hours) {
+                return Err(Error::Usage(format!(
+                    "--warmup must be between 0 and --hours ({}), got {w}",
+                    self.hours
+                )));
+            }
+        }
         let window = self.hours - self.warmup();
         let needed = crate::growth::MIN_POINTS as f64 * self.sample_every.as_secs_f64() / 3600.0;
         if window < needed {
@@ -154,14 +171,6 @@ impl RunConfig {
                 self.sample_every,
                 crate::growth::MIN_POINTS
             )));
-        }
-        if let Some(w) = self.warmup_hours {
-            if !(w.is_finite() && w >= 0.0 && w < self.hours) {
-                return Err(Error::Usage(format!(
-                    "--warmup must be between 0 and --hours ({}), got {w}",
-                    self.hours
-                )));
-            }
         }
         Ok(())
     }
@@ -365,15 +374,14 @@ pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     // A poisoned lock only means an earlier run panicked; the counters are still fine.
     let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let wall = std::time::Instant::now();
-    let profiler = crate::profile::Session::start(cfg.dhat, dir.as_deref());
     let rt = clock::runtime(Clock::Virtual)?;
-    let recorded = rt.block_on(drive(scenario, cfg));
+    let recorded = rt.block_on(drive(scenario, cfg, dir.as_deref()));
     drop(rt);
-    let dhat = profiler.finish()?;
     let rec = recorded.map_err(|source| Error::Scenario {
         scenario: scenario.name().to_string(),
         source,
     })?;
+    let dhat = rec.dhat.transpose()?;
     let wall_seconds = wall.elapsed().as_secs_f64();
 
     let specs = resource_specs(cfg, &rec.gauge_specs);
@@ -430,9 +438,18 @@ struct Recording {
     teardown: Teardown,
     extras: BTreeMap<String, serde_json::Value>,
     events: u64,
+    dhat: Option<Result<DhatReport, Error>>,
 }
 
-async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, BoxError> {
+async fn drive(
+    scenario: &dyn Scenario,
+    cfg: &RunConfig,
+    dir: Option<&Path>,
+) -> Result<Recording, BoxError> {
+    // Profiling from the start begins before anything of the run exists, so dhat's
+    // bytes-at-end and the counted live heap describe the same blocks.
+    let profile =
+        RefCell::new((cfg.dhat && cfg.dhat_from <= 0.0).then(|| profile::Session::start(dir, 0.0)));
     clock::settle().await;
     let before = probe::read(0.0, 0);
     let ctx = Ctx::new(cfg);
@@ -480,6 +497,10 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
                 ctx.shared.total_events.get(),
                 reading.live_bytes,
             );
+            let late_start = cfg.dhat && secs / 3600.0 >= cfg.dhat_from;
+            if late_start && profile.borrow().is_none() {
+                *profile.borrow_mut() = Some(profile::Session::start(dir, secs / 3600.0));
+            }
         }
         progress.finish();
         samples
@@ -492,6 +513,8 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         r
     };
     let (result, samples) = tokio::join!(scenario_run, sampler);
+    // Stop profiling at the end of the day, before teardown frees everything.
+    let dhat = profile.take().map(profile::Session::stop);
     result?;
 
     // Teardown: the scenario has shut its subjects down; give stragglers 5 virtual
@@ -526,6 +549,7 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         teardown: Teardown::new(&before, &after, gauges_after),
         extras,
         events,
+        dhat,
     })
 }
 

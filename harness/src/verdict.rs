@@ -117,8 +117,8 @@ pub fn message(verdicts: &[ResourceVerdict]) -> String {
     }
     let parts: Vec<String> = failed
         .iter()
-        .map(|v| {
-            let e = v.estimate.expect("a failed verdict has an estimate");
+        .filter_map(|v| v.estimate.map(|e| (v, e)))
+        .map(|(v, e)| {
             format!(
                 "{} grew {} ± {} (late half {}; budget {})",
                 v.spec.name,

@@ -61,6 +61,10 @@ impl Scenario for Calibration {
             ctx.gauge(Gauge::new("items", move || s.borrow().items.len() as f64))?;
             let s = store.clone();
             ctx.gauge(Gauge::new("item_bytes", move || s.borrow().bytes as f64))?;
+            let s = store.clone();
+            ctx.gauge(Gauge::new("retained", move || {
+                s.borrow().retained.len() as f64
+            }))?;
 
             let mut rng = ctx.rng("requests");
             let mut ticker = ctx.ticker(secs(1));

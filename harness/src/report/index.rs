@@ -15,12 +15,12 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
         let rel = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
         match load_run(&dir) {
             Ok((_, s)) => {
-                let _ = write!(
+                let _ = writeln!(
                     rows,
                     "<tr class=\"{v}\"><td>{sc}</td><td>{va}</td><td>{seed}</td><td>{h}</td>\
                      <td><b>{v}</b></td><td>{g}/h</td><td>{b}/h</td><td>{w:.2}</td>\
                      <td>{msg}</td><td><a href=\"{rel}/{SVG_FILE}\">svg</a> \
-                     <a href=\"{rel}/{PNG_FILE}\">png</a> <a href=\"{rel}/{SUMMARY_FILE}\">json</a></td></tr>\n",
+                     <a href=\"{rel}/{PNG_FILE}\">png</a> <a href=\"{rel}/{SUMMARY_FILE}\">json</a></td></tr>",
                     v = s.verdict,
                     sc = esc(&s.scenario),
                     va = s.variant,
@@ -33,9 +33,9 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
                 );
             }
             Err(e) => {
-                let _ = write!(
+                let _ = writeln!(
                     rows,
-                    "<tr><td colspan=\"10\">{}: {}</td></tr>\n",
+                    "<tr><td colspan=\"10\">{}: {}</td></tr>",
                     esc(&rel),
                     esc(&e.to_string())
                 );
