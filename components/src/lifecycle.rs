@@ -410,7 +410,7 @@ impl ResourceManager {
         // Stable sort on descending priority keeps insertion order; reverse first
         // so that within a priority the newest goes first.
         entries.reverse();
-        entries.sort_by(|a, b| b.what.priority.cmp(&a.what.priority));
+        entries.sort_by_key(|e| std::cmp::Reverse(e.what.priority));
         entries
             .into_iter()
             .map(|e| e.release(&self.census))

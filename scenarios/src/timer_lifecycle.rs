@@ -16,7 +16,9 @@
 //! Measured: alive tasks and open descriptors (harness columns, 1/h budgets each)
 //! and the gauges `listeners` and `unmanaged_intervals` (1/h budgets: seed 002's
 //! targets are "0 duplicate listeners", "0 unmanaged intervals"), `wrapper_depth`
-//! (1/h), and, for the chart, `managed_intervals`, `open_streams`, `calls`.
+//! (1/h), and, for the chart, `managed_intervals`, `open_streams`, `calls`. The
+//! teardown check (seed 002's "clean shutdown within 5 seconds") wants tasks and
+//! descriptors back at their baseline and every owned-resource gauge at 0.
 //!
 //! The leaky twin leaks about 2,700 interval tasks a day (one per session) and
 //! one task, one descriptor, five listeners and one wrapper layer per restart.
@@ -126,30 +128,30 @@ impl Scenario for TimerLifecycle {
             let host = Host::new(variant);
             let calls_shape = Shape::new(Diurnal::new(CALL_TROUGH, CALL_PEAK, 14.0));
 
-            // Gauges hold their own Arcs: the teardown check reads them after run().
+            // Gauges hold their own Arcs: the teardown check reads them after run(),
+            // and the owned ones must be back at 0 by then.
             let bus = host.bus.clone();
-            ctx.gauge(
-                Gauge::new("listeners", move || bus.listener_count() as f64).budget(GAUGE_BUDGET),
-            )?;
+            let listeners = Gauge::new("listeners", move || bus.listener_count() as f64);
+            ctx.gauge(listeners.budget(GAUGE_BUDGET).at_rest(0.0))?;
             let census = host.census.clone();
-            ctx.gauge(
-                Gauge::new("unmanaged_intervals", move || {
-                    census.unmanaged_intervals() as f64
-                })
-                .budget(GAUGE_BUDGET),
-            )?;
+            let unmanaged = Gauge::new("unmanaged_intervals", move || {
+                census.unmanaged_intervals() as f64
+            });
+            ctx.gauge(unmanaged.budget(GAUGE_BUDGET).at_rest(0.0))?;
             let console = host.console.clone();
+            let depth = Gauge::new("wrapper_depth", move || console.depth() as f64);
+            ctx.gauge(depth.budget(GAUGE_BUDGET).at_rest(0.0))?;
+            let census = host.census.clone();
             ctx.gauge(
-                Gauge::new("wrapper_depth", move || console.depth() as f64).budget(GAUGE_BUDGET),
+                Gauge::new("managed_intervals", move || {
+                    census.managed_intervals() as f64
+                })
+                .at_rest(0.0),
             )?;
             let census = host.census.clone();
-            ctx.gauge(Gauge::new("managed_intervals", move || {
-                census.managed_intervals() as f64
-            }))?;
-            let census = host.census.clone();
-            ctx.gauge(Gauge::new("open_streams", move || {
-                census.open_streams() as f64
-            }))?;
+            ctx.gauge(
+                Gauge::new("open_streams", move || census.open_streams() as f64).at_rest(0.0),
+            )?;
             let active = Arc::new(std::sync::atomic::AtomicUsize::new(0));
             let a = active.clone();
             ctx.gauge(Gauge::new("calls", move || {
