@@ -8,7 +8,7 @@
 //! four minutes, buffering a 160-byte audio frame a second, and one call in twenty
 //! loses its upstream and reconnects (a second session). Every 20 minutes a
 //! deploy-style restart shuts the monitoring stack down (an [`ErrorTracker`] and a
-//! [`PerformanceMonitor`]) and starts a new one: 72 restarts a day. The app's
+//! [`PerformanceMonitor`]) and starts a new one: 72 stacks a day. The app's
 //! global events (a call answered, hung up, failed; navigation) go through the
 //! shared event bus and the console, so leaked listeners and wrappers keep doing
 //! work.
@@ -21,9 +21,10 @@
 //! descriptors back at their baseline and every owned-resource gauge at 0.
 //!
 //! The leaky twin leaks about 2,700 interval tasks a day (one per session) and
-//! one task, one descriptor, five listeners and one wrapper layer per restart.
-//! A parked interval task costs a few hundred bytes, so its heap grows far less
-//! than the 1 MB/h budget: only the task budget catches it.
+//! one task, one descriptor, five listeners and one wrapper layer per stack.
+//! A parked interval task costs about 500 bytes, so its heap grows far less than
+//! the 1 MB/h budget (about 60 KB/h): the heap budget alone would pass it, the
+//! task budget fails it.
 
 use std::sync::Arc;
 use std::time::Duration;
