@@ -334,6 +334,9 @@ fn print_outcome(o: &Outcome) {
             bytes_text(s.teardown.live_bytes_before as f64),
             bytes_text(s.teardown.live_bytes_after as f64)
         );
+        for (name, v) in &s.teardown.gauges_not_at_rest {
+            println!("  teardown: gauge {name} still at {v} after shutdown");
+        }
     }
     if let Some(d) = &o.dir {
         println!("  report: {}", d.display());

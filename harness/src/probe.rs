@@ -28,6 +28,9 @@ pub struct Gauge {
     /// Sustained growth allowed per virtual hour; `None` reports growth without
     /// judging it.
     pub budget_per_hour: Option<f64>,
+    /// Highest value allowed once the subjects are shut down (teardown check);
+    /// `None` reports the value without judging it.
+    pub at_rest: Option<f64>,
     read: Rc<dyn Fn() -> f64>,
 }
 
@@ -37,6 +40,7 @@ impl Gauge {
         Gauge {
             name: name.into(),
             budget_per_hour: None,
+            at_rest: None,
             read: Rc::new(read),
         }
     }
@@ -45,6 +49,14 @@ impl Gauge {
     /// `per_hour` (sustained, over the steady part of the run).
     pub fn budget(mut self, per_hour: f64) -> Self {
         self.budget_per_hour = Some(per_hour);
+        self
+    }
+
+    /// Makes the gauge part of the teardown check: 5 virtual seconds after the
+    /// scenario returns it must read at most `value` (listeners: 0), or the
+    /// teardown is not clean.
+    pub fn at_rest(mut self, value: f64) -> Self {
+        self.at_rest = Some(value);
         self
     }
 
@@ -59,6 +71,7 @@ impl fmt::Debug for Gauge {
         f.debug_struct("Gauge")
             .field("name", &self.name)
             .field("budget_per_hour", &self.budget_per_hour)
+            .field("at_rest", &self.at_rest)
             .finish_non_exhaustive()
     }
 }

@@ -538,6 +538,13 @@ async fn drive(
         .iter()
         .map(|g| (g.name.clone(), g.read()))
         .collect();
+    let at_rest: BTreeMap<String, f64> = ctx
+        .shared
+        .gauges
+        .borrow()
+        .iter()
+        .filter_map(|g| Some((g.name.clone(), g.at_rest?)))
+        .collect();
     let extras = ctx.shared.extras.take();
     let events = ctx.shared.total_events.get();
     drop(ctx); // releases the gauges and whatever they kept alive
@@ -546,7 +553,7 @@ async fn drive(
     Ok(Recording {
         samples,
         gauge_specs,
-        teardown: Teardown::new(&before, &after, gauges_after),
+        teardown: Teardown::new(&before, &after, gauges_after).require_at_rest(&at_rest),
         extras,
         events,
         dhat,

@@ -5,3 +5,4 @@
 mod calibration;
 mod cli;
 mod dhat;
+mod timer_lifecycle;

@@ -41,7 +41,14 @@ pub struct Teardown {
     pub fds_back: bool,
     /// Live heap within 1 MiB of the baseline.
     pub heap_back: bool,
-    /// All three.
+    /// Gauges registered with `Gauge::at_rest` that read above their limit after
+    /// shutdown, with the value read.
+    #[serde(default)]
+    pub gauges_not_at_rest: BTreeMap<String, f64>,
+    /// Every `at_rest` gauge within its limit (true when there are none).
+    #[serde(default = "yes")]
+    pub gauges_back: bool,
+    /// Tasks, descriptors, heap and `at_rest` gauges all back.
     pub clean: bool,
 }
 
@@ -63,9 +70,29 @@ impl Teardown {
             tasks_back,
             fds_back,
             heap_back,
+            gauges_not_at_rest: BTreeMap::new(),
+            gauges_back: true,
             clean: tasks_back && fds_back && heap_back,
         }
     }
+
+    /// Judges the gauges that must settle: `limits` maps a gauge to the highest
+    /// value it may read after shutdown (a gauge not read counts as not back).
+    pub fn require_at_rest(mut self, limits: &BTreeMap<String, f64>) -> Self {
+        for (name, limit) in limits {
+            let v = self.gauges_after.get(name).copied().unwrap_or(f64::NAN);
+            if v.is_nan() || v > *limit {
+                self.gauges_not_at_rest.insert(name.clone(), v);
+            }
+        }
+        self.gauges_back = self.gauges_not_at_rest.is_empty();
+        self.clean = self.clean && self.gauges_back;
+        self
+    }
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// One allocation site dhat found holding bytes at the end of the run.

@@ -1,0 +1,5 @@
+//! Integration tests of the components, one binary (ripgrep style): each module
+//! tests one component. Run with `cargo nextest` so that process-wide counts
+//! (descriptors, heap) belong to one test at a time.
+
+mod lifecycle;
