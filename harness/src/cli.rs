@@ -15,6 +15,14 @@ use crate::scenario::{self, Outcome, RunConfig, Scenario, Variant};
 use crate::units::{bytes_text, parse_duration, parse_rate};
 use crate::Error;
 
+/// `println!` that ignores a closed stdout (`soak list | head -1` must not panic).
+macro_rules! outln {
+    ($($t:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout(), $($t)*);
+    }};
+}
+
 /// Exit status: every budgeted resource stayed within budget.
 pub const EXIT_PASS: u8 = 0;
 /// Exit status: a resource grew past its budget.
@@ -265,7 +273,7 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
         Command::List => {
             let width = scenarios.iter().map(|s| s.name().len()).max().unwrap_or(0);
             for s in scenarios {
-                println!(
+                outln!(
                     "{:width$}  {}  [variants: fixed, leaky]",
                     s.name(),
                     s.about()
@@ -295,7 +303,7 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
         Command::Report { dir } => {
             let runs = report::redraw(&dir)?;
             for r in &runs {
-                println!("redrew {}", r.display());
+                outln!("redrew {}", r.display());
             }
             Ok(EXIT_PASS)
         }
@@ -314,7 +322,7 @@ fn run_one(s: &dyn Scenario, cfg: &RunConfig) -> Result<u8, Error> {
 
 fn print_outcome(o: &Outcome) {
     let s = &o.summary;
-    println!(
+    outln!(
         "{} ({}, seed {}): {} virtual h in {:.2} s wall, peak heap {}; {}",
         s.scenario,
         s.variant,
@@ -325,7 +333,7 @@ fn print_outcome(o: &Outcome) {
         s.message
     );
     if !s.teardown.clean {
-        println!(
+        outln!(
             "  teardown not clean: tasks {}→{}, fds {}→{}, heap {}→{}",
             s.teardown.tasks_before,
             s.teardown.tasks_after,
@@ -335,10 +343,10 @@ fn print_outcome(o: &Outcome) {
             bytes_text(s.teardown.live_bytes_after as f64)
         );
         for (name, v) in &s.teardown.gauges_not_at_rest {
-            println!("  teardown: gauge {name} still at {v} after shutdown");
+            outln!("  teardown: gauge {name} still at {v} after shutdown");
         }
     }
     if let Some(d) = &o.dir {
-        println!("  report: {}", d.display());
+        outln!("  report: {}", d.display());
     }
 }

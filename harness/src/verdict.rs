@@ -93,6 +93,8 @@ pub fn analyse(
 pub fn rate_text(value: f64, unit: &str) -> String {
     if unit == "bytes" {
         format!("{}/h", crate::units::bytes_text(value))
+    } else if unit == "count" {
+        format!("{value:.1}/h")
     } else {
         format!("{value:.1} {unit}/h")
     }
