@@ -1,0 +1,3 @@
+//! Integration tests of the components: one binary, one module per component.
+
+mod lru;
