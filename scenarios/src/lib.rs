@@ -4,11 +4,15 @@
 //! binary of its own in `src/bin/`.
 #![warn(missing_docs)]
 
+pub mod artifact_cache;
 pub mod calibration;
 
 use soak_harness::Scenario;
 
 /// Every scenario, in the order `soak list` and `soak all` use.
 pub fn all() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(calibration::Calibration)]
+    vec![
+        Box::new(calibration::Calibration),
+        Box::new(artifact_cache::ArtifactCache),
+    ]
 }

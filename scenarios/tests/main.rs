@@ -1,0 +1,5 @@
+//! Integration tests of the scenarios crate: one binary that `mod`s the rest
+//! (ripgrep's layout). Runs that measure the heap are serialised by the harness's
+//! run lock; `cargo nextest` additionally gives every test its own process.
+
+mod artifact_cache;
