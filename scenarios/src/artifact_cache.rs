@@ -140,9 +140,9 @@ impl Scenario for ArtifactCache {
             ));
 
             let artifacts: Shared<u64, Box<[u8]>> = Arc::new(Mutex::new(
-                LruCache::builder(ARTIFACT_MAX)
+                LruCache::<u64, Box<[u8]>>::builder(ARTIFACT_MAX)
                     .ttl(ARTIFACT_TTL)
-                    .max_weight(ARTIFACT_MAX_BYTES, |_, v: &Box<[u8]>| v.len() as u64)
+                    .max_weight(ARTIFACT_MAX_BYTES, |_, v| v.len() as u64)
                     .leaky(ctx.leaky())
                     .build()?,
             ));
