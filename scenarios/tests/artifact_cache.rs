@@ -217,8 +217,9 @@ fn a_cache_that_fills_then_plateaus_passes_where_a_naive_slope_fails() {
     let naive = naive_slope(&tw, &yw);
     assert!(naive > 1.5 * budget, "naive slope {naive} B/h");
 
-    // The harness's whole-window slope sees the fill too, but its late-half slope
-    // (hinge at the window's middle, after the cache is full) is not growth.
+    // The harness is not fooled: today its whole-window slope sees the fill too,
+    // but the late-half slope (after the cache is full) is not growth. Only the
+    // verdict is asserted, so a better model keeps this test meaningful.
     let h = s
         .resource("heap")
         .and_then(|r| r.estimate)
@@ -228,8 +229,6 @@ fn a_cache_that_fills_then_plateaus_passes_where_a_naive_slope_fails() {
          late half {:.0} B/h; budget {budget:.0} B/h",
         naive, h.per_hour, h.stderr, h.late_per_hour
     );
-    assert!(h.per_hour > budget, "{h:?}");
-    assert!(h.late_per_hour < 0.5 * budget, "{h:?}");
     assert!(o.passed(), "{}", s.message);
     assert!(s.failed_resources.is_empty());
 }
