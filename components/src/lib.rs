@@ -4,7 +4,8 @@
 //!
 //! # Layout
 //!
-//! Modules are added per issue: `ttl_map`, `rate_limit`, `lru`, `ws`, `lifecycle`.
+//! - [`lru`]: bounded LRU cache with TTL, weights and an eviction callback (seeds 003, 004).
 #![warn(missing_docs)]
 
 pub mod lifecycle;
+pub mod lru;

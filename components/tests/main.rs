@@ -3,3 +3,4 @@
 //! (descriptors, heap) belong to one test at a time.
 
 mod lifecycle;
+mod lru;

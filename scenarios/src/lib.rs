@@ -4,6 +4,7 @@
 //! binary of its own in `src/bin/`.
 #![warn(missing_docs)]
 
+pub mod artifact_cache;
 pub mod calibration;
 pub mod timer_lifecycle;
 
@@ -14,5 +15,6 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
     vec![
         Box::new(calibration::Calibration),
         Box::new(timer_lifecycle::TimerLifecycle),
+        Box::new(artifact_cache::ArtifactCache),
     ]
 }

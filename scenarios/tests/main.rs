@@ -6,3 +6,4 @@ mod calibration;
 mod cli;
 mod dhat;
 mod timer_lifecycle;
+mod artifact_cache;
