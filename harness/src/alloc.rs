@@ -27,6 +27,10 @@ struct Slot {
     frees: AtomicU64,
     bytes_in: AtomicU64,
     bytes_out: AtomicU64,
+    // A copy of DHAT_ON on the counters' cache line: the fast path reads it for
+    // free, where the global flag costs a dependent load (measured: ~4% of an
+    // allocation-heavy loop, against ~0% for the counting itself).
+    dhat: AtomicBool,
 }
 
 impl Slot {
@@ -36,6 +40,7 @@ impl Slot {
             frees: AtomicU64::new(0),
             bytes_in: AtomicU64::new(0),
             bytes_out: AtomicU64::new(0),
+            dhat: AtomicBool::new(false),
         }
     }
 }
@@ -43,12 +48,15 @@ impl Slot {
 static SLOT_TABLE: [Slot; SLOTS + 1] = [const { Slot::new() }; SLOTS + 1];
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 static DHAT_ON: AtomicBool = AtomicBool::new(false);
-const UNCLAIMED: usize = usize::MAX;
-const OVERFLOW: usize = SLOTS;
+
+fn overflow_slot() -> &'static Slot {
+    &SLOT_TABLE[SLOTS]
+}
 
 thread_local! {
-    // const-initialised and without Drop: no lazy registration, safe inside an allocator.
-    static MY_SLOT: Cell<usize> = const { Cell::new(UNCLAIMED) };
+    // const-initialised and without Drop: no lazy registration, safe inside an
+    // allocator. Null until the thread's first allocation claims a slot.
+    static MY_SLOT: Cell<*const Slot> = const { Cell::new(std::ptr::null()) };
     // Set while dhat runs its own code on this thread: what it allocates then is
     // the profiler's bookkeeping, not the subject's heap, and is not counted.
     static IN_PROFILER: Cell<bool> = const { Cell::new(false) };
@@ -75,48 +83,63 @@ fn through_dhat(op: impl FnOnce(bool)) -> bool {
     !nested
 }
 
-#[inline]
-fn my_slot() -> usize {
-    MY_SLOT
-        .try_with(|c| {
-            let s = c.get();
-            if s != UNCLAIMED {
-                return s;
-            }
-            let claimed = NEXT_SLOT.fetch_add(1, Relaxed);
-            let s = if claimed < SLOTS { claimed } else { OVERFLOW };
-            c.set(s);
-            s
-        })
-        .unwrap_or(OVERFLOW)
+/// This thread's private slot, or null when it has none yet or never will
+/// (threads beyond [`SLOTS`]): null always takes the out-of-line path.
+#[inline(always)]
+fn my_slot() -> *const Slot {
+    MY_SLOT.try_with(Cell::get).unwrap_or(std::ptr::null())
 }
 
-#[inline]
-fn bump(cell: &AtomicU64, by: u64, shared: bool) {
-    if shared {
-        cell.fetch_add(by, Relaxed);
-    } else {
-        // Only this thread writes this slot: a load and a store cannot lose updates.
-        cell.store(cell.load(Relaxed).wrapping_add(by), Relaxed);
+/// Claims a private slot for this thread if one is left; returns it, or null when
+/// the thread must share the overflow slot.
+fn claim_slot() -> *const Slot {
+    let claimed = NEXT_SLOT.fetch_add(1, Relaxed);
+    if claimed >= SLOTS {
+        return std::ptr::null();
+    }
+    let slot: *const Slot = &SLOT_TABLE[claimed];
+    let _ = MY_SLOT.try_with(|c| c.set(slot));
+    slot
+}
+
+/// Counts into a private slot: only this thread writes it, so a load and a store
+/// cannot lose updates (and cost no lock prefix).
+#[inline(always)]
+fn bump_private(count: &AtomicU64, bytes: &AtomicU64, size: usize) {
+    count.store(count.load(Relaxed).wrapping_add(1), Relaxed);
+    bytes.store(bytes.load(Relaxed).wrapping_add(size as u64), Relaxed);
+}
+
+/// Counts into whatever slot this thread has: claims a private one while any is
+/// left, else counts atomically into the shared overflow slot.
+fn count_any(size: usize, free: bool) {
+    let mut slot = my_slot();
+    if slot.is_null() && NEXT_SLOT.load(Relaxed) < SLOTS {
+        slot = claim_slot();
+    }
+    // SAFETY: non-null slot pointers point into the static SLOT_TABLE.
+    match unsafe { slot.as_ref() } {
+        Some(s) if free => bump_private(&s.frees, &s.bytes_out, size),
+        Some(s) => bump_private(&s.allocs, &s.bytes_in, size),
+        None => {
+            let s = overflow_slot();
+            let (count, bytes) = if free {
+                (&s.frees, &s.bytes_out)
+            } else {
+                (&s.allocs, &s.bytes_in)
+            };
+            count.fetch_add(1, Relaxed);
+            bytes.fetch_add(size as u64, Relaxed);
+        }
     }
 }
 
-#[inline]
-fn count_alloc(size: usize) {
-    let s = my_slot();
-    let slot = &SLOT_TABLE[s];
-    let shared = s == OVERFLOW;
-    bump(&slot.allocs, 1, shared);
-    bump(&slot.bytes_in, size as u64, shared);
-}
-
-#[inline]
-fn count_free(size: usize) {
-    let s = my_slot();
-    let slot = &SLOT_TABLE[s];
-    let shared = s == OVERFLOW;
-    bump(&slot.frees, 1, shared);
-    bump(&slot.bytes_out, size as u64, shared);
+/// This thread's slot when the fast path applies: it has a private slot and dhat
+/// is off.
+#[inline(always)]
+fn fast_slot() -> Option<&'static Slot> {
+    // SAFETY: non-null slot pointers point into the static SLOT_TABLE.
+    unsafe { my_slot().as_ref() }.filter(|s| !s.dhat.load(Relaxed))
 }
 
 /// The counting allocator. Zero-sized; all counters are process-wide statics.
@@ -134,69 +157,40 @@ pub static GLOBAL: Counting = Counting;
 // while dhat is already on this thread's stack is dhat's own bookkeeping: it goes
 // to System (as dhat itself would send it) and is not counted.
 unsafe impl GlobalAlloc for Counting {
+    // The fast path counts first and then tail-calls the system allocator, so it
+    // adds no stack frame of its own. A failed allocation (null, after which Rust
+    // normally aborts) is therefore counted as live: a deliberate trade.
     #[inline]
     unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
-        if DHAT_ON.load(Relaxed) {
-            let mut p = std::ptr::null_mut();
-            let outer = through_dhat(|nested| {
-                p = if nested {
-                    System.alloc(layout)
-                } else {
-                    dhat::Alloc.alloc(layout)
-                }
-            });
-            if outer && !p.is_null() {
-                count_alloc(layout.size());
+        match fast_slot() {
+            Some(s) => {
+                bump_private(&s.allocs, &s.bytes_in, layout.size());
+                System.alloc(layout)
             }
-            return p;
+            None => alloc_slow(layout, false),
         }
-        let p = System.alloc(layout);
-        if !p.is_null() {
-            count_alloc(layout.size());
-        }
-        p
     }
 
     #[inline]
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        if DHAT_ON.load(Relaxed) {
-            let mut p = std::ptr::null_mut();
-            let outer = through_dhat(|nested| {
-                p = if nested {
-                    System.alloc_zeroed(layout)
-                } else {
-                    dhat::Alloc.alloc_zeroed(layout)
-                }
-            });
-            if outer && !p.is_null() {
-                count_alloc(layout.size());
+        match fast_slot() {
+            Some(s) => {
+                bump_private(&s.allocs, &s.bytes_in, layout.size());
+                System.alloc_zeroed(layout)
             }
-            return p;
+            None => alloc_slow(layout, true),
         }
-        let p = System.alloc_zeroed(layout);
-        if !p.is_null() {
-            count_alloc(layout.size());
-        }
-        p
     }
 
     #[inline]
     unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
-        if DHAT_ON.load(Relaxed) {
-            let outer = through_dhat(|nested| {
-                if nested {
-                    System.dealloc(ptr, layout)
-                } else {
-                    dhat::Alloc.dealloc(ptr, layout)
-                }
-            });
-            if outer {
-                count_free(layout.size());
+        match fast_slot() {
+            Some(s) => {
+                bump_private(&s.frees, &s.bytes_out, layout.size());
+                System.dealloc(ptr, layout)
             }
-            return;
+            None => dealloc_slow(ptr, layout),
         }
-        System.dealloc(ptr, layout);
-        count_free(layout.size());
     }
 
     #[inline]
@@ -216,17 +210,71 @@ unsafe impl GlobalAlloc for Counting {
         };
         if outer && !p.is_null() {
             // A realloc is a free of the old block and an allocation of the new one.
-            count_free(layout.size());
-            count_alloc(new_size);
+            count_any(layout.size(), true);
+            count_any(new_size, false);
         }
         p
     }
 }
 
+/// Allocation off the fast path: first allocation of a thread, overflow threads,
+/// or dhat profiling.
+#[cold]
+#[inline(never)]
+unsafe fn alloc_slow(layout: Layout, zeroed: bool) -> *mut u8 {
+    let mut p = std::ptr::null_mut();
+    let outer = if DHAT_ON.load(Relaxed) {
+        through_dhat(|nested| {
+            p = match (nested, zeroed) {
+                (true, false) => System.alloc(layout),
+                (true, true) => System.alloc_zeroed(layout),
+                (false, false) => dhat::Alloc.alloc(layout),
+                (false, true) => dhat::Alloc.alloc_zeroed(layout),
+            }
+        })
+    } else {
+        p = if zeroed {
+            System.alloc_zeroed(layout)
+        } else {
+            System.alloc(layout)
+        };
+        true
+    };
+    if outer && !p.is_null() {
+        count_any(layout.size(), false);
+    }
+    p
+}
+
+/// Free off the fast path (see [`alloc_slow`]).
+#[cold]
+#[inline(never)]
+unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
+    let outer = if DHAT_ON.load(Relaxed) {
+        through_dhat(|nested| {
+            if nested {
+                System.dealloc(ptr, layout)
+            } else {
+                dhat::Alloc.dealloc(ptr, layout)
+            }
+        })
+    } else {
+        System.dealloc(ptr, layout);
+        true
+    };
+    if outer {
+        count_any(layout.size(), true);
+    }
+}
+
 /// Routes allocations through dhat (true) or straight to the system (false).
 /// Turn it on just before starting a `dhat::Profiler` and off after dropping it.
+/// Takes effect at once on the calling thread, and on others as they see the store.
 pub fn set_dhat(on: bool) {
     DHAT_ON.store(on, Relaxed);
+    for slot in &SLOT_TABLE {
+        slot.dhat.store(on, Relaxed);
+    }
 }
 
 /// Whether allocations currently go through dhat.

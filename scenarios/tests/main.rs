@@ -2,8 +2,8 @@
 //! (ripgrep's layout). Runs that measure the heap are serialised by the harness's
 //! run lock; `cargo nextest` additionally gives every test its own process.
 
+mod artifact_cache;
 mod calibration;
 mod cli;
 mod dhat;
 mod timer_lifecycle;
-mod artifact_cache;
