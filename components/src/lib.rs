@@ -6,3 +6,5 @@
 //!
 //! Modules are added per issue: `ttl_map`, `rate_limit`, `lru`, `ws`, `lifecycle`.
 #![warn(missing_docs)]
+
+pub mod ws;

@@ -5,10 +5,14 @@
 #![warn(missing_docs)]
 
 pub mod calibration;
+pub mod connection_churn;
 
 use soak_harness::Scenario;
 
 /// Every scenario, in the order `soak list` and `soak all` use.
 pub fn all() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(calibration::Calibration)]
+    vec![
+        Box::new(calibration::Calibration),
+        Box::new(connection_churn::ConnectionChurn),
+    ]
 }
