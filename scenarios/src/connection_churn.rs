@@ -42,9 +42,9 @@ pub const MEAN_STAY: Duration = Duration::from_secs(3600);
 /// Share of departures that vanish without a close frame.
 pub const VANISH_SHARE: f64 = 0.15;
 /// Each client sends a chat message this often on average.
-pub const SAY_EVERY: Duration = Duration::from_secs(10 * 60);
+pub const SAY_EVERY: Duration = Duration::from_secs(15 * 60);
 /// Each client opens an interaction this often on average.
-pub const ASK_EVERY: Duration = Duration::from_secs(20 * 60);
+pub const ASK_EVERY: Duration = Duration::from_secs(30 * 60);
 /// Share of interactions the client resolves (the rest time out on the server).
 pub const RESOLVED_SHARE: f64 = 0.9;
 /// Mean time to resolve an interaction.

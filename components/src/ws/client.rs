@@ -185,23 +185,9 @@ async fn client<S>(
     Tally::add(&tally.live);
     let mut opened: VecDeque<u64> = VecDeque::new();
     let end = loop {
+        // Socket first: what the server said happened before our next command.
         tokio::select! {
-            cmd = rx.recv() => {
-                let text = match cmd {
-                    Some(Command::Join(s)) => format!("join {s}"),
-                    Some(Command::Say) => "say hello".to_string(),
-                    Some(Command::Ask) => "ask".to_string(),
-                    Some(Command::Resolve) => match opened.pop_front() {
-                        Some(n) => format!("done {n}"),
-                        None => continue,
-                    },
-                    Some(Command::Close) | None => break End::Closed,
-                    Some(Command::Vanish) => break End::Vanished,
-                };
-                if ws.send(Message::text(text)).await.is_err() {
-                    break End::ByServer;
-                }
-            }
+            biased;
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     if let Some(n) = t.as_str().strip_prefix("ok ").and_then(|n| n.parse().ok()) {
@@ -226,6 +212,24 @@ async fn client<S>(
                     break End::ByServer;
                 }
             },
+            cmd = rx.recv() => {
+                let text = match cmd {
+                    Some(Command::Join(s)) => format!("join {s}"),
+                    Some(Command::Say) => "say hello".to_string(),
+                    Some(Command::Ask) => "ask".to_string(),
+                    Some(Command::Resolve) => match opened.pop_front() {
+                        Some(n) => format!("done {n}"),
+                        None => continue,
+                    },
+                    Some(Command::Close) | None => break End::Closed,
+                    Some(Command::Vanish) => break End::Vanished,
+                };
+                if ws.send(Message::text(text)).await.is_err() {
+                    // The server dropped us without a close frame we could read.
+                    Tally::add(&tally.evicted);
+                    break End::ByServer;
+                }
+            }
         }
     };
     Tally::sub(&tally.live);

@@ -82,6 +82,7 @@ struct State {
     interactions: Interactions,
     next_client: ClientId,
     stats: Stats,
+    closing: bool,
 }
 
 impl State {
@@ -92,6 +93,7 @@ impl State {
             interactions: Interactions::new(config.interaction_timeout, !config.leaky),
             next_client: 0,
             stats: Stats::default(),
+            closing: false,
         }
     }
 
@@ -124,10 +126,18 @@ impl State {
             Cause::Heartbeat => self.stats.evicted_heartbeat += 1,
             Cause::Idle => self.stats.evicted_idle += 1,
             Cause::Capacity => self.stats.evicted_capacity += 1,
-            Cause::Shutdown => {}
+            Cause::Shutdown => self.stats.closed_shutdown += 1,
         }
         // The task may already be gone (its stream failed): nothing to close then.
         let _ = entry.link.send(Ctrl::Close(cause));
+    }
+
+    /// Shutdown: refuse newcomers and close every registered connection.
+    fn close_all(&mut self) {
+        self.closing = true;
+        for (_, entry) in self.registry.drain() {
+            self.evict(entry, Cause::Shutdown);
+        }
     }
 
     fn join(&mut self, id: ClientId, session: SessionId) {
@@ -257,17 +267,26 @@ impl Server {
     /// Closes every connection (close frame "shutdown"), stops the sweep, and
     /// returns once every task the server started has ended.
     pub async fn shutdown(mut self) {
-        self.shutdown.send_replace(true);
+        self.stop();
         self.done_tx = None;
         // `None` once the last task has dropped its sender.
         let _ = self.done_rx.recv().await;
     }
 }
 
+impl Server {
+    fn stop(&self) {
+        // Handshakes in progress and the sweep watch the signal; registered
+        // connections are told through their link (no watch in their hot loop).
+        self.shutdown.send_replace(true);
+        lock(&self.state).close_all();
+    }
+}
+
 impl Drop for Server {
     fn drop(&mut self) {
-        // Tasks see the signal (or the sender gone) and end on their own.
-        self.shutdown.send_replace(true);
+        // Tasks are told to stop and end on their own.
+        self.stop();
     }
 }
 
@@ -332,7 +351,6 @@ enum Exit {
     Graceful,
     Abrupt,
     Evicted(Cause),
-    Shutdown,
 }
 
 async fn connection<S>(
@@ -355,15 +373,17 @@ async fn connection<S>(
         lock(&state).stats.handshake_failed += 1;
         return;
     };
+    // Past the handshake, shutdown arrives through `link` as `Close(Shutdown)`.
     let (link, mut ctrl) = mpsc::unbounded_channel();
     let admitted = {
         let mut st = lock(&state);
         st.next_client += 1;
         let id = st.next_client;
-        let admitted = match st
-            .registry
-            .admit(id, link, Instant::now(), config.suspect_after())
-        {
+        let admitted = st.closing.then_some(Admit::Full).unwrap_or_else(|| {
+            st.registry
+                .admit(id, link, Instant::now(), config.suspect_after())
+        });
+        let admitted = match admitted {
             Admit::Admitted => true,
             Admit::Evicted(_, victim) => {
                 st.evict(victim, Cause::Capacity);
@@ -383,20 +403,12 @@ async fn connection<S>(
         return;
     };
 
-    let exit = serve_client(&state, &config, id, &mut ws, &mut ctrl, &mut shutdown).await;
+    drop(shutdown);
+    let exit = serve_client(&state, &config, id, &mut ws, &mut ctrl).await;
     match exit {
         Exit::Evicted(cause) => {
-            // The evictor already removed the entry and counted it.
+            // The evictor (sweep, capacity or shutdown) removed and counted it.
             close(&mut ws, CloseCode::Away, cause.reason(), config.close_grace).await;
-        }
-        Exit::Shutdown => {
-            {
-                let mut st = lock(&state);
-                st.leave(id);
-                st.stats.closed_shutdown += 1;
-            }
-            let reason = Cause::Shutdown.reason();
-            close(&mut ws, CloseCode::Away, reason, config.close_grace).await;
         }
         Exit::Graceful => {
             let mut st = lock(&state);
@@ -422,7 +434,6 @@ async fn serve_client<S>(
     id: ClientId,
     ws: &mut WebSocketStream<S>,
     ctrl: &mut mpsc::UnboundedReceiver<Ctrl>,
-    shutdown: &mut watch::Receiver<bool>,
 ) -> Exit
 where
     S: AsyncRead + AsyncWrite + Unpin,
@@ -431,7 +442,6 @@ where
     loop {
         tokio::select! {
             biased;
-            _ = shutdown.changed() => return Exit::Shutdown,
             c = ctrl.recv() => match c {
                 Some(Ctrl::Ping) => {
                     let ping = ws.send(Message::Ping(Default::default()));
