@@ -9,8 +9,10 @@
 //! the [`Registry`], session membership, and the [`Interactions`]. The sweep and the
 //! capacity bound evict a client by removing its entry and sending its task
 //! `Close(cause)`; the task writes a close frame and drops the stream, so eviction
-//! closes the socket. Shutdown follows mini-redis: a `watch` tells every task to
-//! stop, and each holds a clone of an `mpsc::Sender` whose last drop tells
+//! closes the socket. Shutdown follows mini-redis: a `watch` stops the sweep and
+//! handshakes in progress, every registered connection is evicted with
+//! `Close(Shutdown)` through its link (so no shutdown future sits in the per-frame
+//! loop), and each task holds a clone of an `mpsc::Sender` whose last drop tells
 //! [`Server::shutdown`] that they all ended.
 
 use std::collections::HashMap;

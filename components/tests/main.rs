@@ -1,0 +1,3 @@
+//! Integration tests of the components, one module per component.
+
+mod ws;

@@ -1,0 +1,3 @@
+//! Integration tests of the scenarios: one module per scenario.
+
+mod connection_churn;
