@@ -20,7 +20,9 @@ async fn settle() {
 }
 
 fn alive_tasks() -> usize {
-    tokio::runtime::Handle::current().metrics().num_alive_tasks()
+    tokio::runtime::Handle::current()
+        .metrics()
+        .num_alive_tasks()
 }
 
 fn get(c: &AtomicU64) -> u64 {
@@ -69,7 +71,10 @@ async fn a_client_that_answers_pings_is_never_evicted() {
     let stats = monitor.stats();
     assert_eq!(monitor.clients(), 1);
     assert_eq!(stats.evicted(), 0);
-    assert!(stats.pongs >= 25, "pinged every 10 min while silent: {stats:?}");
+    assert!(
+        stats.pongs >= 25,
+        "pinged every 10 min while silent: {stats:?}"
+    );
     assert_eq!(get(&tally.evicted), 0);
     assert_eq!(get(&tally.live), 1);
     server.shutdown().await;
@@ -92,11 +97,19 @@ async fn leaky_server_keeps_a_vanished_client_forever() {
     sleep(600 * MIN).await;
     assert_eq!(monitor.clients(), 1);
     assert_eq!(monitor.stats().pings, 0, "no heartbeat");
-    assert_eq!(alive_tasks(), tasks, "its server task (and half-open peer) still there");
+    assert_eq!(
+        alive_tasks(),
+        tasks,
+        "its server task (and half-open peer) still there"
+    );
     assert_eq!(get(&tally.reaped), 0);
     server.shutdown().await;
     fleet.finish().await;
-    assert_eq!(get(&tally.reaped), 1, "shutdown closes even leaked connections");
+    assert_eq!(
+        get(&tally.reaped),
+        1,
+        "shutdown closes even leaked connections"
+    );
 }
 
 /// A client that drops its transport without a close frame: the server sees EOF.
@@ -259,7 +272,11 @@ async fn shutdown_ends_every_task_it_started() {
     }
     sleep(3 * MIN).await;
     assert_eq!(monitor.clients(), 50);
-    assert_eq!(alive_tasks(), baseline + 1 + 50 + 50, "sweep + 50 servers + 50 clients");
+    assert_eq!(
+        alive_tasks(),
+        baseline + 1 + 50 + 50,
+        "sweep + 50 servers + 50 clients"
+    );
     server.shutdown().await;
     fleet.finish().await;
     settle().await;

@@ -4,7 +4,7 @@
 //! Every client is a real WebSocket client — handshake and framing by tungstenite
 //! over `tokio::io::duplex` — talking to [`soak_components::ws::Server`]. The crowd
 //! follows a daily curve from about 3,000 clients at night to about 9,800 at 14:00,
-//! each staying an hour on average; with the half-open connections the server has
+//! each staying two hours on average; with the half-open connections the server has
 //! not yet noticed, the registry reaches its 10,000 bound at the peak. Clients join
 //! sessions of about eight, chat, and open interactions that are usually resolved
 //! within seconds and sometimes left to time out. 85% of departures close
@@ -38,7 +38,7 @@ pub const TROUGH_CLIENTS: f64 = 3_000.0;
 /// awaiting the heartbeat this fills the registry's 10,000 slots.
 pub const PEAK_CLIENTS: f64 = 9_800.0;
 /// Mean time a client stays connected.
-pub const MEAN_STAY: Duration = Duration::from_secs(3600);
+pub const MEAN_STAY: Duration = Duration::from_secs(2 * 3600);
 /// Share of departures that vanish without a close frame.
 pub const VANISH_SHARE: f64 = 0.15;
 /// Each client sends a chat message this often on average.
@@ -119,11 +119,17 @@ fn delta_gauge(name: &str, read: impl Fn() -> u64 + 'static) -> Gauge {
     })
 }
 
-fn register_gauges(ctx: &Ctx, monitor: &Monitor, tally: &Arc<Tally>) -> Result<(), soak_harness::BoxError> {
+fn register_gauges(
+    ctx: &Ctx,
+    monitor: &Monitor,
+    tally: &Arc<Tally>,
+) -> Result<(), soak_harness::BoxError> {
     let m = monitor.clone();
     ctx.gauge(Gauge::new("connected_clients", move || m.clients() as f64))?;
     let t = tally.clone();
-    ctx.gauge(Gauge::new("live_clients", move || Tally::get(&t.live) as f64))?;
+    ctx.gauge(Gauge::new("live_clients", move || {
+        Tally::get(&t.live) as f64
+    }))?;
     let t = tally.clone();
     ctx.gauge(Gauge::new("half_open", move || {
         (Tally::get(&t.vanished) - Tally::get(&t.reaped)) as f64
@@ -131,15 +137,23 @@ fn register_gauges(ctx: &Ctx, monitor: &Monitor, tally: &Arc<Tally>) -> Result<(
     let m = monitor.clone();
     ctx.gauge(Gauge::new("sessions", move || m.sessions() as f64))?;
     let m = monitor.clone();
-    ctx.gauge(Gauge::new("session_index", move || m.indexed_sessions() as f64))?;
+    ctx.gauge(Gauge::new("session_index", move || {
+        m.indexed_sessions() as f64
+    }))?;
     let m = monitor.clone();
-    ctx.gauge(Gauge::new("pending_interactions", move || m.pending() as f64))?;
+    ctx.gauge(Gauge::new("pending_interactions", move || {
+        m.pending() as f64
+    }))?;
     let m = monitor.clone();
-    ctx.gauge(delta_gauge("evicted_heartbeat", move || m.stats().evicted_heartbeat))?;
+    ctx.gauge(delta_gauge("evicted_heartbeat", move || {
+        m.stats().evicted_heartbeat
+    }))?;
     let m = monitor.clone();
     ctx.gauge(delta_gauge("evicted_idle", move || m.stats().evicted_idle))?;
     let m = monitor.clone();
-    ctx.gauge(delta_gauge("evicted_capacity", move || m.stats().evicted_capacity))?;
+    ctx.gauge(delta_gauge("evicted_capacity", move || {
+        m.stats().evicted_capacity
+    }))?;
     let m = monitor.clone();
     ctx.gauge(delta_gauge("refused", move || m.stats().refused))?;
     Ok(())

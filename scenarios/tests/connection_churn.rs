@@ -29,19 +29,28 @@ fn fixed_passes(seed: u64) {
     let s = run(Variant::Fixed, seed);
     assert_eq!(s.verdict, "pass", "seed {seed}: {}", s.message);
     assert!(extra(&s, "peak_connections") >= 10_000.0, "seed {seed}");
-    assert_eq!(extra(&s, "heartbeating_clients_evicted"), 0.0, "seed {seed}");
+    assert_eq!(
+        extra(&s, "heartbeating_clients_evicted"),
+        0.0,
+        "seed {seed}"
+    );
     let t = &s.teardown;
     assert!(t.tasks_back && t.heap_back, "seed {seed}: {t:?}");
     // The heartbeat, not the shutdown, closed the half-open connections.
     let evictions = &s.extras["evictions"];
-    assert!(evictions["heartbeat"].as_u64().unwrap_or(0) > 1_000, "{evictions}");
+    assert!(
+        evictions["heartbeat"].as_u64().unwrap_or(0) > 1_000,
+        "{evictions}"
+    );
 }
 
 fn leaky_fails(seed: u64) {
     let s = run(Variant::Leaky, seed);
     assert_eq!(s.verdict, "fail", "seed {seed}: {}", s.message);
     assert!(
-        s.failed_resources.iter().any(|r| r == "heap" || r == "tasks"),
+        s.failed_resources
+            .iter()
+            .any(|r| r == "heap" || r == "tasks"),
         "seed {seed}: {:?}",
         s.failed_resources
     );

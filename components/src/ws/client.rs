@@ -35,7 +35,8 @@ pub enum Command {
     Say,
     /// Open an interaction (`ask`); the client remembers the id the server returns.
     Ask,
-    /// Resolve the oldest interaction this client opened (`done ID`).
+    /// Resolve the latest interaction this client opened (`done ID`); the ones it
+    /// chose not to resolve are left to time out.
     Resolve,
     /// Leave with a close handshake.
     Close,
@@ -141,13 +142,7 @@ impl Fleet {
     {
         let (tx, rx) = mpsc::unbounded_channel();
         if let Some(done) = self.done_tx.clone() {
-            tokio::spawn(client(
-                stream,
-                rx,
-                self.tally.clone(),
-                self.websocket,
-                done,
-            ));
+            tokio::spawn(client(stream, rx, self.tally.clone(), self.websocket, done));
         }
         ClientHandle { tx }
     }
@@ -159,6 +154,9 @@ impl Fleet {
         let _ = self.done_rx.recv().await;
     }
 }
+
+// Interaction ids a client keeps for `Resolve`; older ones have timed out anyway.
+const REMEMBERED: usize = 8;
 
 enum End {
     Closed,
@@ -191,6 +189,9 @@ async fn client<S>(
             msg = ws.next() => match msg {
                 Some(Ok(Message::Text(t))) => {
                     if let Some(n) = t.as_str().strip_prefix("ok ").and_then(|n| n.parse().ok()) {
+                        if opened.len() == REMEMBERED {
+                            opened.pop_front(); // long timed out on the server
+                        }
                         opened.push_back(n);
                         Tally::add(&tally.asked);
                     }
@@ -217,7 +218,7 @@ async fn client<S>(
                     Some(Command::Join(s)) => format!("join {s}"),
                     Some(Command::Say) => "say hello".to_string(),
                     Some(Command::Ask) => "ask".to_string(),
-                    Some(Command::Resolve) => match opened.pop_front() {
+                    Some(Command::Resolve) => match opened.pop_back() {
                         Some(n) => format!("done {n}"),
                         None => continue,
                     },

@@ -81,13 +81,18 @@ impl<L> Registry<L> {
 
     /// Adds client `id`. When full, evicts the least recently active client if it
     /// has been silent for at least `suspect_after`, else refuses the newcomer.
-    pub fn admit(&mut self, id: ClientId, link: L, now: Instant, suspect_after: Duration) -> Admit<L> {
+    pub fn admit(
+        &mut self,
+        id: ClientId,
+        link: L,
+        now: Instant,
+        suspect_after: Duration,
+    ) -> Admit<L> {
         let mut outcome = Admit::Admitted;
         if self.max.is_some_and(|max| self.clients.len() >= max) {
-            let suspect = self
-                .clients
-                .peek_lru()
-                .is_some_and(|(_, e)| now.saturating_duration_since(e.last_active) >= suspect_after);
+            let suspect = self.clients.peek_lru().is_some_and(|(_, e)| {
+                now.saturating_duration_since(e.last_active) >= suspect_after
+            });
             if !suspect {
                 return Admit::Full;
             }
@@ -167,8 +172,7 @@ impl<L> Registry<L> {
                 if silent >= h.timeout {
                     doomed.push((*id, Cause::Heartbeat));
                 } else if silent >= h.ping_after
-                    && e
-                        .pinged_at
+                    && e.pinged_at
                         .is_none_or(|p| now.saturating_duration_since(p) >= h.ping_after)
                 {
                     e.pinged_at = Some(now);
@@ -194,7 +198,10 @@ mod tests {
         let mut r = Registry::new(Some(2));
         let t0 = Instant::now();
         assert!(matches!(r.admit(1, (), t0, S(360)), Admit::Admitted));
-        assert!(matches!(r.admit(2, (), t0 + S(10), S(360)), Admit::Admitted));
+        assert!(matches!(
+            r.admit(2, (), t0 + S(10), S(360)),
+            Admit::Admitted
+        ));
         // Client 1 is the least recently active, but only 100 s silent: may be alive.
         assert!(matches!(r.admit(3, (), t0 + S(100), S(360)), Admit::Full));
         assert!(r.touch(1, t0 + S(200)));
@@ -236,7 +243,9 @@ mod tests {
         let mut r = Registry::new(None);
         let t0 = Instant::now();
         r.admit(7, (), t0, S(0));
-        assert!(r.sweep(t0 + S(3599), Some(S(3600)), None, |_| {}).is_empty());
+        assert!(r
+            .sweep(t0 + S(3599), Some(S(3600)), None, |_| {})
+            .is_empty());
         let gone = r.sweep(t0 + S(3600), Some(S(3600)), None, |_| {});
         assert_eq!((gone[0].0, gone[0].2), (7, Cause::Idle));
         assert!(r.is_empty());

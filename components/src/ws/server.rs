@@ -143,7 +143,9 @@ impl State {
     }
 
     fn join(&mut self, id: ClientId, session: SessionId) {
-        let Some(e) = self.registry.peek_mut(id) else { return };
+        let Some(e) = self.registry.peek_mut(id) else {
+            return;
+        };
         let old = e.session.replace(session);
         if old != Some(session) {
             self.leave_session(old);
@@ -253,7 +255,9 @@ impl Server {
     where
         S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let Some(done) = self.done_tx.clone() else { return };
+        let Some(done) = self.done_tx.clone() else {
+            return;
+        };
         if *self.shutdown.borrow() {
             return;
         }
@@ -381,10 +385,12 @@ async fn connection<S>(
         let mut st = lock(&state);
         st.next_client += 1;
         let id = st.next_client;
-        let admitted = st.closing.then_some(Admit::Full).unwrap_or_else(|| {
+        let admitted = if st.closing {
+            Admit::Full
+        } else {
             st.registry
                 .admit(id, link, Instant::now(), config.suspect_after())
-        });
+        };
         let admitted = match admitted {
             Admit::Admitted => true,
             Admit::Evicted(_, victim) => {
@@ -401,7 +407,13 @@ async fn connection<S>(
         admitted.then_some(id)
     };
     let Some(id) = admitted else {
-        close(&mut ws, CloseCode::Again, "registry full", config.close_grace).await;
+        close(
+            &mut ws,
+            CloseCode::Again,
+            "registry full",
+            config.close_grace,
+        )
+        .await;
         return;
     };
 
@@ -492,7 +504,10 @@ fn handle(state: &Mutex<State>, id: ClientId, msg: Message) -> Action {
         Message::Text(text) => {
             st.stats.messages += 1;
             let mut words = text.as_str().split_ascii_whitespace();
-            match (words.next(), words.next().and_then(|w| w.parse::<u64>().ok())) {
+            match (
+                words.next(),
+                words.next().and_then(|w| w.parse::<u64>().ok()),
+            ) {
                 (Some("join"), Some(session)) => st.join(id, session),
                 (Some("ask"), _) => {
                     let session = st.registry.peek_mut(id).and_then(|e| e.session);
