@@ -284,3 +284,40 @@ async fn shutdown_ends_every_task_it_started() {
     assert_eq!((get(&tally.shutdown), get(&tally.reaped)), (40, 10));
     assert_eq!((monitor.clients(), monitor.sessions()), (0, 0));
 }
+
+/// Live mode: the same server over TCP on loopback (real clock, no sleeps).
+#[tokio::test]
+async fn serve_over_tcp_loopback_then_shut_down() {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::Message;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind loopback");
+    let addr = listener.local_addr().expect("local addr");
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(soak_components::ws::serve(
+        listener,
+        Config::default(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
+    let tcp = tokio::net::TcpStream::connect(addr).await.expect("connect");
+    let (mut ws, _) = tokio_tungstenite::client_async(format!("ws://{addr}/ws"), tcp)
+        .await
+        .expect("handshake over TCP");
+    ws.send(Message::text("join 1")).await.expect("send");
+    ws.send(Message::text("ask")).await.expect("send");
+    let reply = ws.next().await.expect("a reply").expect("a frame");
+    assert_eq!(reply, Message::text("ok 1"));
+    stop.send(()).expect("server still running");
+    match ws.next().await {
+        Some(Ok(Message::Close(Some(frame)))) => assert_eq!(frame.reason.as_str(), "shutdown"),
+        other => panic!("expected a shutdown close frame, got {other:?}"),
+    }
+    server
+        .await
+        .expect("serve task")
+        .expect("serve returns Ok after shutdown");
+}
