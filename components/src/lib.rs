@@ -9,3 +9,4 @@
 
 pub mod lifecycle;
 pub mod lru;
+pub mod ws;

@@ -4,3 +4,4 @@
 
 mod lifecycle;
 mod lru;
+mod ws;

@@ -7,6 +7,7 @@
 pub mod artifact_cache;
 pub mod calibration;
 pub mod timer_lifecycle;
+pub mod connection_churn;
 
 use soak_harness::Scenario;
 
@@ -16,5 +17,6 @@ pub fn all() -> Vec<Box<dyn Scenario>> {
         Box::new(calibration::Calibration),
         Box::new(timer_lifecycle::TimerLifecycle),
         Box::new(artifact_cache::ArtifactCache),
+        Box::new(connection_churn::ConnectionChurn),
     ]
 }

@@ -7,3 +7,4 @@ mod calibration;
 mod cli;
 mod dhat;
 mod timer_lifecycle;
+mod connection_churn;

@@ -1,0 +1,89 @@
+//! `connection-churn` over 24 virtual hours: the fixed server passes with a clean
+//! teardown and never evicts a heartbeating client; seed 004's leaky server fails
+//! on heap or tasks. One test per (variant, seed) so nextest runs them in parallel.
+
+use soak_harness::report::Summary;
+use soak_harness::{RunConfig, Variant};
+use soak_scenarios::connection_churn::ConnectionChurn;
+
+fn run(variant: Variant, seed: u64) -> Summary {
+    let cfg = RunConfig {
+        variant,
+        seed,
+        hours: 24.0,
+        ..Default::default()
+    };
+    soak_harness::scenario::run(&ConnectionChurn, &cfg)
+        .expect("the scenario runs")
+        .summary
+}
+
+fn extra(s: &Summary, key: &str) -> f64 {
+    s.extras
+        .get(key)
+        .and_then(serde_json::Value::as_f64)
+        .unwrap_or_else(|| panic!("summary lacks {key}"))
+}
+
+fn fixed_passes(seed: u64) {
+    let s = run(Variant::Fixed, seed);
+    assert_eq!(s.verdict, "pass", "seed {seed}: {}", s.message);
+    assert!(extra(&s, "peak_connections") >= 10_000.0, "seed {seed}");
+    assert_eq!(
+        extra(&s, "heartbeating_clients_evicted"),
+        0.0,
+        "seed {seed}"
+    );
+    let t = &s.teardown;
+    assert!(t.tasks_back && t.heap_back, "seed {seed}: {t:?}");
+    // The heartbeat, not the shutdown, closed the half-open connections.
+    let evictions = &s.extras["evictions"];
+    assert!(
+        evictions["heartbeat"].as_u64().unwrap_or(0) > 1_000,
+        "{evictions}"
+    );
+}
+
+fn leaky_fails(seed: u64) {
+    let s = run(Variant::Leaky, seed);
+    assert_eq!(s.verdict, "fail", "seed {seed}: {}", s.message);
+    assert!(
+        s.failed_resources
+            .iter()
+            .any(|r| r == "heap" || r == "tasks"),
+        "seed {seed}: {:?}",
+        s.failed_resources
+    );
+    // Without a heartbeat the half-open connections pile up past the fixed bound.
+    assert!(extra(&s, "peak_connections") > 10_000.0, "seed {seed}");
+}
+
+#[test]
+fn fixed_passes_seed_1() {
+    fixed_passes(1);
+}
+
+#[test]
+fn fixed_passes_seed_2() {
+    fixed_passes(2);
+}
+
+#[test]
+fn fixed_passes_seed_3() {
+    fixed_passes(3);
+}
+
+#[test]
+fn leaky_fails_seed_1() {
+    leaky_fails(1);
+}
+
+#[test]
+fn leaky_fails_seed_2() {
+    leaky_fails(2);
+}
+
+#[test]
+fn leaky_fails_seed_3() {
+    leaky_fails(3);
+}
