@@ -6,8 +6,8 @@
 
 pub mod artifact_cache;
 pub mod calibration;
-pub mod timer_lifecycle;
 pub mod connection_churn;
+pub mod timer_lifecycle;
 
 use soak_harness::Scenario;
 

@@ -5,6 +5,6 @@
 mod artifact_cache;
 mod calibration;
 mod cli;
+mod connection_churn;
 mod dhat;
 mod timer_lifecycle;
-mod connection_churn;
