@@ -5,4 +5,11 @@
 //! # Layout
 //!
 //! Modules are added per issue: `ttl_map`, `rate_limit`, `lru`, `ws`, `lifecycle`.
+//!
+//! - [`ttl_map`]: map with per-entry expiry and a sweep task (seed 000).
+//! - [`rate_limit`]: cooldown limiters (seed 001), anti-spam, anti-raid recovery
+//!   caches and ticket selects (seed 000), all on [`ttl_map::TtlMap`].
 #![warn(missing_docs)]
+
+pub mod rate_limit;
+pub mod ttl_map;

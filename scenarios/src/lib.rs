@@ -5,10 +5,16 @@
 #![warn(missing_docs)]
 
 pub mod calibration;
+pub mod moderator_flood;
+pub mod raid_burst;
 
 use soak_harness::Scenario;
 
 /// Every scenario, in the order `soak list` and `soak all` use.
 pub fn all() -> Vec<Box<dyn Scenario>> {
-    vec![Box::new(calibration::Calibration)]
+    vec![
+        Box::new(calibration::Calibration),
+        Box::new(moderator_flood::ModeratorFlood),
+        Box::new(raid_burst::RaidBurst),
+    ]
 }
