@@ -62,7 +62,9 @@ impl Cleanup {
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum TtlMapError {
     /// The sweep task needs a tokio runtime to be spawned on.
-    #[error("a sweeping TtlMap must be created inside a tokio runtime (its sweep is a tokio task)")]
+    #[error(
+        "a sweeping TtlMap must be created inside a tokio runtime (its sweep is a tokio task)"
+    )]
     NoRuntime,
     /// A zero sweep period would spin.
     #[error("the sweep period must be longer than zero, got {0:?}")]
@@ -175,7 +177,11 @@ where
     /// A map whose entries live `ttl` unless given their own. With
     /// [`Cleanup::Sweep`] a task removes expired entries every `sweep_every`; it
     /// must then be called inside a tokio runtime.
-    pub fn new(ttl: Duration, sweep_every: Duration, cleanup: Cleanup) -> Result<Self, TtlMapError> {
+    pub fn new(
+        ttl: Duration,
+        sweep_every: Duration,
+        cleanup: Cleanup,
+    ) -> Result<Self, TtlMapError> {
         if sweep_every.is_zero() {
             return Err(TtlMapError::ZeroSweep(sweep_every));
         }
@@ -198,7 +204,8 @@ where
             let rt = tokio::runtime::Handle::try_current().map_err(|_| TtlMapError::NoRuntime)?;
             let weak = Arc::downgrade(&map.inner);
             let task = rt.spawn(sweep_task(weak, sweep_every));
-            *map.inner.sweeper.lock().unwrap_or_else(|p| p.into_inner()) = Some(task.abort_handle());
+            *map.inner.sweeper.lock().unwrap_or_else(|p| p.into_inner()) =
+                Some(task.abort_handle());
         }
         Ok(map)
     }
@@ -363,7 +370,8 @@ impl<K: Hash + Eq, V> TtlMap<K, V> {
         Q: Hash + Eq + ?Sized,
     {
         let ttl = self.inner.ttl;
-        self.with_live(key, |e, now| e.expires = now + ttl).is_some()
+        self.with_live(key, |e, now| e.expires = now + ttl)
+            .is_some()
     }
 
     /// Entries held in memory, expired-but-not-yet-removed ones included: what

@@ -61,9 +61,9 @@ pub fn flags() -> Shape {
     Shape::new(Diurnal::new(0.3, 3.0, 20.0))
 }
 
-/// The flag floods: 60,000 flags in 4 minutes, every 2 hours from 00:40.
+/// The flag floods: 45,000 flags in 3 minutes (250/s), every 2 hours from 00:40.
 pub fn flag_waves() -> Shape {
-    Shape::new(Diurnal::flat(0.0)).with(Phase::recurring(mins(40), hours(2.0), 60_000, mins(4)))
+    Shape::new(Diurnal::flat(0.0)).with(Phase::recurring(mins(40), hours(2.0), 45_000, mins(3)))
 }
 
 /// Owners trying `/modstats reset`.
@@ -109,7 +109,9 @@ impl Scenario for ModeratorFlood {
             gauge(ctx, "reset_cooldowns", reset.map())?;
             gauge(ctx, "spam_rate", spam.rate_map())?;
             let s = spam.clone();
-            ctx.gauge(Gauge::new("spam_duplicates", move || s.duplicates_len() as f64))?;
+            ctx.gauge(Gauge::new("spam_duplicates", move || {
+                s.duplicates_len() as f64
+            }))?;
             gauge(ctx, "spam_violations", spam.violations_map())?;
 
             let (flags, waves, resets, bursts) = (flags(), flag_waves(), resets(), reset_bursts());
@@ -156,7 +158,8 @@ impl Scenario for ModeratorFlood {
                 }
                 let b = bursts.count(&mut rng, t, dt);
                 for _ in 0..b {
-                    let attacker = snowflake((0xb7u64 << 32) | ((t.as_secs() / 3600) << 4) | rng.below(4));
+                    let attacker =
+                        snowflake((0xb7u64 << 32) | ((t.as_secs() / 3600) << 4) | rng.below(4));
                     tally.reset(&reset, attacker);
                 }
 
@@ -173,7 +176,10 @@ impl Scenario for ModeratorFlood {
                     spam_accounts += 1;
                     let acct = snowflake((0x5ba3 << 40) | spam_accounts);
                     let key = format!("{}:{}", snowflake(rng.below(GUILDS)), acct);
-                    let content = format!("FREE NITRO for everyone, claim it at discord-gift.example/{}", rng.next_u64());
+                    let content = format!(
+                        "FREE NITRO for everyone, claim it at discord-gift.example/{}",
+                        rng.next_u64()
+                    );
                     for _ in 0..SPAM_COPIES {
                         tally.message(spam.check(&key, &content));
                     }
@@ -193,7 +199,11 @@ impl Scenario for ModeratorFlood {
     }
 }
 
-fn gauge<V: 'static>(ctx: &Ctx, name: &str, map: &TtlMap<String, V>) -> Result<(), soak_harness::BoxError> {
+fn gauge<V: 'static>(
+    ctx: &Ctx,
+    name: &str,
+    map: &TtlMap<String, V>,
+) -> Result<(), soak_harness::BoxError> {
     let m = map.clone();
     ctx.gauge(Gauge::new(name, move || m.len() as f64))
 }
@@ -212,7 +222,10 @@ struct Tally {
 
 impl Tally {
     fn flag(&mut self, limiter: &Cooldown, guild: u64, moderator: u64) {
-        if limiter.check(&flag_key(snowflake(guild), moderator)).allowed() {
+        if limiter
+            .check(&flag_key(snowflake(guild), moderator))
+            .allowed()
+        {
             self.flags_allowed += 1;
         } else {
             self.flags_limited += 1;
@@ -288,9 +301,9 @@ pub(crate) const CHAT_LINES: u64 = 20_000;
 /// The chat lines, built once per run.
 pub(crate) fn chat_lines(rng: &mut Rng) -> Vec<String> {
     const WORDS: [&str; 24] = [
-        "gg", "lol", "anyone", "up", "for", "a", "raid", "tonight", "the", "new", "patch",
-        "is", "wild", "can", "someone", "help", "me", "with", "my", "build", "thanks", "again",
-        "what", "time",
+        "gg", "lol", "anyone", "up", "for", "a", "raid", "tonight", "the", "new", "patch", "is",
+        "wild", "can", "someone", "help", "me", "with", "my", "build", "thanks", "again", "what",
+        "time",
     ];
     (0..CHAT_LINES)
         .map(|_| {

@@ -26,7 +26,9 @@
 use std::collections::VecDeque;
 use std::time::Duration;
 
-use soak_components::rate_limit::anti_raid::{ChannelSnapshot, Overwrite, RecoveryCache, RoleSnapshot};
+use soak_components::rate_limit::anti_raid::{
+    ChannelSnapshot, Overwrite, RecoveryCache, RoleSnapshot,
+};
 use soak_components::rate_limit::anti_spam::{AntiSpam, SpamVerdict};
 use soak_components::rate_limit::tickets::Tickets;
 use soak_components::ttl_map::{Cleanup, TtlMap};
@@ -54,7 +56,12 @@ pub const SUBMITTED: f64 = 0.7;
 
 /// A phase of every raid, `offset` after the raid starts.
 fn raid(offset: Duration, count: u64, over: Duration) -> Shape {
-    Shape::new(Diurnal::flat(0.0)).with(Phase::recurring(FIRST_RAID + offset, RAID_EVERY, count, over))
+    Shape::new(Diurnal::flat(0.0)).with(Phase::recurring(
+        FIRST_RAID + offset,
+        RAID_EVERY,
+        count,
+        over,
+    ))
 }
 
 /// Baseline chat.
@@ -64,7 +71,12 @@ pub fn messages() -> Shape {
 
 /// Baseline joins plus the raid joins (4,000 in 3 minutes).
 pub fn joins() -> Shape {
-    Shape::new(Diurnal::new(0.1, 1.0, 20.0)).with(Phase::recurring(FIRST_RAID, RAID_EVERY, RAID_ACCOUNTS, mins(3)))
+    Shape::new(Diurnal::new(0.1, 1.0, 20.0)).with(Phase::recurring(
+        FIRST_RAID,
+        RAID_EVERY,
+        RAID_ACCOUNTS,
+        mins(3),
+    ))
 }
 
 /// Baseline ticket opens.
@@ -98,14 +110,17 @@ impl Scenario for RaidBurst {
             let desk = Tickets::new(cleanup)?;
             gauge(ctx, "spam_rate", spam.rate_map())?;
             let s = spam.clone();
-            ctx.gauge(Gauge::new("spam_duplicates", move || s.duplicates_len() as f64))?;
+            ctx.gauge(Gauge::new("spam_duplicates", move || {
+                s.duplicates_len() as f64
+            }))?;
             gauge(ctx, "spam_violations", spam.violations_map())?;
             gauge(ctx, "deleted_channels", recovery.channels())?;
             gauge(ctx, "deleted_roles", recovery.roles())?;
             gauge(ctx, "ticket_selects", desk.selects())?;
             gauge(ctx, "ticket_questions", desk.questions())?;
 
-            let (messages, joins, tickets, deletions) = (messages(), joins(), tickets(), deletions());
+            let (messages, joins, tickets, deletions) =
+                (messages(), joins(), tickets(), deletions());
             let spam_wave = raid(mins(2), 36_000, mins(6));
             let ticket_flood = raid(mins(1), 3_000, mins(5));
             let nuke_channels = raid(mins(4), 250, mins(2));
@@ -215,7 +230,11 @@ impl Scenario for RaidBurst {
     }
 }
 
-fn gauge<V: 'static>(ctx: &Ctx, name: &str, map: &TtlMap<String, V>) -> Result<(), soak_harness::BoxError> {
+fn gauge<V: 'static>(
+    ctx: &Ctx,
+    name: &str,
+    map: &TtlMap<String, V>,
+) -> Result<(), soak_harness::BoxError> {
     let m = map.clone();
     ctx.gauge(Gauge::new(name, move || m.len() as f64))
 }

@@ -104,7 +104,9 @@ impl AntiSpam {
     pub fn recent_messages(&self, user: &str) -> usize {
         let now = Instant::now();
         self.rate
-            .update(user, |log| log.iter().filter(|&&t| now - t < RATE_WINDOW).count())
+            .update(user, |log| {
+                log.iter().filter(|&&t| now - t < RATE_WINDOW).count()
+            })
             .unwrap_or(0)
     }
 
