@@ -1,37 +1,41 @@
 //! `moderator-flood`: a busy multi-guild moderation bot's day, against seed 001's
 //! `/flag` and `/modstats reset` cooldown limiters and seed 000's anti-spam trackers.
 //!
-//! The day (all rates per second, peaks at 20:00):
+//! The day (all rates per second, peaks at 20:00; about 2.1 million events):
 //!
 //! - **Guilds and moderators**: 4,000 guilds with 6 moderator seats each (24,000
 //!   moderators); each seat changes hands every 10 days on average, so 10% of the
 //!   moderators turn over daily (about 2,400 new moderator ids a day).
 //! - **`/flag`**: 0.3–3 flags/s from moderators of Zipf-popular guilds, plus a
-//!   flood wave every 2 h from 00:40: 60,000 flags in 4 minutes (250/s) from the
+//!   flood wave every 2 h from 00:40: 45,000 flags in 3 minutes (250/s) from the
 //!   moderators of 60 raided guilds and, one in four, from anywhere. Each
-//!   `guild:moderator` may flag once per 2 s; the wave hits that cooldown hard.
+//!   `guild:moderator` may flag once per 2 s; the waves hit that cooldown hard
+//!   (about 180,000 of 680,000 flags refused).
 //! - **`/modstats reset`**: 0.005–0.03 attempts/s by guild owners, plus a brute-force
 //!   burst every 6 h from 03:00 (400 attempts in 5 minutes by 4 users), limited to
 //!   one per 30 s per user.
-//! - **Messages**: 8–40 messages/s (about 2.1 million a day), every one checked by
-//!   the anti-spam trackers. Senders come from a churning population: 60,000 users
-//!   are active at any moment and 20,000 new ones arrive every hour (each stays
-//!   about 3 h), so about 540,000 distinct users speak in a day. On top, 0.05–0.3
-//!   fresh spam accounts/s each post one message 6 times (duplicate detection,
-//!   violations, mutes).
+//! - **Messages**: 5–25 messages/s (about 1.3 million a day), every one checked by
+//!   the anti-spam trackers. Senders come from a churning population: 30,000 users
+//!   are present at any moment and 26,000 new ones arrive every hour (each stays
+//!   about 70 minutes), so about 530,000 distinct users speak in a day. On top,
+//!   0.05–0.3 fresh spam accounts/s each post one message 6 times (duplicate
+//!   detection, violations, mutes: about 15,000 accounts).
 //!
 //! Gauges, one per map: `flag_cooldowns`, `reset_cooldowns`, `spam_rate`,
 //! `spam_duplicates`, `spam_violations`. Fixed, every map is bounded by its TTL:
-//! `spam_rate`/`spam_duplicates` by the users of the last 5 minutes (about 2,000
-//! at night, 10,000 at the peak), `flag_cooldowns` by the moderators of the last
-//! hour. `reset_cooldowns` keeps entries 24 h, so in a 24 h run it legitimately
-//! fills all day: that is why its traffic is a few attempts a minute (about 1,500
-//! distinct users, ~200 KB in a day — under 0.01 MB/h against the 1 MB/h budget);
-//! its gauge may show as grown in the fixed variant too.
+//! `spam_rate`/`spam_duplicates` by the speakers of the last 5 minutes (at most
+//! about 7,000), `flag_cooldowns` by the moderators of the last hour (about
+//! 12,000 after a wave), heap peaks near 8 MB and does not trend.
+//! `reset_cooldowns` keeps entries 24 h, so in a 24 h run it legitimately fills
+//! all day: that is why its traffic is a few attempts a minute — about 1,600
+//! distinct users, ~650 entries held at the end, under 100 KB, i.e. a few KB/h
+//! against the 1 MB/h budget — and why it is the one gauge that may show as
+//! grown in the fixed variant.
 //! Leaky (seed 001: "entries are added but never removed"; seed 000's unbounded
 //! anti-spam maps), every user who ever spoke stays in `spam_rate` and
-//! `spam_duplicates` (~23,000 new entries an hour each at ~120 B), several MB/h
-//! of heap; the run fails on `heap` with those gauges named.
+//! `spam_duplicates` (~19,000 new entries an hour each, ~250 B a user with the
+//! message log and last text), about 8 MB/h of heap; the run fails on `heap`
+//! with those gauges named.
 
 use std::time::Duration;
 

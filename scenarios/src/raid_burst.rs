@@ -1,27 +1,29 @@
 //! `raid-burst`: a quiet community bot's day broken by raids, against seed 000's
 //! anti-spam trackers, anti-raid recovery caches and ticket selects.
 //!
-//! The day (rates per second, peaks at 20:00):
+//! The day (rates per second, peaks at 20:00; about 1.45 million events):
 //!
-//! - **Baseline**: 1,500 guilds; 3–15 messages/s (about 780,000 a day) from a
-//!   churning population of 25,000 present users with 8,000 new ones an hour
-//!   (about 215,000 distinct speakers a day); 0.1–1 joins/s; 0.01–0.08 ticket
+//! - **Baseline**: 1,500 guilds; 4–20 messages/s (about 1 million a day) from a
+//!   churning population of 30,000 present users with 12,000 new ones an hour
+//!   (about 280,000 distinct speakers a day); 0.1–1 joins/s; 0.01–0.08 ticket
 //!   opens/s, 70% submitted within 15 minutes; about 500 channels and 250 roles
 //!   deleted a day, about one in eight restored.
 //! - **Raids** every 3 h from 01:30 (8 a day), each on one guild:
-//!   4,000 fresh accounts join within 3 minutes; from minute 2 they post 16,000
-//!   messages in 6 minutes drawn from 5 spam texts (duplicate detection, then
-//!   violations and mutes); from minute 1 they open 2,500 tickets in 5 minutes
-//!   and abandon them; from minute 4 a nuke deletes 250 channels and 120 roles in
-//!   2 minutes, cached for recovery; moderators restore 150 of them from minute 15.
+//!   6,000 fresh accounts join within 3 minutes; from minute 2 they post 36,000
+//!   messages in 6 minutes, each account repeating one of 5 spam texts (duplicate
+//!   detection, then violations and mutes); from minute 1 they open 3,000 tickets
+//!   in 5 minutes and abandon them; from minute 4 a nuke deletes 250 channels and
+//!   120 roles in 2 minutes, cached for recovery; moderators restore 150 of them
+//!   from minute 15.
 //!
 //! Gauges, one per map: `spam_rate`, `spam_duplicates`, `spam_violations`,
 //! `deleted_channels`, `deleted_roles`, `ticket_selects`, `ticket_questions`.
 //! Fixed, each map drains after every raid within its TTL plus one sweep (5 min
-//! maps within 6 min, the 1 h caches within 70 min), so heap is a saw-tooth on a
-//! flat line. Leaky (seed 000's unbounded maps), each raid leaves ~4,000 accounts
-//! in five maps and the baseline leaves every speaker in two: about 3 MB/h, and
-//! the run fails on `heap` naming those gauges.
+//! maps within 6 min, tickets within 20/35 min, the 1 h caches within 70 min):
+//! heap is a saw-tooth peaking near 9 MB on a flat line. Leaky (seed 000's
+//! unbounded maps), each raid leaves ~6,000 accounts in five maps and 370
+//! snapshots, and the baseline leaves every speaker in two: about 6 MB/h, and the
+//! run fails on `heap` naming those gauges.
 
 use std::collections::VecDeque;
 use std::time::Duration;
