@@ -92,7 +92,12 @@ fn leaky_fails_on_heap_naming_the_anti_spam_maps_for_seeds_1_to_5() {
             "seed {seed}: well past 1 MB/h: {}",
             s.message
         );
-        for g in ["spam_rate", "spam_duplicates", "flag_cooldowns"] {
+        for g in [
+            "spam_rate",
+            "spam_duplicates",
+            "spam_violations",
+            "flag_cooldowns",
+        ] {
             assert!(
                 s.grown_gauges.iter().any(|x| x == g),
                 "seed {seed}: {g} in {:?}",
