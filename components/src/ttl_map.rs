@@ -106,8 +106,8 @@ struct Inner<K, V> {
 
 impl<K, V> Inner<K, V> {
     fn lock(&self) -> MutexGuard<'_, State<K, V>> {
-        // A poisoned lock means a caller's closure panicked mid-update; the map
-        // itself is still consistent (every mutation is a single HashMap call).
+        // A poisoned lock means a caller's `update`/`upsert` closure panicked: the
+        // HashMap is still consistent, at worst that one value is half-changed.
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
 
@@ -309,7 +309,8 @@ impl<K: Hash + Eq, V> TtlMap<K, V> {
     }
 
     /// Changes the live value for `key` in place (its deadline unchanged) and
-    /// returns what `f` returns; `None` when there is no live entry.
+    /// returns what `f` returns; `None` when there is no live entry. `f` runs
+    /// under the map's lock: it must not use the map.
     pub fn update<Q, R>(&self, key: &Q, f: impl FnOnce(&mut V) -> R) -> Option<R>
     where
         K: Borrow<Q>,
@@ -320,7 +321,8 @@ impl<K: Hash + Eq, V> TtlMap<K, V> {
 
     /// Changes the live value for `key` with `f` and restarts its default TTL
     /// (a sliding deadline); a missing or expired entry is first replaced by
-    /// `init()`. Returns what `f` returns. The key is copied only when new.
+    /// `init()`. Returns what `f` returns. The key is copied only when new. `f`
+    /// runs under the map's lock: it must not use the map.
     pub fn upsert<Q, R>(&self, key: &Q, init: impl FnOnce() -> V, f: impl FnOnce(&mut V) -> R) -> R
     where
         K: Borrow<Q>,
