@@ -100,7 +100,7 @@ impl Scenario for ModeratorFlood {
     }
 
     fn about(&self) -> &'static str {
-        "/flag floods, reset attempts and anti-spam on 2M messages/day from churning users (seeds 000, 001)"
+        "/flag floods, reset brute force, anti-spam on 1.3M messages/day from 530k churning users (seeds 000, 001)"
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
@@ -274,7 +274,7 @@ fn moderator(guild: u64, seat: u64, t: Duration) -> u64 {
     snowflake((0x30d << 48) ^ (s << 8) ^ generation)
 }
 
-/// A churning user population: `active` users are present at any moment and
+/// A churning user population (shared with `raid-burst`): `active` users are present at any moment and
 /// `churn_per_hour` new ones replace the oldest every hour. Users are numbered;
 /// at time `t` the present ones are `[base(t), base(t) + active)`.
 #[derive(Debug, Clone, Copy)]
