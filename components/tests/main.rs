@@ -4,4 +4,6 @@
 
 mod lifecycle;
 mod lru;
+mod rate_limit;
+mod ttl_map;
 mod ws;

@@ -7,6 +7,8 @@
 pub mod artifact_cache;
 pub mod calibration;
 pub mod connection_churn;
+pub mod moderator_flood;
+pub mod raid_burst;
 pub mod timer_lifecycle;
 
 use soak_harness::Scenario;
@@ -15,8 +17,10 @@ use soak_harness::Scenario;
 pub fn all() -> Vec<Box<dyn Scenario>> {
     vec![
         Box::new(calibration::Calibration),
-        Box::new(timer_lifecycle::TimerLifecycle),
+        Box::new(moderator_flood::ModeratorFlood),
+        Box::new(raid_burst::RaidBurst),
         Box::new(artifact_cache::ArtifactCache),
         Box::new(connection_churn::ConnectionChurn),
+        Box::new(timer_lifecycle::TimerLifecycle),
     ]
 }

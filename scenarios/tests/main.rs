@@ -7,4 +7,6 @@ mod calibration;
 mod cli;
 mod connection_churn;
 mod dhat;
+mod moderator_flood;
+mod raid_burst;
 mod timer_lifecycle;

@@ -1,0 +1,114 @@
+//! `moderator-flood` for seeds 1–5 over 24 virtual hours: the fixed limiters and
+//! trackers pass, the leaky twins fail on heap with the anti-spam maps named.
+
+use soak_harness::scenario::run;
+use soak_harness::{Outcome, RunConfig, Variant};
+use soak_scenarios::moderator_flood::ModeratorFlood;
+
+const GAUGES: [&str; 5] = [
+    "flag_cooldowns",
+    "reset_cooldowns",
+    "spam_rate",
+    "spam_duplicates",
+    "spam_violations",
+];
+
+fn day(variant: Variant, seed: u64) -> Outcome {
+    let cfg = RunConfig {
+        variant,
+        seed,
+        hours: 24.0,
+        out: None,
+        ..RunConfig::default()
+    };
+    run(&ModeratorFlood, &cfg).expect("the scenario runs")
+}
+
+fn peak(o: &Outcome, gauge: &str) -> f64 {
+    let col = o.samples.column(gauge).expect("one column per map");
+    col.into_iter().fold(0.0, f64::max)
+}
+
+fn extra(o: &Outcome, key: &str) -> f64 {
+    o.summary
+        .extras
+        .get(key)
+        .and_then(|v| v.as_f64())
+        .unwrap_or(-1.0)
+}
+
+#[test]
+fn fixed_passes_for_seeds_1_to_5() {
+    for seed in 1..=5 {
+        let o = day(Variant::Fixed, seed);
+        let s = &o.summary;
+        assert!(o.passed(), "seed {seed}: {}", s.message);
+        assert!(
+            s.failed_resources.is_empty(),
+            "seed {seed}: {:?}",
+            s.failed_resources
+        );
+        assert!(
+            s.growth_bytes_per_hour < 0.25e6,
+            "seed {seed}: {}",
+            s.message
+        );
+        // Only the 24 h reset map may fill for the whole 24 h run, and it stays small.
+        assert!(
+            s.grown_gauges.iter().all(|g| g == "reset_cooldowns"),
+            "seed {seed}: {:?}",
+            s.grown_gauges
+        );
+        assert!(peak(&o, "reset_cooldowns") < 2_000.0, "seed {seed}");
+        // Every other map is bounded by its TTL: the users of 5 minutes, the
+        // moderators of an hour.
+        assert!(
+            peak(&o, "spam_rate") < 15_000.0,
+            "seed {seed}: {}",
+            peak(&o, "spam_rate")
+        );
+        assert!(peak(&o, "flag_cooldowns") < 20_000.0, "seed {seed}");
+        // The floods hit the 2 s cooldown, the brute force the 30 s one.
+        assert!(extra(&o, "flags_limited") > 10_000.0, "seed {seed}");
+        assert!(extra(&o, "resets_limited") > 500.0, "seed {seed}");
+        assert!(extra(&o, "spam_mutes") > 1_000.0, "seed {seed}");
+        assert!(s.teardown.clean, "seed {seed}: {:?}", s.teardown);
+        assert!(s.teardown.gauges_after.values().all(|&v| v == 0.0));
+        for g in GAUGES {
+            assert!(o.samples.column(g).is_some(), "gauge {g}");
+        }
+    }
+}
+
+#[test]
+fn leaky_fails_on_heap_naming_the_anti_spam_maps_for_seeds_1_to_5() {
+    for seed in 1..=5 {
+        let o = day(Variant::Leaky, seed);
+        let s = &o.summary;
+        assert!(!o.passed(), "seed {seed}: {}", s.message);
+        assert_eq!(s.failed_resources, vec!["heap".to_string()], "seed {seed}");
+        assert!(
+            s.growth_bytes_per_hour > 3e6,
+            "seed {seed}: well past 1 MB/h: {}",
+            s.message
+        );
+        for g in [
+            "spam_rate",
+            "spam_duplicates",
+            "spam_violations",
+            "flag_cooldowns",
+        ] {
+            assert!(
+                s.grown_gauges.iter().any(|x| x == g),
+                "seed {seed}: {g} in {:?}",
+                s.grown_gauges
+            );
+        }
+        assert!(s.message.contains("heap grew"), "{}", s.message);
+        assert!(s.message.contains("spam_rate"), "{}", s.message);
+        // Every speaker of the day is still held.
+        assert!(peak(&o, "spam_rate") > 300_000.0, "seed {seed}");
+        // The leak is in memory only: the limiters decided the same.
+        assert!(extra(&o, "flags_limited") > 10_000.0, "seed {seed}");
+    }
+}

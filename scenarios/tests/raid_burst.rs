@@ -1,0 +1,101 @@
+//! `raid-burst` for seeds 1–5 over 24 virtual hours: the fixed caches drain after
+//! every raid and pass; the leaky ones keep every raider and fail on heap.
+
+use soak_harness::scenario::run;
+use soak_harness::{Outcome, RunConfig, Variant};
+use soak_scenarios::raid_burst::RaidBurst;
+
+const GAUGES: [&str; 7] = [
+    "spam_rate",
+    "spam_duplicates",
+    "spam_violations",
+    "deleted_channels",
+    "deleted_roles",
+    "ticket_selects",
+    "ticket_questions",
+];
+
+fn day(variant: Variant, seed: u64) -> Outcome {
+    let cfg = RunConfig {
+        variant,
+        seed,
+        hours: 24.0,
+        out: None,
+        ..RunConfig::default()
+    };
+    run(&RaidBurst, &cfg).expect("the scenario runs")
+}
+
+fn column(o: &Outcome, gauge: &str) -> Vec<f64> {
+    o.samples.column(gauge).expect("one column per map")
+}
+
+fn extra(o: &Outcome, key: &str) -> f64 {
+    o.summary
+        .extras
+        .get(key)
+        .and_then(|v| v.as_f64())
+        .unwrap_or(-1.0)
+}
+
+#[test]
+fn fixed_passes_for_seeds_1_to_5() {
+    for seed in 1..=5 {
+        let o = day(Variant::Fixed, seed);
+        let s = &o.summary;
+        assert!(o.passed(), "seed {seed}: {}", s.message);
+        assert!(s.failed_resources.is_empty(), "seed {seed}");
+        assert!(
+            s.grown_gauges.is_empty(),
+            "seed {seed}: {:?}",
+            s.grown_gauges
+        );
+        assert!(
+            s.growth_bytes_per_hour < 0.25e6,
+            "seed {seed}: {}",
+            s.message
+        );
+        // Raids (01:30, 04:30, ..., 22:30) fill the maps, the sweeps drain them:
+        // at 22:25, ~3 h after the 19:30 raid, its entries are gone.
+        let at = 22 * 60 + 25;
+        let selects = column(&o, "ticket_selects");
+        let max = selects.iter().copied().fold(0.0, f64::max);
+        assert!(max > 2_000.0, "seed {seed}: the ticket flood shows: {max}");
+        assert!(selects[at] < 100.0, "seed {seed}: {}", selects[at]);
+        assert!(column(&o, "spam_violations")[at] < 100.0, "seed {seed}");
+        assert!(column(&o, "deleted_channels")[at] < 100.0, "seed {seed}");
+        assert!(extra(&o, "spam_mutes") > 10_000.0, "seed {seed}");
+        assert!(extra(&o, "restored") > 500.0, "seed {seed}");
+        assert!(s.teardown.clean, "seed {seed}: {:?}", s.teardown);
+        for g in GAUGES {
+            assert!(o.samples.column(g).is_some(), "gauge {g}");
+        }
+    }
+}
+
+#[test]
+fn leaky_fails_on_heap_naming_the_raid_maps_for_seeds_1_to_5() {
+    for seed in 1..=5 {
+        let o = day(Variant::Leaky, seed);
+        let s = &o.summary;
+        assert!(!o.passed(), "seed {seed}: {}", s.message);
+        assert_eq!(s.failed_resources, vec!["heap".to_string()], "seed {seed}");
+        assert!(s.growth_bytes_per_hour > 3e6, "seed {seed}: {}", s.message);
+        for g in [
+            "spam_rate",
+            "spam_violations",
+            "ticket_selects",
+            "deleted_channels",
+        ] {
+            assert!(
+                s.grown_gauges.iter().any(|x| x == g),
+                "seed {seed}: {g} in {:?}",
+                s.grown_gauges
+            );
+        }
+        assert!(s.message.contains("heap grew"), "{}", s.message);
+        // Eight raids of 6,000 abandoned tickets' worth of selects, all still held.
+        let selects = column(&o, "ticket_selects");
+        assert!(selects[selects.len() - 1] > 15_000.0, "seed {seed}");
+    }
+}
