@@ -19,11 +19,12 @@
 //! The estimator knows nothing about any subject: it sees samples and load.
 //!
 //! A second fit adds a hinge at the middle of the window (`b₂·max(0, t − mid)`), so
-//! `b + b₂` is the slope of the *late* half. A leak is sustained: the verdict fails
-//! only when both the whole-window slope and the late slope exceed the budget and
-//! the growth is statistically significant. A cache that fills to its capacity and
-//! then stays flat (the classic false positive of slope checks) has a late slope of
-//! about zero and passes.
+//! `b + b₂` is the slope of the *late* half. A resource fails when the
+//! whole-window slope exceeds the budget and two standard errors, unless the late
+//! half shows with confidence (late slope plus two standard errors) that growth has
+//! fallen under the budget. A cache that fills to its capacity and then stays flat
+//! (the classic false positive of slope checks) has a late slope of about zero and
+//! passes; a leak whose late slope is merely uncertain still fails.
 //!
 //! Uncertainty is the OLS standard error inflated for autocorrelated residuals by
 //! `sqrt((1 + ρ) / (1 − ρ))`, with ρ the lag-1 autocorrelation of the residuals.
@@ -62,11 +63,14 @@ pub struct Estimate {
 }
 
 impl Estimate {
-    /// Whether growth is sustained past `budget` per hour and clears the noise.
+    /// Whether growth exceeds `budget` per hour: the whole-window slope is above
+    /// the budget and clears the noise, and the late half does not show, with
+    /// confidence, that the growth has stopped (a step such as a hash table
+    /// doubling near mid-window makes the late slope uncertain; uncertainty must
+    /// not let a leak pass).
     pub fn exceeds(&self, budget: f64) -> bool {
-        self.per_hour > budget
-            && self.late_per_hour > budget
-            && self.per_hour > SIGNIFICANCE_Z * self.stderr
+        let stopped = self.late_per_hour + SIGNIFICANCE_Z * self.late_stderr < budget;
+        self.per_hour > budget && self.per_hour > SIGNIFICANCE_Z * self.stderr && !stopped
     }
 
     /// The trend line's value at `hours` (for charts).

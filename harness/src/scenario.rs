@@ -320,11 +320,15 @@ impl Ctx {
         }
     }
 
-    /// Sleeps until the end of the run.
+    /// Sleeps until just after the end of the run (after the last sample).
     pub async fn until_end(&self) {
-        tokio::time::sleep_until(self.end()).await;
+        tokio::time::sleep_until(self.end() + END_GRACE).await;
     }
 }
+
+/// How long after the run's end [`Ticker::next`] and [`Ctx::until_end`] return:
+/// enough for the sample due at the end to be taken first.
+const END_GRACE: Duration = Duration::from_millis(1);
 
 /// Fixed-step virtual time for a scenario's traffic loop.
 pub struct Ticker {
@@ -335,10 +339,16 @@ pub struct Ticker {
 
 impl Ticker {
     /// Waits for the next tick and returns the virtual time since the start, or
-    /// `None` once the run's end is reached.
+    /// `None` once the run's end is reached — a moment after it, once the harness
+    /// has taken its last sample, so shutting subjects down right after the loop
+    /// never shows up as an empty final sample.
     pub async fn next(&mut self) -> Option<Duration> {
         let at = self.iv.tick().await;
-        (at < self.end).then(|| at - self.start)
+        if at < self.end {
+            return Some(at - self.start);
+        }
+        tokio::time::sleep_until(self.end + END_GRACE).await;
+        None
     }
 }
 
