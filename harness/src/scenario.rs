@@ -460,6 +460,7 @@ async fn drive(
     // bytes-at-end and the counted live heap describe the same blocks.
     let profile =
         RefCell::new((cfg.dhat && cfg.dhat_from <= 0.0).then(|| profile::Session::start(dir, 0.0)));
+    let dhat_at_end = RefCell::new(None);
     clock::settle().await;
     let before = probe::read(0.0, 0);
     let ctx = Ctx::new(cfg);
@@ -513,6 +514,10 @@ async fn drive(
             }
         }
         progress.finish();
+        // Stop profiling right after the last sample: the end of the day, before
+        // the scenario (which resumes a moment later) shuts its subjects down, so
+        // "bytes at end" are what the day left live.
+        *dhat_at_end.borrow_mut() = profile.take().map(profile::Session::stop);
         samples
     };
     let scenario_run = async {
@@ -523,8 +528,10 @@ async fn drive(
         r
     };
     let (result, samples) = tokio::join!(scenario_run, sampler);
-    // Stop profiling at the end of the day, before teardown frees everything.
-    let dhat = profile.take().map(profile::Session::stop);
+    // A sampler that stopped early (the scenario failed) leaves the profile running.
+    let dhat = dhat_at_end
+        .take()
+        .or_else(|| profile.take().map(profile::Session::stop));
     result?;
 
     // Teardown: the scenario has shut its subjects down; give stragglers 5 virtual

@@ -99,3 +99,47 @@ fn cli_writes_a_valid_dhat_file_next_to_the_reports() {
         .as_array()
         .is_some_and(|a| !a.is_empty()));
 }
+
+/// Issue acceptance: `moderator-flood --variant leaky --hours 4 --dhat` names the
+/// leaky map's insert path as the top site; the fixed variant's top sites do not
+/// contain that site.
+#[test]
+fn moderator_flood_top_site_is_the_leaky_maps_insert_path_and_absent_when_fixed() {
+    use soak_scenarios::moderator_flood::ModeratorFlood;
+    let run = |variant| {
+        let cfg = RunConfig {
+            variant,
+            hours: 4.0,
+            dhat: true,
+            ..RunConfig::default()
+        };
+        scenario::run(&ModeratorFlood, &cfg).expect("runs under dhat")
+    };
+    let location = |frame: &str| {
+        frame
+            .rsplit_once(" (")
+            .map(|(_, l)| l.to_string())
+            .unwrap_or_default()
+    };
+    let leaky = run(Variant::Leaky);
+    let d = leaky.summary.dhat.as_ref().expect("dhat section");
+    let top = &d.top_sites[0].frames[0];
+    assert!(top.contains("components/src/ttl_map.rs"), "top site: {top}");
+    assert!(
+        top.contains("insert") || top.contains("upsert"),
+        "an insert path: {top}"
+    );
+    assert!((d.bytes_at_end as f64 / d.counted_bytes_at_end as f64 - 1.0).abs() < 0.01);
+    // The leaky maps hold most of what is live at the end of the day.
+    assert!(d.top_sites[0].bytes as f64 > 0.1 * d.bytes_at_end as f64);
+
+    let fixed = run(Variant::Fixed);
+    let f = fixed.summary.dhat.as_ref().expect("dhat section");
+    let leak_site = location(top);
+    for site in &f.top_sites {
+        assert!(
+            !site.frames.iter().any(|fr| location(fr) == leak_site),
+            "fixed variant still lists the leaky insert site {leak_site}: {site:?}"
+        );
+    }
+}
