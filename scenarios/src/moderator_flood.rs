@@ -111,12 +111,7 @@ impl Scenario for ModeratorFlood {
             let spam = AntiSpam::new(cleanup)?;
             gauge(ctx, "flag_cooldowns", flag.map())?;
             gauge(ctx, "reset_cooldowns", reset.map())?;
-            gauge(ctx, "spam_rate", spam.rate_map())?;
-            let s = spam.clone();
-            ctx.gauge(Gauge::new("spam_duplicates", move || {
-                s.duplicates_len() as f64
-            }))?;
-            gauge(ctx, "spam_violations", spam.violations_map())?;
+            spam_gauges(ctx, &spam)?;
 
             let (flags, waves, resets, bursts) = (flags(), flag_waves(), resets(), reset_bursts());
             let (messages, spammers) = (messages(), spammers());
@@ -203,13 +198,24 @@ impl Scenario for ModeratorFlood {
     }
 }
 
-fn gauge<V: 'static>(
+/// Registers a gauge reading the entry count of `map`.
+pub(crate) fn gauge<V: 'static>(
     ctx: &Ctx,
     name: &str,
     map: &TtlMap<String, V>,
 ) -> Result<(), soak_harness::BoxError> {
     let m = map.clone();
     ctx.gauge(Gauge::new(name, move || m.len() as f64))
+}
+
+/// Registers the three anti-spam trackers' gauges (seed 000's maps).
+pub(crate) fn spam_gauges(ctx: &Ctx, spam: &AntiSpam) -> Result<(), soak_harness::BoxError> {
+    gauge(ctx, "spam_rate", spam.rate_map())?;
+    let s = spam.clone();
+    ctx.gauge(Gauge::new("spam_duplicates", move || {
+        s.duplicates_len() as f64
+    }))?;
+    gauge(ctx, "spam_violations", spam.violations_map())
 }
 
 /// Outcomes of the day's limiter and anti-spam decisions, for `summary.json`.

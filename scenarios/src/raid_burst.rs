@@ -33,11 +33,13 @@ use soak_components::rate_limit::anti_raid::{
 };
 use soak_components::rate_limit::anti_spam::{AntiSpam, SpamVerdict};
 use soak_components::rate_limit::tickets::Tickets;
-use soak_components::ttl_map::{Cleanup, TtlMap};
+use soak_components::ttl_map::Cleanup;
 use soak_harness::traffic::{mins, secs, Diurnal, Phase, Rng, Shape};
-use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
+use soak_harness::{Ctx, RunFuture, Scenario};
 
-use crate::moderator_flood::{chat_lines, member_key, snowflake, Population, CHAT_LINES};
+use crate::moderator_flood::{
+    chat_lines, gauge, member_key, snowflake, spam_gauges, Population, CHAT_LINES,
+};
 
 /// Guilds the bot serves.
 pub const GUILDS: u64 = 1_500;
@@ -110,12 +112,7 @@ impl Scenario for RaidBurst {
             let spam = AntiSpam::new(cleanup)?;
             let recovery = RecoveryCache::new(cleanup)?;
             let desk = Tickets::new(cleanup)?;
-            gauge(ctx, "spam_rate", spam.rate_map())?;
-            let s = spam.clone();
-            ctx.gauge(Gauge::new("spam_duplicates", move || {
-                s.duplicates_len() as f64
-            }))?;
-            gauge(ctx, "spam_violations", spam.violations_map())?;
+            spam_gauges(ctx, &spam)?;
             gauge(ctx, "deleted_channels", recovery.channels())?;
             gauge(ctx, "deleted_roles", recovery.roles())?;
             gauge(ctx, "ticket_selects", desk.selects())?;
@@ -230,15 +227,6 @@ impl Scenario for RaidBurst {
             Ok(())
         })
     }
-}
-
-fn gauge<V: 'static>(
-    ctx: &Ctx,
-    name: &str,
-    map: &TtlMap<String, V>,
-) -> Result<(), soak_harness::BoxError> {
-    let m = map.clone();
-    ctx.gauge(Gauge::new(name, move || m.len() as f64))
 }
 
 /// Which raid (0, 1, ...) `t` falls in, counting from each raid's start until the
