@@ -4,26 +4,14 @@
 //!
 //! Run: `cargo run --release -p soak-harness --example alloc_overhead`.
 
+#[path = "../benches/support/churn.rs"]
+mod churn;
+
 use std::alloc::{GlobalAlloc, Layout, System};
-use std::hint::black_box;
 use std::time::{Duration, Instant};
 
+use churn::churn;
 use soak_harness::alloc::Counting;
-
-fn churn<A: GlobalAlloc>(a: &A, layouts: &[Layout], ptrs: &mut Vec<*mut u8>) {
-    ptrs.clear();
-    for l in layouts {
-        // SAFETY: valid non-zero layouts; freed below with the same layout.
-        let p = unsafe { a.alloc(*l) };
-        assert!(!p.is_null());
-        unsafe { p.write(1) };
-        ptrs.push(p);
-    }
-    for (p, l) in ptrs.iter().zip(layouts) {
-        // SAFETY: allocated above by the same allocator with this layout.
-        unsafe { a.dealloc(black_box(*p), *l) };
-    }
-}
 
 fn best<A: GlobalAlloc>(a: &A, layouts: &[Layout], ptrs: &mut Vec<*mut u8>, reps: u32) -> Duration {
     let t = Instant::now();
@@ -34,15 +22,7 @@ fn best<A: GlobalAlloc>(a: &A, layouts: &[Layout], ptrs: &mut Vec<*mut u8>, reps
 }
 
 fn main() {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
-    let layouts: Vec<Layout> = (0..1_000)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            Layout::from_size_align(16usize << (x % 9), 8).expect("valid layout")
-        })
-        .collect();
+    let layouts = churn::layouts();
     let mut ptrs = Vec::with_capacity(layouts.len());
     let (mut sys, mut cnt) = (Duration::MAX, Duration::MAX);
     let rounds: u32 = std::env::var("ROUNDS")
