@@ -31,6 +31,13 @@ pub const EXIT_FAIL: u8 = 1;
 pub const EXIT_ERROR: u8 = 2;
 
 const AFTER_HELP: &str = "\
+Examples:
+  soak run calibration                          24 virtual hours, fixed variant, seed 1
+  soak run moderator-flood --variant leaky      the bug the source report found
+  soak run calibration --leak-rate 4MiB/h       inject a known leak: the detector must see it
+  soak run moderator-flood --variant leaky --hours 4 --dhat    where does the heap go?
+  soak all --seed 3 --out reports/nightly       every scenario (the nightly job)
+
 Exit status: 0 every resource within budget, 1 a resource grew past its budget,
 2 usage or input error.
 
@@ -40,7 +47,14 @@ Each run writes OUT/SCENARIO/VARIANT/{samples.csv,summary.json,heap.svg,heap.png
 /// `soak`: replay a day of synthetic traffic on a virtual clock and fail when a
 /// resource grows faster than its budget.
 #[derive(Debug, Parser)]
-#[command(name = "soak", version, about, long_about = None, after_help = AFTER_HELP)]
+#[command(
+    name = "soak",
+    version,
+    about = "Replay a day of synthetic traffic on a virtual clock, measure every resource \
+             that can leak, and fail when one grows faster than its budget.",
+    long_about = None,
+    after_help = AFTER_HELP
+)]
 pub struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -51,6 +65,7 @@ enum Command {
     /// List scenarios with one-line descriptions and their variants.
     List,
     /// Run one scenario.
+    #[command(after_help = AFTER_HELP)]
     Run {
         /// Scenario name (see `soak list`).
         scenario: String,
@@ -58,6 +73,7 @@ enum Command {
         args: RunArgs,
     },
     /// Run every scenario (the nightly job); exits 1 if any fails.
+    #[command(after_help = AFTER_HELP)]
     All {
         #[command(flatten)]
         args: RunArgs,
