@@ -290,11 +290,6 @@ pub fn set_dhat(on: bool) {
     });
 }
 
-/// Whether allocations currently go through dhat.
-pub fn dhat_on() -> bool {
-    DHAT_ON.load(Relaxed)
-}
-
 /// A snapshot of the process's heap as the counting allocator sees it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub struct HeapStats {

@@ -6,8 +6,6 @@
 //! virtual: components must never read `std::time::Instant`, and a paused
 //! runtime must never do real socket I/O (its timeouts would fire at once).
 
-use std::time::Duration;
-
 use tokio::runtime::{Builder, Runtime};
 
 use crate::Error;
@@ -40,15 +38,10 @@ pub async fn settle() {
     }
 }
 
-/// Formats virtual time as `HH:MM` hours for messages.
-pub fn hhmm(t: Duration) -> String {
-    let m = t.as_secs() / 60;
-    format!("{:02}:{:02}", m / 60, m % 60)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn a_virtual_day_passes_instantly_and_timers_fire_in_order() {
@@ -75,10 +68,5 @@ mod tests {
         });
         // Ticks at 0, 10 min, ..., 24 h: 145, the last one racing the sleep.
         assert!((144..=145).contains(&fired), "{fired}");
-    }
-
-    #[test]
-    fn hhmm_formats() {
-        assert_eq!(hhmm(Duration::from_secs(3 * 3600 + 5 * 60)), "03:05");
     }
 }

@@ -24,6 +24,14 @@ impl Samples {
         Samples { columns, data }
     }
 
+    /// Heap bytes the table holds (its buffer and column names).
+    pub fn heap_bytes(&self) -> u64 {
+        let names: usize = self.columns.iter().map(|c| c.capacity()).sum();
+        (self.data.capacity() * std::mem::size_of::<f64>()
+            + self.columns.capacity() * std::mem::size_of::<String>()
+            + names) as u64
+    }
+
     /// Column names.
     pub fn columns(&self) -> &[String] {
         &self.columns

@@ -26,7 +26,7 @@ use crate::report::{self, DhatReport, Summary, Teardown};
 use crate::samples::Samples;
 use crate::traffic::Rng;
 use crate::verdict::{self, ResourceSpec};
-use crate::{alloc, profile, BoxError, Error};
+use crate::{profile, BoxError, Error};
 
 /// Which twin of the subject to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -567,10 +567,17 @@ async fn drive(
     drop(ctx); // releases the gauges and whatever they kept alive
     clock::settle().await;
     let after: Reading = probe::read(0.0, 0);
+    // The sample table is the one thing of the run the harness still holds.
+    let teardown = Teardown::new(
+        &before,
+        &after.less_heap(samples.heap_bytes()),
+        gauges_after,
+    )
+    .require_at_rest(&at_rest);
     Ok(Recording {
         samples,
         gauge_specs,
-        teardown: Teardown::new(&before, &after, gauges_after).require_at_rest(&at_rest),
+        teardown,
         extras,
         events,
         dhat,
@@ -598,9 +605,4 @@ fn spawn_leak(rate: f64, duration: Duration) -> tokio::task::JoinHandle<()> {
             }
         }
     })
-}
-
-/// Number of bytes the counting allocator sees live right now (for tests).
-pub fn live_bytes() -> u64 {
-    alloc::stats().live_bytes
 }

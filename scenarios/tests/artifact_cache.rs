@@ -5,22 +5,12 @@
 
 use std::sync::{Arc, Mutex};
 
+use crate::support;
 use soak_components::lru::LruCache;
 use soak_harness::scenario::run;
 use soak_harness::traffic::{secs, Diurnal, Shape};
 use soak_harness::{Ctx, Gauge, Outcome, RunConfig, RunFuture, Scenario, Variant};
 use soak_scenarios::artifact_cache::{ArtifactCache, ARTIFACT_MAX, ARTIFACT_MAX_BYTES, AUTH_MAX};
-
-fn day(scenario: &dyn Scenario, variant: Variant, seed: u64) -> Outcome {
-    let cfg = RunConfig {
-        variant,
-        hours: 24.0,
-        seed,
-        out: None,
-        ..Default::default()
-    };
-    run(scenario, &cfg).expect("the run completes")
-}
 
 fn column(o: &Outcome, name: &str) -> Vec<f64> {
     o.samples
@@ -29,7 +19,7 @@ fn column(o: &Outcome, name: &str) -> Vec<f64> {
 }
 
 fn fixed_passes(seed: u64) {
-    let o = day(&ArtifactCache, Variant::Fixed, seed);
+    let o = support::day(&ArtifactCache, Variant::Fixed, seed);
     let s = &o.summary;
     assert!(o.passed(), "seed {seed}: {}", s.message);
     assert!(s.failed_resources.is_empty());
@@ -68,7 +58,7 @@ fn fixed_passes(seed: u64) {
 }
 
 fn leaky_fails(seed: u64) {
-    let o = day(&ArtifactCache, Variant::Leaky, seed);
+    let o = support::day(&ArtifactCache, Variant::Leaky, seed);
     let s = &o.summary;
     assert!(!o.passed(), "seed {seed}: {}", s.message);
     assert!(

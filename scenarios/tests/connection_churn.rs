@@ -2,35 +2,20 @@
 //! teardown and never evicts a heartbeating client; seed 004's leaky server fails
 //! on heap or tasks. One test per (variant, seed) so nextest runs them in parallel.
 
-use soak_harness::report::Summary;
-use soak_harness::{RunConfig, Variant};
+use soak_harness::Variant;
 use soak_scenarios::connection_churn::ConnectionChurn;
 
-fn run(variant: Variant, seed: u64) -> Summary {
-    let cfg = RunConfig {
-        variant,
-        seed,
-        hours: 24.0,
-        ..Default::default()
-    };
-    soak_harness::scenario::run(&ConnectionChurn, &cfg)
-        .expect("the scenario runs")
-        .summary
-}
-
-fn extra(s: &Summary, key: &str) -> f64 {
-    s.extras
-        .get(key)
-        .and_then(serde_json::Value::as_f64)
-        .unwrap_or_else(|| panic!("summary lacks {key}"))
-}
+use crate::support;
 
 fn fixed_passes(seed: u64) {
-    let s = run(Variant::Fixed, seed);
+    let s = support::day(&ConnectionChurn, Variant::Fixed, seed).summary;
     assert_eq!(s.verdict, "pass", "seed {seed}: {}", s.message);
-    assert!(extra(&s, "peak_connections") >= 10_000.0, "seed {seed}");
+    assert!(
+        support::extra(&s, "peak_connections") >= 10_000.0,
+        "seed {seed}"
+    );
     assert_eq!(
-        extra(&s, "heartbeating_clients_evicted"),
+        support::extra(&s, "heartbeating_clients_evicted"),
         0.0,
         "seed {seed}"
     );
@@ -45,7 +30,7 @@ fn fixed_passes(seed: u64) {
 }
 
 fn leaky_fails(seed: u64) {
-    let s = run(Variant::Leaky, seed);
+    let s = support::day(&ConnectionChurn, Variant::Leaky, seed).summary;
     assert_eq!(s.verdict, "fail", "seed {seed}: {}", s.message);
     assert!(
         s.failed_resources
@@ -55,7 +40,10 @@ fn leaky_fails(seed: u64) {
         s.failed_resources
     );
     // Without a heartbeat the half-open connections pile up past the fixed bound.
-    assert!(extra(&s, "peak_connections") > 10_000.0, "seed {seed}");
+    assert!(
+        support::extra(&s, "peak_connections") > 10_000.0,
+        "seed {seed}"
+    );
 }
 
 #[test]

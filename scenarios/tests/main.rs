@@ -9,4 +9,5 @@ mod connection_churn;
 mod dhat;
 mod moderator_flood;
 mod raid_burst;
+mod support;
 mod timer_lifecycle;

@@ -1,9 +1,10 @@
 //! `moderator-flood` for seeds 1–5 over 24 virtual hours: the fixed limiters and
 //! trackers pass, the leaky twins fail on heap with the anti-spam maps named.
 
-use soak_harness::scenario::run;
-use soak_harness::{Outcome, RunConfig, Variant};
+use soak_harness::{Outcome, Variant};
 use soak_scenarios::moderator_flood::ModeratorFlood;
+
+use crate::support;
 
 const GAUGES: [&str; 5] = [
     "flag_cooldowns",
@@ -13,34 +14,15 @@ const GAUGES: [&str; 5] = [
     "spam_violations",
 ];
 
-fn day(variant: Variant, seed: u64) -> Outcome {
-    let cfg = RunConfig {
-        variant,
-        seed,
-        hours: 24.0,
-        out: None,
-        ..RunConfig::default()
-    };
-    run(&ModeratorFlood, &cfg).expect("the scenario runs")
-}
-
 fn peak(o: &Outcome, gauge: &str) -> f64 {
     let col = o.samples.column(gauge).expect("one column per map");
     col.into_iter().fold(0.0, f64::max)
 }
 
-fn extra(o: &Outcome, key: &str) -> f64 {
-    o.summary
-        .extras
-        .get(key)
-        .and_then(|v| v.as_f64())
-        .unwrap_or(-1.0)
-}
-
 #[test]
 fn fixed_passes_for_seeds_1_to_5() {
     for seed in 1..=5 {
-        let o = day(Variant::Fixed, seed);
+        let o = support::day(&ModeratorFlood, Variant::Fixed, seed);
         let s = &o.summary;
         assert!(o.passed(), "seed {seed}: {}", s.message);
         assert!(
@@ -69,9 +51,18 @@ fn fixed_passes_for_seeds_1_to_5() {
         );
         assert!(peak(&o, "flag_cooldowns") < 20_000.0, "seed {seed}");
         // The floods hit the 2 s cooldown, the brute force the 30 s one.
-        assert!(extra(&o, "flags_limited") > 10_000.0, "seed {seed}");
-        assert!(extra(&o, "resets_limited") > 500.0, "seed {seed}");
-        assert!(extra(&o, "spam_mutes") > 1_000.0, "seed {seed}");
+        assert!(
+            support::extra(&o.summary, "flags_limited") > 10_000.0,
+            "seed {seed}"
+        );
+        assert!(
+            support::extra(&o.summary, "resets_limited") > 500.0,
+            "seed {seed}"
+        );
+        assert!(
+            support::extra(&o.summary, "spam_mutes") > 1_000.0,
+            "seed {seed}"
+        );
         assert!(s.teardown.clean, "seed {seed}: {:?}", s.teardown);
         assert!(s.teardown.gauges_after.values().all(|&v| v == 0.0));
         for g in GAUGES {
@@ -83,7 +74,7 @@ fn fixed_passes_for_seeds_1_to_5() {
 #[test]
 fn leaky_fails_on_heap_naming_the_anti_spam_maps_for_seeds_1_to_5() {
     for seed in 1..=5 {
-        let o = day(Variant::Leaky, seed);
+        let o = support::day(&ModeratorFlood, Variant::Leaky, seed);
         let s = &o.summary;
         assert!(!o.passed(), "seed {seed}: {}", s.message);
         assert_eq!(s.failed_resources, vec!["heap".to_string()], "seed {seed}");
@@ -109,6 +100,9 @@ fn leaky_fails_on_heap_naming_the_anti_spam_maps_for_seeds_1_to_5() {
         // Every speaker of the day is still held.
         assert!(peak(&o, "spam_rate") > 300_000.0, "seed {seed}");
         // The leak is in memory only: the limiters decided the same.
-        assert!(extra(&o, "flags_limited") > 10_000.0, "seed {seed}");
+        assert!(
+            support::extra(&o.summary, "flags_limited") > 10_000.0,
+            "seed {seed}"
+        );
     }
 }

@@ -1,9 +1,10 @@
 //! `raid-burst` for seeds 1–5 over 24 virtual hours: the fixed caches drain after
 //! every raid and pass; the leaky ones keep every raider and fail on heap.
 
-use soak_harness::scenario::run;
-use soak_harness::{Outcome, RunConfig, Variant};
+use soak_harness::{Outcome, Variant};
 use soak_scenarios::raid_burst::RaidBurst;
+
+use crate::support;
 
 const GAUGES: [&str; 7] = [
     "spam_rate",
@@ -15,33 +16,14 @@ const GAUGES: [&str; 7] = [
     "ticket_questions",
 ];
 
-fn day(variant: Variant, seed: u64) -> Outcome {
-    let cfg = RunConfig {
-        variant,
-        seed,
-        hours: 24.0,
-        out: None,
-        ..RunConfig::default()
-    };
-    run(&RaidBurst, &cfg).expect("the scenario runs")
-}
-
 fn column(o: &Outcome, gauge: &str) -> Vec<f64> {
     o.samples.column(gauge).expect("one column per map")
-}
-
-fn extra(o: &Outcome, key: &str) -> f64 {
-    o.summary
-        .extras
-        .get(key)
-        .and_then(|v| v.as_f64())
-        .unwrap_or(-1.0)
 }
 
 #[test]
 fn fixed_passes_for_seeds_1_to_5() {
     for seed in 1..=5 {
-        let o = day(Variant::Fixed, seed);
+        let o = support::day(&RaidBurst, Variant::Fixed, seed);
         let s = &o.summary;
         assert!(o.passed(), "seed {seed}: {}", s.message);
         assert!(s.failed_resources.is_empty(), "seed {seed}");
@@ -64,8 +46,14 @@ fn fixed_passes_for_seeds_1_to_5() {
         assert!(selects[at] < 100.0, "seed {seed}: {}", selects[at]);
         assert!(column(&o, "spam_violations")[at] < 100.0, "seed {seed}");
         assert!(column(&o, "deleted_channels")[at] < 100.0, "seed {seed}");
-        assert!(extra(&o, "spam_mutes") > 10_000.0, "seed {seed}");
-        assert!(extra(&o, "restored") > 500.0, "seed {seed}");
+        assert!(
+            support::extra(&o.summary, "spam_mutes") > 10_000.0,
+            "seed {seed}"
+        );
+        assert!(
+            support::extra(&o.summary, "restored") > 500.0,
+            "seed {seed}"
+        );
         assert!(s.teardown.clean, "seed {seed}: {:?}", s.teardown);
         for g in GAUGES {
             assert!(o.samples.column(g).is_some(), "gauge {g}");
@@ -76,7 +64,7 @@ fn fixed_passes_for_seeds_1_to_5() {
 #[test]
 fn leaky_fails_on_heap_naming_the_raid_maps_for_seeds_1_to_5() {
     for seed in 1..=5 {
-        let o = day(Variant::Leaky, seed);
+        let o = support::day(&RaidBurst, Variant::Leaky, seed);
         let s = &o.summary;
         assert!(!o.passed(), "seed {seed}: {}", s.message);
         assert_eq!(s.failed_resources, vec!["heap".to_string()], "seed {seed}");

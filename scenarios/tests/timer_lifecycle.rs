@@ -4,18 +4,10 @@
 //! descriptor and listener columns, and the teardown check tells the twins apart.
 
 use soak_harness::report::Summary;
-use soak_harness::scenario::{run, Outcome, RunConfig, Variant};
+use soak_harness::scenario::{run, RunConfig, Variant};
 use soak_scenarios::timer_lifecycle::TimerLifecycle;
 
-fn day(variant: Variant, seed: u64) -> Outcome {
-    let cfg = RunConfig {
-        variant,
-        seed,
-        hours: 24.0,
-        ..RunConfig::default()
-    };
-    run(&TimerLifecycle, &cfg).expect("scenario runs")
-}
+use crate::support;
 
 fn extra(s: &Summary, key: &str) -> u64 {
     s.extras
@@ -33,7 +25,7 @@ fn per_hour(s: &Summary, resource: &str) -> f64 {
 #[test]
 fn fixed_passes_for_seeds_1_to_5() {
     for seed in 1..=5 {
-        let o = day(Variant::Fixed, seed);
+        let o = support::day(&TimerLifecycle, Variant::Fixed, seed);
         let s = &o.summary;
         eprintln!(
             "fixed seed {seed}: {} heap {:.0} B/h tasks {:.2}/h fds {:.2}/h listeners {:.2}/h \
@@ -59,7 +51,7 @@ fn fixed_passes_for_seeds_1_to_5() {
 #[test]
 fn leaky_fails_on_tasks_while_heap_stays_under_budget_for_seeds_1_to_5() {
     for seed in 1..=5 {
-        let o = day(Variant::Leaky, seed);
+        let o = support::day(&TimerLifecycle, Variant::Leaky, seed);
         let s = &o.summary;
         eprintln!(
             "leaky seed {seed}: {} heap {:.0} B/h tasks {:.1}/h fds {:.2}/h listeners {:.1}/h \
@@ -148,7 +140,7 @@ fn samples_csv_has_task_descriptor_and_listener_columns() {
 
 #[test]
 fn teardown_is_clean_for_fixed_and_not_for_leaky() {
-    let fixed = day(Variant::Fixed, 1).summary;
+    let fixed = support::day(&TimerLifecycle, Variant::Fixed, 1).summary;
     let t = &fixed.teardown;
     assert!(
         t.tasks_back && t.fds_back && t.gauges_back && t.clean,
@@ -169,7 +161,7 @@ fn teardown_is_clean_for_fixed_and_not_for_leaky() {
         );
     }
 
-    let leaky = day(Variant::Leaky, 1).summary;
+    let leaky = support::day(&TimerLifecycle, Variant::Leaky, 1).summary;
     let t = &leaky.teardown;
     assert!(
         !t.tasks_back && !t.fds_back && !t.gauges_back && !t.clean,
