@@ -23,12 +23,16 @@ use tokio::task::JoinHandle;
 
 use crate::clock::TokioClock;
 
-/// Commands allowed per key per minute: one every 2 s, no burst (seed 001's
+/// Commands allowed per key per minute: one every 2 s (seed 001's
 /// `FLAG_RATE_LIMIT_MS = 2000`).
 pub const PER_MINUTE: NonZeroU32 = match NonZeroU32::new(30) {
     Some(n) => n,
     None => panic!("30 is not zero"),
 };
+
+/// One command per 2 s and no burst: governor's `per_minute` alone would allow
+/// all 30 at once.
+pub const QUOTA: Quota = Quota::per_minute(PER_MINUTE).allow_burst(NonZeroU32::MIN);
 
 /// How often the fixed limiter drops keys that are back to a fresh state.
 pub const HOUSEKEEPING_EVERY: Duration = Duration::from_secs(60);
@@ -64,7 +68,7 @@ impl Cooldowns {
 
     fn build(leaky: bool) -> Self {
         let limiter: Arc<Keyed> = Arc::new(RateLimiter::dashmap_with_clock_and_hasher(
-            Quota::per_minute(PER_MINUTE),
+            QUOTA,
             TokioClock::new(),
             Hasher::default(),
         ));
