@@ -18,21 +18,29 @@
 //! - [`scenario`]: the [`Scenario`] trait, [`Ctx`] and the run loop.
 //! - [`report`]: `samples.csv`, `summary.json`, charts and the index.
 //! - [`profile`]: `--dhat` heap attribution.
+//! - [`history`]: `history.jsonl`, one line per run, for trend charts.
+//! - [`baseline`]: baselines and the regression rule (`--baseline`, `soak compare`).
+//! - [`junit`]: `--junit FILE`, the runs as JUnit XML.
+//! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
 //! - [`cli`]: the command line shared by every binary.
 //! - [`units`]: byte sizes, rates and durations in and out.
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod baseline;
 pub mod cli;
 pub mod clock;
 mod error;
 pub mod growth;
+pub mod history;
+pub mod junit;
 pub mod probe;
 pub mod profile;
 mod progress;
 pub mod report;
 pub mod samples;
 pub mod scenario;
+pub mod shard;
 pub mod traffic;
 pub mod units;
 pub mod verdict;

@@ -8,7 +8,9 @@
 
 mod chart;
 mod index;
+pub mod markdown;
 mod summary;
+pub mod trend;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};

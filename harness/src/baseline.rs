@@ -1,0 +1,556 @@
+//! Baselines and regression: "did this get worse than last night?", answered per
+//! budgeted resource from the growth estimates and their uncertainty, even while
+//! every resource is still under its absolute budget.
+//!
+//! A baseline is a report tree (a `--out` root, or a copy of one written by
+//! `--save-baseline`): every directory below it holding a `summary.json` is a run.
+//! A current run is compared with the baseline run of the same scenario and variant,
+//! preferring the same seed and the same length (see [`Tree::baseline_for`]).
+//!
+//! # The rule
+//!
+//! For each budgeted resource (heap, tasks, descriptors, budgeted gauges) with an
+//! estimate on both sides, let `Δ = new − old` be the change of the whole-window
+//! growth estimate and `σ = sqrt(σ_old² + σ_new²)` its combined standard error. It is
+//! a **regression** when
+//!
+//! ```text
+//! Δ > max(floor, z · σ)
+//! ```
+//!
+//! - `z` = [`DEFAULT_Z`] = 3: a one-sided 3σ test has a 0.13% false-alarm rate per
+//!   comparison if the standard errors are right; a night compares about a hundred
+//!   resources, so 2σ (2.3% each) would cry wolf most nights while 3σ keeps the σ
+//!   part alone to roughly one false alarm in ten nights — and the floor below
+//!   removes most of those.
+//! - The floor exists because the standard error describes noise *within* one run,
+//!   not the spread between seeds or between builds (a different seed is a
+//!   different day of traffic; a fixed subject's estimate moves by more than its
+//!   σ from seed to seed). For heap it defaults to 128 KiB/h ([`DEFAULT_HEAP_FLOOR`],
+//!   an eighth of the 1 MB/h default budget, and several times the seed-to-seed
+//!   spread measured on the fixed scenarios; see docs/ci.md); for counts (tasks,
+//!   descriptors, gauges) to 0.5 per hour ([`DEFAULT_COUNT_FLOOR`]), half of their
+//!   default budget of 1 per hour. Both are configurable (`--regression-floor`,
+//!   `--regression-count-floor`).
+//!
+//! The whole-window estimate is compared, not the late-half one: it is the estimate
+//! the verdict is built on, and its standard error is about half the late half's
+//! (the hinge fit spends a parameter and half the window), so the same floor
+//! catches smaller changes with fewer false alarms. A resource whose baseline
+//! already failed its budget is not compared (the run fails on the budget anyway,
+//! and a leaky variant's growth varies from seed to seed by more than any floor).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::report::{self, Summary};
+use crate::units::bytes_text;
+use crate::Error;
+
+/// Default heap regression floor: 128 KiB per virtual hour.
+pub const DEFAULT_HEAP_FLOOR: f64 = 128.0 * 1024.0;
+/// Default regression floor for counted resources (tasks, fds, gauges), per hour.
+pub const DEFAULT_COUNT_FLOOR: f64 = 0.5;
+/// Default number of combined standard errors a rise must clear.
+pub const DEFAULT_Z: f64 = 3.0;
+
+/// The verdict of a summary or resource as its lowercase word (`pass`, `fail`,
+/// `info`, `inconclusive`, …), whatever type holds it.
+pub fn verdict_word<T: Serialize + ?Sized>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".to_string(),
+    }
+}
+
+/// What counts as a regression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Smallest rise that counts for byte-valued resources (heap), bytes per hour.
+    pub heap_floor: f64,
+    /// Smallest rise that counts for counted resources, per hour.
+    pub count_floor: f64,
+    /// Combined standard errors a rise must clear.
+    pub z: f64,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Rule {
+            heap_floor: DEFAULT_HEAP_FLOOR,
+            count_floor: DEFAULT_COUNT_FLOOR,
+            z: DEFAULT_Z,
+        }
+    }
+}
+
+impl Rule {
+    /// The floor for a resource measured in `unit`.
+    pub fn floor(&self, unit: &str) -> f64 {
+        if unit == "bytes" {
+            self.heap_floor
+        } else {
+            self.count_floor
+        }
+    }
+
+    /// Checks the values (from the command line) are usable.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(self.z.is_finite() && self.z >= 0.0) {
+            return Err(Error::Usage(format!(
+                "--regression-z must be a non-negative number of standard errors, got {}",
+                self.z
+            )));
+        }
+        if !(self.count_floor.is_finite() && self.count_floor >= 0.0) {
+            return Err(Error::Usage(format!(
+                "--regression-count-floor must be a non-negative count per hour, got {}",
+                self.count_floor
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// One run found in a report tree.
+#[derive(Debug, Clone)]
+pub struct Run {
+    /// Its directory.
+    pub dir: PathBuf,
+    /// The directory relative to the tree's root (`seed-1/calibration/fixed`).
+    pub rel: String,
+    /// Its parsed `summary.json`.
+    pub summary: Summary,
+}
+
+impl Run {
+    /// `scenario/variant seed N`, for messages.
+    pub fn label(&self) -> String {
+        label(&self.summary)
+    }
+}
+
+/// `scenario/variant seed N`.
+pub fn label(s: &Summary) -> String {
+    format!("{}/{} seed {}", s.scenario, s.variant, s.seed)
+}
+
+/// Every run of a report tree, with summaries parsed.
+#[derive(Debug, Clone)]
+pub struct Tree {
+    /// The root given.
+    pub root: PathBuf,
+    /// Runs, sorted by directory.
+    pub runs: Vec<Run>,
+}
+
+impl Tree {
+    /// Reads every `summary.json` at or below `root`. `what` names the tree in
+    /// errors ("baseline", "report tree"). A missing directory, a tree without any
+    /// summary, or a summary that does not parse is an error (exit 2).
+    pub fn load(root: &Path, what: &str) -> Result<Tree, Error> {
+        if !root.is_dir() {
+            return Err(Error::Usage(format!(
+                "{what} directory {} does not exist or is not a directory; pass a report \
+                 root written by `soak all --out DIR` or `--save-baseline DIR`",
+                root.display()
+            )));
+        }
+        let mut runs = Vec::new();
+        for dir in report::find_runs(root) {
+            let path = dir.join(report::SUMMARY_FILE);
+            let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
+                path: path.clone(),
+                source,
+            })?;
+            let summary = Summary::from_json(&text, &path)?;
+            let rel = dir
+                .strip_prefix(root)
+                .unwrap_or(&dir)
+                .to_string_lossy()
+                .into_owned();
+            runs.push(Run { dir, rel, summary });
+        }
+        if runs.is_empty() {
+            return Err(Error::Usage(format!(
+                "{what} directory {} holds no {} (no run below it); pass a report root \
+                 written by `soak all --out DIR` or `--save-baseline DIR`",
+                root.display(),
+                report::SUMMARY_FILE
+            )));
+        }
+        Ok(Tree {
+            root: root.to_path_buf(),
+            runs,
+        })
+    }
+
+    /// The `scenario/variant` pairs the tree holds.
+    pub fn pairs(&self) -> BTreeSet<(String, String)> {
+        self.runs
+            .iter()
+            .map(|r| (r.summary.scenario.clone(), r.summary.variant.to_string()))
+            .collect()
+    }
+
+    /// The baseline run for `current`: same scenario and variant, preferring the
+    /// same seed and length, then the same length, then the same seed, then the
+    /// lowest seed. `None` when the tree has no run of that scenario and variant.
+    pub fn baseline_for(&self, current: &Summary) -> Option<&Run> {
+        let variant = current.variant.to_string();
+        self.runs
+            .iter()
+            .filter(|r| {
+                r.summary.scenario == current.scenario && r.summary.variant.to_string() == variant
+            })
+            .min_by_key(|r| {
+                let same_seed = r.summary.seed == current.seed;
+                let same_hours = r.summary.virtual_hours == current.virtual_hours;
+                let rank = match (same_seed, same_hours) {
+                    (true, true) => 0,
+                    (false, true) => 1,
+                    (true, false) => 2,
+                    (false, false) => 3,
+                };
+                (rank, r.summary.seed, r.rel.clone())
+            })
+    }
+
+    /// Fails (exit 2) when none of `current`'s scenario/variant pairs is in this
+    /// tree: a baseline from another scenario set, or of the other variant.
+    pub fn check_overlap<'a>(
+        &self,
+        current: impl IntoIterator<Item = &'a Summary>,
+    ) -> Result<(), Error> {
+        let ours = self.pairs();
+        let theirs: BTreeSet<(String, String)> = current
+            .into_iter()
+            .map(|s| (s.scenario.clone(), s.variant.to_string()))
+            .collect();
+        if theirs.is_empty() || !ours.is_disjoint(&theirs) {
+            return Ok(());
+        }
+        let list = |set: &BTreeSet<(String, String)>| {
+            let v: Vec<String> = set
+                .iter()
+                .take(8)
+                .map(|(s, v)| format!("{s}/{v}"))
+                .collect();
+            let more = set.len().saturating_sub(8);
+            if more > 0 {
+                format!("{} and {more} more", v.join(", "))
+            } else {
+                v.join(", ")
+            }
+        };
+        Err(Error::Usage(format!(
+            "baseline {} is from another scenario set: it holds {} but this run has {}; \
+             pass a baseline saved from the same scenarios and variant",
+            self.root.display(),
+            list(&ours),
+            list(&theirs)
+        )))
+    }
+}
+
+/// The comparison of one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// Resource name (`heap`, `tasks`, a gauge).
+    pub resource: String,
+    /// Its unit (`bytes`, `tasks`, `fds`, `count`).
+    pub unit: String,
+    /// Baseline growth per hour.
+    pub old: f64,
+    /// Its standard error.
+    pub old_err: f64,
+    /// Current growth per hour.
+    pub new: f64,
+    /// Its standard error.
+    pub new_err: f64,
+    /// The floor applied.
+    pub floor: f64,
+    /// The combined standard error `sqrt(old_err² + new_err²)`.
+    pub sigma: f64,
+    /// The rise that counts: `max(floor, z·sigma)`.
+    pub limit: f64,
+    /// `new − old > limit`.
+    pub regression: bool,
+}
+
+impl Change {
+    /// `new − old`.
+    pub fn delta(&self) -> f64 {
+        self.new - self.old
+    }
+
+    /// The change in combined standard errors (0 when σ is 0 and nothing changed).
+    pub fn sigmas(&self) -> f64 {
+        if self.sigma > 0.0 {
+            self.delta() / self.sigma
+        } else if self.delta() == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY.copysign(self.delta())
+        }
+    }
+
+    /// `+400.1 KiB/h (88σ)`: the change in the resource's unit.
+    pub fn delta_text(&self) -> String {
+        let sign = if self.delta() >= 0.0 { "+" } else { "−" };
+        let s = self.sigmas();
+        let sig = if s.is_finite() {
+            format!("{:.0}σ", s.abs())
+        } else {
+            "∞σ".to_string()
+        };
+        format!("{sign}{} ({sig})", rate(self.delta().abs(), &self.unit))
+    }
+}
+
+/// A per-hour amount in the resource's unit.
+pub fn rate(v: f64, unit: &str) -> String {
+    if unit == "bytes" {
+        format!("{}/h", bytes_text(v))
+    } else if unit == "count" {
+        format!("{v:.2}/h")
+    } else {
+        format!("{v:.2} {unit}/h")
+    }
+}
+
+/// One current run against its baseline run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunComparison {
+    /// Scenario.
+    pub scenario: String,
+    /// Variant.
+    pub variant: String,
+    /// Current seed.
+    pub seed: u64,
+    /// The baseline run's seed.
+    pub base_seed: u64,
+    /// The baseline run's directory, relative to the baseline root.
+    pub base_rel: String,
+    /// Per budgeted resource.
+    pub changes: Vec<Change>,
+    /// Settings that differ between the two runs (hours, budgets), for the reader.
+    pub notes: Vec<String>,
+}
+
+impl RunComparison {
+    /// The resources that regressed.
+    pub fn regressions(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.regression)
+    }
+
+    /// Whether any resource regressed.
+    pub fn regressed(&self) -> bool {
+        self.regressions().next().is_some()
+    }
+
+    /// The heap's change, if compared.
+    pub fn heap(&self) -> Option<&Change> {
+        self.changes.iter().find(|c| c.resource == "heap")
+    }
+
+    /// One line per regressed resource, naming scenario, resource, old and new rate.
+    pub fn messages(&self, rule: &Rule) -> Vec<String> {
+        self.regressions()
+            .map(|c| {
+                format!(
+                    "regression: {}/{} seed {}: {} grew {} ± {}, baseline {} ± {} (seed {}): \
+                     {} > max(floor {}, {}σ = {})",
+                    self.scenario,
+                    self.variant,
+                    self.seed,
+                    c.resource,
+                    rate(c.new, &c.unit),
+                    rate(c.new_err, &c.unit),
+                    rate(c.old, &c.unit),
+                    rate(c.old_err, &c.unit),
+                    self.base_seed,
+                    c.delta_text(),
+                    rate(c.floor, &c.unit),
+                    rule.z,
+                    rate(rule.z * c.sigma, &c.unit),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Compares `current` with `base` resource by resource under `rule`.
+pub fn compare(base: &Run, current: &Summary, rule: &Rule) -> RunComparison {
+    let b = &base.summary;
+    let mut changes = Vec::new();
+    for r in &current.resources {
+        let Some(_) = r.spec.budget_per_hour else {
+            continue;
+        };
+        let Some(new) = r.estimate else { continue };
+        let Some(old_r) = b.resource(&r.spec.name) else {
+            continue;
+        };
+        let Some(old) = old_r.estimate else { continue };
+        if verdict_word(&old_r.verdict) == "fail" {
+            continue;
+        }
+        let floor = rule.floor(&r.spec.unit);
+        let sigma = (old.stderr.powi(2) + new.stderr.powi(2)).sqrt();
+        let limit = floor.max(rule.z * sigma);
+        changes.push(Change {
+            resource: r.spec.name.clone(),
+            unit: r.spec.unit.clone(),
+            old: old.per_hour,
+            old_err: old.stderr,
+            new: new.per_hour,
+            new_err: new.stderr,
+            floor,
+            sigma,
+            limit,
+            regression: new.per_hour - old.per_hour > limit,
+        });
+    }
+    let mut notes = Vec::new();
+    if b.virtual_hours != current.virtual_hours {
+        notes.push(format!(
+            "baseline ran {} h, this run {} h",
+            b.virtual_hours, current.virtual_hours
+        ));
+    }
+    if b.threshold_bytes_per_hour != current.threshold_bytes_per_hour {
+        notes.push(format!(
+            "heap budget changed: {} → {}",
+            rate(b.threshold_bytes_per_hour, "bytes"),
+            rate(current.threshold_bytes_per_hour, "bytes")
+        ));
+    }
+    if b.injected_leak_bytes_per_hour != current.injected_leak_bytes_per_hour {
+        notes.push(format!(
+            "injected leak: {} → {}",
+            rate(b.injected_leak_bytes_per_hour, "bytes"),
+            rate(current.injected_leak_bytes_per_hour, "bytes")
+        ));
+    }
+    RunComparison {
+        scenario: current.scenario.clone(),
+        variant: current.variant.to_string(),
+        seed: current.seed,
+        base_seed: b.seed,
+        base_rel: base.rel.clone(),
+        changes,
+        notes,
+    }
+}
+
+/// Every current run compared with the baseline, plus the runs that had none.
+#[derive(Debug, Clone, Default)]
+pub struct Comparisons {
+    /// Keyed by the current run's label (`scenario/variant seed N`), or its
+    /// directory when a tree holds the same label twice.
+    pub runs: BTreeMap<String, RunComparison>,
+    /// Current runs with no baseline run of their scenario and variant.
+    pub missing: Vec<String>,
+}
+
+impl Comparisons {
+    /// Compares each summary of `current` with its baseline run in `base`. Fails
+    /// (exit 2) when the two share no scenario/variant at all.
+    pub fn of<'a>(
+        base: &Tree,
+        current: impl IntoIterator<Item = (String, &'a Summary)> + Clone,
+        rule: &Rule,
+    ) -> Result<Comparisons, Error> {
+        base.check_overlap(current.clone().into_iter().map(|(_, s)| s))?;
+        let mut out = Comparisons::default();
+        for (key, s) in current {
+            match base.baseline_for(s) {
+                Some(b) => {
+                    out.runs.insert(key, compare(b, s, rule));
+                }
+                None => out.missing.push(label(s)),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Whether any run regressed.
+    pub fn regressed(&self) -> bool {
+        self.runs.values().any(RunComparison::regressed)
+    }
+
+    /// Every regression line.
+    pub fn messages(&self, rule: &Rule) -> Vec<String> {
+        self.runs.values().flat_map(|c| c.messages(rule)).collect()
+    }
+}
+
+/// Saves the runs in `dirs` (below `out_root`) into `dest`, mirroring their paths
+/// relative to `out_root`, each replacing its earlier copy as a whole (the new copy
+/// is staged beside it and renamed into place). Callers pass only runs that passed
+/// and did not regress: a baseline is never overwritten by a failing run.
+pub fn save(dest: &Path, out_root: &Path, dirs: &[PathBuf]) -> Result<Vec<PathBuf>, Error> {
+    report::check_writable(dest)?;
+    let mut saved = Vec::new();
+    for dir in dirs {
+        let rel = dir.strip_prefix(out_root).unwrap_or(dir);
+        let target = dest.join(rel);
+        let parent = target.parent().unwrap_or(dest).to_path_buf();
+        let name = target
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_else(|| "run".into());
+        let out = |path: &Path| {
+            let path = path.to_path_buf();
+            move |source| Error::Output { path, source }
+        };
+        std::fs::create_dir_all(&parent).map_err(out(&parent))?;
+        let pid = std::process::id();
+        let staging = parent.join(format!(".{name}.staging-{pid}"));
+        let old = parent.join(format!(".{name}.old-{pid}"));
+        let _ = std::fs::remove_dir_all(&staging);
+        std::fs::create_dir_all(&staging).map_err(out(&staging))?;
+        let copied = (|| -> std::io::Result<()> {
+            for e in std::fs::read_dir(dir)? {
+                let e = e?;
+                let from = e.path();
+                let fname = e.file_name();
+                // Run files only: temp files and subdirectories stay behind.
+                if from.is_file() && !fname.to_string_lossy().starts_with('.') {
+                    std::fs::copy(&from, staging.join(&fname))?;
+                }
+            }
+            Ok(())
+        })();
+        if let Err(source) = copied {
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(Error::Output {
+                path: target,
+                source,
+            });
+        }
+        let had_old = target.exists();
+        if had_old {
+            std::fs::rename(&target, &old).map_err(out(&target))?;
+        }
+        if let Err(source) = std::fs::rename(&staging, &target) {
+            if had_old {
+                let _ = std::fs::rename(&old, &target);
+            }
+            let _ = std::fs::remove_dir_all(&staging);
+            return Err(Error::Output {
+                path: target,
+                source,
+            });
+        }
+        if had_old {
+            let _ = std::fs::remove_dir_all(&old);
+        }
+        saved.push(target);
+    }
+    Ok(saved)
+}
