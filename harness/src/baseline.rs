@@ -219,17 +219,14 @@ impl Tree {
             })
     }
 
-    /// Fails (exit 2) when none of `current`'s scenario/variant pairs is in this
+    /// Fails (exit 2) when none of the `current` scenario/variant pairs is in this
     /// tree: a baseline from another scenario set, or of the other variant.
-    pub fn check_overlap<'a>(
+    pub fn check_overlap(
         &self,
-        current: impl IntoIterator<Item = &'a Summary>,
+        current: impl IntoIterator<Item = (String, String)>,
     ) -> Result<(), Error> {
         let ours = self.pairs();
-        let theirs: BTreeSet<(String, String)> = current
-            .into_iter()
-            .map(|s| (s.scenario.clone(), s.variant.to_string()))
-            .collect();
+        let theirs: BTreeSet<(String, String)> = current.into_iter().collect();
         if theirs.is_empty() || !ours.is_disjoint(&theirs) {
             return Ok(());
         }
@@ -465,7 +462,12 @@ impl Comparisons {
         current: impl IntoIterator<Item = (String, &'a Summary)> + Clone,
         rule: &Rule,
     ) -> Result<Comparisons, Error> {
-        base.check_overlap(current.clone().into_iter().map(|(_, s)| s))?;
+        base.check_overlap(
+            current
+                .clone()
+                .into_iter()
+                .map(|(_, s)| (s.scenario.clone(), s.variant.to_string())),
+        )?;
         let mut out = Comparisons::default();
         for (key, s) in current {
             match base.baseline_for(s) {
