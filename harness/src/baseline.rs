@@ -300,7 +300,7 @@ impl Change {
         let sign = if self.delta() >= 0.0 { "+" } else { "−" };
         let s = self.sigmas();
         let sig = if s.is_finite() {
-            format!("{:.0}σ", s.abs())
+            format!("{sign}{:.1}σ", s.abs())
         } else {
             "∞σ".to_string()
         };
@@ -359,8 +359,8 @@ impl RunComparison {
         self.regressions()
             .map(|c| {
                 format!(
-                    "regression: {}/{} seed {}: {} grew {} ± {}, baseline {} ± {} (seed {}): \
-                     {} > max(floor {}, {}σ = {})",
+                    "regression: {}/{} seed {}: {} grows {} ± {} against {} ± {} in the baseline \
+                     (seed {}): a rise of {}, more than max(floor {}, {}σ = {})",
                     self.scenario,
                     self.variant,
                     self.seed,

@@ -294,12 +294,10 @@ pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
         Ok(s) => s,
         Err(e) => return clap_exit(e),
     };
-    ExitCode::from(
-        match run_many(&[scenario.as_ref()], &single.args) {
-            Ok(code) => code,
-            Err(e) => report_error(&e),
-        },
-    )
+    ExitCode::from(match run_many(&[scenario.as_ref()], &single.args) {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    })
 }
 
 fn clap_exit(e: clap::Error) -> ExitCode {
@@ -346,7 +344,10 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             let list: Vec<&dyn Scenario> = shard.select(scenarios).map(|s| s.as_ref()).collect();
             if list.is_empty() {
                 args.to_config()?;
-                outln!("shard {shard}: no scenario falls to this shard ({} scenarios)", scenarios.len());
+                outln!(
+                    "shard {shard}: no scenario falls to this shard ({} scenarios)",
+                    scenarios.len()
+                );
                 return Ok(EXIT_PASS);
             }
             run_many(&list, &args)

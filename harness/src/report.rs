@@ -18,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub use chart::draw;
 pub use index::write_index;
 pub use summary::{DhatReport, DhatSite, Summary, SummaryInput, Teardown};
+use trend::section as trend_section;
 
 use crate::samples::Samples;
 use crate::scenario::Variant;

@@ -40,7 +40,11 @@ fn main() {
             rel: String::new(),
             summary: day(s.as_ref(), 1, 0.0),
         };
-        let bh = base.summary.resource("heap").and_then(|r| r.estimate).expect("heap");
+        let bh = base
+            .summary
+            .resource("heap")
+            .and_then(|r| r.estimate)
+            .expect("heap");
         println!(
             "{}: baseline seed 1 heap {:.1} ± {:.1} KiB/h (late {:.1} ± {:.1})",
             s.name(),

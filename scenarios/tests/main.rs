@@ -4,6 +4,7 @@
 
 mod artifact_cache;
 mod calibration;
+mod ci;
 mod cli;
 mod connection_churn;
 mod dhat;

@@ -182,7 +182,11 @@ impl Session {
                 }
             }
             None if self.baseline.is_some() => {
-                outln!("  no baseline run of {}/{}: not compared", o.summary.scenario, o.summary.variant);
+                outln!(
+                    "  no baseline run of {}/{}: not compared",
+                    o.summary.scenario,
+                    o.summary.variant
+                );
             }
             None => {}
         }
@@ -253,14 +257,22 @@ impl Session {
                     outln!(
                         "baseline: {} not saved ({}); {} keeps its earlier run",
                         baseline::label(&d.summary),
-                        if regressed { "regressed".to_string() } else { word },
+                        if regressed {
+                            "regressed".to_string()
+                        } else {
+                            word
+                        },
                         dest.display()
                     );
                 }
             }
             if !keep.is_empty() {
                 let saved = baseline::save(dest, &self.out, &keep)?;
-                outln!("baseline: saved {} run(s) to {}", saved.len(), dest.display());
+                outln!(
+                    "baseline: saved {} run(s) to {}",
+                    saved.len(),
+                    dest.display()
+                );
             }
         }
         Ok(())
@@ -291,7 +303,11 @@ pub fn compare(
     if let Some(md) = markdown_file {
         write_markdown(md, &cur, Some(&cmp), &rule, link_prefix)?;
     }
-    Ok(if cmp.regressed() { EXIT_FAIL } else { EXIT_PASS })
+    Ok(if cmp.regressed() {
+        EXIT_FAIL
+    } else {
+        EXIT_PASS
+    })
 }
 
 fn comparisons(base: &Tree, cur: &Tree, rule: &Rule) -> Result<Comparisons, Error> {
@@ -323,7 +339,10 @@ fn print_comparisons(cur: &Tree, cmp: &Comparisons, rule: &Rule) {
                     outln!("  note: {n}");
                 }
             }
-            None => outln!("{}: no baseline run of this scenario and variant", r.label()),
+            None => outln!(
+                "{}: no baseline run of this scenario and variant",
+                r.label()
+            ),
         }
     }
     for m in cmp.messages(rule) {

@@ -341,3 +341,81 @@ fn panel<DB: DrawingBackend>(
         .draw()?;
     Ok(())
 }
+
+/// The index's trend section: every `trends/SCENARIO.png` under `root` with a
+/// caption saying, per variant, the latest verdict and heap growth and how it
+/// moved since the previous run of the same seed ("worse" when it rose by more
+/// than the default regression floor, regressed, or turned from pass to fail).
+/// Empty when there are no trend charts.
+pub(super) fn section(root: &Path) -> String {
+    let history =
+        crate::history::read(&root.join(crate::history::HISTORY_FILE)).unwrap_or_default();
+    let mut scenarios: Vec<String> = history.iter().map(|e| e.scenario.clone()).collect();
+    scenarios.sort();
+    scenarios.dedup();
+    let mut figures = String::new();
+    for sc in &scenarios {
+        let (_, png) = paths(root, sc);
+        if !png.is_file() {
+            continue;
+        }
+        let mut lines = Vec::new();
+        let mut variants: Vec<&str> = history
+            .iter()
+            .filter(|e| &e.scenario == sc)
+            .map(|e| e.variant.as_str())
+            .collect();
+        variants.sort_by_key(|v| (*v != "fixed", *v));
+        variants.dedup();
+        for v in variants {
+            let runs: Vec<&Entry> = history
+                .iter()
+                .filter(|e| &e.scenario == sc && e.variant == v)
+                .collect();
+            let Some(last) = runs.last() else { continue };
+            let prev = runs[..runs.len() - 1]
+                .iter()
+                .rev()
+                .find(|e| e.seed == last.seed);
+            let heap = |e: &Entry| e.resources.get("heap").map(|g| g.per_hour);
+            let mut line = format!(
+                "{v} seed {}: <b>{}</b>, heap {}/h",
+                last.seed,
+                last.verdict,
+                heap(last).map(bytes_text).unwrap_or_else(|| "?".into())
+            );
+            let mut worse = !last.regressions.is_empty();
+            if let (Some(p), Some(h)) = (prev, heap(last)) {
+                if let Some(ph) = heap(p) {
+                    let d = h - ph;
+                    line.push_str(&format!(
+                        " ({}{}/h since {})",
+                        if d >= 0.0 { "+" } else { "−" },
+                        bytes_text(d.abs()),
+                        p.time.get(..16).unwrap_or(&p.time).replace('T', " ")
+                    ));
+                    worse |= d > crate::baseline::DEFAULT_HEAP_FLOOR;
+                }
+                worse |= p.verdict == "pass" && last.verdict == "fail";
+            }
+            if worse {
+                line.push_str(" <b style=\"color:#c00\">▲ worse</b>");
+            }
+            lines.push(line);
+        }
+        let name = super::index::esc(sc);
+        figures.push_str(&format!(
+            "<figure><a href=\"{TRENDS_DIR}/{name}.svg\"><img src=\"{TRENDS_DIR}/{name}.png\" \
+             alt=\"{name} trend\"></a><figcaption><b>{name}</b><br>{}</figcaption></figure>\n",
+            lines.join("<br>")
+        ));
+    }
+    if figures.is_empty() {
+        return String::new();
+    }
+    format!(
+        "<h2>Trends</h2>\n<p>Growth per run with ± 2 standard errors; the dashed line is \
+         the budget; red rings failed, red triangles regressed.</p>\n\
+         <div class=\"trends\">\n{figures}</div>\n"
+    )
+}
