@@ -16,7 +16,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::verdict_word;
-use crate::report::Summary;
+use crate::summary::Summary;
 use crate::Error;
 
 /// The history's file name under a report root.

@@ -14,7 +14,8 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use crate::baseline::{verdict_word, Rule, RunComparison};
-use crate::report::{self, Summary};
+use crate::report;
+use crate::summary::Summary;
 use crate::Error;
 
 /// One testcase's worth of input.

@@ -7,20 +7,24 @@
 //!
 //! `cargo run --release --example regression_margin [-- SCENARIO…]`
 
-use soak_harness::baseline::{self, Rule, Run};
-use soak_harness::{scenario, RunConfig, Variant};
+use soak_harness::baseline::{self, Rule};
+use soak_harness::summary::Summary;
+use soak_harness::{RunConfig, Variant};
+
+#[global_allocator]
+static A: soak_harness::Counting = soak_harness::Counting::system();
 
 const KIB: f64 = 1024.0;
 const LEAK: f64 = 400.0 * KIB;
 
-fn day(s: &dyn soak_harness::Scenario, seed: u64, leak: f64) -> soak_harness::report::Summary {
+fn day(s: &dyn soak_harness::Scenario, seed: u64, leak: f64) -> Summary {
     let cfg = RunConfig {
         variant: Variant::Fixed,
         seed,
         leak_rate: leak,
         ..RunConfig::default()
     };
-    scenario::run(s, &cfg).expect("runs").summary
+    soak_harness::run(s, &cfg).expect("runs").summary
 }
 
 fn main() {
@@ -35,13 +39,8 @@ fn main() {
         if !wanted.iter().any(|w| w == s.name()) {
             continue;
         }
-        let base = Run {
-            dir: "baseline".into(),
-            rel: String::new(),
-            summary: day(s.as_ref(), 1, 0.0),
-        };
+        let base = day(s.as_ref(), 1, 0.0);
         let bh = base
-            .summary
             .resource("heap")
             .and_then(|r| r.estimate)
             .expect("heap");
@@ -61,7 +60,7 @@ fn main() {
         for seed in 2..=11 {
             for leak in [0.0, LEAK] {
                 let cur = day(s.as_ref(), seed, leak);
-                let c = baseline::compare(&base, &cur, &rule);
+                let c = baseline::compare(&base, "", &cur, &rule);
                 let h = c.heap().expect("heap compared").clone();
                 let margin = if leak == 0.0 {
                     h.limit - h.delta()

@@ -8,9 +8,9 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use soak_harness::baseline::{self, Rule, Run};
-use soak_harness::report::Summary;
-use soak_harness::{scenario, RunConfig, Scenario, Variant};
+use soak_harness::baseline::{self, Rule};
+use soak_harness::summary::Summary;
+use soak_harness::{RunConfig, Scenario, Variant};
 use soak_scenarios::calibration::Calibration;
 use soak_scenarios::moderator_flood::ModeratorFlood;
 
@@ -214,7 +214,7 @@ fn day(s: &dyn Scenario, seed: u64, leak: f64) -> Summary {
         leak_rate: leak,
         ..RunConfig::default()
     };
-    scenario::run(s, &cfg).expect("runs").summary
+    soak_harness::run(s, &cfg).expect("runs").summary
 }
 
 /// Baseline: the fixed variant at seed 1. A 400 KiB/h injected leak (under the
@@ -222,18 +222,14 @@ fn day(s: &dyn Scenario, seed: u64, leak: f64) -> Summary {
 /// not regress at all (docs/ci.md has the measured margins).
 fn regression_contract(s: &dyn Scenario) {
     let rule = Rule::default();
-    let base = Run {
-        dir: "baseline".into(),
-        rel: String::new(),
-        summary: day(s, 1, 0.0),
-    };
+    let base = day(s, 1, 0.0);
     let leaky = day(s, 1, 400.0 * KIB);
     assert!(
         leaky.failed_resources.is_empty(),
         "400 KiB/h is under budget: {}",
         leaky.message
     );
-    let c = baseline::compare(&base, &leaky, &rule);
+    let c = baseline::compare(&base, "", &leaky, &rule);
     let names: Vec<&str> = c.regressions().map(|r| r.resource.as_str()).collect();
     assert_eq!(names, ["heap"], "{c:?}");
     let msg = &c.messages(&rule)[0];
@@ -246,7 +242,7 @@ fn regression_contract(s: &dyn Scenario) {
     );
     for seed in 2..=11 {
         let cur = day(s, seed, 0.0);
-        let c = baseline::compare(&base, &cur, &rule);
+        let c = baseline::compare(&base, "", &cur, &rule);
         assert!(!c.regressed(), "seed {seed}: {:?}", c.messages(&rule));
         let h = c.heap().expect("heap compared");
         // Not merely under the limit: well under it (measured ≥ 120 KiB/h).

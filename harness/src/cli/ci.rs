@@ -12,11 +12,13 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::baseline::{self, Comparisons, Rule, RunComparison, Tree};
+use crate::baseline::{self, Rule, RunComparison};
 use crate::history::{self, Entry};
 use crate::junit::{self, Case};
-use crate::report::{self, markdown, trend, Summary};
-use crate::scenario::Outcome;
+use crate::report::tree::{self, Comparisons, Tree};
+use crate::report::{self, markdown, trend};
+use crate::run::Outcome;
+use crate::summary::Summary;
 use crate::units::parse_rate;
 use crate::Error;
 
@@ -161,7 +163,7 @@ impl Session {
     pub fn record(&mut self, o: &Outcome) -> u8 {
         let comparison = self.baseline.as_ref().and_then(|b| {
             b.baseline_for(&o.summary)
-                .map(|base| baseline::compare(base, &o.summary, &self.rule))
+                .map(|base| baseline::compare(&base.summary, &base.rel, &o.summary, &self.rule))
         });
         let mut code = EXIT_PASS;
         match &comparison {
@@ -267,7 +269,7 @@ impl Session {
                 }
             }
             if !keep.is_empty() {
-                let saved = baseline::save(dest, &self.out, &keep)?;
+                let saved = tree::save(dest, &self.out, &keep)?;
                 outln!(
                     "baseline: saved {} run(s) to {}",
                     saved.len(),
@@ -435,7 +437,7 @@ pub fn report(dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
             })
             .map(|r| r.dir.clone())
             .collect();
-        let saved = baseline::save(dest, dir, &keep)?;
+        let saved = tree::save(dest, dir, &keep)?;
         outln!(
             "baseline: saved {} of {} run(s) to {} (runs that failed or regressed keep their earlier baseline)",
             saved.len(),

@@ -8,7 +8,8 @@ use std::io::Write as _;
 use std::path::Path;
 
 use crate::baseline::{rate, verdict_word, Rule, RunComparison};
-use crate::report::{Summary, PNG_FILE, SVG_FILE};
+use crate::report::{PNG_FILE, SVG_FILE};
+use crate::summary::Summary;
 use crate::Error;
 
 /// One run for the table.
