@@ -88,21 +88,31 @@ fn outcome(case: &Case<'_>, rule: &Rule) -> Outcome {
             ..
         } => {
             let regressions = comparison.map(|c| c.messages(rule)).unwrap_or_default();
-            let word = verdict_word(&summary.verdict);
-            match word.as_str() {
-                "pass" if regressions.is_empty() => Outcome::Pass,
-                "pass" => Outcome::Failure(regressions[0].clone(), regressions.join("\n")),
-                "fail" => {
-                    let mut body = summary.message.clone();
-                    for r in &regressions {
-                        body.push('\n');
-                        body.push_str(r);
-                    }
-                    Outcome::Failure(summary.message.clone(), body)
-                }
-                _ => Outcome::Skipped(format!("{word}: {}", summary.message)),
-            }
+            classify(
+                &verdict_word(&summary.verdict),
+                &summary.message,
+                &regressions,
+            )
         }
+    }
+}
+
+/// A verdict word, its message and any regression lines as a JUnit result: pass,
+/// failure (a leak, or a regression of a passing run), or skipped for any other
+/// word (`inconclusive`, or one this code does not know).
+fn classify(word: &str, message: &str, regressions: &[String]) -> Outcome {
+    match word {
+        "pass" if regressions.is_empty() => Outcome::Pass,
+        "pass" => Outcome::Failure(regressions[0].clone(), regressions.join("\n")),
+        "fail" => {
+            let mut body = message.to_string();
+            for r in regressions {
+                body.push('\n');
+                body.push_str(r);
+            }
+            Outcome::Failure(message.to_string(), body)
+        }
+        _ => Outcome::Skipped(format!("{word}: {message}")),
     }
 }
 
@@ -316,6 +326,25 @@ pub fn check_path(path: &Path) -> Result<(), Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn verdicts_map_to_junit_results() {
+        assert!(matches!(classify("pass", "ok", &[]), Outcome::Pass));
+        let reg = vec!["regression: x".to_string()];
+        assert!(
+            matches!(classify("pass", "ok", &reg), Outcome::Failure(m, _) if m == "regression: x")
+        );
+        assert!(
+            matches!(classify("fail", "fail: heap", &reg), Outcome::Failure(m, b)
+            if m == "fail: heap" && b.contains("regression: x"))
+        );
+        // A third state (inconclusive, or one added later) is neither pass nor fail.
+        for word in ["inconclusive", "something-new"] {
+            assert!(
+                matches!(classify(word, "why", &[]), Outcome::Skipped(m) if m == format!("{word}: why"))
+            );
+        }
+    }
 
     #[test]
     fn escapes_what_xml_cannot_hold() {

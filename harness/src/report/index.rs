@@ -50,7 +50,7 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>soak reports</title>\n\
          <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:4px 8px}}tr.fail td{{background:#fde2e2}}\
-         tr.pass td{{background:#e6f4e6}}img.thumb{{width:220px;border:1px solid #ccc}}\
+         tr.pass td{{background:#e6f4e6}}img.thumb{{width:240px;height:100px;object-fit:cover;object-position:top;border:1px solid #ccc}}\
          .trends{{display:flex;flex-wrap:wrap;gap:12px}}.trends figure{{margin:0}}\
          .trends img{{width:560px;border:1px solid #ccc}}</style></head><body>\n<h1>soak reports</h1>\n\
          {trends}<h2>Runs</h2>\n\
