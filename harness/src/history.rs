@@ -192,8 +192,19 @@ fn histories_below(root: &Path) -> Vec<PathBuf> {
 /// history ordered by time. Run paths of merged lines are made relative to `root`.
 pub fn merge(root: &Path) -> Result<Vec<Entry>, Error> {
     let mut all = read(&root.join(HISTORY_FILE))?;
-    let key = |e: &Entry| e.to_line();
-    let mut seen: BTreeSet<String> = all.iter().map(key).collect();
+    // Identity, not the whole line: serde_json's float parsing may move a value by
+    // one ulp, so a re-read line need not serialise to the same text.
+    let key = |e: &Entry| {
+        (
+            e.unix,
+            e.scenario.clone(),
+            e.variant.clone(),
+            e.seed,
+            e.run.clone(),
+            e.commit.clone(),
+        )
+    };
+    let mut seen: BTreeSet<_> = all.iter().map(key).collect();
     let mut added = Vec::new();
     for path in histories_below(root) {
         let prefix = path
@@ -276,6 +287,19 @@ mod tests {
     }
 
     fn entry(scenario: &str, unix: u64, run: &str) -> Entry {
+        let mut resources = BTreeMap::new();
+        resources.insert(
+            "heap".to_string(),
+            Growth {
+                unit: "bytes".into(),
+                // A value serde_json's default float parser does not read back exactly.
+                per_hour: -1813.7176989498212,
+                stderr: 3481.0000000000005,
+                late_per_hour: 0.1 + 0.2,
+                budget: Some(1e6),
+                verdict: "pass".into(),
+            },
+        );
         Entry {
             time: rfc3339(unix),
             unix,
@@ -286,7 +310,7 @@ mod tests {
             hours: 24.0,
             verdict: "pass".into(),
             regressions: vec![],
-            resources: BTreeMap::new(),
+            resources,
             run: run.into(),
         }
     }

@@ -383,6 +383,11 @@ fn markdown_trend_and_index_come_from_the_report_command() {
     assert!(m.contains("### What did not pass"), "{m}");
     let history = std::fs::read_to_string(root.join("history.jsonl")).expect("history");
     assert_eq!(history.lines().count(), 6, "{history}");
+    // Reporting again merges nothing twice.
+    let again = soak(&["report", s(&root)]);
+    assert_eq!(again.status.code(), Some(0), "{}", text(&again));
+    let history = std::fs::read_to_string(root.join("history.jsonl")).expect("history");
+    assert_eq!(history.lines().count(), 6, "{history}");
     let png = std::fs::read(root.join("trends/calibration.png")).expect("trend png");
     assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     let svg = std::fs::read_to_string(root.join("trends/calibration.svg")).expect("trend svg");
