@@ -57,6 +57,7 @@
 //! teardown) → verdict → summary → report. No module imports one above it.
 //!
 //! - [`units`]: byte sizes, rates and durations in and out.
+//! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
 //! - [`alloc`]: the counting allocator ([`Counting`]) and the dhat switch.
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
@@ -70,17 +71,23 @@
 //! - [`summary`]: the contents of `summary.json`.
 //! - [`scenario`]: the [`Scenario`] trait, [`Ctx`] and [`Ticker`].
 //! - [`mod@run`]: the run loop; [`run()`] and its [`Outcome`].
+//! - [`history`]: `history.jsonl`, one line per run, for trend charts.
+//! - [`baseline`]: baselines and the regression rule (`--baseline`, `soak compare`).
+//! - [`junit`]: `--junit FILE`, the runs as JUnit XML.
 //! - [`report`]: writes `samples.csv`, `summary.json`, charts and the index.
 //! - [`cli`]: the command line shared by every binary, and yours.
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod baseline;
 pub mod cli;
 pub mod clock;
 pub mod config;
 mod error;
 pub mod frames;
 pub mod growth;
+pub mod history;
+pub mod junit;
 pub mod probe;
 pub mod profile;
 mod progress;
@@ -88,6 +95,7 @@ pub mod report;
 pub mod run;
 pub mod samples;
 pub mod scenario;
+pub mod shard;
 pub mod summary;
 pub mod traffic;
 pub mod units;

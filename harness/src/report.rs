@@ -8,6 +8,9 @@
 
 mod chart;
 mod index;
+pub mod markdown;
+pub mod tree;
+pub mod trend;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
@@ -15,6 +18,7 @@ use std::path::{Path, PathBuf};
 pub use crate::profile::DHAT_FILE;
 pub use chart::draw;
 pub use index::write_index;
+use trend::section as trend_section;
 
 use crate::config::Variant;
 use crate::samples::Samples;

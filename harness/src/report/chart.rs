@@ -19,11 +19,11 @@ const WIDTH: u32 = 1100;
 const HEAP_HEIGHT: u32 = 440;
 const PANEL_HEIGHT: u32 = 150;
 const MIB: f64 = 1_048_576.0;
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 static FONTS: Once = Once::new();
 
-fn register_fonts() {
+pub(super) fn register_fonts() {
     FONTS.call_once(|| {
         // An embedded font, so no fontconfig/freetype is needed; a failure only
         // means text is missing from the PNG, so it is not worth failing a run for.
@@ -96,7 +96,7 @@ fn panels(s: &Samples) -> Vec<Panel> {
     out
 }
 
-const PALETTE: [RGBColor; 6] = [
+pub(super) const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
