@@ -2,16 +2,18 @@
 //! [`Cooldowns`], governor's keyed rate limiter used as seed 001's per-`guild:user`
 //! cooldown.
 //!
-//! The day (peak at 20:00): 8–40 commands/s, about 2 million, from 25,000 users
-//! present at any moment with 30,000 new ones arriving every hour (each stays 50
-//! minutes: about 740,000 distinct users a day). One command in five is sent twice
-//! at once, and the cooldown refuses the second.
+//! The day (peak at 20:00): 10–60 commands/s, about 3 million, from 30,000 users
+//! present at any moment with 60,000 new ones arriving every hour (each stays 30
+//! minutes: about 1.4 million distinct users a day). One command in five is sent
+//! twice at once, and the cooldown refuses the second (about 600,000 refused).
 //!
 //! Fixed, housekeeping drops every key back to a fresh state each minute: the
-//! `keys` gauge follows the last minute's users (a few thousand) and the heap does
-//! not trend. Leaky, every user who ever sent a command keeps a key: about 28,000
-//! new keys an hour (a 39-character `String` and a state each, in a `DashMap`), and
-//! the run fails on `heap` with `keys` named.
+//! `keys` gauge holds the last few seconds' users (a few hundred) and the heap does
+//! not trend. Leaky, every user who ever sent a command keeps a key: about 44,000
+//! new keys an hour (a 39-character `String` and a state each, in a `DashMap`
+//! whose shards double together: the heap climbs in steps), 1.2 million keys and
+//! 110 MiB at the end of the day, about 5 MiB/h; the run fails on `heap` with
+//! `keys` named.
 
 use soak_harness::traffic::{mix, secs, Diurnal, Population, Shape};
 use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
@@ -19,9 +21,9 @@ use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
 use crate::limiter::Cooldowns;
 
 /// Users present at any moment.
-pub const ACTIVE_USERS: u64 = 25_000;
+pub const ACTIVE_USERS: u64 = 30_000;
 /// New users arriving per hour (as many leave).
-pub const USER_CHURN_PER_HOUR: u64 = 30_000;
+pub const USER_CHURN_PER_HOUR: u64 = 60_000;
 /// Guilds the users are spread over.
 pub const GUILDS: u64 = 3_000;
 /// Share of commands sent twice in a row (the second is refused).
@@ -29,7 +31,7 @@ pub const DOUBLE_TAP: f64 = 0.2;
 
 /// Commands per second over the day.
 pub fn commands() -> Shape {
-    Shape::new(Diurnal::new(8.0, 40.0, 20.0))
+    Shape::new(Diurnal::new(10.0, 60.0, 20.0))
 }
 
 /// A Discord-like 19-digit id for the number `n`, so keys have their real length.
@@ -47,7 +49,7 @@ impl Scenario for GovernorKeys {
     }
 
     fn about(&self) -> &'static str {
-        "governor's keyed rate limiter as a /flag cooldown for 740k churning users a day; \
+        "governor's keyed rate limiter as a /flag cooldown for 1.4M churning users a day; \
          leaky: no retain_recent (seed 001)"
     }
 
