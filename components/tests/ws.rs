@@ -246,7 +246,8 @@ async fn the_session_index_is_pruned_when_the_session_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn the_leaky_session_index_is_never_pruned() {
-    let (sessions, ids, (created, resolved, _)) = session_with_interactions(Config::default().leaky(true)).await;
+    let (sessions, ids, (created, resolved, _)) =
+        session_with_interactions(Config::default().leaky(true)).await;
     assert_eq!((created, resolved), (4, 1));
     assert_eq!((sessions, ids), (1, 4), "even the resolved id stays");
 }

@@ -480,7 +480,10 @@ mod tests {
     fn mix_is_the_seeding_splitmix() {
         let mut st = 41;
         assert_eq!(splitmix(&mut st), mix(41));
-        assert_eq!(splitmix(&mut st), mix(41u64.wrapping_add(0x9E37_79B9_7F4A_7C15)));
+        assert_eq!(
+            splitmix(&mut st),
+            mix(41u64.wrapping_add(0x9E37_79B9_7F4A_7C15))
+        );
         assert_ne!(mix(1), mix(2));
     }
 
