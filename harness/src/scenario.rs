@@ -494,7 +494,9 @@ async fn drive(
             clock::settle().await;
             let secs = (at - ctx.start).as_secs_f64();
             let load = ctx.shared.events.replace(0);
-            let reading = probe::read(secs, load);
+            // Heap columns count what the run holds, not what the process held
+            // before it (CLI, earlier runs of `soak all`): see `Reading::since`.
+            let reading = probe::read(secs, load).since(&before);
             gauge_row.clear();
             gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
             samples.push_row(
