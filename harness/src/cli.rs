@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::report;
 use crate::scenario::{self, Outcome, RunConfig, Scenario, Variant};
-use crate::units::{bytes_text, parse_duration, parse_rate};
+use crate::units::{bytes_text, echo, parse_duration, parse_rate};
 use crate::Error;
 
 /// `println!` that ignores a closed stdout (`soak list | head -1` must not panic).
@@ -168,11 +168,16 @@ pub enum VariantArg {
 }
 
 fn number(flag: &str, text: &str, what: &str) -> Result<f64, Error> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| Error::Usage(format!("--{flag} '{text}' is not a number; give {what}")))
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.is_infinite() && !text.trim().to_ascii_lowercase().contains("inf") => Err(
+            Error::Usage(format!("--{flag} {} is too large; give {what}", echo(text))),
+        ),
+        _ => Err(Error::Usage(format!(
+            "--{flag} {} is not a number; give {what}",
+            echo(text)
+        ))),
+    }
 }
 
 impl RunArgs {
