@@ -20,6 +20,7 @@
 //! - [`profile`]: `--dhat` heap attribution.
 //! - [`cli`]: the command line shared by every binary.
 //! - [`units`]: byte sizes, rates and durations in and out.
+//! - [`limits`]: upper bounds checked before a run or a report walk.
 #![warn(missing_docs)]
 
 pub mod alloc;
@@ -27,6 +28,7 @@ pub mod cli;
 pub mod clock;
 mod error;
 pub mod growth;
+pub mod limits;
 pub mod probe;
 pub mod profile;
 mod progress;

@@ -101,14 +101,62 @@ pub fn write_run(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(),
     Ok(())
 }
 
-/// Reads a run directory's `samples.csv` and `summary.json`.
+/// Largest report file `soak report` reads: well above what the sample cap lets a
+/// run write, so a huge or endless file (`/dev/zero`) is refused, not read.
+pub const MAX_READ_BYTES: u64 = 512 << 20;
+
+/// Reads and validates a run directory's `samples.csv` and `summary.json`: each
+/// file on its own (see [`Samples::from_csv`], [`Summary::from_json`]), then as a
+/// pair: the probe columns are there, the row count is the summary's, and the
+/// samples are those the summary was computed from (its `samples_digest`).
 pub fn load_run(dir: &Path) -> Result<(Samples, Summary), Error> {
     let read = |name: &str| {
         let path = dir.join(name);
-        std::fs::read_to_string(&path).map_err(|source| Error::Read { path, source })
+        let file = std::fs::File::open(&path).map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        let mut text = String::new();
+        std::io::Read::read_to_string(
+            &mut std::io::Read::take(file, MAX_READ_BYTES + 1),
+            &mut text,
+        )
+        .map_err(|source| Error::Read {
+            path: path.clone(),
+            source,
+        })?;
+        if text.len() as u64 > MAX_READ_BYTES {
+            return Err(Error::Malformed {
+                path,
+                why: format!("larger than {MAX_READ_BYTES} bytes, more than soak ever writes"),
+            });
+        }
+        Ok(text)
     };
-    let samples = Samples::from_csv(&read(SAMPLES_FILE)?, &dir.join(SAMPLES_FILE))?;
+    let samples_path = dir.join(SAMPLES_FILE);
+    let samples = Samples::from_csv(&read(SAMPLES_FILE)?, &samples_path)?;
     let summary = Summary::from_json(&read(SUMMARY_FILE)?, &dir.join(SUMMARY_FILE))?;
+    let mismatch = |why: String| Error::Malformed {
+        path: samples_path.clone(),
+        why,
+    };
+    samples
+        .require_columns(&crate::probe::FIXED_COLUMNS)
+        .map_err(|why| mismatch(format!("line 1: {why}")))?;
+    if samples.rows() != summary.samples {
+        return Err(mismatch(format!(
+            "{} rows but {SUMMARY_FILE} says {} samples; the two files are from different runs",
+            samples.rows(),
+            summary.samples
+        )));
+    }
+    if let Some(d) = &summary.samples_digest {
+        if *d != samples.digest() {
+            return Err(mismatch(format!(
+                "its values are not those {SUMMARY_FILE} was computed from; the two files are from different runs"
+            )));
+        }
+    }
     Ok((samples, summary))
 }
 

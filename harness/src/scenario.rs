@@ -130,34 +130,57 @@ impl RunConfig {
 
     /// Number of samples the run takes (including the one at t = 0).
     pub fn sample_count(&self) -> usize {
-        (self.hours * 3600.0 / self.sample_every.as_secs_f64()).floor() as usize + 1
+        // Saturating: an unvalidated config must not overflow here.
+        ((self.hours * 3600.0 / self.sample_every.as_secs_f64()).floor() as usize).saturating_add(1)
     }
 
-    /// Checks ranges that the type system cannot.
+    /// Checks ranges that the type system cannot, and the upper bounds of
+    /// [`crate::limits`] (samples, injected leak).
     pub fn validate(&self) -> Result<(), Error> {
+        use crate::units::number_text as num;
         if !(self.hours.is_finite() && self.hours > 0.0) {
             return Err(Error::Usage(format!(
                 "--hours must be a positive number of virtual hours, got {}",
-                self.hours
+                num(self.hours)
             )));
         }
         if self.hours > 24.0 * 365.0 {
             return Err(Error::Usage(format!(
                 "--hours {} is more than a year of virtual time; use at most 8760",
-                self.hours
+                num(self.hours)
             )));
+        }
+        if self.sample_every.is_zero() {
+            return Err(Error::Usage(
+                "--sample-every must be longer than zero; write it like 30s or 1m".into(),
+            ));
+        }
+        for (flag, v) in [
+            ("max-growth", self.max_growth),
+            ("max-task-growth", self.max_task_growth),
+            ("max-fd-growth", self.max_fd_growth),
+            ("leak-rate", self.leak_rate),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::Usage(format!(
+                    "--{flag} must be 0 or more per virtual hour, got {}",
+                    num(v)
+                )));
+            }
         }
         if !(self.dhat_from.is_finite() && self.dhat_from >= 0.0 && self.dhat_from < self.hours) {
             return Err(Error::Usage(format!(
                 "--dhat-from must be between 0 and --hours ({}), got {}",
-                self.hours, self.dhat_from
+                num(self.hours),
+                num(self.dhat_from)
             )));
         }
         if let Some(w) = self.warmup_hours {
             if !(w.is_finite() && w >= 0.0 && w < self.hours) {
                 return Err(Error::Usage(format!(
-                    "--warmup must be between 0 and --hours ({}), got {w}",
-                    self.hours
+                    "--warmup must be between 0 and --hours ({}), got {}",
+                    num(self.hours),
+                    num(w)
                 )));
             }
         }
@@ -167,11 +190,13 @@ impl RunConfig {
             return Err(Error::Usage(format!(
                 "a {}-hour run sampled every {:?} leaves fewer than {} samples after the \
                  warm-up; raise --hours or lower --sample-every",
-                self.hours,
+                num(self.hours),
                 self.sample_every,
                 crate::growth::MIN_POINTS
             )));
         }
+        crate::limits::sample_count(self.hours, self.sample_every).map_err(Error::Usage)?;
+        crate::limits::injected_leak(self.leak_rate, self.hours).map_err(Error::Usage)?;
         Ok(())
     }
 }

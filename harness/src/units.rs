@@ -274,6 +274,17 @@ fn exact_duration(text: &str) -> Option<Duration> {
     Some(Duration::new(secs, (nanos % 1_000_000_000) as u32))
 }
 
+/// A number for a message: plain when short (`24`, `0.5`), in scientific notation
+/// when it would print dozens of digits (`1.1e308`).
+pub fn number_text(v: f64) -> String {
+    let a = v.abs();
+    if a != 0.0 && !(1e-4..1e9).contains(&a) {
+        format!("{v:.3e}")
+    } else {
+        format!("{v}")
+    }
+}
+
 /// Formats bytes with a binary unit: `512 B`, `3.2 KiB`, `4.00 MiB`.
 pub fn bytes_text(bytes: f64) -> String {
     let a = bytes.abs();

@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::probe::Reading;
 use crate::samples::Samples;
 use crate::scenario::{RunConfig, Variant};
+use crate::units::echo;
 use crate::verdict::{self, ResourceVerdict};
 use crate::Error;
 
@@ -172,6 +173,10 @@ pub struct Summary {
     /// dhat's attribution, with `--dhat`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhat: Option<DhatReport>,
+    /// [`Samples::digest`] of the run's samples: ties `samples.csv` to this
+    /// summary, so a reader can tell a pair from two different runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_digest: Option<String>,
     /// Scenario facts such as `peak_connections`.
     #[serde(flatten)]
     pub extras: BTreeMap<String, serde_json::Value>,
@@ -238,6 +243,7 @@ impl Summary {
             resources: i.verdicts,
             teardown: i.teardown,
             dhat: i.dhat,
+            samples_digest: Some(i.samples.digest()),
             extras: i.extras,
         }
     }
@@ -251,12 +257,53 @@ impl Summary {
         s
     }
 
-    /// Parses a saved summary; `path` names the file in errors.
+    /// Parses and validates a saved summary; `path` names the file in errors.
+    /// Beyond the JSON shape: a known `verdict`, a plain scenario name, positive
+    /// finite hours and sampling period, at least one sample, and a message on one
+    /// line.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, Error> {
-        serde_json::from_str(text).map_err(|e| Error::Malformed {
+        let bad = |why: String| Error::Malformed {
             path: path.to_path_buf(),
-            why: e.to_string(),
-        })
+            why,
+        };
+        let s: Summary = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        if !matches!(s.verdict.as_str(), "pass" | "fail" | "info") {
+            return Err(bad(format!(
+                "verdict {} is not one of pass, fail, info",
+                echo(&s.verdict)
+            )));
+        }
+        let plain = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !plain(&s.scenario) {
+            return Err(bad(format!(
+                "scenario {} is not a scenario name",
+                echo(&s.scenario)
+            )));
+        }
+        if !(s.virtual_hours.is_finite() && s.virtual_hours > 0.0) {
+            return Err(bad(format!(
+                "virtual_hours {} is not a positive number",
+                s.virtual_hours
+            )));
+        }
+        if !(s.sample_every_seconds.is_finite() && s.sample_every_seconds > 0.0) {
+            return Err(bad(format!(
+                "sample_every_seconds {} is not a positive number",
+                s.sample_every_seconds
+            )));
+        }
+        if s.samples == 0 {
+            return Err(bad("samples is 0; a run has at least one sample".into()));
+        }
+        if s.message.contains(['\n', '\r']) {
+            return Err(bad("message spans several lines".into()));
+        }
+        Ok(s)
     }
 
     /// A resource's verdict by name.
