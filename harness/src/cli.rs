@@ -14,11 +14,11 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{RunConfig, Variant};
-use crate::report;
 use crate::run::{self, Outcome};
 use crate::scenario::Scenario;
 use crate::units::{bytes_text, echo, parse_duration, parse_rate};
 use crate::Error;
+use crate::{interrupt, report};
 
 /// `println!` that ignores a closed stdout (`soak list | head -1` must not panic).
 macro_rules! outln {
@@ -104,8 +104,15 @@ pub struct RunArgs {
         value_name = "H"
     )]
     pub hours: String,
-    /// Traffic seed; the same seed replays the same traffic.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Traffic seed, a whole number from 0 to 2^64-1; the same seed replays the
+    /// same traffic.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        allow_hyphen_values = true,
+        value_parser = parse_seed
+    )]
     pub seed: u64,
     /// Heap growth budget per virtual hour; units B, KB, MB, GB, KiB, MiB, GiB.
     #[arg(
@@ -177,6 +184,16 @@ pub enum VariantArg {
     Leaky,
 }
 
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{} is not a seed; give a whole number from 0 to {}, e.g. --seed 3",
+            echo(text),
+            u64::MAX
+        )
+    })
+}
+
 fn number(flag: &str, text: &str, what: &str) -> Result<f64, Error> {
     match text.trim().parse::<f64>() {
         Ok(v) if v.is_finite() => Ok(v),
@@ -200,7 +217,8 @@ impl RunArgs {
             let v = number(flag, text, "a count per virtual hour, e.g. 1")?;
             if v < 0.0 {
                 return Err(Error::Usage(format!(
-                    "--{flag} must not be negative, got {text}"
+                    "--{flag} {} is negative; give a count per virtual hour of 0 or more, e.g. 1",
+                    echo(text)
                 )));
             }
             Ok(v)
@@ -263,6 +281,7 @@ impl RunArgs {
 /// }
 /// ```
 pub fn main(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
+    interrupt::install();
     ExitCode::from(run_from(std::env::args_os(), &scenarios))
 }
 
@@ -285,6 +304,7 @@ where
 
 /// Entry point of a single scenario's binary: the options of `soak run`.
 pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
+    interrupt::install();
     #[derive(Debug, Parser)]
     #[command(version, after_help = AFTER_HELP)]
     struct Single {
@@ -319,17 +339,62 @@ fn clap_exit(e: clap::Error) -> ExitCode {
 }
 
 fn clap_code(e: clap::Error) -> u8 {
-    let _ = e.print();
-    // Help and version are successes; every parse error is a usage error.
+    // Help and version are successes, printed as clap lays them out; every parse
+    // error is a usage error, on one line like soak's own.
     if e.use_stderr() {
+        errln(&clap_one_line(&e));
         EXIT_ERROR
     } else {
+        let _ = e.print();
         EXIT_PASS
     }
 }
 
+/// clap's error block as one line: what is wrong, then clap's tip and usage line,
+/// joined with `; `. Continuation lines (a list of missing arguments, the possible
+/// values) join the line they continue.
+fn clap_one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut out = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with("For more information") {
+            continue;
+        }
+        let l = l.strip_prefix("error: ").unwrap_or(l);
+        // "to pass '-x' as a value, use '-- -x'" never helps here: every option
+        // that takes a number already accepts a leading '-', and no scenario
+        // name starts with one.
+        if l.starts_with("tip: to pass") {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str(l);
+        } else if out.ends_with(':')
+            || (line.starts_with(char::is_whitespace) && !l.starts_with("tip:"))
+        {
+            out.push(' ');
+            out.push_str(l);
+        } else if let Some(usage) = l.strip_prefix("Usage: ") {
+            out.push_str("; usage: ");
+            out.push_str(usage);
+        } else {
+            out.push_str("; ");
+            out.push_str(l);
+        }
+    }
+    format!("{out}; see --help")
+}
+
+/// One line on stderr; a closed or full stderr is ignored (there is nowhere
+/// left to say anything), never a panic.
+fn errln(msg: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
+}
+
 fn report_error(e: &Error) -> u8 {
-    eprintln!("error: {e}");
+    errln(&e.to_string());
     e.exit_code()
 }
 
@@ -364,17 +429,45 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
                 report::prepare_dir(&args.out, s.name(), cfg.variant)?;
             }
             let mut worst = EXIT_PASS;
-            for s in scenarios {
+            for (i, s) in scenarios.iter().enumerate() {
                 worst = worst.max(run_one(s.as_ref(), &cfg, &args.out)?);
+                if let Some(signal) = interrupt::requested() {
+                    outln!(
+                        "stopped by {}: {} of {} scenarios not run",
+                        interrupt::name(signal),
+                        scenarios.len() - i - 1,
+                        scenarios.len()
+                    );
+                    return Ok(interrupt::exit_status(signal));
+                }
             }
             Ok(worst)
         }
         Command::Report { dir } => {
-            let runs = report::redraw(&dir)?;
-            for r in &runs {
+            let done = report::redraw(&dir)?;
+            for r in &done.redrawn {
                 outln!("redrew {}", r.display());
             }
-            Ok(EXIT_PASS)
+            for (p, why) in &done.skipped {
+                outln!("skipped {}: {why}", p.display());
+            }
+            for (_, e) in &done.rejected {
+                errln(&e.to_string());
+            }
+            if let Some(index) = &done.index {
+                outln!("index: {}", index.display());
+            }
+            if done.rejected.is_empty() {
+                Ok(EXIT_PASS)
+            } else {
+                errln(&format!(
+                    "{} of {} runs rejected and left as they were; the other {} were redrawn",
+                    done.rejected.len(),
+                    done.rejected.len() + done.redrawn.len(),
+                    done.redrawn.len()
+                ));
+                Ok(EXIT_ERROR)
+            }
         }
     }
 }
@@ -384,10 +477,19 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
 fn run_one(s: &dyn Scenario, cfg: &RunConfig, out: &std::path::Path) -> Result<u8, Error> {
     run::preflight(cfg)?;
     report::prepare_dir(out, s.name(), cfg.variant)?;
+    if let Some(signal) = interrupt::requested() {
+        // Stopped before anything ran: nothing to judge, nothing written.
+        return Ok(interrupt::exit_status(signal));
+    }
     let mut outcome = run::run(s, cfg)?;
     print_outcome(&outcome);
     let dir = outcome.write_report(out)?;
     outln!("  report: {}", dir.display());
+    if !outcome.summary.complete {
+        if let Some(signal) = interrupt::requested() {
+            return Ok(interrupt::exit_status(signal));
+        }
+    }
     Ok(if outcome.passed() {
         EXIT_PASS
     } else {

@@ -58,6 +58,7 @@
 //!
 //! - [`units`]: byte sizes, rates and durations in and out.
 //! - [`limits`]: upper bounds checked before a run or a report walk.
+//! - [`interrupt`]: SIGINT/SIGTERM as a request to stop the run.
 //! - [`alloc`]: the counting allocator ([`Counting`]) and the dhat switch.
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
@@ -82,6 +83,7 @@ pub mod config;
 mod error;
 pub mod frames;
 pub mod growth;
+pub mod interrupt;
 pub mod limits;
 pub mod probe;
 pub mod profile;

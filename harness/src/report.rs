@@ -1,19 +1,22 @@
 //! Report files: `samples.csv`, `summary.json`, `heap.svg`, `heap.png` under
 //! `OUT/SCENARIO/VARIANT/`, and `OUT/index.html` over every run found there.
 //!
-//! Every file is written to a temporary name in the same directory and renamed
-//! into place, so an interrupted run never leaves a half-written summary that looks
-//! complete. Charts are drawn from the two data files alone: `soak report DIR`
-//! redraws them without running anything.
+//! A run directory appears whole or not at all: its files are written into a
+//! staging directory and swapped in under a lock ([`rundir`]), so a reader sees
+//! the previous report or the new one, never a mix, and a second writer waits.
+//! Charts are drawn from the two data files alone: `soak report DIR` validates
+//! them and redraws the charts without running anything.
 
 mod chart;
 mod index;
+pub mod rundir;
+pub mod walk;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 pub use crate::profile::DHAT_FILE;
-pub use chart::draw;
+pub use chart::{draw, render, Charts};
 pub use index::write_index;
 
 use crate::config::Variant;
@@ -30,15 +33,33 @@ pub const SVG_FILE: &str = "heap.svg";
 /// The PNG chart's file name.
 pub const PNG_FILE: &str = "heap.png";
 
-/// Creates `root/scenario/variant/` and proves it writable, before any run starts,
-/// so a bad `--out` costs nothing and leaves nothing behind.
+/// Checks, before any run starts, every directory a run's report will be written
+/// through, so a bad `--out` costs no replay: the root and `root/SCENARIO/` exist
+/// (or are created) and are writable, and `root/SCENARIO/VARIANT/`, if there from
+/// an earlier run, is a writable directory (not a file or a symlink). The run
+/// directory itself is not created: it appears only whole ([`write_run`]). Also
+/// removes what dead runs left there. Returns the run directory's path.
 pub fn prepare_dir(root: &Path, scenario: &str, variant: Variant) -> Result<PathBuf, Error> {
     check_writable(root)?;
-    let dir = root.join(scenario).join(variant.as_str());
-    std::fs::create_dir_all(&dir).map_err(|source| Error::Output {
+    let parent = root.join(scenario);
+    check_writable(&parent)?;
+    let dir = parent.join(variant.as_str());
+    let out = |why: &str| Error::Output {
         path: dir.clone(),
-        source,
-    })?;
+        source: std::io::Error::other(why.to_string()),
+    };
+    match std::fs::symlink_metadata(&dir) {
+        Ok(m) if m.file_type().is_symlink() => {
+            return Err(out(
+                "it is a symlink, and soak replaces run directories whole",
+            ))
+        }
+        Ok(m) if !m.is_dir() => return Err(out("it exists and is not a directory")),
+        Ok(_) => check_writable(&dir)?,
+        Err(_) => {}
+    }
+    rundir::clean_leftovers(root);
+    rundir::clean_leftovers(&parent);
     Ok(dir)
 }
 
@@ -63,7 +84,7 @@ pub fn check_writable(root: &Path) -> Result<(), Error> {
 }
 
 /// Writes `bytes` to `path` atomically: temp file in the same directory, fsync,
-/// rename over the target.
+/// rename over the target. On failure the target is as it was.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let name = path
@@ -71,9 +92,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "out".into());
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let err = |source| Error::Output {
+    let err = |source| Error::Write {
         path: path.to_path_buf(),
         source,
+        kept_previous: false,
     };
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -87,34 +109,47 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     result.map_err(err)
 }
 
-/// Writes the data files and charts of one run (and dhat's profile when there is
-/// one; a stale one from an earlier run is removed), then refreshes the root index.
+/// Writes one run's report as the run directory `dir` (`ROOT/SCENARIO/VARIANT`),
+/// whole: the data files, charts and dhat's profile (when there is one) are staged
+/// beside it and swapped in under the directory's lock, so nothing of a previous
+/// run survives (a stale `dhat-heap.json` included) and a failed write leaves the
+/// previous report as it was. Then refreshes `ROOT/index.html` under the root's lock.
 pub fn write_run(
     dir: &Path,
     samples: &Samples,
     summary: &Summary,
     dhat_json: Option<&str>,
 ) -> Result<(), Error> {
-    write_atomic(&dir.join(SAMPLES_FILE), samples.to_csv().as_bytes())?;
-    match dhat_json {
-        Some(json) => write_atomic(&dir.join(DHAT_FILE), json.as_bytes())?,
-        None => match std::fs::remove_file(dir.join(DHAT_FILE)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
-                return Err(Error::Output {
-                    path: dir.join(DHAT_FILE),
-                    source: e,
-                })
-            }
-            _ => {}
-        },
+    // Everything that can fail without I/O happens before the lock.
+    let charts = render(dir, samples, summary)?;
+    let csv = samples.to_csv();
+    let json = summary.to_json();
+    let mut files: Vec<rundir::RunFile<'_>> = vec![(SAMPLES_FILE, csv.as_bytes())];
+    if let Some(d) = dhat_json {
+        files.push((DHAT_FILE, d.as_bytes()));
     }
-    draw(dir, samples, summary)?;
-    // The summary goes last: its presence means the run's files are complete.
-    write_atomic(&dir.join(SUMMARY_FILE), summary.to_json().as_bytes())?;
+    files.push((SVG_FILE, charts.svg.as_bytes()));
+    files.push((PNG_FILE, &charts.png));
+    files.push((SUMMARY_FILE, json.as_bytes()));
+    {
+        let _lock = rundir::lock(&rundir::lock_file_for(dir), dir)?;
+        if let Some(parent) = dir.parent() {
+            rundir::clean_leftovers(parent);
+        }
+        rundir::replace(dir, &files)?;
+    }
     if let Some(root) = dir.parent().and_then(Path::parent) {
-        write_index(root)?;
+        write_index_locked(root)?;
     }
     Ok(())
+}
+
+/// [`write_index`] under the root's lock (`ROOT/.index.lock`), so concurrent runs
+/// into one root each leave an index that lists the other.
+pub fn write_index_locked(root: &Path) -> Result<(), Error> {
+    let _lock = rundir::lock(&root.join(".index.lock"), &root.join("index.html"))?;
+    rundir::clean_leftovers(root);
+    write_index(root)
 }
 
 /// Largest report file `soak report` reads: well above what the sample cap lets a
@@ -176,30 +211,33 @@ pub fn load_run(dir: &Path) -> Result<(Samples, Summary), Error> {
     Ok((samples, summary))
 }
 
-/// Every run directory (one holding `summary.json`) at or below `root`, sorted.
+/// Every run directory (one holding `summary.json`) at or below `root`, sorted;
+/// see [`walk::walk`] for what is skipped (symlinks, hidden and too-deep
+/// directories).
 pub fn find_runs(root: &Path) -> Vec<PathBuf> {
-    let mut found = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        if d.join(SUMMARY_FILE).is_file() {
-            found.push(d.clone());
-        }
-        if let Ok(entries) = std::fs::read_dir(&d) {
-            for e in entries.flatten() {
-                let p = e.path();
-                if p.is_dir() && !e.file_name().to_string_lossy().starts_with('.') {
-                    stack.push(p);
-                }
-            }
-        }
-    }
-    found.sort();
-    found
+    walk::walk(root).runs
 }
 
-/// `soak report DIR`: redraws the charts of every run at or below `dir` from its
-/// saved files, and the index when `dir` is a report root. Returns the runs redrawn.
-pub fn redraw(dir: &Path) -> Result<Vec<PathBuf>, Error> {
+/// What `soak report DIR` did.
+#[derive(Debug, Default)]
+pub struct Redrawn {
+    /// Runs whose files passed validation and whose charts were redrawn.
+    pub redrawn: Vec<PathBuf>,
+    /// Runs whose files did not pass validation (or could not be redrawn), each
+    /// with the one-line reason; their files are left as they were.
+    pub rejected: Vec<(PathBuf, Error)>,
+    /// Directories not searched, and why (symlinks, too deep, too many).
+    pub skipped: Vec<(PathBuf, String)>,
+    /// The index written, when `DIR` is a report root.
+    pub index: Option<PathBuf>,
+}
+
+/// `soak report DIR`: validates every run at or below `dir` ([`load_run`]) and
+/// redraws the charts of those that pass, each under its run directory's lock; a
+/// run that fails is listed in [`Redrawn::rejected`] and the others are still
+/// redrawn. Then writes the index when `dir` is a report root (not itself a run).
+/// Errors only when `dir` is not a directory or holds no run at all.
+pub fn redraw(dir: &Path) -> Result<Redrawn, Error> {
     if !dir.is_dir() {
         return Err(Error::Read {
             path: dir.to_path_buf(),
@@ -209,19 +247,37 @@ pub fn redraw(dir: &Path) -> Result<Vec<PathBuf>, Error> {
             ),
         });
     }
-    let runs = find_runs(dir);
-    if runs.is_empty() {
+    let found = walk::walk(dir);
+    if found.runs.is_empty() {
+        let why = match found.skipped.first() {
+            Some((p, why)) => format!(
+                "no {SUMMARY_FILE} found at or below it (skipped {}: {why})",
+                p.display()
+            ),
+            None => format!("no {SUMMARY_FILE} found at or below it"),
+        };
         return Err(Error::Malformed {
             path: dir.to_path_buf(),
-            why: format!("no {SUMMARY_FILE} found at or below it"),
+            why,
         });
     }
-    for run in &runs {
-        let (samples, summary) = load_run(run)?;
-        draw(run, &samples, &summary)?;
+    let mut done = Redrawn {
+        skipped: found.skipped,
+        ..Redrawn::default()
+    };
+    for run in found.runs {
+        let redrawn = rundir::lock(&rundir::lock_file_for(&run), &run).and_then(|_lock| {
+            let (samples, summary) = load_run(&run)?;
+            draw(&run, &samples, &summary)
+        });
+        match redrawn {
+            Ok(()) => done.redrawn.push(run),
+            Err(e) => done.rejected.push((run, e)),
+        }
     }
     if !dir.join(SUMMARY_FILE).is_file() {
-        write_index(dir)?;
+        write_index_locked(dir)?;
+        done.index = Some(dir.join("index.html"));
     }
-    Ok(runs)
+    Ok(done)
 }

@@ -129,7 +129,7 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
 
     let specs = verdict::resource_specs(cfg, &rec.gauge_specs);
     let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
-    let summary = Summary::new(SummaryInput {
+    let mut summary = Summary::new(SummaryInput {
         scenario: scenario.name(),
         cfg,
         wall_seconds,
@@ -140,6 +140,17 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
         events: rec.events,
         dhat: dhat.as_ref().map(|p| p.report.clone()),
     });
+    if let Some((signal, hours)) = rec.stopped {
+        // A verdict on what was seen, labelled as such.
+        summary.complete = false;
+        summary.message = format!(
+            "partial run, stopped by {} at {} of {} virtual h: {}",
+            crate::interrupt::name(signal),
+            crate::units::number_text((hours * 100.0).round() / 100.0),
+            crate::units::number_text(cfg.hours),
+            summary.message
+        );
+    }
     Ok(Outcome {
         summary,
         samples: rec.samples,
@@ -155,6 +166,7 @@ struct Recording {
     extras: BTreeMap<String, serde_json::Value>,
     events: u64,
     dhat: Option<Result<Profile, Error>>,
+    stopped: Option<(i32, f64)>,
 }
 
 async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, BoxError> {
@@ -169,6 +181,8 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     let ctx = Ctx::new(cfg);
     let injector = (cfg.leak_rate > 0.0).then(|| spawn_leak(cfg.leak_rate, ctx.duration()));
     let failed = Cell::new(false);
+    // Set when SIGINT/SIGTERM stopped the replay: (signal, virtual hours done).
+    let stopped = Cell::new(None);
     let n = cfg.sample_count();
     let every = cfg.sample_every;
     let mut progress = Progress::new(cfg.progress, scenario.name(), cfg.hours);
@@ -213,6 +227,10 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
                 ctx.shared.total_events.get(),
                 reading.live_bytes,
             );
+            if let Some(signal) = crate::interrupt::requested() {
+                stopped.set(Some((signal, secs / 3600.0)));
+                break;
+            }
             let late_start = cfg.dhat && secs / 3600.0 >= cfg.dhat_from;
             if late_start && profile.borrow().is_none() {
                 *profile.borrow_mut() =
@@ -233,7 +251,21 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         }
         r
     };
-    let (result, samples) = tokio::join!(scenario_run, sampler);
+    let (result, samples) = {
+        // Both to completion, unless a signal stopped the sampler: then the
+        // scenario is abandoned mid-day (dropping it drops its subjects).
+        let mut scenario_run = std::pin::pin!(scenario_run);
+        let mut sampler = std::pin::pin!(sampler);
+        let (mut result, mut samples) = (None, None);
+        while samples.is_none() || (result.is_none() && stopped.get().is_none()) {
+            tokio::select! {
+                r = &mut scenario_run, if result.is_none() => result = Some(r),
+                s = &mut sampler, if samples.is_none() => samples = Some(s),
+            }
+        }
+        // The loop ends only once the sampler has returned.
+        (result.unwrap_or(Ok(())), samples.unwrap_or_default())
+    };
     // A sampler that stopped early (the scenario failed) leaves the profile running.
     let dhat = dhat_at_end
         .take()
@@ -287,6 +319,7 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         extras,
         events,
         dhat,
+        stopped: stopped.get(),
     })
 }
 

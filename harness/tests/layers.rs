@@ -8,8 +8,25 @@ use std::path::Path;
 
 /// Lowest first. A module may import any module listed before it.
 const LAYERS: &[&str] = &[
-    "units", "limits", "alloc", "error", "clock", "traffic", "probe", "samples", "growth",
-    "frames", "config", "verdict", "profile", "summary", "scenario", "progress", "report", "run",
+    "units",
+    "limits",
+    "interrupt",
+    "alloc",
+    "error",
+    "clock",
+    "traffic",
+    "probe",
+    "samples",
+    "growth",
+    "frames",
+    "config",
+    "verdict",
+    "profile",
+    "summary",
+    "scenario",
+    "progress",
+    "report",
+    "run",
     "cli",
 ];
 

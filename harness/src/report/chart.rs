@@ -32,8 +32,18 @@ fn register_fonts() {
     });
 }
 
-/// Draws both chart files into `dir`, each written atomically.
-pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
+/// Both charts, drawn in memory: writing them is the caller's (so a full disk is
+/// an I/O error naming the file, not a drawing error).
+#[derive(Debug, Clone)]
+pub struct Charts {
+    /// `heap.svg`.
+    pub svg: String,
+    /// `heap.png`, encoded.
+    pub png: Vec<u8>,
+}
+
+/// Draws both charts of a run in memory. `dir` names the files in errors.
+pub fn render(dir: &Path, samples: &Samples, summary: &Summary) -> Result<Charts, Error> {
     register_fonts();
     let panels = panels(samples);
     let height = HEAP_HEIGHT + PANEL_HEIGHT * panels.len() as u32;
@@ -46,22 +56,38 @@ pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Erro
             why,
         })?;
     }
-    write_atomic(&dir.join(SVG_FILE), svg.as_bytes())?;
-
-    // The bitmap backend encodes by file extension, so draw to a temporary
-    // `.png` in the same directory and rename it into place.
-    let png = dir.join(PNG_FILE);
-    let tmp = dir.join(format!(".tmp-{}-{PNG_FILE}", std::process::id()));
-    let drawn = {
-        let root = BitMapBackend::new(&tmp, (WIDTH, height)).into_drawing_area();
-        plot(&root, samples, summary, &panels)
+    let png_err = |why: String| Error::Chart {
+        path: dir.join(PNG_FILE),
+        why,
     };
-    let renamed = drawn.and_then(|()| std::fs::rename(&tmp, &png).map_err(|e| e.to_string()));
-    if let Err(why) = renamed {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Chart { path: png, why });
+    let mut rgb = vec![0u8; WIDTH as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, height)).into_drawing_area();
+        plot(&root, samples, summary, &panels).map_err(png_err)?;
     }
-    Ok(())
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, WIDTH, height);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        // What plotters' file encoder (the `image` crate) chose: adaptive filtering.
+        enc.set_filter(png::FilterType::Sub);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        let mut w = enc.write_header().map_err(|e| png_err(e.to_string()))?;
+        w.write_image_data(&rgb)
+            .map_err(|e| png_err(e.to_string()))?;
+        w.finish().map_err(|e| png_err(e.to_string()))?;
+    }
+    Ok(Charts { svg, png })
+}
+
+/// Draws both chart files into the existing run directory `dir`, each written
+/// atomically (what `soak report` does; a run writes its charts with the rest of
+/// its files, see [`super::write_run`]).
+pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
+    let charts = render(dir, samples, summary)?;
+    write_atomic(&dir.join(SVG_FILE), charts.svg.as_bytes())?;
+    write_atomic(&dir.join(PNG_FILE), &charts.png)
 }
 
 struct Panel {
