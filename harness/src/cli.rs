@@ -499,12 +499,18 @@ fn run_one(s: &dyn Scenario, cfg: &RunConfig, out: &std::path::Path) -> Result<u
 
 fn print_outcome(o: &Outcome) {
     let s = &o.summary;
+    // A partial run replayed less than it was set to: say how much it did.
+    let hours = if s.complete {
+        s.virtual_hours
+    } else {
+        o.samples.hours().last().copied().unwrap_or(0.0)
+    };
     outln!(
         "{} ({}, seed {}): {} virtual h in {:.2} s wall, peak heap {}; {}",
         s.scenario,
         s.variant,
         s.seed,
-        s.virtual_hours,
+        crate::units::number_text((hours * 100.0).round() / 100.0),
         s.wall_seconds,
         bytes_text(s.peak_live_bytes as f64),
         s.message

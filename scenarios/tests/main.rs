@@ -11,6 +11,7 @@ mod calibration;
 mod cli;
 mod connection_churn;
 mod dhat;
+mod hardening;
 mod moderator_flood;
 mod raid_burst;
 mod support;
