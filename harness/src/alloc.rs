@@ -18,6 +18,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
 
+use crate::sites;
+
 /// How many threads get a private slot before sharing the overflow slot.
 pub const SLOTS: usize = 128;
 
@@ -168,6 +170,9 @@ unsafe impl GlobalAlloc for Counting {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.allocs, &s.bytes_in, layout.size());
+                if sites::due(layout.size()) {
+                    return sites::sample(&System, layout, false);
+                }
                 System.alloc(layout)
             }
             None => alloc_slow(layout, false),
@@ -179,6 +184,9 @@ unsafe impl GlobalAlloc for Counting {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.allocs, &s.bytes_in, layout.size());
+                if sites::due(layout.size()) {
+                    return sites::sample(&System, layout, true);
+                }
                 System.alloc_zeroed(layout)
             }
             None => alloc_slow(layout, true),
@@ -190,6 +198,9 @@ unsafe impl GlobalAlloc for Counting {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.frees, &s.bytes_out, layout.size());
+                if sites::owns(ptr) {
+                    return sites::free(ptr);
+                }
                 System.dealloc(ptr, layout)
             }
             None => dealloc_slow(ptr, layout),
@@ -198,6 +209,11 @@ unsafe impl GlobalAlloc for Counting {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A sampled block moves out of the arena, and a realloc that reaches a
+        // sample point moves into it: both as an allocation, a copy and a free.
+        if sites::owns(ptr) || (!DHAT_ON.load(Relaxed) && sites::due(new_size)) {
+            return realloc_moving(self, ptr, layout, new_size);
+        }
         let mut p = std::ptr::null_mut();
         let outer = if DHAT_ON.load(Relaxed) {
             through_dhat(|nested| {
@@ -220,6 +236,28 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
+/// A realloc into or out of the sampler's arena: allocate, copy, free.
+#[cold]
+#[inline(never)]
+unsafe fn realloc_moving(a: &Counting, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+    let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+    let q = if sites::owns(ptr) {
+        a.alloc(new_layout)
+    } else {
+        // The countdown already reached its sample point on this block.
+        let q = sites::sample(&System, new_layout, false);
+        if !q.is_null() {
+            count_any(new_size, false);
+        }
+        q
+    };
+    if !q.is_null() {
+        std::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
+        a.dealloc(ptr, layout);
+    }
+    q
+}
+
 /// Allocation off the fast path: first allocation of a thread, overflow threads,
 /// or dhat profiling.
 #[cold]
@@ -236,7 +274,9 @@ unsafe fn alloc_slow(layout: Layout, zeroed: bool) -> *mut u8 {
             }
         })
     } else {
-        p = if zeroed {
+        p = if sites::due(layout.size()) {
+            sites::sample(&System, layout, zeroed)
+        } else if zeroed {
             System.alloc_zeroed(layout)
         } else {
             System.alloc(layout)
@@ -253,6 +293,11 @@ unsafe fn alloc_slow(layout: Layout, zeroed: bool) -> *mut u8 {
 #[cold]
 #[inline(never)]
 unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
+    if sites::owns(ptr) {
+        sites::free(ptr);
+        count_any(layout.size(), true);
+        return;
+    }
     let outer = if DHAT_ON.load(Relaxed) {
         through_dhat(|nested| {
             if nested {

@@ -10,6 +10,7 @@
 //!
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`alloc`]: the counting global allocator (live bytes and blocks); dhat switch.
+//! - [`sites`]: sampled allocation sites (the allocator's hooks, stacks, series).
 //! - [`probe`]: samplers for heap, RSS, alive tasks, open descriptors, gauges.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
 //! - [`growth`]: the growth model and its uncertainty.
@@ -33,6 +34,7 @@ mod progress;
 pub mod report;
 pub mod samples;
 pub mod scenario;
+pub mod sites;
 pub mod traffic;
 pub mod units;
 pub mod verdict;
