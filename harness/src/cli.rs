@@ -12,7 +12,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::report;
 use crate::scenario::{self, Outcome, RunConfig, Scenario, Variant};
-use crate::units::{bytes_text, parse_duration, parse_rate};
+use crate::units::{bytes_text, parse_bytes, parse_duration, parse_rate};
 use crate::Error;
 
 /// `println!` that ignores a closed stdout (`soak list | head -1` must not panic).
@@ -80,6 +80,12 @@ enum Command {
     },
     /// Redraw charts and the index from saved samples.csv and summary.json files.
     Report {
+        /// A report root (e.g. reports/) or one run directory.
+        dir: PathBuf,
+    },
+    /// Print the allocation sites of saved runs, fastest growing first (refitted
+    /// from sites.csv, samples.csv and summary.json).
+    Sites {
         /// A report root (e.g. reports/) or one run directory.
         dir: PathBuf,
     },
@@ -153,6 +159,10 @@ pub struct RunArgs {
     /// left at the end are those that grew during the window (implies --dhat).
     #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub dhat_from: Option<String>,
+    /// Mean bytes allocated between sampled allocations, for per-site growth
+    /// (sites.csv, growth_sites); 0 turns sampling off.
+    #[arg(long, default_value = "512KiB", value_name = "SIZE")]
+    pub sample_bytes: String,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -220,6 +230,9 @@ impl RunArgs {
                 None => 0.0,
             },
             progress: !self.quiet,
+            sample_bytes: parse_bytes(&self.sample_bytes)
+                .map_err(|e| Error::Usage(format!("--sample-bytes: {e}")))?
+                .round() as u64,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -323,7 +336,72 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             }
             Ok(EXIT_PASS)
         }
+        Command::Sites { dir } => {
+            print_sites(&dir)?;
+            Ok(EXIT_PASS)
+        }
     }
+}
+
+/// `soak sites DIR`: every run at or below `dir`, its sites refitted from the
+/// saved files. Reads everything before printing anything.
+fn print_sites(dir: &std::path::Path) -> Result<(), Error> {
+    let runs = report::find_runs(dir);
+    if runs.is_empty() {
+        return Err(Error::Malformed {
+            path: dir.to_path_buf(),
+            why: format!("no {} found at or below it", report::SUMMARY_FILE),
+        });
+    }
+    let mut text = String::new();
+    for run in &runs {
+        let (samples, summary) = report::load_run(run)?;
+        let Some(series) = report::load_sites(run)? else {
+            return Err(Error::Malformed {
+                path: run.join(report::SITES_FILE),
+                why: "missing: the run was made with --sample-bytes 0 or by an older soak".into(),
+            });
+        };
+        let frames = summary
+            .growth_sites
+            .iter()
+            .map(|g| (g.id.clone(), g.frames.clone()))
+            .collect();
+        let heap = summary
+            .resource("heap")
+            .filter(|h| h.grew())
+            .map(|h| h.per_hour());
+        let sites = crate::attribution::fit(
+            &series,
+            &samples,
+            &frames,
+            summary.warmup_hours,
+            summary.threshold_bytes_per_hour,
+            heap,
+        );
+        let how = summary
+            .site_sampling
+            .as_ref()
+            .map(|s| {
+                format!(
+                    "sampled every {} on average, {} frames, {} samples",
+                    bytes_text(s.sample_bytes as f64),
+                    s.frame_depth,
+                    s.samples
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{} ({}, seed {}): heap {}/h; {how}\n{}\n",
+            summary.scenario,
+            summary.variant,
+            summary.seed,
+            bytes_text(summary.growth_bytes_per_hour),
+            crate::attribution::table_text(&sites)
+        ));
+    }
+    outln!("{}", text.trim_end());
+    Ok(())
 }
 
 fn run_one(s: &dyn Scenario, cfg: &RunConfig) -> Result<u8, Error> {

@@ -14,6 +14,7 @@
 //! - [`probe`]: samplers for heap, RSS, alive tasks, open descriptors, gauges.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
 //! - [`growth`]: the growth model and its uncertainty.
+//! - [`attribution`]: growth per allocation site (symbolised, trimmed, fitted).
 //! - [`verdict`]: which resources are judged against which budgets.
 //! - [`samples`]: the sample table behind `samples.csv`.
 //! - [`scenario`]: the [`Scenario`] trait, [`Ctx`] and the run loop.
@@ -24,6 +25,7 @@
 #![warn(missing_docs)]
 
 pub mod alloc;
+pub mod attribution;
 pub mod cli;
 pub mod clock;
 mod error;

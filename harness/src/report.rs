@@ -1,4 +1,4 @@
-//! Report files: `samples.csv`, `summary.json`, `heap.svg`, `heap.png` under
+//! Report files: `samples.csv`, `sites.csv`, `summary.json`, `heap.svg`, `heap.png` under
 //! `OUT/SCENARIO/VARIANT/`, and `OUT/index.html` over every run found there.
 //!
 //! Every file is written to a temporary name in the same directory and renamed
@@ -31,6 +31,8 @@ pub const SVG_FILE: &str = "heap.svg";
 pub const PNG_FILE: &str = "heap.png";
 /// dhat's profile, written with `--dhat`.
 pub const DHAT_FILE: &str = "dhat-heap.json";
+/// Per-site series of estimated live bytes (`virtual_seconds`, then `s1`, `s2`, …).
+pub use crate::attribution::SITES_FILE;
 
 /// Creates `root/scenario/variant/` and proves it writable, before any run starts,
 /// so a bad `--out` costs nothing and leaves nothing behind.
@@ -90,15 +92,39 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
 }
 
 /// Writes the data files and charts of one run, then refreshes the root index.
-pub fn write_run(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
+pub fn write_run(
+    dir: &Path,
+    samples: &Samples,
+    sites: Option<&Samples>,
+    summary: &Summary,
+) -> Result<(), Error> {
     write_atomic(&dir.join(SAMPLES_FILE), samples.to_csv().as_bytes())?;
-    draw(dir, samples, summary)?;
+    let sites_file = dir.join(SITES_FILE);
+    match sites {
+        Some(s) => write_atomic(&sites_file, s.to_csv().as_bytes())?,
+        // A re-run without sampling must not leave an older run's sites behind.
+        None => {
+            let _ = std::fs::remove_file(&sites_file);
+        }
+    }
+    draw(dir, samples, sites, summary)?;
     // The summary goes last: its presence means the run's files are complete.
     write_atomic(&dir.join(SUMMARY_FILE), summary.to_json().as_bytes())?;
     if let Some(root) = dir.parent().and_then(Path::parent) {
         write_index(root)?;
     }
     Ok(())
+}
+
+/// Reads a run directory's `sites.csv`, `None` when the run has none (sampling
+/// was off, or an older soak wrote it).
+pub fn load_sites(dir: &Path) -> Result<Option<Samples>, Error> {
+    let path = dir.join(SITES_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Samples::from_csv(&text, &path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read { path, source }),
+    }
 }
 
 /// Reads a run directory's `samples.csv` and `summary.json`.
@@ -154,7 +180,8 @@ pub fn redraw(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     for run in &runs {
         let (samples, summary) = load_run(run)?;
-        draw(run, &samples, &summary)?;
+        let sites = load_sites(run)?;
+        draw(run, &samples, sites.as_ref(), &summary)?;
     }
     if !dir.join(SUMMARY_FILE).is_file() {
         write_index(dir)?;

@@ -26,7 +26,7 @@ use crate::report::{self, DhatReport, Summary, Teardown};
 use crate::samples::Samples;
 use crate::traffic::Rng;
 use crate::verdict::{self, ResourceSpec};
-use crate::{profile, BoxError, Error};
+use crate::{attribution, profile, sites, BoxError, Error};
 
 /// Which twin of the subject to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
@@ -100,6 +100,8 @@ pub struct RunConfig {
     pub dhat_from: f64,
     /// Draw a progress bar on stderr (only shown when stderr is a terminal).
     pub progress: bool,
+    /// Mean bytes between sampled allocations for per-site growth (0: off).
+    pub sample_bytes: u64,
 }
 
 impl Default for RunConfig {
@@ -118,6 +120,7 @@ impl Default for RunConfig {
             dhat: false,
             dhat_from: 0.0,
             progress: false,
+            sample_bytes: sites::DEFAULT_SAMPLE_BYTES,
         }
     }
 }
@@ -361,6 +364,8 @@ pub struct Outcome {
     pub samples: Samples,
     /// Where the reports were written (when `out` was set).
     pub dir: Option<PathBuf>,
+    /// What `sites.csv` holds (absent with sampling off).
+    pub sites: Option<Samples>,
 }
 
 impl Outcome {
@@ -384,6 +389,8 @@ pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     // A poisoned lock only means an earlier run panicked; the counters are still fine.
     let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
     let wall = std::time::Instant::now();
+    // The replay runs on this thread: its samples follow the seed.
+    sites::configure(cfg.sample_bytes, cfg.seed);
     let rt = clock::runtime(Clock::Virtual)?;
     let recorded = rt.block_on(drive(scenario, cfg, dir.as_deref()));
     drop(rt);
@@ -396,6 +403,20 @@ pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
 
     let specs = resource_specs(cfg, &rec.gauge_specs);
     let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
+    let heap_growth = verdicts
+        .iter()
+        .find(|v| v.spec.name == "heap")
+        .filter(|v| v.grew())
+        .map(|v| v.per_hour());
+    let site_report = rec.sites.map(|r| {
+        attribution::attribute(
+            &r.finish(),
+            &rec.samples,
+            cfg.warmup(),
+            cfg.max_growth,
+            heap_growth,
+        )
+    });
     let summary = Summary::new(report::SummaryInput {
         scenario: scenario.name(),
         cfg,
@@ -406,14 +427,17 @@ pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
         extras: rec.extras,
         events: rec.events,
         dhat,
+        sites: site_report.as_ref(),
     });
+    let sites = site_report.map(|r| r.series);
     if let Some(dir) = &dir {
-        report::write_run(dir, &rec.samples, &summary)?;
+        report::write_run(dir, &rec.samples, sites.as_ref(), &summary)?;
     }
     Ok(Outcome {
         summary,
         samples: rec.samples,
         dir,
+        sites,
     })
 }
 
@@ -449,6 +473,7 @@ struct Recording {
     extras: BTreeMap<String, serde_json::Value>,
     events: u64,
     dhat: Option<Result<DhatReport, Error>>,
+    sites: Option<sites::Recorder>,
 }
 
 async fn drive(
@@ -485,6 +510,7 @@ async fn drive(
         columns.extend(names.iter().cloned());
         let mut samples = Samples::with_capacity(columns, n);
         let mut gauge_row = Vec::with_capacity(names.len());
+        let mut site_rec = sites::Recorder::start(n);
         let mut iv = tokio::time::interval_at(ctx.start, every);
         for _ in 0..n {
             let at = iv.tick().await;
@@ -495,6 +521,9 @@ async fn drive(
             let secs = (at - ctx.start).as_secs_f64();
             let load = ctx.shared.events.replace(0);
             let reading = probe::read(secs, load);
+            if let Some(r) = site_rec.as_mut() {
+                r.record(secs);
+            }
             gauge_row.clear();
             gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
             samples.push_row(
@@ -518,7 +547,7 @@ async fn drive(
         // the scenario (which resumes a moment later) shuts its subjects down, so
         // "bytes at end" are what the day left live.
         *dhat_at_end.borrow_mut() = profile.take().map(profile::Session::stop);
-        samples
+        (samples, site_rec)
     };
     let scenario_run = async {
         let r = scenario.run(&ctx).await;
@@ -527,7 +556,7 @@ async fn drive(
         }
         r
     };
-    let (result, samples) = tokio::join!(scenario_run, sampler);
+    let (result, (samples, site_rec)) = tokio::join!(scenario_run, sampler);
     // A sampler that stopped early (the scenario failed) leaves the profile running.
     let dhat = dhat_at_end
         .take()
@@ -581,6 +610,8 @@ async fn drive(
         extras,
         events,
         dhat,
+        // Still in its own mapped memory: turned into counted vectors after teardown.
+        sites: site_rec,
     })
 }
 

@@ -92,13 +92,16 @@ pub fn short_name(full: &str) -> String {
     let full = owned.as_str();
     let mut flat = String::with_capacity(full.len());
     let mut depth = 0usize;
+    let mut prev = ' ';
     for ch in full.chars() {
         match ch {
             '<' => depth += 1,
-            '>' => depth = depth.saturating_sub(1),
+            // `fn() -> T` inside generic arguments is not a closing bracket.
+            '>' if prev != '-' => depth = depth.saturating_sub(1),
             _ if depth == 0 => flat.push(ch),
             _ => {}
         }
+        prev = ch;
     }
     let segs: Vec<&str> = flat.split("::").filter(|s| !s.is_empty()).collect();
     let tail_markers = segs.iter().rev().take_while(|s| s.starts_with('{')).count();
@@ -129,6 +132,10 @@ mod tests {
             "Calibration::run::{{closure}}"
         );
         assert_eq!(short_name("main"), "main");
+        assert_eq!(
+            short_name("upsert<alloc::string::String, u32, fn() -> a::B, a::{impl#0}::check::{closure_env#1}>"),
+            "upsert"
+        );
     }
 
     #[test]
