@@ -114,11 +114,18 @@ fn without_column(frame: &str) -> String {
     }
 }
 
+/// A program's entry point (`main`, `soak::main`): it calls the harness, it is
+/// not a site.
+fn entry_point(frame: &str) -> bool {
+    let name = frame.rfind(" (").map_or(frame, |i| &frame[..i]);
+    name == "main" || name.ends_with("::main")
+}
+
 /// Keeps the user's and our code: frames whose source path is relative to the
-/// workspace, the subjects' and scenarios' first and the harness's only when
-/// there are none (the injected leak), never the allocator's plumbing. With none
-/// at all, the first few frames outside the standard library, then any. Columns
-/// are dropped.
+/// workspace, the subjects' and scenarios' (and a user's crate's) first, the
+/// harness's only when there are none (the injected leak), never the allocator's
+/// plumbing or the entry point. With none at all, the first few frames outside the
+/// standard library, then any. Columns are dropped.
 pub fn trim(frames: &[String]) -> Vec<String> {
     let pick = |keep: &dyn Fn(&str) -> bool, n: usize| -> Vec<String> {
         frames
@@ -129,11 +136,14 @@ pub fn trim(frames: &[String]) -> Vec<String> {
             .collect()
     };
     let harness = |f: &str| location(f).is_some_and(|l| l.starts_with("harness/"));
-    let subject = pick(&|f| own(f) && !harness(f), FRAMES_PER_SITE);
+    let subject = pick(
+        &|f| own(f) && !harness(f) && !entry_point(f),
+        FRAMES_PER_SITE,
+    );
     if !subject.is_empty() {
         return subject;
     }
-    let ours = pick(&own, FRAMES_PER_SITE);
+    let ours = pick(&|f| own(f) && !entry_point(f), FRAMES_PER_SITE);
     if !ours.is_empty() {
         return ours;
     }
@@ -165,17 +175,35 @@ fn load_at(samples: &Samples, site_seconds: &[f64]) -> Vec<f64> {
     out
 }
 
+/// Variance of a growth estimate from sampling alone: a site growing `b` bytes/h
+/// gains about `b·w/mean` samples over `w` hours, each standing for about `mean`
+/// bytes, so its live estimate is a compound Poisson process, whose least-squares
+/// slope has variance `6/5 · mean · b / w` (an upper bound: large blocks, sampled
+/// almost surely, add less). The growth model's own error, computed from the
+/// residuals, does not see this noise when the series is a sparse staircase.
+fn sampling_variance(per_hour: f64, window_hours: f64, sample_bytes: u64) -> f64 {
+    if window_hours <= 0.0 {
+        return 0.0;
+    }
+    1.2 * sample_bytes as f64 * per_hour.max(0.0) / window_hours
+}
+
 /// Fits every site column of `series` (a `sites.csv` table) against the run's
 /// load, fastest growing first. `frames` gives each column's frames by id;
-/// `heap_growth` is the heap's estimate (for shares) when it grew.
+/// `heap_growth` is the heap's estimate (for shares) when it grew; `sample_bytes`
+/// the sampling interval (its noise is added to each error).
 pub fn fit(
     series: &Samples,
     samples: &Samples,
     frames: &BTreeMap<String, Vec<String>>,
-    warmup_hours: f64,
-    budget_per_hour: f64,
-    heap_growth: Option<f64>,
+    fit: &FitSettings,
 ) -> Vec<SiteGrowth> {
+    let FitSettings {
+        warmup_hours,
+        budget_per_hour,
+        heap_growth,
+        sample_bytes,
+    } = *fit;
     let secs = series.column("virtual_seconds").unwrap_or_default();
     let hours: Vec<f64> = secs.iter().map(|s| s / 3600.0).collect();
     let load = load_at(samples, &secs);
@@ -185,7 +213,15 @@ pub fn fit(
         .skip(1)
         .filter_map(|id| {
             let y = series.column(id)?;
-            let est = growth::estimate(&hours, &y, &load, warmup_hours);
+            let est = growth::estimate(&hours, &y, &load, warmup_hours).map(|mut e| {
+                let w = e.to_hours - e.from_hours;
+                e.stderr =
+                    (e.stderr.powi(2) + sampling_variance(e.per_hour, w, sample_bytes)).sqrt();
+                e.late_stderr = (e.late_stderr.powi(2)
+                    + sampling_variance(e.late_per_hour, w / 2.0, sample_bytes))
+                .sqrt();
+                e
+            });
             let finite = y.iter().copied().filter(|v| v.is_finite());
             let per_hour = est.map(|e| e.per_hour).unwrap_or(0.0);
             Some(SiteGrowth {
@@ -205,16 +241,23 @@ pub fn fit(
     out
 }
 
+/// What a site's fit needs besides the data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct FitSettings {
+    /// Hours left out at the start (the heap's warm-up).
+    pub warmup_hours: f64,
+    /// A site past this growth per hour is `past_budget` (the heap's budget).
+    pub budget_per_hour: f64,
+    /// The heap's growth per hour when it grew, for shares.
+    pub heap_growth: Option<f64>,
+    /// The mean sampling interval, bytes.
+    pub sample_bytes: u64,
+}
+
 /// Attributes a finished run: symbolises and trims every recorded site, merges
 /// sites whose trimmed stacks are equal, fits each, and keeps the
 /// [`SAVED_SITES`] fastest growing.
-pub fn attribute(
-    series: &SiteSeries,
-    samples: &Samples,
-    warmup_hours: f64,
-    budget_per_hour: f64,
-    heap_growth: Option<f64>,
-) -> SiteReport {
+pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings) -> SiteReport {
     let mut cache = HashMap::new();
     let mut merged: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
     for col in &series.columns {
@@ -244,14 +287,7 @@ pub fn attribute(
         .enumerate()
         .map(|(i, (k, _))| (format!("c{}", i + 1), (*k).clone()))
         .collect();
-    let ranked = fit(
-        &all,
-        samples,
-        &by_id,
-        warmup_hours,
-        budget_per_hour,
-        heap_growth,
-    );
+    let ranked = fit(&all, samples, &by_id, settings);
     let old_ids: Vec<String> = ranked
         .iter()
         .take(SAVED_SITES)
@@ -399,6 +435,7 @@ mod tests {
             "alloc (harness/src/alloc.rs:170:17)",
             "{async_block#0} (harness/src/scenario.rs:640:28)",
             "run (harness/src/scenario.rs:395:23)",
+            "soak::main (scenarios/src/bin/soak.rs:3:5)",
         ]);
         assert_eq!(
             trim(&injected),
@@ -407,6 +444,7 @@ mod tests {
                 "run (harness/src/scenario.rs:395)"
             ])
         );
+        // A scenario calling into the harness (a ticker) is the scenario's site.
         let mut with_subject = injected.clone();
         with_subject.insert(2, "f (scenarios/src/x.rs:3:1)".into());
         assert_eq!(trim(&with_subject), strings(&["f (scenarios/src/x.rs:3)"]));
@@ -448,7 +486,13 @@ mod tests {
             series.push_row([t, 1e6 + 1000.0 * ((i * 7) % 5) as f64, 2e6 * t / 3600.0]);
         }
         let frames = BTreeMap::from([("b".to_string(), strings(&["f (src/b.rs:1:1)"]))]);
-        let fitted = fit(&series, &samples, &frames, 2.0, 1e6, Some(2.5e6));
+        let settings = FitSettings {
+            warmup_hours: 2.0,
+            budget_per_hour: 1e6,
+            heap_growth: Some(2.5e6),
+            sample_bytes: 1,
+        };
+        let fitted = fit(&series, &samples, &frames, &settings);
         assert_eq!(fitted[0].id, "b");
         assert!((fitted[0].growth_bytes_per_hour - 2e6).abs() < 1e3);
         assert!(fitted[0].past_budget);

@@ -371,14 +371,17 @@ fn print_sites(dir: &std::path::Path) -> Result<(), Error> {
             .resource("heap")
             .filter(|h| h.grew())
             .map(|h| h.per_hour());
-        let sites = crate::attribution::fit(
-            &series,
-            &samples,
-            &frames,
-            summary.warmup_hours,
-            summary.threshold_bytes_per_hour,
-            heap,
-        );
+        let settings = crate::attribution::FitSettings {
+            warmup_hours: summary.warmup_hours,
+            budget_per_hour: summary.threshold_bytes_per_hour,
+            heap_growth: heap,
+            sample_bytes: summary
+                .site_sampling
+                .as_ref()
+                .map(|s| s.sample_bytes)
+                .unwrap_or(0),
+        };
+        let sites = crate::attribution::fit(&series, &samples, &frames, &settings);
         let how = summary
             .site_sampling
             .as_ref()

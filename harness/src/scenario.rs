@@ -409,13 +409,13 @@ pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
         .filter(|v| v.grew())
         .map(|v| v.per_hour());
     let site_report = rec.sites.map(|r| {
-        attribution::attribute(
-            &r.finish(),
-            &rec.samples,
-            cfg.warmup(),
-            cfg.max_growth,
+        let settings = attribution::FitSettings {
+            warmup_hours: cfg.warmup(),
+            budget_per_hour: cfg.max_growth,
             heap_growth,
-        )
+            sample_bytes: cfg.sample_bytes,
+        };
+        attribution::attribute(&r.finish(), &rec.samples, &settings)
     });
     let summary = Summary::new(report::SummaryInput {
         scenario: scenario.name(),
