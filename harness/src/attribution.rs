@@ -11,6 +11,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
+use crate::frames;
 use crate::growth;
 use crate::samples::Samples;
 use crate::sites::{self, SiteSeries};
@@ -18,9 +19,6 @@ use crate::units::bytes_text;
 
 /// Sites kept per run (in `sites.csv` and the summary), fastest growing first.
 pub const SAVED_SITES: usize = 20;
-
-/// Frames kept per site after trimming.
-pub const FRAMES_PER_SITE: usize = 6;
 
 /// How a run's sites were sampled: enough to reproduce the result.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -73,37 +71,22 @@ pub struct SiteReport {
     pub series: Samples,
 }
 
-/// The part of a frame string inside its last parentheses: `path:line:col`.
-fn location(frame: &str) -> Option<&str> {
-    let open = frame.rfind(" (")?;
-    frame[open + 2..].strip_suffix(')')
+/// A program's entry point (`main`, `soak::main`): it calls the harness, it is
+/// not a site.
+fn entry_point(frame: &str) -> bool {
+    let name = frame.rfind(" (").map_or(frame, |i| &frame[..i]);
+    name == "main" || name.ends_with("::main")
 }
 
-/// Frames of the allocator and sampler themselves, never worth showing.
-fn plumbing(frame: &str) -> bool {
-    location(frame).is_some_and(|l| {
-        [
-            "harness/src/alloc.rs",
-            "harness/src/sites",
-            "harness/src/profile.rs",
-        ]
-        .iter()
-        .any(|p| l.starts_with(p))
-    }) || frame.starts_with("__rust_")
+/// The C library's frames carry paths relative to its own build (`./csu/…`).
+fn c_library(frame: &str) -> bool {
+    frames::location(frame).is_some_and(|l| l.starts_with("./") || l.starts_with("../"))
 }
 
-/// Whether a frame's source path is relative: code of the workspace's own
-/// crates, as rustc records it (dependencies and the standard library have
-/// absolute paths).
-fn own(frame: &str) -> bool {
-    // `./csu/…` and `../sysdeps/…` are the C library's, not a workspace's.
-    location(frame).is_some_and(|l| !l.starts_with(['/', '<', '.']))
-}
-
-/// `name (path:line:col)` → `name (path:line)`: columns only split one call
-/// line into several sites.
+/// `name (path:line:col)` → `name (path:line)`: columns only split one call line
+/// into several sites.
 fn without_column(frame: &str) -> String {
-    match (frame.rfind(" ("), location(frame)) {
+    match (frame.rfind(" ("), frames::location(frame)) {
         (Some(open), Some(loc)) => match loc.rsplit_once(':') {
             Some((head, col)) if head.contains(':') && col.parse::<u32>().is_ok() => {
                 format!("{} ({head})", &frame[..open])
@@ -114,47 +97,20 @@ fn without_column(frame: &str) -> String {
     }
 }
 
-/// A program's entry point (`main`, `soak::main`): it calls the harness, it is
-/// not a site.
-fn entry_point(frame: &str) -> bool {
-    let name = frame.rfind(" (").map_or(frame, |i| &frame[..i]);
-    name == "main" || name.ends_with("::main")
-}
-
-/// Keeps the user's and our code: frames whose source path is relative to the
-/// workspace, the subjects' and scenarios' (and a user's crate's) first, the
-/// harness's only when there are none (the injected leak), never the allocator's
-/// plumbing or the entry point. With none at all, the first few frames outside the
-/// standard library, then any. Columns are dropped.
-pub fn trim(frames: &[String]) -> Vec<String> {
-    let pick = |keep: &dyn Fn(&str) -> bool, n: usize| -> Vec<String> {
-        frames
-            .iter()
-            .filter(|f| !plumbing(f) && keep(f))
-            .take(n)
-            .map(|f| without_column(f))
-            .collect()
-    };
-    let harness = |f: &str| location(f).is_some_and(|l| l.starts_with("harness/"));
-    let subject = pick(
-        &|f| own(f) && !harness(f) && !entry_point(f),
-        FRAMES_PER_SITE,
-    );
-    if !subject.is_empty() {
-        return subject;
-    }
-    let ours = pick(&|f| own(f) && !entry_point(f), FRAMES_PER_SITE);
-    if !ours.is_empty() {
-        return ours;
-    }
-    let outside_std = pick(
-        &|f| location(f).is_some_and(|l| !l.starts_with("/rustc/")),
-        3,
-    );
-    if !outside_std.is_empty() {
-        return outside_std;
-    }
-    pick(&|_| true, 3)
+/// The frames a site shows: [`frames::trim`] (the user's code, else the
+/// harness's, never the allocator's plumbing) over the stack without its entry
+/// point and C-library frames, columns dropped. `keep` adds prefixes as
+/// `--dhat-keep` does.
+pub fn trim(raw: &[String], keep: &[String]) -> Vec<String> {
+    let candidates: Vec<&str> = raw
+        .iter()
+        .map(String::as_str)
+        .filter(|f| !entry_point(f) && !c_library(f) && !f.starts_with("__rust_"))
+        .collect();
+    frames::trim(&candidates, keep)
+        .iter()
+        .map(|f| without_column(f))
+        .collect()
 }
 
 /// Load per site row: the samples' `load_events` summed over each row's interval
@@ -203,6 +159,7 @@ pub fn fit(
         budget_per_hour,
         heap_growth,
         sample_bytes,
+        ..
     } = *fit;
     let secs = series.column("virtual_seconds").unwrap_or_default();
     let hours: Vec<f64> = secs.iter().map(|s| s / 3600.0).collect();
@@ -243,7 +200,7 @@ pub fn fit(
 
 /// What a site's fit needs besides the data.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct FitSettings {
+pub struct FitSettings<'a> {
     /// Hours left out at the start (the heap's warm-up).
     pub warmup_hours: f64,
     /// A site past this growth per hour is `past_budget` (the heap's budget).
@@ -252,6 +209,8 @@ pub struct FitSettings {
     pub heap_growth: Option<f64>,
     /// The mean sampling interval, bytes.
     pub sample_bytes: u64,
+    /// Extra frame prefixes to keep (`--dhat-keep`).
+    pub keep: &'a [String],
 }
 
 /// Attributes a finished run: symbolises and trims every recorded site, merges
@@ -262,7 +221,7 @@ pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings)
     let mut merged: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
     for col in &series.columns {
         let raw = sites::symbolize(&col.frames, &mut cache);
-        let key = trim(&raw);
+        let key = trim(&raw, settings.keep);
         let sum = merged
             .entry(key)
             .or_insert_with(|| vec![0.0; series.times.len()]);
@@ -353,6 +312,11 @@ pub fn place(site: &SiteGrowth) -> String {
     }
 }
 
+/// The part of a frame inside its last parentheses: `path:line`.
+fn location(frame: &str) -> Option<&str> {
+    frames::location(frame)
+}
+
 /// What a failing heap's message ends with: ` — 94% at PLACE`, for the fastest
 /// growing site when it grows.
 pub fn suffix(sites: &[SiteGrowth]) -> Option<String> {
@@ -417,7 +381,7 @@ mod tests {
             "poll (/home/u/.cargo/registry/src/x/tokio-1/src/task.rs:1:1)",
         ]);
         assert_eq!(
-            trim(&raw),
+            trim(&raw, &[]),
             strings(&[
                 "TtlMap::insert_with_ttl (components/src/ttl_map.rs:255)",
                 "my_service::handle (src/service.rs:10)"
@@ -425,7 +389,7 @@ mod tests {
         );
         // Nothing of our own: the dependency frames, not the standard library.
         assert_eq!(
-            trim(&raw[..4]),
+            trim(&raw[..4], &[]),
             strings(&[
                 "reserve_rehash (/home/u/.cargo/registry/src/x/hashbrown-0.15/src/raw.rs:1)"
             ])
@@ -438,7 +402,7 @@ mod tests {
             "soak::main (scenarios/src/bin/soak.rs:3:5)",
         ]);
         assert_eq!(
-            trim(&injected),
+            trim(&injected, &[]),
             strings(&[
                 "{async_block#0} (harness/src/scenario.rs:640)",
                 "run (harness/src/scenario.rs:395)"
@@ -447,7 +411,7 @@ mod tests {
         // A scenario calling into the harness (a ticker) is the scenario's site.
         let mut with_subject = injected.clone();
         with_subject.insert(2, "f (scenarios/src/x.rs:3:1)".into());
-        assert_eq!(trim(&with_subject), strings(&["f (scenarios/src/x.rs:3)"]));
+        assert_eq!(trim(&with_subject, &[]), strings(&["f (scenarios/src/x.rs:3)"]));
     }
 
     #[test]
@@ -491,6 +455,7 @@ mod tests {
             budget_per_hour: 1e6,
             heap_growth: Some(2.5e6),
             sample_bytes: 1,
+            keep: &[],
         };
         let fitted = fit(&series, &samples, &frames, &settings);
         assert_eq!(fitted[0].id, "b");
