@@ -407,8 +407,7 @@ fn print_sites(dir: &std::path::Path) -> Result<(), Error> {
         let Some(series) = report::load_sites(run)? else {
             return Err(Error::Malformed {
                 path: run.join(report::SITES_FILE),
-                why: "missing: the run was made with --sample-bytes 0 or by an older soak"
-                    .into(),
+                why: "missing: the run was made with --sample-bytes 0 or by an older soak".into(),
             });
         };
         let frames = summary

@@ -12,9 +12,9 @@ mod index;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-pub use crate::profile::DHAT_FILE;
 /// Per-site series of estimated live bytes (`virtual_seconds`, then `s1`, `s2`, …).
 pub use crate::attribution::SITES_FILE;
+pub use crate::profile::DHAT_FILE;
 pub use chart::draw;
 pub use index::write_index;
 

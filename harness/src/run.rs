@@ -54,7 +54,13 @@ impl Outcome {
     pub fn write_report(&mut self, root: &Path) -> Result<PathBuf, Error> {
         let dir = report::prepare_dir(root, &self.summary.scenario, self.summary.variant)?;
         let dhat = self.dhat.as_ref().map(|p| p.json.as_str());
-        report::write_run(&dir, &self.samples, &self.summary, dhat, self.sites.as_ref())?;
+        report::write_run(
+            &dir,
+            &self.samples,
+            &self.summary,
+            dhat,
+            self.sites.as_ref(),
+        )?;
         self.dir = Some(dir.clone());
         Ok(dir)
     }
