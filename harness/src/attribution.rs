@@ -78,6 +78,9 @@ fn entry_point(frame: &str) -> bool {
     name == "main" || name.ends_with("::main")
 }
 
+/// The harness's run loop and command line: what calls a scenario.
+const DRIVER: [&str; 2] = ["harness/src/run.rs", "harness/src/cli.rs"];
+
 /// The C library's frames carry paths relative to its own build (`./csu/…`).
 fn c_library(frame: &str) -> bool {
     frames::location(frame).is_some_and(|l| l.starts_with("./") || l.starts_with("../"))
@@ -107,7 +110,26 @@ pub fn trim(raw: &[String], keep: &[String]) -> Vec<String> {
         .map(String::as_str)
         .filter(|f| !entry_point(f) && !c_library(f) && !f.starts_with("__rust_"))
         .collect();
-    frames::trim(&candidates, keep)
+    // Frames outward of the harness's run loop called the run (a test, `main`):
+    // they are not where anything was allocated. The injector's own frame in the
+    // run loop stays available to the fallback.
+    let driver = |f: &str| DRIVER.iter().any(|d| f.contains(d));
+    let inner: Vec<&str> = match candidates.iter().position(|f| driver(f)) {
+        Some(cut)
+            if cut > 0
+                && !frames::trim(&candidates[..cut], keep).is_empty()
+                && candidates[..cut].iter().any(|f| frames::is_own(f, keep)) =>
+        {
+            candidates[..cut].to_vec()
+        }
+        Some(cut) => candidates[cut..]
+            .iter()
+            .copied()
+            .filter(|f| driver(f) || !frames::is_own(f, keep))
+            .collect(),
+        None => candidates,
+    };
+    frames::trim(&inner, keep)
         .iter()
         .map(|f| without_column(f))
         .collect()
@@ -398,20 +420,21 @@ mod tests {
         // The harness's own frames only when nothing else is there (the injector).
         let injected = strings(&[
             "alloc (harness/src/alloc.rs:170:17)",
-            "{async_block#0} (harness/src/scenario.rs:640:28)",
-            "run (harness/src/scenario.rs:395:23)",
+            "{async_block#0} (harness/src/run.rs:640:28)",
+            "run (harness/src/run.rs:395:23)",
+            "my_test (scenarios/tests/calibration.rs:18:5)",
             "soak::main (scenarios/src/bin/soak.rs:3:5)",
         ]);
         assert_eq!(
             trim(&injected, &[]),
             strings(&[
-                "{async_block#0} (harness/src/scenario.rs:640)",
-                "run (harness/src/scenario.rs:395)"
+                "{async_block#0} (harness/src/run.rs:640)",
+                "run (harness/src/run.rs:395)"
             ])
         );
         // A scenario calling into the harness (a ticker) is the scenario's site.
         let mut with_subject = injected.clone();
-        with_subject.insert(2, "f (scenarios/src/x.rs:3:1)".into());
+        with_subject.insert(1, "f (scenarios/src/x.rs:3:1)".into());
         assert_eq!(
             trim(&with_subject, &[]),
             strings(&["f (scenarios/src/x.rs:3)"])
