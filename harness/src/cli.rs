@@ -18,7 +18,7 @@ use crate::report;
 use crate::run::{self, Outcome};
 use crate::scenario::Scenario;
 use crate::shard::Shard;
-use crate::units::{bytes_text, parse_duration, parse_rate};
+use crate::units::{bytes_text, parse_bytes, parse_duration, parse_rate};
 use crate::Error;
 
 /// `println!` that ignores a closed stdout (`soak list | head -1` must not panic).
@@ -122,6 +122,12 @@ enum Command {
         #[command(flatten)]
         rule: RuleArgs,
     },
+    /// Print the allocation sites of saved runs, fastest growing first (refitted
+    /// from sites.csv, samples.csv and summary.json).
+    Sites {
+        /// A report root (e.g. reports/) or one run directory.
+        dir: PathBuf,
+    },
 }
 
 /// The options of a run, as typed.
@@ -197,6 +203,10 @@ pub struct RunArgs {
     /// is always kept; use this for code that lives elsewhere.
     #[arg(long, value_name = "PREFIX")]
     pub dhat_keep: Vec<String>,
+    /// Mean bytes allocated between sampled allocations, for the growth of each
+    /// allocation site (sites.csv, growth_sites); 0 turns sampling off.
+    #[arg(long, default_value = "512KiB", value_name = "SIZE")]
+    pub sample_bytes: String,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -267,6 +277,9 @@ impl RunArgs {
             },
             dhat_keep: self.dhat_keep.clone(),
             progress: !self.quiet,
+            sample_bytes: parse_bytes(&self.sample_bytes)
+                .map_err(|e| Error::Usage(format!("--sample-bytes: {e}")))?
+                .round() as u64,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -416,7 +429,70 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             markdown.as_deref(),
             link_prefix.as_deref(),
         ),
+        Command::Sites { dir } => {
+            print_sites(&dir)?;
+            Ok(EXIT_PASS)
+        }
     }
+}
+
+/// `soak sites DIR`: every run at or below `dir`, its sites refitted from the
+/// saved files. Reads everything before printing anything.
+fn print_sites(dir: &std::path::Path) -> Result<(), Error> {
+    let runs = report::find_runs(dir);
+    if runs.is_empty() {
+        return Err(Error::Malformed {
+            path: dir.to_path_buf(),
+            why: format!("no {} found at or below it", report::SUMMARY_FILE),
+        });
+    }
+    let mut text = String::new();
+    for run in &runs {
+        let (samples, summary) = report::load_run(run)?;
+        let Some(series) = report::load_sites(run)? else {
+            return Err(Error::Malformed {
+                path: run.join(report::SITES_FILE),
+                why: "missing: the run was made with --sample-bytes 0 or by an older soak".into(),
+            });
+        };
+        let frames = summary
+            .growth_sites
+            .iter()
+            .map(|g| (g.id.clone(), g.frames.clone()))
+            .collect();
+        let sampling = summary.site_sampling.as_ref();
+        let settings = crate::attribution::FitSettings {
+            warmup_hours: summary.warmup_hours,
+            budget_per_hour: summary.threshold_bytes_per_hour,
+            heap_growth: summary
+                .resource("heap")
+                .filter(|h| h.grew())
+                .map(|h| h.per_hour()),
+            sample_bytes: sampling.map(|s| s.sample_bytes).unwrap_or(0),
+            keep: &[],
+        };
+        let sites = crate::attribution::fit(&series, &samples, &frames, &settings);
+        let how = sampling
+            .map(|s| {
+                format!(
+                    "sampled every {} on average, {} frames, {} samples",
+                    bytes_text(s.sample_bytes as f64),
+                    s.frame_depth,
+                    s.samples
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{} ({}, seed {}): heap {}/h; {how}\n{}\n",
+            summary.scenario,
+            summary.variant,
+            summary.seed,
+            bytes_text(summary.growth_bytes_per_hour),
+            crate::attribution::table_text(&sites)
+        ));
+    }
+    outln!("{}", text.trim_end());
+    Ok(())
 }
 
 fn parse_shard(text: Option<&str>) -> Result<Shard, Error> {

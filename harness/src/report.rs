@@ -1,4 +1,4 @@
-//! Report files: `samples.csv`, `summary.json`, `heap.svg`, `heap.png` under
+//! Report files: `samples.csv`, `sites.csv`, `summary.json`, `heap.svg`, `heap.png` under
 //! `OUT/SCENARIO/VARIANT/`, and `OUT/index.html` over every run found there.
 //!
 //! Every file is written to a temporary name in the same directory and renamed
@@ -15,6 +15,8 @@ pub mod trend;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+/// Per-site series of estimated live bytes (`virtual_seconds`, then `s1`, `s2`, …).
+pub use crate::attribution::SITES_FILE;
 pub use crate::profile::DHAT_FILE;
 pub use chart::draw;
 pub use index::write_index;
@@ -98,8 +100,22 @@ pub fn write_run(
     samples: &Samples,
     summary: &Summary,
     dhat_json: Option<&str>,
+    sites: Option<&Samples>,
 ) -> Result<(), Error> {
     write_atomic(&dir.join(SAMPLES_FILE), samples.to_csv().as_bytes())?;
+    match sites {
+        Some(s) => write_atomic(&dir.join(SITES_FILE), s.to_csv().as_bytes())?,
+        // A re-run without sampling must not leave an older run's sites behind.
+        None => match std::fs::remove_file(dir.join(SITES_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Output {
+                    path: dir.join(SITES_FILE),
+                    source: e,
+                })
+            }
+            _ => {}
+        },
+    }
     match dhat_json {
         Some(json) => write_atomic(&dir.join(DHAT_FILE), json.as_bytes())?,
         None => match std::fs::remove_file(dir.join(DHAT_FILE)) {
@@ -112,13 +128,24 @@ pub fn write_run(
             _ => {}
         },
     }
-    draw(dir, samples, summary)?;
+    draw(dir, samples, sites, summary)?;
     // The summary goes last: its presence means the run's files are complete.
     write_atomic(&dir.join(SUMMARY_FILE), summary.to_json().as_bytes())?;
     if let Some(root) = dir.parent().and_then(Path::parent) {
         write_index(root)?;
     }
     Ok(())
+}
+
+/// Reads a run directory's `sites.csv`, `None` when the run has none (sampling
+/// was off, or an older soak wrote it).
+pub fn load_sites(dir: &Path) -> Result<Option<Samples>, Error> {
+    let path = dir.join(SITES_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Samples::from_csv(&text, &path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read { path, source }),
+    }
 }
 
 /// Reads a run directory's `samples.csv` and `summary.json`.
@@ -174,7 +201,8 @@ pub fn redraw(dir: &Path) -> Result<Vec<PathBuf>, Error> {
     }
     for run in &runs {
         let (samples, summary) = load_run(run)?;
-        draw(run, &samples, &summary)?;
+        let sites = load_sites(run)?;
+        draw(run, &samples, sites.as_ref(), &summary)?;
     }
     if !dir.join(SUMMARY_FILE).is_file() {
         write_index(dir)?;

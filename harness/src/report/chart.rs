@@ -32,10 +32,21 @@ pub(super) fn register_fonts() {
     });
 }
 
+/// Sites drawn in the allocation-site panel.
+pub const CHART_SITES: usize = 5;
+
 /// Draws both chart files into `dir`, each written atomically.
-pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
+pub fn draw(
+    dir: &Path,
+    samples: &Samples,
+    sites: Option<&Samples>,
+    summary: &Summary,
+) -> Result<(), Error> {
     register_fonts();
-    let panels = panels(samples);
+    let mut panels = panels(samples);
+    if let Some(p) = sites.and_then(|s| site_panel(s, summary)) {
+        panels.insert(0, p);
+    }
     let height = HEAP_HEIGHT + PANEL_HEIGHT * panels.len() as u32;
 
     let mut svg = String::new();
@@ -67,6 +78,39 @@ pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Erro
 struct Panel {
     title: String,
     series: Vec<(String, Vec<f64>)>,
+    /// Hours of each value when not the samples' own.
+    hours: Option<Vec<f64>>,
+}
+
+/// The top sites' estimated live bytes, fastest growing first.
+fn site_panel(sites: &Samples, summary: &Summary) -> Option<Panel> {
+    let series: Vec<(String, Vec<f64>)> = summary
+        .growth_sites
+        .iter()
+        .take(CHART_SITES)
+        .filter_map(|g| {
+            let v = sites.column(&g.id)?;
+            let place = crate::attribution::place(g);
+            let short = place.split(' ').next().unwrap_or(&place).to_string();
+            Some((
+                format!("{short} {}/h", bytes_text(g.growth_bytes_per_hour)),
+                v,
+            ))
+        })
+        .collect();
+    (!series.is_empty()).then(|| Panel {
+        title: format!(
+            "allocation sites: estimated live bytes, top {} by growth (sampled every {})",
+            series.len(),
+            summary
+                .site_sampling
+                .as_ref()
+                .map(|s| bytes_text(s.sample_bytes as f64))
+                .unwrap_or_default()
+        ),
+        series,
+        hours: Some(sites.hours()),
+    })
 }
 
 fn panels(s: &Samples) -> Vec<Panel> {
@@ -76,6 +120,7 @@ fn panels(s: &Samples) -> Vec<Panel> {
             out.push(Panel {
                 title: "load (events per sample)".into(),
                 series: vec![("load".into(), load)],
+                hours: None,
             });
         }
     }
@@ -84,12 +129,14 @@ fn panels(s: &Samples) -> Vec<Panel> {
     out.push(Panel {
         title: "alive tasks, open descriptors".into(),
         series: vec![("tasks".into(), tasks), ("fds".into(), fds)],
+        hours: None,
     });
     for name in s.columns().iter().skip(crate::probe::FIXED_COLUMNS.len()) {
         if let Some(v) = s.column(name) {
             out.push(Panel {
                 title: format!("gauge: {name}"),
                 series: vec![(name.clone(), v)],
+                hours: None,
             });
         }
     }
@@ -141,6 +188,7 @@ fn plot<DB: DrawingBackend>(
             .y_label_formatter(&|v| compact(*v))
             .draw()
             .map_err(e)?;
+        let t = p.hours.as_ref().unwrap_or(&t);
         for (k, (name, v)) in p.series.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             chart
