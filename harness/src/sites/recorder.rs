@@ -142,13 +142,14 @@ impl Recorder {
             };
             let out = &mut values[row * COLS..(row + 1) * COLS];
             let mut other = 0.0f64;
-            for id in 0..st.table.len() {
+            let n = st.table.len().min(col_of.len());
+            for (id, slot) in col_of.iter_mut().enumerate().take(n) {
                 let live = st.table.get(id as u32).live;
-                let mut col = col_of[id] as usize;
+                let mut col = *slot as usize;
                 if col == 0 && live > 0 && id != 0 && cols < COLS {
                     col = cols;
                     cols += 1;
-                    col_of[id] = col as u16;
+                    *slot = col as u16;
                     site_of[col] = id as u32;
                 }
                 if col == 0 {
