@@ -16,7 +16,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use crate::config::{RunConfig, Variant};
 use crate::run::{self, Outcome};
 use crate::scenario::Scenario;
-use crate::units::{bytes_text, echo, parse_duration, parse_rate};
+use crate::shard::Shard;
+use crate::units::{bytes_text, echo, parse_bytes, parse_duration, parse_rate};
 use crate::Error;
 use crate::{interrupt, report};
 
@@ -27,6 +28,10 @@ macro_rules! outln {
         let _ = writeln!(std::io::stdout(), $($t)*);
     }};
 }
+
+mod ci;
+
+pub use ci::{CiArgs, ReportArgs, RuleArgs};
 
 /// Exit status: every budgeted resource stayed within budget.
 pub const EXIT_PASS: u8 = 0;
@@ -42,9 +47,12 @@ Examples:
   soak run calibration --leak-rate 4MiB/h       inject a known leak: the detector must see it
   soak run moderator-flood --variant leaky --hours 4 --dhat    where does the heap go?
   soak all --seed 3 --out reports/nightly       every scenario (the nightly job)
+  soak all --shard 2/3 --junit junit.xml        the second of three CI runners
+  soak all --baseline last-night/               exit 1 if any growth rose past the rule
+  soak compare last-night/ reports/             the same, for two saved report trees
 
-Exit status: 0 every resource within budget, 1 a resource grew past its budget,
-2 usage or input error.
+Exit status: 0 every resource within budget, 1 a resource grew past its budget
+(or regressed against --baseline), 2 usage or input error.
 
 Each run writes OUT/SCENARIO/VARIANT/{samples.csv,summary.json,heap.svg,heap.png}
 (and dhat-heap.json with --dhat), plus OUT/index.html over all runs.";
@@ -68,7 +76,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List scenarios with one-line descriptions and their variants.
-    List,
+    List {
+        /// Only the scenarios shard K of N runs (see `soak all --shard`).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
     /// Run one scenario.
     #[command(after_help = AFTER_HELP)]
     Run {
@@ -80,11 +92,39 @@ enum Command {
     /// Run every scenario (the nightly job); exits 1 if any fails.
     #[command(after_help = AFTER_HELP)]
     All {
+        /// Run only shard K of N: the scenarios at positions i (0-based, `soak list`
+        /// order) with i % N == K-1. The N shards together run every scenario once.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
         #[command(flatten)]
         args: RunArgs,
     },
-    /// Redraw charts and the index from saved samples.csv and summary.json files.
+    /// Redraw charts and the index from saved samples.csv and summary.json files;
+    /// merge the run histories below DIR and draw a trend chart per scenario.
     Report {
+        /// A report root (e.g. reports/) or one run directory.
+        dir: PathBuf,
+        #[command(flatten)]
+        args: ReportArgs,
+    },
+    /// Compare the runs of a report tree with a baseline tree; exit 1 on a regression.
+    Compare {
+        /// The baseline: a report tree (an earlier --out, or a --save-baseline DIR).
+        base: PathBuf,
+        /// The report tree to judge.
+        current: PathBuf,
+        /// Append the comparison as a Markdown table to FILE.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Prefix for chart links in the Markdown.
+        #[arg(long, value_name = "URL")]
+        link_prefix: Option<String>,
+        #[command(flatten)]
+        rule: RuleArgs,
+    },
+    /// Print the allocation sites of saved runs, fastest growing first (refitted
+    /// from sites.csv, samples.csv and summary.json).
+    Sites {
         /// A report root (e.g. reports/) or one run directory.
         dir: PathBuf,
     },
@@ -170,9 +210,16 @@ pub struct RunArgs {
     /// is always kept; use this for code that lives elsewhere.
     #[arg(long, value_name = "PREFIX")]
     pub dhat_keep: Vec<String>,
+    /// Mean bytes allocated between sampled allocations, for the growth of each
+    /// allocation site (sites.csv, growth_sites); 0 turns sampling off.
+    #[arg(long, default_value = "512KiB", value_name = "SIZE")]
+    pub sample_bytes: String,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// JUnit, baseline and history options.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `--variant` values.
@@ -253,6 +300,9 @@ impl RunArgs {
             },
             dhat_keep: self.dhat_keep.clone(),
             progress: !self.quiet,
+            sample_bytes: parse_bytes(&self.sample_bytes)
+                .map_err(|e| Error::Usage(format!("--sample-bytes: {e}")))?
+                .round() as u64,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -322,16 +372,10 @@ pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
         Ok(s) => s,
         Err(e) => return clap_exit(e),
     };
-    ExitCode::from(
-        match single
-            .args
-            .to_config()
-            .and_then(|cfg| run_one(scenario.as_ref(), &cfg, &single.args.out))
-        {
-            Ok(code) => code,
-            Err(e) => report_error(&e),
-        },
-    )
+    ExitCode::from(match run_many(&[scenario.as_ref()], &single.args) {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    })
 }
 
 fn clap_exit(e: clap::Error) -> ExitCode {
@@ -400,9 +444,10 @@ fn report_error(e: &Error) -> u8 {
 
 fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> {
     match cmd {
-        Command::List => {
+        Command::List { shard } => {
+            let shard = parse_shard(shard.as_deref())?;
             let width = scenarios.iter().map(|s| s.name().len()).max().unwrap_or(0);
-            for s in scenarios {
+            for s in shard.select(scenarios) {
                 outln!(
                     "{:width$}  {}  [variants: fixed, leaky]",
                     s.name(),
@@ -419,31 +464,22 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
                     name: scenario.clone(),
                     known: scenarios.iter().map(|s| s.name().to_string()).collect(),
                 })?;
-            let cfg = args.to_config()?;
-            run_one(found.as_ref(), &cfg, &args.out)
+            run_many(&[found.as_ref()], &args)
         }
-        Command::All { args } => {
-            let cfg = args.to_config()?;
-            run::preflight(&cfg)?;
-            for s in scenarios {
-                report::prepare_dir(&args.out, s.name(), cfg.variant)?;
+        Command::All { shard, args } => {
+            let shard = parse_shard(shard.as_deref())?;
+            let list: Vec<&dyn Scenario> = shard.select(scenarios).map(|s| s.as_ref()).collect();
+            if list.is_empty() {
+                args.to_config()?;
+                outln!(
+                    "shard {shard}: no scenario falls to this shard ({} scenarios)",
+                    scenarios.len()
+                );
+                return Ok(EXIT_PASS);
             }
-            let mut worst = EXIT_PASS;
-            for (i, s) in scenarios.iter().enumerate() {
-                worst = worst.max(run_one(s.as_ref(), &cfg, &args.out)?);
-                if let Some(signal) = interrupt::requested() {
-                    outln!(
-                        "stopped by {}: {} of {} scenarios not run",
-                        interrupt::name(signal),
-                        scenarios.len() - i - 1,
-                        scenarios.len()
-                    );
-                    return Ok(interrupt::exit_status(signal));
-                }
-            }
-            Ok(worst)
+            run_many(&list, &args)
         }
-        Command::Report { dir } => {
+        Command::Report { dir, args } => {
             let done = report::redraw(&dir)?;
             for r in &done.redrawn {
                 outln!("redrew {}", r.display());
@@ -457,8 +493,9 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             if let Some(index) = &done.index {
                 outln!("index: {}", index.display());
             }
+            let code = ci::report(&dir, &args)?;
             if done.rejected.is_empty() {
-                Ok(EXIT_PASS)
+                Ok(code)
             } else {
                 errln(&format!(
                     "{} of {} runs rejected and left as they were; the other {} were redrawn",
@@ -466,35 +503,161 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
                     done.rejected.len() + done.redrawn.len(),
                     done.redrawn.len()
                 ));
-                Ok(EXIT_ERROR)
+                Ok(code.max(EXIT_ERROR))
             }
+        }
+        Command::Compare {
+            base,
+            current,
+            markdown,
+            link_prefix,
+            rule,
+        } => ci::compare(
+            &base,
+            &current,
+            &rule,
+            markdown.as_deref(),
+            link_prefix.as_deref(),
+        ),
+        Command::Sites { dir } => {
+            print_sites(&dir)?;
+            Ok(EXIT_PASS)
         }
     }
 }
 
-/// Runs one scenario: checks the report directory first (a bad `--out` costs no
-/// replay), prints the verdict, then writes the report.
-fn run_one(s: &dyn Scenario, cfg: &RunConfig, out: &std::path::Path) -> Result<u8, Error> {
-    run::preflight(cfg)?;
-    report::prepare_dir(out, s.name(), cfg.variant)?;
-    if let Some(signal) = interrupt::requested() {
-        // Stopped before anything ran: nothing to judge, nothing written.
-        return Ok(interrupt::exit_status(signal));
+/// `soak sites DIR`: every run at or below `dir`, its sites refitted from the
+/// saved files. Reads everything before printing anything.
+fn print_sites(dir: &std::path::Path) -> Result<(), Error> {
+    let runs = report::find_runs(dir);
+    if runs.is_empty() {
+        return Err(Error::Malformed {
+            path: dir.to_path_buf(),
+            why: format!("no {} found at or below it", report::SUMMARY_FILE),
+        });
     }
+    let mut text = String::new();
+    for run in &runs {
+        let (samples, summary) = report::load_run(run)?;
+        let Some(series) = report::load_sites(run)? else {
+            return Err(Error::Malformed {
+                path: run.join(report::SITES_FILE),
+                why: "missing: the run was made with --sample-bytes 0 or by an older soak".into(),
+            });
+        };
+        let frames = summary
+            .growth_sites
+            .iter()
+            .map(|g| (g.id.clone(), g.frames.clone()))
+            .collect();
+        let sampling = summary.site_sampling.as_ref();
+        let settings = crate::attribution::FitSettings {
+            warmup_hours: summary.warmup_hours,
+            budget_per_hour: summary.threshold_bytes_per_hour,
+            heap_growth: summary
+                .resource("heap")
+                .filter(|h| h.grew())
+                .map(|h| h.per_hour()),
+            sample_bytes: sampling.map(|s| s.sample_bytes).unwrap_or(0),
+            keep: &[],
+        };
+        let sites = crate::attribution::fit(&series, &samples, &frames, &settings);
+        let how = sampling
+            .map(|s| {
+                format!(
+                    "sampled every {} on average, {} frames, {} samples",
+                    bytes_text(s.sample_bytes as f64),
+                    s.frame_depth,
+                    s.samples
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{} ({}, seed {}): heap {}/h; {how}\n{}\n",
+            summary.scenario,
+            summary.variant,
+            summary.seed,
+            bytes_text(summary.growth_bytes_per_hour),
+            crate::attribution::table_text(&sites)
+        ));
+    }
+    outln!("{}", text.trim_end());
+    Ok(())
+}
+
+fn parse_shard(text: Option<&str>) -> Result<Shard, Error> {
+    text.map_or(Ok(Shard::all()), str::parse)
+}
+
+/// Runs `list` one after another under the same options, with the CI session
+/// (baseline comparison, JUnit, history, baseline saving) around them. Every
+/// option and report directory is checked before the first replay.
+fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
+    let cfg = args.to_config()?;
+    run::preflight(&cfg)?;
+    let planned: Vec<(String, String)> = list
+        .iter()
+        .map(|s| (s.name().to_string(), cfg.variant.to_string()))
+        .collect();
+    let mut session = ci::Session::start(&args.ci, &args.out, &planned)?;
+    for s in list {
+        report::prepare_dir(&args.out, s.name(), cfg.variant)?;
+    }
+    let mut worst = EXIT_PASS;
+    for (i, s) in list.iter().enumerate() {
+        if let Some(signal) = interrupt::requested() {
+            // Stopped before this scenario began: it is not run, nothing of it
+            // written; the session still closes (JUnit, history) on what ran.
+            outln!(
+                "stopped by {}: {} of {} scenarios not run",
+                interrupt::name(signal),
+                list.len() - i,
+                list.len()
+            );
+            let _ = session.finish();
+            return Ok(interrupt::exit_status(signal));
+        }
+        match run_one(*s, &cfg, &args.out) {
+            Ok((code, outcome)) => {
+                worst = worst.max(code).max(session.record(&outcome));
+                if !outcome.summary.complete {
+                    if let Some(signal) = interrupt::requested() {
+                        let _ = session.finish();
+                        return Ok(interrupt::exit_status(signal));
+                    }
+                }
+            }
+            Err(e) => {
+                session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);
+                // The run's error is what the user needs; a JUnit write failure
+                // on the way out would only hide it.
+                let _ = session.finish();
+                return Err(e);
+            }
+        }
+    }
+    session.finish()?;
+    // A signal that came once the last replay was done cut nothing short.
+    Ok(worst)
+}
+
+/// Runs one scenario (its report directory already checked), prints the verdict,
+/// then writes the report.
+fn run_one(
+    s: &dyn Scenario,
+    cfg: &RunConfig,
+    out: &std::path::Path,
+) -> Result<(u8, Outcome), Error> {
     let mut outcome = run::run(s, cfg)?;
     print_outcome(&outcome);
     let dir = outcome.write_report(out)?;
     outln!("  report: {}", dir.display());
-    if !outcome.summary.complete {
-        if let Some(signal) = interrupt::requested() {
-            return Ok(interrupt::exit_status(signal));
-        }
-    }
-    Ok(if outcome.passed() {
+    let code = if outcome.passed() {
         EXIT_PASS
     } else {
         EXIT_FAIL
-    })
+    };
+    Ok((code, outcome))
 }
 
 fn print_outcome(o: &Outcome) {

@@ -81,6 +81,9 @@ pub struct RunConfig {
     pub dhat_keep: Vec<String>,
     /// Draw a progress bar on stderr (only shown when stderr is a terminal).
     pub progress: bool,
+    /// Mean bytes allocated between sampled allocations, for per-site growth
+    /// (0: sampling off).
+    pub sample_bytes: u64,
 }
 
 impl Default for RunConfig {
@@ -99,6 +102,7 @@ impl Default for RunConfig {
             dhat_from: 0.0,
             dhat_keep: Vec::new(),
             progress: false,
+            sample_bytes: crate::sites::DEFAULT_SAMPLE_BYTES,
         }
     }
 }
@@ -181,6 +185,12 @@ impl RunConfig {
     /// Shows a progress bar on stderr when it is a terminal.
     pub fn progress(mut self, on: bool) -> Self {
         self.progress = on;
+        self
+    }
+
+    /// Samples allocation sites every `bytes` allocated on average (0: off).
+    pub fn sample_bytes(mut self, bytes: u64) -> Self {
+        self.sample_bytes = bytes;
         self
     }
 

@@ -59,6 +59,8 @@
 //! - [`units`]: byte sizes, rates and durations in and out.
 //! - [`limits`]: upper bounds checked before a run or a report walk.
 //! - [`interrupt`]: SIGINT/SIGTERM as a request to stop the run.
+//! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
+//! - [`sites`]: the allocation sampler the allocator calls (stacks, arena, series).
 //! - [`alloc`]: the counting allocator ([`Counting`]) and the dhat switch.
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
@@ -68,22 +70,30 @@
 //! - [`frames`]: which stack frames attribution shows (the user's code).
 //! - [`config`]: [`RunConfig`] and [`Variant`].
 //! - [`verdict`]: budgets, per-resource and run [`Verdict`]s, the teardown check.
+//! - [`attribution`]: growth per allocation site (symbolised, trimmed, fitted).
 //! - [`profile`]: `--dhat` heap attribution.
 //! - [`summary`]: the contents of `summary.json`.
 //! - [`scenario`]: the [`Scenario`] trait, [`Ctx`] and [`Ticker`].
 //! - [`mod@run`]: the run loop; [`run()`] and its [`Outcome`].
+//! - [`history`]: `history.jsonl`, one line per run, for trend charts.
+//! - [`baseline`]: baselines and the regression rule (`--baseline`, `soak compare`).
+//! - [`junit`]: `--junit FILE`, the runs as JUnit XML.
 //! - [`report`]: writes `samples.csv`, `summary.json`, charts and the index.
 //! - [`cli`]: the command line shared by every binary, and yours.
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod attribution;
+pub mod baseline;
 pub mod cli;
 pub mod clock;
 pub mod config;
 mod error;
 pub mod frames;
 pub mod growth;
+pub mod history;
 pub mod interrupt;
+pub mod junit;
 pub mod limits;
 pub mod probe;
 pub mod profile;
@@ -92,6 +102,8 @@ pub mod report;
 pub mod run;
 pub mod samples;
 pub mod scenario;
+pub mod shard;
+pub mod sites;
 pub mod summary;
 pub mod traffic;
 pub mod units;

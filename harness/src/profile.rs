@@ -171,10 +171,14 @@ pub fn summarise(text: &str, path: &Path, keep: &[String]) -> Result<DhatReport,
                 p.fs.iter()
                     .filter_map(|&i| f.ftbl.get(i).map(String::as_str))
                     .collect();
+            // dhat shortens paths to three components; resolve the addresses again
+            // for full ones (this process wrote the profile, so they are ours).
+            let full = frames::reresolve(&site);
+            let full: Vec<&str> = full.iter().map(String::as_str).collect();
             DhatSite {
                 bytes: p.eb,
                 blocks: p.ebk,
-                frames: frames::trim(&site, keep),
+                frames: frames::trim(&full, keep),
             }
         })
         .collect();

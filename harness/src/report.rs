@@ -1,4 +1,4 @@
-//! Report files: `samples.csv`, `summary.json`, `heap.svg`, `heap.png` under
+//! Report files: `samples.csv`, `sites.csv`, `summary.json`, `heap.svg`, `heap.png` under
 //! `OUT/SCENARIO/VARIANT/`, and `OUT/index.html` over every run found there.
 //!
 //! A run directory appears whole or not at all: its files are written into a
@@ -9,15 +9,21 @@
 
 mod chart;
 mod index;
+pub mod markdown;
 pub mod rundir;
+pub mod tree;
+pub mod trend;
 pub mod walk;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+/// Per-site series of estimated live bytes (`virtual_seconds`, then `s1`, `s2`, …).
+pub use crate::attribution::SITES_FILE;
 pub use crate::profile::DHAT_FILE;
 pub use chart::{draw, render, Charts};
 pub use index::write_index;
+use trend::section as trend_section;
 
 use crate::config::Variant;
 use crate::samples::Samples;
@@ -119,12 +125,17 @@ pub fn write_run(
     samples: &Samples,
     summary: &Summary,
     dhat_json: Option<&str>,
+    sites: Option<&Samples>,
 ) -> Result<(), Error> {
     // Everything that can fail without I/O happens before the lock.
-    let charts = render(dir, samples, summary)?;
+    let charts = render(dir, samples, sites, summary)?;
     let csv = samples.to_csv();
+    let sites_csv = sites.map(Samples::to_csv);
     let json = summary.to_json();
     let mut files: Vec<rundir::RunFile<'_>> = vec![(SAMPLES_FILE, csv.as_bytes())];
+    if let Some(s) = &sites_csv {
+        files.push((SITES_FILE, s.as_bytes()));
+    }
     if let Some(d) = dhat_json {
         files.push((DHAT_FILE, d.as_bytes()));
     }
@@ -155,6 +166,17 @@ pub fn write_index_locked(root: &Path) -> Result<(), Error> {
 /// Largest report file `soak report` reads: well above what the sample cap lets a
 /// run write, so a huge or endless file (`/dev/zero`) is refused, not read.
 pub const MAX_READ_BYTES: u64 = 512 << 20;
+
+/// Reads a run directory's `sites.csv`, `None` when the run has none (sampling
+/// was off, or an older soak wrote it).
+pub fn load_sites(dir: &Path) -> Result<Option<Samples>, Error> {
+    let path = dir.join(SITES_FILE);
+    match std::fs::read_to_string(&path) {
+        Ok(text) => Samples::from_csv(&text, &path).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(Error::Read { path, source }),
+    }
+}
 
 /// Reads and validates a run directory's `samples.csv` and `summary.json`: each
 /// file on its own (see [`Samples::from_csv`], [`Summary::from_json`]), then as a
@@ -268,7 +290,8 @@ pub fn redraw(dir: &Path) -> Result<Redrawn, Error> {
     for run in found.runs {
         let redrawn = rundir::lock(&rundir::lock_file_for(&run), &run).and_then(|_lock| {
             let (samples, summary) = load_run(&run)?;
-            draw(&run, &samples, &summary)
+            let sites = load_sites(&run)?;
+            draw(&run, &samples, sites.as_ref(), &summary)
         });
         match redrawn {
             Ok(()) => done.redrawn.push(run),

@@ -20,7 +20,7 @@ use crate::samples::Samples;
 use crate::scenario::{Ctx, Scenario};
 use crate::summary::{Summary, SummaryInput};
 use crate::verdict::{self, Teardown, Verdict, TEARDOWN_SETTLE};
-use crate::{alloc, report, BoxError, Error};
+use crate::{alloc, attribution, report, sites, BoxError, Error};
 
 /// Everything a finished run produced.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ pub struct Outcome {
     pub dhat: Option<Profile>,
     /// Where [`Outcome::write_report`] last wrote the report, if it did.
     pub dir: Option<PathBuf>,
+    /// What `sites.csv` holds: the saved sites' estimated live bytes (absent with
+    /// sampling off).
+    pub sites: Option<Samples>,
 }
 
 impl Outcome {
@@ -51,7 +54,13 @@ impl Outcome {
     pub fn write_report(&mut self, root: &Path) -> Result<PathBuf, Error> {
         let dir = report::prepare_dir(root, &self.summary.scenario, self.summary.variant)?;
         let dhat = self.dhat.as_ref().map(|p| p.json.as_str());
-        report::write_run(&dir, &self.samples, &self.summary, dhat)?;
+        report::write_run(
+            &dir,
+            &self.samples,
+            &self.summary,
+            dhat,
+            self.sites.as_ref(),
+        )?;
         self.dir = Some(dir.clone());
         Ok(dir)
     }
@@ -117,6 +126,8 @@ pub fn preflight(cfg: &RunConfig) -> Result<(), Error> {
 
 fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     let wall = std::time::Instant::now();
+    // The replay runs on this thread: its samples follow the seed.
+    sites::configure(cfg.sample_bytes, cfg.seed);
     let rt = clock::runtime(Clock::Virtual)?;
     let recorded = rt.block_on(drive(scenario, cfg));
     drop(rt);
@@ -129,6 +140,20 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
 
     let specs = verdict::resource_specs(cfg, &rec.gauge_specs);
     let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
+    let settings = attribution::FitSettings {
+        warmup_hours: cfg.warmup(),
+        budget_per_hour: cfg.max_growth,
+        heap_growth: verdicts
+            .iter()
+            .find(|v| v.spec.name == "heap")
+            .filter(|v| v.grew())
+            .map(|v| v.per_hour()),
+        sample_bytes: cfg.sample_bytes,
+        keep: &cfg.dhat_keep,
+    };
+    let site_report = rec
+        .sites
+        .map(|r| attribution::attribute(&r.finish(), &rec.samples, &settings));
     let mut summary = Summary::new(SummaryInput {
         scenario: scenario.name(),
         cfg,
@@ -139,6 +164,7 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
         extras: rec.extras,
         events: rec.events,
         dhat: dhat.as_ref().map(|p| p.report.clone()),
+        sites: site_report.as_ref(),
     });
     if let Some((signal, hours)) = rec.stopped {
         // A verdict on what was seen, labelled as such.
@@ -156,6 +182,7 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
         samples: rec.samples,
         dhat,
         dir: None,
+        sites: site_report.map(|r| r.series),
     })
 }
 
@@ -167,6 +194,7 @@ struct Recording {
     events: u64,
     dhat: Option<Result<Profile, Error>>,
     stopped: Option<(i32, f64)>,
+    sites: Option<sites::Recorder>,
 }
 
 async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, BoxError> {
@@ -202,6 +230,8 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         columns.extend(names.iter().cloned());
         let mut samples = Samples::with_capacity(columns, n);
         let mut gauge_row = Vec::with_capacity(names.len());
+        // Mapped memory, not the counted heap; no allocation while recording.
+        let mut site_rec = sites::Recorder::start(n);
         let mut iv = tokio::time::interval_at(ctx.start(), every);
         for _ in 0..n {
             let at = iv.tick().await;
@@ -214,6 +244,9 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
             // Heap columns count what the run holds, not what the process held
             // before it (CLI, earlier runs of `soak all`): see `Reading::since`.
             let reading = probe::read(secs, load).since(&before);
+            if let Some(r) = site_rec.as_mut() {
+                r.record(secs);
+            }
             gauge_row.clear();
             gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
             samples.push_row(
@@ -242,7 +275,7 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         // the scenario (which resumes a moment later) shuts its subjects down, so
         // "bytes at end" are what the day left live.
         *dhat_at_end.borrow_mut() = profile.take().map(profile::Session::stop);
-        samples
+        (samples, site_rec)
     };
     let scenario_run = async {
         let r = scenario.run(&ctx).await;
@@ -251,7 +284,7 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         }
         r
     };
-    let (result, samples) = {
+    let (result, (samples, site_rec)) = {
         // Both to completion, unless a signal stopped the sampler: then the
         // scenario is abandoned mid-day (dropping it drops its subjects).
         let mut scenario_run = std::pin::pin!(scenario_run);
@@ -320,6 +353,8 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         events,
         dhat,
         stopped: stopped.get(),
+        // Still in mapped memory: turned into counted vectors after teardown.
+        sites: site_rec,
     })
 }
 

@@ -6,6 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::{self, SiteGrowth, SiteReport, SiteSampling};
 use crate::config::{RunConfig, Variant};
 use crate::profile::DhatReport;
 use crate::samples::Samples;
@@ -71,6 +72,12 @@ pub struct Summary {
     /// summary, so a reader can tell a pair from two different runs.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples_digest: Option<String>,
+    /// How allocation sites were sampled (absent with `--sample-bytes 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_sampling: Option<SiteSampling>,
+    /// Allocation sites by estimated growth of their live bytes, fastest first.
+    #[serde(default)]
+    pub growth_sites: Vec<SiteGrowth>,
     /// Scenario facts such as `peak_connections`.
     #[serde(flatten)]
     pub extras: BTreeMap<String, serde_json::Value>,
@@ -96,6 +103,8 @@ pub struct SummaryInput<'a> {
     pub events: u64,
     /// dhat's attribution.
     pub dhat: Option<DhatReport>,
+    /// Per-site growth from the allocation sampler.
+    pub sites: Option<&'a SiteReport>,
 }
 
 impl Summary {
@@ -129,7 +138,11 @@ impl Summary {
             late_growth_bytes_per_hour: est.map(|e| e.late_per_hour).unwrap_or(0.0),
             injected_leak_bytes_per_hour: i.cfg.leak_rate,
             verdict: verdict::decide(&i.verdicts),
-            message: verdict::message(&i.verdicts),
+            message: verdict::message(&i.verdicts)
+                + &i.sites
+                    .filter(|_| failed.iter().any(|f| f == "heap"))
+                    .and_then(|r| attribution::suffix(&r.sites))
+                    .unwrap_or_default(),
             failed_resources: failed,
             grown_gauges: grown,
             peak_live_bytes: heap.map(|h| h.peak as u64).unwrap_or(0),
@@ -139,6 +152,8 @@ impl Summary {
             dhat: i.dhat,
             samples_digest: Some(i.samples.digest()),
             complete: true,
+            site_sampling: i.sites.map(|r| r.sampling.clone()),
+            growth_sites: i.sites.map(|r| r.sites.clone()).unwrap_or_default(),
             extras: i.extras,
         }
     }

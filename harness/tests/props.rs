@@ -186,6 +186,7 @@ mod readers {
             extras: Default::default(),
             events: 7,
             dhat: None,
+            sites: None,
         })
     }
 

@@ -8,6 +8,7 @@ static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
 
 mod artifact_cache;
 mod calibration;
+mod ci;
 mod cli;
 mod connection_churn;
 mod dhat;

@@ -19,11 +19,11 @@ const WIDTH: u32 = 1100;
 const HEAP_HEIGHT: u32 = 440;
 const PANEL_HEIGHT: u32 = 150;
 const MIB: f64 = 1_048_576.0;
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 static FONTS: Once = Once::new();
 
-fn register_fonts() {
+pub(super) fn register_fonts() {
     FONTS.call_once(|| {
         // An embedded font, so no fontconfig/freetype is needed; a failure only
         // means text is missing from the PNG, so it is not worth failing a run for.
@@ -31,6 +31,9 @@ fn register_fonts() {
         let _ = plotters::style::register_font(FONT, FontStyle::Bold, dejavu::sans::bold());
     });
 }
+
+/// Sites drawn in the allocation-site panel.
+pub const CHART_SITES: usize = 5;
 
 /// Both charts, drawn in memory: writing them is the caller's (so a full disk is
 /// an I/O error naming the file, not a drawing error).
@@ -42,10 +45,19 @@ pub struct Charts {
     pub png: Vec<u8>,
 }
 
-/// Draws both charts of a run in memory. `dir` names the files in errors.
-pub fn render(dir: &Path, samples: &Samples, summary: &Summary) -> Result<Charts, Error> {
+/// Draws both charts of a run in memory (with the allocation sites' panel when
+/// there are sites). `dir` names the files in errors.
+pub fn render(
+    dir: &Path,
+    samples: &Samples,
+    sites: Option<&Samples>,
+    summary: &Summary,
+) -> Result<Charts, Error> {
     register_fonts();
-    let panels = panels(samples);
+    let mut panels = panels(samples);
+    if let Some(p) = sites.and_then(|s| site_panel(s, summary)) {
+        panels.insert(0, p);
+    }
     let height = HEAP_HEIGHT + PANEL_HEIGHT * panels.len() as u32;
 
     let mut svg = String::new();
@@ -84,8 +96,13 @@ pub fn render(dir: &Path, samples: &Samples, summary: &Summary) -> Result<Charts
 /// Draws both chart files into the existing run directory `dir`, each written
 /// atomically (what `soak report` does; a run writes its charts with the rest of
 /// its files, see [`super::write_run`]).
-pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
-    let charts = render(dir, samples, summary)?;
+pub fn draw(
+    dir: &Path,
+    samples: &Samples,
+    sites: Option<&Samples>,
+    summary: &Summary,
+) -> Result<(), Error> {
+    let charts = render(dir, samples, sites, summary)?;
     write_atomic(&dir.join(SVG_FILE), charts.svg.as_bytes())?;
     write_atomic(&dir.join(PNG_FILE), &charts.png)
 }
@@ -93,6 +110,39 @@ pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Erro
 struct Panel {
     title: String,
     series: Vec<(String, Vec<f64>)>,
+    /// Hours of each value when not the samples' own.
+    hours: Option<Vec<f64>>,
+}
+
+/// The top sites' estimated live bytes, fastest growing first.
+fn site_panel(sites: &Samples, summary: &Summary) -> Option<Panel> {
+    let series: Vec<(String, Vec<f64>)> = summary
+        .growth_sites
+        .iter()
+        .take(CHART_SITES)
+        .filter_map(|g| {
+            let v = sites.column(&g.id)?;
+            let place = crate::attribution::place(g);
+            let short = place.split(' ').next().unwrap_or(&place).to_string();
+            Some((
+                format!("{short} {}/h", bytes_text(g.growth_bytes_per_hour)),
+                v,
+            ))
+        })
+        .collect();
+    (!series.is_empty()).then(|| Panel {
+        title: format!(
+            "allocation sites: estimated live bytes, top {} by growth (sampled every {})",
+            series.len(),
+            summary
+                .site_sampling
+                .as_ref()
+                .map(|s| bytes_text(s.sample_bytes as f64))
+                .unwrap_or_default()
+        ),
+        series,
+        hours: Some(sites.hours()),
+    })
 }
 
 fn panels(s: &Samples) -> Vec<Panel> {
@@ -102,6 +152,7 @@ fn panels(s: &Samples) -> Vec<Panel> {
             out.push(Panel {
                 title: "load (events per sample)".into(),
                 series: vec![("load".into(), load)],
+                hours: None,
             });
         }
     }
@@ -110,19 +161,21 @@ fn panels(s: &Samples) -> Vec<Panel> {
     out.push(Panel {
         title: "alive tasks, open descriptors".into(),
         series: vec![("tasks".into(), tasks), ("fds".into(), fds)],
+        hours: None,
     });
     for name in s.columns().iter().skip(crate::probe::FIXED_COLUMNS.len()) {
         if let Some(v) = s.column(name) {
             out.push(Panel {
                 title: format!("gauge: {name}"),
                 series: vec![(name.clone(), v)],
+                hours: None,
             });
         }
     }
     out
 }
 
-const PALETTE: [RGBColor; 6] = [
+pub(super) const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
@@ -167,6 +220,7 @@ fn plot<DB: DrawingBackend>(
             .y_label_formatter(&|v| compact(*v))
             .draw()
             .map_err(e)?;
+        let t = p.hours.as_ref().unwrap_or(&t);
         for (k, (name, v)) in p.series.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             chart
