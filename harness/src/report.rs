@@ -40,15 +40,19 @@ pub const SVG_FILE: &str = "heap.svg";
 pub const PNG_FILE: &str = "heap.png";
 
 /// Checks, before any run starts, every directory a run's report will be written
-/// through, so a bad `--out` costs no replay: the root and `root/SCENARIO/` exist
-/// (or are created) and are writable, and `root/SCENARIO/VARIANT/`, if there from
+/// through, so a bad `--out` costs no replay: the root exists (or is created) and is
+/// writable, `root/SCENARIO/` is a writable directory if it exists (else it is
+/// created when the report is written), and `root/SCENARIO/VARIANT/`, if there from
 /// an earlier run, is a writable directory (not a file or a symlink). The run
-/// directory itself is not created: it appears only whole ([`write_run`]). Also
-/// removes what dead runs left there. Returns the run directory's path.
+/// directory itself is not created: it appears only whole ([`write_run`]), so a run
+/// stopped before it writes leaves no empty directory. Also removes what dead runs
+/// left there. Returns the run directory's path.
 pub fn prepare_dir(root: &Path, scenario: &str, variant: Variant) -> Result<PathBuf, Error> {
     check_writable(root)?;
     let parent = root.join(scenario);
-    check_writable(&parent)?;
+    if std::fs::symlink_metadata(&parent).is_ok() {
+        check_writable(&parent)?;
+    }
     let dir = parent.join(variant.as_str());
     let out = |why: &str| Error::Output {
         path: dir.clone(),
@@ -76,11 +80,21 @@ pub fn check_writable(root: &Path) -> Result<(), Error> {
         path: root.to_path_buf(),
         source,
     };
-    if root.exists() && !root.is_dir() {
-        return Err(out(std::io::Error::new(
-            std::io::ErrorKind::AlreadyExists,
-            "it exists and is not a directory",
-        )));
+    let link = std::fs::symlink_metadata(root).is_ok_and(|m| m.file_type().is_symlink());
+    match std::fs::metadata(root) {
+        Ok(m) if !m.is_dir() => {
+            return Err(out(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "it exists and is not a directory",
+            )))
+        }
+        Err(e) if link => {
+            return Err(out(std::io::Error::new(
+                e.kind(),
+                format!("it is a symbolic link that leads nowhere ({e})"),
+            )))
+        }
+        _ => {}
     }
     std::fs::create_dir_all(root).map_err(out)?;
     let probe = root.join(format!(".soak-write-check-{}", std::process::id()));
@@ -142,6 +156,13 @@ pub fn write_run(
     files.push((SVG_FILE, charts.svg.as_bytes()));
     files.push((PNG_FILE, &charts.png));
     files.push((SUMMARY_FILE, json.as_bytes()));
+    if let Some(parent) = dir.parent() {
+        std::fs::create_dir_all(parent).map_err(|source| Error::Write {
+            path: parent.to_path_buf(),
+            source,
+            kept_previous: true,
+        })?;
+    }
     {
         let _lock = rundir::lock(&rundir::lock_file_for(dir), dir)?;
         if let Some(parent) = dir.parent() {
