@@ -11,6 +11,7 @@
 //!
 //! # Layout
 //!
+//! - [`hash`]: the fixed-key hashers every map uses (reproducible heap).
 //! - [`ttl_map`]: map with per-entry expiry and a sweep task (seed 000).
 //! - [`rate_limit`]: cooldown limiters (seed 001), anti-spam, anti-raid recovery
 //!   caches and ticket selects (seed 000), all on [`ttl_map::TtlMap`].
@@ -21,6 +22,7 @@
 //!   and the seed 002 services built on it (seeds 002, 003).
 #![warn(missing_docs)]
 
+pub mod hash;
 pub mod lifecycle;
 pub mod lru;
 pub mod rate_limit;

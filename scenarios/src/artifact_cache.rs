@@ -34,12 +34,12 @@
 //! climbing all day like cumulative counters would. Only the harness's heap budget
 //! judges the run.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use soak_components::hash::HashMap;
 use soak_components::lru::{spawn_sweeper, LruCache, Reason, Shared};
 use soak_harness::traffic::{hours, mins, secs, Diurnal, Phase, Rng, Shape};
 use soak_harness::{BoxError, Ctx, Gauge, RunFuture, Scenario};
