@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The project's test command (the README's): formatting and lints first (cheap, and
-# a warning fails CI), the GitHub workflow through actionlint, then every test,
-# optimised, each test in its own process (heap-measuring tests need the process
-# to themselves).
+# a warning fails CI), the GitHub workflow through actionlint, the outside example
+# (its lints and tests), then every test, optimised, each test in its own process
+# (heap-measuring tests need the process to themselves).
 # Installs cargo-nextest first if this machine does not have it, and the CI tools
 # (actionlint, junitparser: ci/tools.sh).
 set -euo pipefail
@@ -14,4 +14,11 @@ cargo fmt --all --check
 cargo clippy --workspace --all-targets --release -- -D warnings
 venv=$(ci/tools.sh)
 "$venv/bin/actionlint" .github/workflows/*.yml
+# The outside example (examples/outside-crate): a crate of its own, with its own
+# Cargo.lock and tokio, using the harness as a user's crate does. Built in the shared
+# target/ (its versions sit beside the workspace's; CI caches target/).
+outside=(--manifest-path examples/outside-crate/Cargo.toml)
+cargo fmt "${outside[@]}" --check
+cargo clippy "${outside[@]}" --target-dir target --all-targets --release --locked -- -D warnings
+cargo test "${outside[@]}" --target-dir target --release --locked
 exec cargo nextest run --workspace --release --no-fail-fast "$@"
