@@ -31,6 +31,9 @@
 
 use serde::{Deserialize, Serialize};
 
+mod facts;
+pub use facts::{facts, Facts};
+
 /// Time constants (hours) of the load moving averages used as covariates.
 pub const LOAD_LAGS_HOURS: [f64; 3] = [5.0 / 60.0, 0.5, 2.0];
 
