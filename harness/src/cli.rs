@@ -1,4 +1,7 @@
-//! The command line shared by the `soak` umbrella binary and every scenario binary.
+//! The command line shared by the `soak` umbrella binary, every scenario binary,
+//! and a user's own binary: `soak_harness::cli::main(vec![Box::new(MyScenario)])`
+//! gives it `list`, `run`, `all` and `report` with every option below, and
+//! [`main_single`] a binary for one scenario.
 //!
 //! Two stages, as ripgrep does it: clap parses raw strings ([`RunArgs`]), then
 //! [`RunArgs::to_config`] turns them into a validated [`RunConfig`] with byte rates
@@ -10,8 +13,10 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{RunConfig, Variant};
 use crate::report;
-use crate::scenario::{self, Outcome, RunConfig, Scenario, Variant};
+use crate::run::{self, Outcome};
+use crate::scenario::Scenario;
 use crate::units::{bytes_text, parse_duration, parse_rate};
 use crate::Error;
 
@@ -153,6 +158,11 @@ pub struct RunArgs {
     /// left at the end are those that grew during the window (implies --dhat).
     #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub dhat_from: Option<String>,
+    /// Keep stack frames whose source path or symbol starts with PREFIX in dhat's
+    /// attribution (repeatable). The code of the workspace the binary was built in
+    /// is always kept; use this for code that lives elsewhere.
+    #[arg(long, value_name = "PREFIX")]
+    pub dhat_keep: Vec<String>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -213,12 +223,12 @@ impl RunArgs {
                 .map_err(|e| Error::Usage(format!("--sample-every: {e}")))?,
             warmup_hours,
             leak_rate: rate("leak-rate", &self.leak_rate)?,
-            out: Some(self.out.clone()),
-            dhat: self.dhat || self.dhat_from.is_some(),
+            dhat: self.dhat || self.dhat_from.is_some() || !self.dhat_keep.is_empty(),
             dhat_from: match &self.dhat_from {
                 Some(h) => number("dhat-from", h, "a virtual hour, e.g. 2")?,
                 None => 0.0,
             },
+            dhat_keep: self.dhat_keep.clone(),
             progress: !self.quiet,
         };
         cfg.validate()?;
@@ -227,15 +237,45 @@ impl RunArgs {
 }
 
 /// Entry point of the `soak` binary over the given scenarios.
+///
+/// For a binary of your own over your scenarios (with your crate's
+/// `#[global_allocator]` declared, see [`crate::Counting`]):
+///
+/// ```no_run
+/// # struct MyScenario;
+/// # impl soak_harness::Scenario for MyScenario {
+/// #     fn name(&self) -> &'static str { "mine" }
+/// #     fn about(&self) -> &'static str { "" }
+/// #     fn run<'a>(&'a self, _: &'a soak_harness::Ctx) -> soak_harness::RunFuture<'a> {
+/// #         Box::pin(async { Ok(()) })
+/// #     }
+/// # }
+/// #[global_allocator]
+/// static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
+///
+/// fn main() -> std::process::ExitCode {
+///     soak_harness::cli::main(vec![Box::new(MyScenario)])
+/// }
+/// ```
 pub fn main(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
-    let cli = match Cli::try_parse() {
+    ExitCode::from(run_from(std::env::args_os(), &scenarios))
+}
+
+/// [`main`] over the given arguments (the first is the program name); returns
+/// the exit status instead of exiting.
+pub fn run_from<I, T>(args: I, scenarios: &[Box<dyn Scenario>]) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = match Cli::try_parse_from(args) {
         Ok(c) => c,
-        Err(e) => return clap_exit(e),
+        Err(e) => return clap_code(e),
     };
-    ExitCode::from(match dispatch(cli.command, &scenarios) {
+    match dispatch(cli.command, scenarios) {
         Ok(code) => code,
         Err(e) => report_error(&e),
-    })
+    }
 }
 
 /// Entry point of a single scenario's binary: the options of `soak run`.
@@ -261,7 +301,7 @@ pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
         match single
             .args
             .to_config()
-            .and_then(|cfg| run_one(scenario.as_ref(), &cfg))
+            .and_then(|cfg| run_one(scenario.as_ref(), &cfg, &single.args.out))
         {
             Ok(code) => code,
             Err(e) => report_error(&e),
@@ -270,13 +310,17 @@ pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
 }
 
 fn clap_exit(e: clap::Error) -> ExitCode {
+    ExitCode::from(clap_code(e))
+}
+
+fn clap_code(e: clap::Error) -> u8 {
     let _ = e.print();
     // Help and version are successes; every parse error is a usage error.
-    ExitCode::from(if e.use_stderr() {
+    if e.use_stderr() {
         EXIT_ERROR
     } else {
         EXIT_PASS
-    })
+    }
 }
 
 fn report_error(e: &Error) -> u8 {
@@ -306,13 +350,17 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
                     known: scenarios.iter().map(|s| s.name().to_string()).collect(),
                 })?;
             let cfg = args.to_config()?;
-            run_one(found.as_ref(), &cfg)
+            run_one(found.as_ref(), &cfg, &args.out)
         }
         Command::All { args } => {
             let cfg = args.to_config()?;
+            run::preflight(&cfg)?;
+            for s in scenarios {
+                report::prepare_dir(&args.out, s.name(), cfg.variant)?;
+            }
             let mut worst = EXIT_PASS;
             for s in scenarios {
-                worst = worst.max(run_one(s.as_ref(), &cfg)?);
+                worst = worst.max(run_one(s.as_ref(), &cfg, &args.out)?);
             }
             Ok(worst)
         }
@@ -326,9 +374,15 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
     }
 }
 
-fn run_one(s: &dyn Scenario, cfg: &RunConfig) -> Result<u8, Error> {
-    let outcome = scenario::run(s, cfg)?;
+/// Runs one scenario: checks the report directory first (a bad `--out` costs no
+/// replay), prints the verdict, then writes the report.
+fn run_one(s: &dyn Scenario, cfg: &RunConfig, out: &std::path::Path) -> Result<u8, Error> {
+    run::preflight(cfg)?;
+    report::prepare_dir(out, s.name(), cfg.variant)?;
+    let mut outcome = run::run(s, cfg)?;
     print_outcome(&outcome);
+    let dir = outcome.write_report(out)?;
+    outln!("  report: {}", dir.display());
     Ok(if outcome.passed() {
         EXIT_PASS
     } else {
@@ -361,8 +415,5 @@ fn print_outcome(o: &Outcome) {
         for (name, v) in &s.teardown.gauges_not_at_rest {
             outln!("  teardown: gauge {name} still at {v} after shutdown");
         }
-    }
-    if let Some(d) = &o.dir {
-        outln!("  report: {}", d.display());
     }
 }

@@ -10,8 +10,8 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::{write_atomic, PNG_FILE, SVG_FILE};
-use crate::report::Summary;
 use crate::samples::Samples;
+use crate::summary::Summary;
 use crate::units::bytes_text;
 use crate::Error;
 
@@ -198,7 +198,7 @@ fn heap_panel<DB: DrawingBackend>(
         sum.scenario,
         sum.variant,
         sum.seed,
-        sum.verdict.to_uppercase()
+        sum.verdict.as_str().to_uppercase()
     );
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
