@@ -34,6 +34,30 @@ pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 /// Exit status: usage, input or harness error.
 pub const EXIT_ERROR: u8 = 2;
+/// Exit status: no resource failed, but the run could not tell for at least one
+/// (the message says why and what to run instead).
+pub const EXIT_INCONCLUSIVE: u8 = 3;
+
+/// Default of `--max-hours` (the limit of `--hours auto`).
+pub const DEFAULT_MAX_HOURS: f64 = 72.0;
+
+/// The exit status of a verdict.
+pub fn exit_code(v: crate::Verdict) -> u8 {
+    match v {
+        crate::Verdict::Fail => EXIT_FAIL,
+        crate::Verdict::Inconclusive => EXIT_INCONCLUSIVE,
+        crate::Verdict::Pass | crate::Verdict::Info => EXIT_PASS,
+    }
+}
+
+/// The exit status of several runs (`soak all`): a failure wins, then an
+/// inconclusive run, then pass.
+pub fn combined_exit(codes: &[u8]) -> u8 {
+    [EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE]
+        .into_iter()
+        .find(|c| codes.contains(c))
+        .unwrap_or(EXIT_PASS)
+}
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -42,9 +66,11 @@ Examples:
   soak run calibration --leak-rate 4MiB/h       inject a known leak: the detector must see it
   soak run moderator-flood --variant leaky --hours 4 --dhat    where does the heap go?
   soak all --seed 3 --out reports/nightly       every scenario (the nightly job)
+  soak run raid-burst --hours auto              run until the verdict is settled (at most 72 h)
 
 Exit status: 0 every resource within budget, 1 a resource grew past its budget,
-2 usage or input error.
+2 usage or input error, 3 inconclusive: the run was too short (or its window too
+unlike a full cycle) to tell; the message says why and what to run.
 
 Each run writes OUT/SCENARIO/VARIANT/{samples.csv,summary.json,heap.svg,heap.png}
 (and dhat-heap.json with --dhat), plus OUT/index.html over all runs.";
@@ -77,7 +103,8 @@ enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
-    /// Run every scenario (the nightly job); exits 1 if any fails.
+    /// Run every scenario (the nightly job); exits 1 if any fails, else 3 if any
+    /// is inconclusive.
     #[command(after_help = AFTER_HELP)]
     All {
         #[command(flatten)]
@@ -96,14 +123,24 @@ pub struct RunArgs {
     /// Subject variant: the fix the source report proposed, or the bug it found.
     #[arg(long, value_enum, default_value_t = VariantArg::Fixed)]
     pub variant: VariantArg,
-    /// Virtual hours to replay (fractions allowed).
+    /// Virtual hours to replay (fractions allowed), or `auto`: run until every
+    /// budgeted resource has a settled answer, looking every virtual hour, at most
+    /// --max-hours.
     #[arg(
         long,
         default_value = "24",
         allow_hyphen_values = true,
-        value_name = "H"
+        value_name = "H|auto"
     )]
     pub hours: String,
+    /// With --hours auto: the most virtual hours the run may take [default: 72].
+    #[arg(long, value_name = "H", allow_hyphen_values = true)]
+    pub max_hours: Option<String>,
+    /// The subjects' longest retention (TTL) in virtual hours, overriding the
+    /// scenario's declaration: no shorter run is judged, and the warm-up waits it
+    /// out when the run is at least twice as long [default: the scenario's].
+    #[arg(long, value_name = "H", allow_hyphen_values = true)]
+    pub retention: Option<String>,
     /// Traffic seed; the same seed replays the same traffic.
     #[arg(long, default_value_t = 1, value_name = "N")]
     pub seed: u64,
@@ -134,7 +171,8 @@ pub struct RunArgs {
     /// Virtual time between samples (e.g. 30s, 1m, 5m).
     #[arg(long, default_value = "1m", value_name = "DURATION")]
     pub sample_every: String,
-    /// Virtual hours left out of the growth fit at the start [default: 10% of --hours].
+    /// Virtual hours left out of the growth fit at the start [default: 10% of
+    /// --hours, or the retention when the run is at least twice as long].
     #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub warmup: Option<String>,
     /// Inject a known leak of RATE bytes per virtual hour on top of the scenario
@@ -200,11 +238,32 @@ impl RunArgs {
             }
             Ok(v)
         };
-        let hours = number(
-            "hours",
-            &self.hours,
-            "a positive number of virtual hours, e.g. 24",
-        )?;
+        let auto = self.hours.trim() == "auto";
+        let hours = if auto {
+            match &self.max_hours {
+                Some(m) => number(
+                    "max-hours",
+                    m,
+                    "a positive number of virtual hours, e.g. 72",
+                )?,
+                None => DEFAULT_MAX_HOURS,
+            }
+        } else {
+            if self.max_hours.is_some() {
+                return Err(Error::Usage(
+                    "--max-hours only applies with --hours auto; give one or the other".to_string(),
+                ));
+            }
+            number(
+                "hours",
+                &self.hours,
+                "a positive number of virtual hours, e.g. 24, or auto",
+            )?
+        };
+        let retention_hours = match &self.retention {
+            Some(r) => Some(number("retention", r, "virtual hours, e.g. 1")?),
+            None => None,
+        };
         let warmup_hours = match &self.warmup {
             Some(w) => Some(number("warmup", w, "virtual hours, e.g. 2")?),
             None => None,
@@ -222,6 +281,8 @@ impl RunArgs {
             sample_every: parse_duration(&self.sample_every)
                 .map_err(|e| Error::Usage(format!("--sample-every: {e}")))?,
             warmup_hours,
+            retention_hours,
+            auto,
             leak_rate: rate("leak-rate", &self.leak_rate)?,
             dhat: self.dhat || self.dhat_from.is_some() || !self.dhat_keep.is_empty(),
             dhat_from: match &self.dhat_from {
@@ -358,11 +419,19 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             for s in scenarios {
                 report::prepare_dir(&args.out, s.name(), cfg.variant)?;
             }
-            let mut worst = EXIT_PASS;
+            let mut codes = Vec::with_capacity(scenarios.len());
             for s in scenarios {
-                worst = worst.max(run_one(s.as_ref(), &cfg, &args.out)?);
+                codes.push(run_one(s.as_ref(), &cfg, &args.out)?);
             }
-            Ok(worst)
+            let count = |c| codes.iter().filter(|&&x| x == c).count();
+            outln!(
+                "{} runs: {} pass, {} fail, {} inconclusive",
+                codes.len(),
+                count(EXIT_PASS),
+                count(EXIT_FAIL),
+                count(EXIT_INCONCLUSIVE)
+            );
+            Ok(combined_exit(&codes))
         }
         Command::Report { dir } => {
             let runs = report::redraw(&dir)?;
@@ -383,11 +452,7 @@ fn run_one(s: &dyn Scenario, cfg: &RunConfig, out: &std::path::Path) -> Result<u
     print_outcome(&outcome);
     let dir = outcome.write_report(out)?;
     outln!("  report: {}", dir.display());
-    Ok(if outcome.passed() {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    })
+    Ok(exit_code(outcome.verdict()))
 }
 
 fn print_outcome(o: &Outcome) {
@@ -402,6 +467,16 @@ fn print_outcome(o: &Outcome) {
         bytes_text(s.peak_live_bytes as f64),
         s.message
     );
+    if let Some(a) = &s.auto {
+        outln!(
+            "  --hours auto: {} after {} of at most {} virtual h (z = {:.2} over {} looks)",
+            if a.settled { "settled" } else { "not settled" },
+            s.virtual_hours,
+            a.max_hours,
+            a.significance_z,
+            a.looks
+        );
+    }
     if !s.teardown.clean {
         outln!(
             "  teardown not clean: tasks {}→{}, fds {}→{}, heap {}→{}",

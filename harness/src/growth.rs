@@ -28,6 +28,12 @@
 //!
 //! Uncertainty is the OLS standard error inflated for autocorrelated residuals by
 //! `sqrt((1 + ρ) / (1 − ρ))`, with ρ the lag-1 autocorrelation of the residuals.
+//!
+//! [`facts`] adds what the window itself shows — the curvature of a fill, how
+//! collinear time is with the load, the noise band, how much of the load's rise
+//! and fall the window saw — so the verdict can tell when a window cannot tell.
+//! [`corrected_z`] is the threshold for a run that looks at its data repeatedly
+//! (`--hours auto`).
 
 use serde::{Deserialize, Serialize};
 
@@ -39,6 +45,103 @@ pub const LOAD_LAGS_HOURS: [f64; 3] = [5.0 / 60.0, 0.5, 2.0];
 
 /// How many standard errors growth must clear to count as real.
 pub const SIGNIFICANCE_Z: f64 = 2.0;
+
+/// The one-sided false-alarm rate of [`SIGNIFICANCE_Z`]: 1 − Φ(2).
+pub const SIGNIFICANCE_ALPHA: f64 = 0.022_750_131_948_179_2;
+
+/// The threshold for `looks` repeated looks at one run's growing data, spending
+/// the single look's false-alarm rate [`SIGNIFICANCE_ALPHA`] over all of them
+/// (Bonferroni): z = Φ⁻¹(1 − α / looks). One look gives [`SIGNIFICANCE_Z`]; 72
+/// hourly looks give 3.42. Bonferroni ignores that successive looks share most of
+/// their data, so the run's real false-alarm rate is lower still.
+pub fn corrected_z(looks: usize) -> f64 {
+    if looks <= 1 {
+        return SIGNIFICANCE_Z;
+    }
+    normal_quantile(1.0 - SIGNIFICANCE_ALPHA / looks as f64)
+}
+
+/// Φ⁻¹(p), the standard normal quantile, for 0 < p < 1 (Acklam's rational
+/// approximation refined by one Halley step; relative error below 1e-12).
+pub fn normal_quantile(p: f64) -> f64 {
+    if !(p > 0.0 && p < 1.0) {
+        return if p <= 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    let x = if p < 0.024_25 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.024_25 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    };
+    // One Halley step on Φ(x) − p.
+    let e = 0.5 * erfc(-x / std::f64::consts::SQRT_2) - p;
+    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
+    x - u / (1.0 + x * u / 2.0)
+}
+
+/// The complementary error function (Numerical Recipes' Chebyshev fit, relative
+/// error below 1.2e-7 everywhere; enough for one refinement step).
+fn erfc(x: f64) -> f64 {
+    let z = x.abs();
+    let t = 1.0 / (1.0 + 0.5 * z);
+    let r = t
+        * (-z * z - 1.265_512_23
+            + t * (1.000_023_68
+                + t * (0.374_091_96
+                    + t * (0.096_784_18
+                        + t * (-0.186_288_06
+                            + t * (0.278_868_07
+                                + t * (-1.135_203_98
+                                    + t * (1.488_515_87
+                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
+            .exp();
+    if x >= 0.0 {
+        r
+    } else {
+        2.0 - r
+    }
+}
 
 /// Fewest samples in the steady window for a judgement.
 pub const MIN_POINTS: usize = 12;
@@ -72,8 +175,24 @@ impl Estimate {
     /// doubling near mid-window makes the late slope uncertain; uncertainty must
     /// not let a leak pass).
     pub fn exceeds(&self, budget: f64) -> bool {
-        let stopped = self.late_per_hour + SIGNIFICANCE_Z * self.late_stderr < budget;
-        self.per_hour > budget && self.per_hour > SIGNIFICANCE_Z * self.stderr && !stopped
+        self.exceeds_at(budget, SIGNIFICANCE_Z)
+    }
+
+    /// [`Estimate::exceeds`] with `z` standard errors instead of
+    /// [`SIGNIFICANCE_Z`] (a run that looks repeatedly uses a higher one).
+    pub fn exceeds_at(&self, budget: f64, z: f64) -> bool {
+        self.per_hour > budget && self.per_hour > z * self.stderr && !self.stopped_at(budget, z)
+    }
+
+    /// Whether the late half shows, `z` standard errors clear, that growth has
+    /// fallen under `budget` (a cache that filled and now holds still).
+    pub fn stopped_at(&self, budget: f64, z: f64) -> bool {
+        self.late_per_hour + z * self.late_stderr < budget
+    }
+
+    /// Length of the window, hours.
+    pub fn window_hours(&self) -> f64 {
+        self.to_hours - self.from_hours
     }
 
     /// The trend line's value at `hours` (for charts).
@@ -388,6 +507,18 @@ mod tests {
         let y = vec![1.0; t.len()];
         assert!(estimate(&t, &y, &vec![0.0; t.len()], 0.0).is_none());
         assert!(estimate(&t, &y[1..], &vec![0.0; t.len()], 0.0).is_none());
+    }
+
+    #[test]
+    fn normal_quantiles_and_the_corrected_threshold() {
+        assert!((normal_quantile(1.0 - SIGNIFICANCE_ALPHA) - 2.0).abs() < 1e-9);
+        assert!((normal_quantile(0.975) - 1.959_963_984_540_054).abs() < 1e-9);
+        assert!((normal_quantile(0.05) + 1.644_853_626_951_472_2).abs() < 1e-9);
+        assert!((normal_quantile(1e-6) + 4.753_424_308_822_899).abs() < 1e-8);
+        assert_eq!(corrected_z(1), SIGNIFICANCE_Z);
+        let z72 = corrected_z(72);
+        assert!((3.40..3.45).contains(&z72), "{z72}");
+        assert!(corrected_z(24) < z72);
     }
 
     #[test]

@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::samples::Samples;
 use crate::scenario::{Ctx, Scenario};
 use crate::summary::{Summary, SummaryInput};
-use crate::verdict::{self, Teardown, Verdict, TEARDOWN_SETTLE};
+use crate::verdict::{self, Judging, Teardown, Verdict, TEARDOWN_SETTLE};
 use crate::{alloc, report, BoxError, Error};
 
 /// Everything a finished run produced.
@@ -44,6 +44,11 @@ impl Outcome {
     /// Whether every budgeted resource stayed within its budget.
     pub fn passed(&self) -> bool {
         self.summary.verdict == Verdict::Pass
+    }
+
+    /// Whether the run could not tell (see the summary's message for why).
+    pub fn inconclusive(&self) -> bool {
+        self.summary.verdict == Verdict::Inconclusive
     }
 
     /// Writes the report files under `root/SCENARIO/VARIANT/` (atomically, the
@@ -91,10 +96,23 @@ static RUN_LOCK: Mutex<()> = Mutex::new(());
 /// not [`crate::Counting`] (the heap would read zero all day), and with
 /// [`Error::Usage`] for a config [`RunConfig::validate`] rejects.
 pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
-    preflight(cfg)?;
+    let mut cfg = cfg.clone();
+    if cfg.retention_hours.is_none() {
+        cfg.retention_hours = scenario.retention().map(|d| d.as_secs_f64() / 3600.0);
+    }
+    preflight(&cfg)?;
     // A poisoned lock only means an earlier run panicked; the counters are still fine.
     let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    replay(scenario, cfg)
+    replay(scenario, &cfg)
+}
+
+/// How `cfg`'s run is judged when it ended (or is looked at) after `hours`.
+fn judging(cfg: &RunConfig, hours: f64) -> Judging {
+    if cfg.auto {
+        Judging::auto(cfg, hours)
+    } else {
+        Judging::fixed(cfg)
+    }
 }
 
 /// Everything [`run`] checks before it replays anything: the config's ranges, the
@@ -128,10 +146,17 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     let wall_seconds = wall.elapsed().as_secs_f64();
 
     let specs = verdict::resource_specs(cfg, &rec.gauge_specs);
-    let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
+    let hours = if cfg.auto {
+        rec.samples.last("virtual_seconds").unwrap_or(0.0) / 3600.0
+    } else {
+        cfg.hours
+    };
+    let judged = judging(cfg, hours);
+    let verdicts = verdict::analyse(&rec.samples, &specs, &judged);
     let summary = Summary::new(SummaryInput {
         scenario: scenario.name(),
         cfg,
+        judging: judged,
         wall_seconds,
         samples: &rec.samples,
         verdicts,
@@ -188,6 +213,18 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         columns.extend(names.iter().cloned());
         let mut samples = Samples::with_capacity(columns, n);
         let mut gauge_row = Vec::with_capacity(names.len());
+        // An auto run judges itself every LOOK_EVERY and stops once settled.
+        let auto_specs = cfg.auto.then(|| {
+            let budgets: Vec<(String, Option<f64>)> = ctx
+                .shared
+                .gauges
+                .borrow()
+                .iter()
+                .map(|g| (g.name.clone(), g.budget_per_hour))
+                .collect();
+            verdict::resource_specs(cfg, &budgets)
+        });
+        let look_every = verdict::LOOK_EVERY.as_secs_f64();
         let mut iv = tokio::time::interval_at(ctx.start(), every);
         for _ in 0..n {
             let at = iv.tick().await;
@@ -215,6 +252,13 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
             if late_start && profile.borrow().is_none() {
                 *profile.borrow_mut() =
                     Some(profile::Session::start(secs / 3600.0, &cfg.dhat_keep));
+            }
+            if let Some(specs) = &auto_specs {
+                let due = secs > 0.0 && (secs / look_every).fract() == 0.0;
+                if due && settled(&samples, specs, &judging(cfg, secs / 3600.0)) {
+                    ctx.shared.stop_at(at);
+                    break;
+                }
             }
         }
         progress.finish();
@@ -286,6 +330,11 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         events,
         dhat,
     })
+}
+
+/// Whether the samples so far give a verdict other than inconclusive.
+fn settled(samples: &Samples, specs: &[verdict::ResourceSpec], j: &Judging) -> bool {
+    verdict::decide(&verdict::analyse(samples, specs, j)) != Verdict::Inconclusive
 }
 
 /// The harness's calibrated leak: `rate` bytes per virtual hour, allocated every
