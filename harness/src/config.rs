@@ -335,13 +335,14 @@ mod tests {
 
     #[test]
     fn default_warmup_waits_out_the_retention_when_it_fits() {
-        assert_eq!(default_warmup(24.0, None), 2.4);
-        assert_eq!(default_warmup(24.0, Some(1.0)), 2.4);
-        assert_eq!(default_warmup(24.0, Some(24.0)), 2.4);
-        assert_eq!(default_warmup(4.0, Some(1.5)), 1.5);
-        assert_eq!(default_warmup(2.0, Some(1.5)), 0.2);
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(default_warmup(24.0, None), 2.4));
+        assert!(close(default_warmup(24.0, Some(1.0)), 2.4));
+        assert!(close(default_warmup(24.0, Some(24.0)), 2.4));
+        assert!(close(default_warmup(4.0, Some(1.5)), 1.5));
+        assert!(close(default_warmup(2.0, Some(1.5)), 0.2));
         let c = RunConfig::new().hours(6.0).retention_hours(2.0);
-        assert_eq!((c.warmup(), c.warmup_at(3.0)), (2.0, 0.3));
+        assert!(close(c.warmup(), 2.0) && close(c.warmup_at(3.0), 0.3));
         assert_eq!(c.clone().warmup_hours(1.0).warmup_at(3.0), 1.0);
     }
 

@@ -62,7 +62,7 @@ pub fn corrected_z(looks: usize) -> f64 {
 }
 
 /// Φ⁻¹(p), the standard normal quantile, for 0 < p < 1 (Acklam's rational
-/// approximation refined by one Halley step; relative error below 1e-12).
+/// approximation; relative error below 1.2e-9).
 pub fn normal_quantile(p: f64) -> f64 {
     if !(p > 0.0 && p < 1.0) {
         return if p <= 0.0 {
@@ -104,7 +104,7 @@ pub fn normal_quantile(p: f64) -> f64 {
         (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
             / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
     };
-    let x = if p < 0.024_25 {
+    if p < 0.024_25 {
         tail((-2.0 * p.ln()).sqrt())
     } else if p > 1.0 - 0.024_25 {
         -tail((-2.0 * (1.0 - p).ln()).sqrt())
@@ -113,33 +113,6 @@ pub fn normal_quantile(p: f64) -> f64 {
         let r = q * q;
         (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
             / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
-    };
-    // One Halley step on Φ(x) − p.
-    let e = 0.5 * erfc(-x / std::f64::consts::SQRT_2) - p;
-    let u = e * (2.0 * std::f64::consts::PI).sqrt() * (x * x / 2.0).exp();
-    x - u / (1.0 + x * u / 2.0)
-}
-
-/// The complementary error function (Numerical Recipes' Chebyshev fit, relative
-/// error below 1.2e-7 everywhere; enough for one refinement step).
-fn erfc(x: f64) -> f64 {
-    let z = x.abs();
-    let t = 1.0 / (1.0 + 0.5 * z);
-    let r = t
-        * (-z * z - 1.265_512_23
-            + t * (1.000_023_68
-                + t * (0.374_091_96
-                    + t * (0.096_784_18
-                        + t * (-0.186_288_06
-                            + t * (0.278_868_07
-                                + t * (-1.135_203_98
-                                    + t * (1.488_515_87
-                                        + t * (-0.822_152_23 + t * 0.170_872_77)))))))))
-            .exp();
-    if x >= 0.0 {
-        r
-    } else {
-        2.0 - r
     }
 }
 
@@ -220,10 +193,7 @@ pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> 
     }
     let t: Vec<f64> = idx.iter().map(|&i| t_hours[i]).collect();
     let yy: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
-    let feats: Vec<Vec<f64>> = features
-        .iter()
-        .map(|f| idx.iter().map(|&i| f[i]).collect())
-        .collect();
+    let feats = window_features(&features, &idx);
     let from = t[0];
     let to = t[t.len() - 1];
     let mid = (from + to) / 2.0;
@@ -244,6 +214,26 @@ pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> 
         trend_start: mean(&yy) - whole.slope * (t_mean - from),
         points: t.len(),
     })
+}
+
+/// Smallest spread (standard deviation, as a share of the mean load) a load
+/// covariate must have within the window to enter the fit. A load that is
+/// constant but for a partial first sample leaves moving averages that decay by a
+/// fraction of a percent over hours: they carry no information about load, only
+/// a smooth curve that would compete with the trend.
+pub const MIN_FEATURE_SPREAD: f64 = 0.01;
+
+/// The load covariates restricted to the window's rows `idx`, without those that
+/// barely vary there ([`MIN_FEATURE_SPREAD`]).
+fn window_features(features: &[Vec<f64>], idx: &[usize]) -> Vec<Vec<f64>> {
+    features
+        .iter()
+        .map(|f| idx.iter().map(|&i| f[i]).collect::<Vec<f64>>())
+        .filter(|f| {
+            let c = center(f);
+            (dot(&c, &c) / f.len().max(1) as f64).sqrt() >= MIN_FEATURE_SPREAD
+        })
+        .collect()
 }
 
 /// Load covariates over the whole run: the normalised load and its moving averages.
@@ -511,10 +501,11 @@ mod tests {
 
     #[test]
     fn normal_quantiles_and_the_corrected_threshold() {
-        assert!((normal_quantile(1.0 - SIGNIFICANCE_ALPHA) - 2.0).abs() < 1e-9);
-        assert!((normal_quantile(0.975) - 1.959_963_984_540_054).abs() < 1e-9);
-        assert!((normal_quantile(0.05) + 1.644_853_626_951_472_2).abs() < 1e-9);
+        assert!((normal_quantile(1.0 - SIGNIFICANCE_ALPHA) - 2.0).abs() < 1e-8);
+        assert!((normal_quantile(0.975) - 1.959_963_984_540_054).abs() < 1e-8);
+        assert!((normal_quantile(0.05) + 1.644_853_626_951_472_2).abs() < 1e-8);
         assert!((normal_quantile(1e-6) + 4.753_424_308_822_899).abs() < 1e-8);
+        assert_eq!(normal_quantile(0.0), f64::NEG_INFINITY);
         assert_eq!(corrected_z(1), SIGNIFICANCE_Z);
         let z72 = corrected_z(72);
         assert!((3.40..3.45).contains(&z72), "{z72}");

@@ -655,3 +655,268 @@ impl Teardown {
 fn yes() -> bool {
     true
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: f64 = 1e6;
+
+    /// A 24-hour-like window: steady, collinearity and load swing of a full day.
+    fn est(per_hour: f64, stderr: f64) -> Estimate {
+        Estimate {
+            per_hour,
+            stderr,
+            late_per_hour: per_hour,
+            late_stderr: stderr * 2.0,
+            from_hours: 2.4,
+            to_hours: 24.0,
+            trend_start: 5e6,
+            points: 1297,
+        }
+    }
+
+    fn day() -> Facts {
+        Facts {
+            early_per_hour: 0.0,
+            bend_per_hour: 0.0,
+            bend_stderr: 1e4,
+            trend_vif: 3.0,
+            noise: 2e5,
+            load_rise: 0.8,
+            load_fall: 0.7,
+            load_noise: 0.005,
+        }
+    }
+
+    fn judging(run_hours: f64, retention: Option<f64>) -> Judging {
+        Judging {
+            run_hours,
+            warmup_hours: run_hours / 10.0,
+            retention_hours: retention,
+            z: SIGNIFICANCE_Z,
+        }
+    }
+
+    fn kind(v: (Verdict, Option<Reason>)) -> (Verdict, String) {
+        let k =
+            v.1.map(|r| {
+                serde_json::to_value(r).expect("serialises")["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        (v.0, k)
+    }
+
+    #[test]
+    fn a_clear_day_passes_or_fails() {
+        let j = judging(24.0, Some(24.0));
+        assert_eq!(
+            judge(Some(B), Some(est(1e4, 5e3)), Some(day()), &j),
+            (Verdict::Pass, None)
+        );
+        assert_eq!(
+            judge(Some(B), Some(est(2e6, 1e4)), Some(day()), &j),
+            (Verdict::Fail, None)
+        );
+        assert_eq!(
+            judge(None, Some(est(2e6, 1e4)), Some(day()), &j),
+            (Verdict::Info, None)
+        );
+        // Over budget but indistinguishable from no growth at all: a pass, as
+        // before the third answer (a task count swinging by thousands a day).
+        assert_eq!(
+            judge(Some(1.0), Some(est(2.0, 23.0)), Some(day()), &j),
+            (Verdict::Pass, None)
+        );
+    }
+
+    #[test]
+    fn each_unsafe_window_is_inconclusive_with_its_reason() {
+        let j = judging(24.0, None);
+        let leak = Some(est(2e6, 1e4));
+        let cases = [
+            (judge(Some(B), None, None, &j), "too_short"),
+            (
+                judge(Some(B), leak, Some(day()), &judging(4.0, Some(24.0))),
+                "retention",
+            ),
+            (
+                judge(
+                    Some(B),
+                    leak,
+                    Some(Facts {
+                        trend_vif: 40.0,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "collinear",
+            ),
+            (
+                judge(
+                    Some(B),
+                    Some(Estimate {
+                        late_per_hour: 3e5,
+                        late_stderr: 7e5,
+                        ..est(1.5e6, 5e5)
+                    }),
+                    Some(Facts {
+                        early_per_hour: 2.5e6,
+                        bend_per_hour: -2.2e6,
+                        bend_stderr: 1e6,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "fill",
+            ),
+            (
+                judge(
+                    Some(B),
+                    leak,
+                    Some(Facts {
+                        noise: 1e7,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "within_noise",
+            ),
+            (
+                judge(Some(B), Some(est(1.3e6, 0.9e6)), Some(day()), &j),
+                "near_budget",
+            ),
+            (
+                judge(
+                    Some(B),
+                    Some(est(7e5, 3e4)),
+                    Some(Facts {
+                        load_rise: 0.14,
+                        load_fall: 0.0,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "load_not_covered",
+            ),
+            (
+                // Sparse load: a 30% swing is within three noise widths.
+                judge(
+                    Some(B),
+                    Some(est(0.0, 1e4)),
+                    Some(Facts {
+                        load_rise: 0.3,
+                        load_fall: 0.3,
+                        load_noise: 0.15,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "load_not_covered",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(kind(got), (Verdict::Inconclusive, want.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_fill_whose_late_half_is_itself_over_budget_still_fails() {
+        let e = Estimate {
+            late_per_hour: 3.3e6,
+            late_stderr: 0.95e6,
+            ..est(5.8e6, 0.8e6)
+        };
+        let f = Facts {
+            bend_per_hour: -4.8e6,
+            bend_stderr: 1.6e6,
+            ..day()
+        };
+        assert_eq!(
+            judge(Some(B), Some(e), Some(f), &judging(6.0, Some(1.0))),
+            (Verdict::Fail, None)
+        );
+    }
+
+    #[test]
+    fn repeated_looks_need_more_to_fail() {
+        let e = Some(est(1.6e6, 0.5e6)); // 3.2 standard errors
+        let once = judging(6.0, None);
+        let looked = Judging {
+            z: growth::corrected_z(72),
+            ..once
+        };
+        assert_eq!(judge(Some(B), e, Some(day()), &once).0, Verdict::Fail);
+        assert_eq!(
+            kind(judge(Some(B), e, Some(day()), &looked)),
+            (Verdict::Inconclusive, "near_budget".to_string())
+        );
+    }
+
+    fn rv(name: &str, verdict: Verdict, reason: Option<Reason>) -> ResourceVerdict {
+        ResourceVerdict {
+            spec: ResourceSpec {
+                name: name.into(),
+                column: name.into(),
+                unit: "bytes".into(),
+                budget_per_hour: Some(B),
+                gauge: false,
+            },
+            estimate: Some(est(0.0, 1.0)),
+            facts: None,
+            verdict,
+            reason,
+            first: 0.0,
+            last: 0.0,
+            peak: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_fail_outranks_inconclusive_which_outranks_pass() {
+        let short = Some(Reason::Retention {
+            run_hours: 4.0,
+            retention_hours: 24.0,
+        });
+        let pass = rv("heap", Verdict::Pass, None);
+        let unsure = rv("tasks", Verdict::Inconclusive, short);
+        let fail = rv("fds", Verdict::Fail, None);
+        assert_eq!(decide(&[pass.clone()]), Verdict::Pass);
+        assert_eq!(
+            decide(&[pass.clone(), unsure.clone()]),
+            Verdict::Inconclusive
+        );
+        assert_eq!(decide(&[unsure.clone(), fail]), Verdict::Fail);
+        let both = [
+            rv("heap", Verdict::Inconclusive, short),
+            unsure,
+            rv("listeners", Verdict::Info, None),
+        ];
+        let m = message(&both);
+        assert!(
+            m.starts_with("inconclusive: heap, tasks: window shorter than the subject's longest retention (24 h; the run was 4 h)"),
+            "{m}"
+        );
+        assert!(m.ends_with("run ≥ 24 h"), "{m}");
+    }
+
+    #[test]
+    fn reasons_say_what_to_run() {
+        let fill = Reason::Fill {
+            early_per_hour: 2.5e6,
+            late_per_hour: 3e5,
+            run_hours: 2.0,
+        };
+        assert_eq!(
+            fill.text("bytes"),
+            "growth is slowing — a fill, not yet a plateau (2.38 MiB/h early, 293.0 KiB/h late) \
+             — run ≥ 4 h or --hours auto"
+        );
+        let back: Reason =
+            serde_json::from_value(serde_json::to_value(fill).expect("json")).expect("round trip");
+        assert_eq!(back, fill);
+    }
+}
