@@ -242,15 +242,16 @@ impl RunConfig {
 
     /// Checks ranges that the type system cannot.
     pub fn validate(&self) -> Result<(), Error> {
+        let hours_flag = if self.auto { "--max-hours" } else { "--hours" };
         if !(self.hours.is_finite() && self.hours > 0.0) {
             return Err(Error::Usage(format!(
-                "--hours must be a positive number of virtual hours, got {}",
+                "{hours_flag} must be a positive number of virtual hours, got {}",
                 self.hours
             )));
         }
         if self.hours > 24.0 * 365.0 {
             return Err(Error::Usage(format!(
-                "--hours {} is more than a year of virtual time; use at most 8760",
+                "{hours_flag} {} is more than a year of virtual time; use at most 8760",
                 self.hours
             )));
         }

@@ -13,5 +13,6 @@ mod connection_churn;
 mod dhat;
 mod moderator_flood;
 mod raid_burst;
+mod short_runs;
 mod support;
 mod timer_lifecycle;
