@@ -216,33 +216,32 @@ pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> 
     })
 }
 
-/// Smallest spread (standard deviation, as a share of the mean load) a load
-/// covariate must have within the window to enter the fit. A load that is
-/// constant but for a partial first sample leaves moving averages that decay by a
-/// fraction of a percent over hours: they carry no information about load, only
-/// a smooth curve that would compete with the trend.
-pub const MIN_FEATURE_SPREAD: f64 = 0.01;
-
-/// The load covariates restricted to the window's rows `idx`, without those that
-/// barely vary there ([`MIN_FEATURE_SPREAD`]).
+/// The load covariates restricted to the window's rows `idx`.
 fn window_features(features: &[Vec<f64>], idx: &[usize]) -> Vec<Vec<f64>> {
     features
         .iter()
-        .map(|f| idx.iter().map(|&i| f[i]).collect::<Vec<f64>>())
-        .filter(|f| {
-            let c = center(f);
-            (dot(&c, &c) / f.len().max(1) as f64).sqrt() >= MIN_FEATURE_SPREAD
-        })
+        .map(|f| idx.iter().map(|&i| f[i]).collect())
         .collect()
 }
 
 /// Load covariates over the whole run: the normalised load and its moving averages.
-/// Empty when the run reported no load (or a constant one).
+/// Empty when the run reported no load (or a constant one). The first and last
+/// samples' loads are taken to be their neighbours' (they count partial
+/// intervals).
 pub fn load_features(t_hours: &[f64], load: &[f64]) -> Vec<Vec<f64>> {
     let n = load.len();
     if n < 3 || t_hours.len() != n {
         return Vec::new();
     }
+    // The first and last samples count partial intervals: the first is taken at
+    // the start instant (a moment's events), and a scenario's tick at the end
+    // instant never runs, so the last misses one tick. Each stands for its
+    // neighbour's load; else a steady load shows a dip at an edge, and the slow
+    // response of the moving averages to it mimics a trend.
+    let mut load = load.to_vec();
+    load[0] = load[1];
+    load[n - 1] = load[n - 2];
+    let load = &load[..];
     let m = mean(load);
     let var = load.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
     if m <= 0.0 || var <= 0.0 {

@@ -62,7 +62,9 @@ impl Outcome {
     }
 
     /// For a `#[test]`: panics unless the run passed, with the verdict message and,
-    /// when a report was written, where it is.
+    /// when a report was written, where it is. An inconclusive run does not pass:
+    /// the message says what to run instead (often a longer run, or
+    /// [`RunConfig::auto`]).
     ///
     /// ```no_run
     /// # fn t(outcome: soak_harness::Outcome) {
@@ -79,8 +81,13 @@ impl Outcome {
             Some(d) => format!("; report: {}", d.display()),
             None => String::new(),
         };
+        let what = if self.inconclusive() {
+            "could not tell whether it is within budget"
+        } else {
+            "is over budget"
+        };
         panic!(
-            "{} ({}, seed {}) is over budget: {}{report}",
+            "{} ({}, seed {}) {what}: {}{report}",
             s.scenario, s.variant, s.seed, s.message
         );
     }

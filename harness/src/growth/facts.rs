@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{
     center, dot, lag1_autocorrelation, load_features, mean, upper_inverse, window_features,
-    MIN_FEATURE_SPREAD, MIN_POINTS,
+    MIN_POINTS,
 };
 
 /// What a window shows besides the growth estimate, for one series.
@@ -86,10 +86,9 @@ pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Opt
         ols(&trend, &with(vec![ones]), 1).map_or(0.0, |o| o.r2)
     };
 
-    let smooth = features.get(SMOOTH_LOAD).map(|s| pick(s));
-    let (load_rise, load_fall) = match smooth {
-        Some(s) if spread(&s) >= MIN_FEATURE_SPREAD => hump(&s),
-        _ => (1.0, 1.0), // a load that does not vary here has no cycle to cover
+    let (load_rise, load_fall) = match features.get(SMOOTH_LOAD) {
+        Some(s) => hump(&pick(s)),
+        None => (1.0, 1.0), // a constant load has no cycle to cover
     };
     let load_noise = match features.first() {
         Some(x) => smoothed_noise(&pick(x), mean(&pick(load)), t_hours),
@@ -105,12 +104,6 @@ pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Opt
         load_fall,
         load_noise,
     })
-}
-
-/// Standard deviation of `v`.
-fn spread(v: &[f64]) -> f64 {
-    let c = center(v);
-    (dot(&c, &c) / v.len().max(1) as f64).sqrt()
 }
 
 /// The rise to, and the fall from, the highest point of `s`, as shares of it.
