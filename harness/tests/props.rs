@@ -175,7 +175,8 @@ mod readers {
 
     fn summary_of(s: &Samples, hours: f64) -> Summary {
         let cfg = RunConfig::new().hours(hours);
-        let verdicts = verdict::analyse(s, &verdict::resource_specs(&cfg, &[]), cfg.warmup());
+        let judging = verdict::Judging::fixed(&cfg);
+        let verdicts = verdict::analyse(s, &verdict::resource_specs(&cfg, &[]), &judging);
         Summary::new(SummaryInput {
             scenario: "prop-test",
             cfg: &cfg,
@@ -187,6 +188,7 @@ mod readers {
             events: 7,
             dhat: None,
             sites: None,
+            judging,
         })
     }
 

@@ -128,6 +128,12 @@ impl Scenario for ArtifactCache {
          leaky: the unbounded maps they replaced"
     }
 
+    /// Artifacts live up to [`ARTIFACT_TTL`] (24 h), though capacity usually evicts
+    /// them sooner; tokens 5 minutes, sessions 15.
+    fn retention(&self) -> Option<Duration> {
+        Some(ARTIFACT_TTL)
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let artifact_api = Shape::new(Diurnal::new(2.0, 12.0, 14.0));

@@ -167,6 +167,13 @@ impl Scenario for ConnectionChurn {
          a blip and reconnect storm; leaky drops only on graceful close (seed 004)"
     }
 
+    /// The fixed server closes idle connections after an hour (its
+    /// [`Config::idle_ttl`]) and half-open ones after the 25-minute heartbeat
+    /// timeout; interactions time out in 2 minutes.
+    fn retention(&self) -> Option<Duration> {
+        Config::default().idle_ttl
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let server = Server::start(Config::default().leaky(ctx.leaky()));

@@ -107,6 +107,13 @@ impl Scenario for ModeratorFlood {
         "/flag floods, reset brute force, anti-spam on 1.3M messages/day from 530k churning users (seeds 000, 001)"
     }
 
+    /// `/modstats reset` cooldowns keep their entries 24 h
+    /// ([`soak_components::rate_limit::RESET_ENTRY_TTL`]); every other map an hour
+    /// or less.
+    fn retention(&self) -> Option<Duration> {
+        Some(soak_components::rate_limit::RESET_ENTRY_TTL)
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let cleanup = Cleanup::default().leaky(ctx.leaky());

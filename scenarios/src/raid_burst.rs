@@ -106,6 +106,13 @@ impl Scenario for RaidBurst {
         "quiet diurnal guilds plus raids every 3 h: joins, spam waves, nukes, ticket floods (seed 000)"
     }
 
+    /// The recovery caches and the anti-spam violations keep entries an hour
+    /// ([`soak_components::rate_limit::anti_raid::RECOVERY_TTL`]); tickets 30
+    /// minutes, the rest 5.
+    fn retention(&self) -> Option<Duration> {
+        Some(soak_components::rate_limit::anti_raid::RECOVERY_TTL)
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let cleanup = Cleanup::default().leaky(ctx.leaky());

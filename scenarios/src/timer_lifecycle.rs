@@ -118,6 +118,12 @@ impl Scenario for TimerLifecycle {
          leaky leaks tasks, fds, listeners"
     }
 
+    /// A monitoring stack lives [`RESTART_EVERY`] (20 minutes) before a deploy
+    /// replaces it; voice frames 30 s, calls about 4 minutes.
+    fn retention(&self) -> Option<Duration> {
+        Some(RESTART_EVERY)
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let host = Host::new().leaky(ctx.leaky());
