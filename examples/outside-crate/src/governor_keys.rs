@@ -2,17 +2,17 @@
 //! [`Cooldowns`], governor's keyed rate limiter used as seed 001's per-`guild:user`
 //! cooldown.
 //!
-//! The day (peak at 20:00): 10–60 commands/s, about 3 million, from 30,000 users
+//! The day (peak at 14:00): 10–60 commands/s, about 3 million, from 30,000 users
 //! present at any moment with 60,000 new ones arriving every hour (each stays 30
 //! minutes: about 1.4 million distinct users a day). One command in five is sent
 //! twice at once, and the cooldown refuses the second (about 600,000 refused).
 //!
 //! Fixed, housekeeping drops every key back to a fresh state each minute: the
 //! `keys` gauge holds the last few seconds' users (a few hundred) and the heap does
-//! not trend. Leaky, every user who ever sent a command keeps a key: about 44,000
+//! not trend. Leaky, every user who ever sent a command keeps a key: about 50,000
 //! new keys an hour (a 39-character `String` and a state each, in a `DashMap`
-//! whose shards double together: the heap climbs in steps), 1.2 million keys and
-//! 110 MiB at the end of the day, about 5 MiB/h; the run fails on `heap` with
+//! whose shards double together: the heap climbs in steps), 1.15 million keys and
+//! 109 MiB at the end of the day, about 5.5 MiB/h; the run fails on `heap` with
 //! `keys` named.
 
 use soak_harness::traffic::{mix, secs, Diurnal, Population, Shape};
@@ -31,7 +31,7 @@ pub const DOUBLE_TAP: f64 = 0.2;
 
 /// Commands per second over the day.
 pub fn commands() -> Shape {
-    Shape::new(Diurnal::new(10.0, 60.0, 20.0))
+    Shape::new(Diurnal::new(10.0, 60.0, 14.0))
 }
 
 /// A Discord-like 19-digit id for the number `n`, so keys have their real length.
