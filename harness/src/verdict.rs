@@ -884,7 +884,7 @@ mod tests {
         let pass = rv("heap", Verdict::Pass, None);
         let unsure = rv("tasks", Verdict::Inconclusive, short);
         let fail = rv("fds", Verdict::Fail, None);
-        assert_eq!(decide(&[pass.clone()]), Verdict::Pass);
+        assert_eq!(decide(std::slice::from_ref(&pass)), Verdict::Pass);
         assert_eq!(
             decide(&[pass.clone(), unsure.clone()]),
             Verdict::Inconclusive
