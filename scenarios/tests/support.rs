@@ -50,6 +50,32 @@ pub fn no_site_past_budget(s: &Summary) {
     );
 }
 
+/// Leaky variants that fail on heap alone, past `min_growth` bytes per hour, with
+/// every one of `gauges` among those that grew and the message saying so.
+pub fn fails_on_heap_naming(s: &Summary, min_growth: f64, gauges: &[&str]) {
+    let seed = s.seed;
+    assert_eq!(
+        s.verdict,
+        soak_harness::Verdict::Fail,
+        "seed {seed}: {}",
+        s.message
+    );
+    assert_eq!(s.failed_resources, vec!["heap".to_string()], "seed {seed}");
+    assert!(
+        s.growth_bytes_per_hour > min_growth,
+        "seed {seed}: {}",
+        s.message
+    );
+    for g in gauges {
+        assert!(
+            s.grown_gauges.iter().any(|x| x == g),
+            "seed {seed}: {g} in {:?}",
+            s.grown_gauges
+        );
+    }
+    assert!(s.message.contains("heap grew"), "{}", s.message);
+}
+
 /// Leaky variants: the fastest-growing allocation site is on the leaking code
 /// path: one of its frames contains one of `path` (a file, or `file:line`).
 pub fn top_site_on(s: &Summary, path: &[&str]) {
