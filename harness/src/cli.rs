@@ -226,9 +226,32 @@ impl RunArgs {
     }
 }
 
+/// A subcommand another crate serves, listed in `soak --help`: the binary
+/// dispatches it itself before calling [`main_with`] (live mode does this, so the
+/// harness never depends on its load generator).
+#[derive(Debug, Clone, Copy)]
+pub struct ExtraCommand {
+    /// The subcommand's name.
+    pub name: &'static str,
+    /// One line for the help.
+    pub about: &'static str,
+}
+
 /// Entry point of the `soak` binary over the given scenarios.
 pub fn main(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
-    let cli = match Cli::try_parse() {
+    main_with(scenarios, &[])
+}
+
+/// [`main`], with `extra` subcommands listed in the help.
+pub fn main_with(scenarios: Vec<Box<dyn Scenario>>, extra: &[ExtraCommand]) -> ExitCode {
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    for x in extra {
+        cmd = cmd.subcommand(clap::Command::new(x.name).about(x.about));
+    }
+    let parsed = cmd
+        .try_get_matches()
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => return clap_exit(e),
     };

@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 
 pub use chart::draw;
 pub use index::write_index;
-pub use summary::{DhatReport, DhatSite, Summary, SummaryInput, Teardown};
+pub use summary::{DhatReport, DhatSite, Summary, SummaryInput, Teardown, MODE_LIVE, MODE_VIRTUAL};
 
 use crate::samples::Samples;
 use crate::scenario::Variant;

@@ -9,6 +9,9 @@ use std::path::Path;
 
 use crate::Error;
 
+/// The time column of a live run's table (in place of `virtual_seconds`).
+pub const WALL_SECONDS: &str = "wall_seconds";
+
 /// A column-named table of numbers, stored row-major.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Samples {
@@ -64,9 +67,11 @@ impl Samples {
         self.column(name).and_then(|c| c.last().copied())
     }
 
-    /// Virtual time of each row in hours.
+    /// Time of each row in hours: the first column, `virtual_seconds` (a virtual
+    /// replay) or `wall_seconds` (a live run).
     pub fn hours(&self) -> Vec<f64> {
         self.column("virtual_seconds")
+            .or_else(|| self.column(WALL_SECONDS))
             .unwrap_or_default()
             .into_iter()
             .map(|s| s / 3600.0)
@@ -103,8 +108,14 @@ impl Samples {
             .next()
             .ok_or_else(|| bad(1, "empty file, expected a header row".into()))?;
         let columns: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
-        if columns.first().map(String::as_str) != Some("virtual_seconds") {
-            return Err(bad(1, "first column must be virtual_seconds".into()));
+        if !matches!(
+            columns.first().map(String::as_str),
+            Some("virtual_seconds" | WALL_SECONDS)
+        ) {
+            return Err(bad(
+                1,
+                "first column must be virtual_seconds (or wall_seconds in a live run)".into(),
+            ));
         }
         let mut s = Samples::with_capacity(columns, 0);
         for (k, line) in lines.enumerate() {

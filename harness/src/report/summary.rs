@@ -95,6 +95,15 @@ fn yes() -> bool {
     true
 }
 
+fn virtual_mode() -> String {
+    MODE_VIRTUAL.to_string()
+}
+
+/// [`Summary::mode`] of a virtual replay.
+pub const MODE_VIRTUAL: &str = "virtual";
+/// [`Summary::mode`] of a live run.
+pub const MODE_LIVE: &str = "live";
+
 /// One allocation site dhat found holding bytes at the end of the run.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DhatSite {
@@ -125,6 +134,10 @@ pub struct DhatReport {
 /// The contents of `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// `virtual` (a replay on the paused clock) or `live` (a wall-clock soak of a
+    /// running process, written by `soak live`); summaries without it are virtual.
+    #[serde(default = "virtual_mode")]
+    pub mode: String,
     /// Scenario name.
     pub scenario: String,
     /// `fixed` or `leaky`.
@@ -215,6 +228,7 @@ impl Summary {
             .map(|v| v.spec.name.clone())
             .collect();
         Summary {
+            mode: virtual_mode(),
             scenario: i.scenario.to_string(),
             variant: i.cfg.variant,
             seed: i.cfg.seed,
@@ -262,5 +276,10 @@ impl Summary {
     /// A resource's verdict by name.
     pub fn resource(&self, name: &str) -> Option<&ResourceVerdict> {
         self.resources.iter().find(|r| r.spec.name == name)
+    }
+
+    /// Whether this is a live run (wall-clock time axis, RSS budget).
+    pub fn is_live(&self) -> bool {
+        self.mode == MODE_LIVE
     }
 }

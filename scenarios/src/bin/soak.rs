@@ -1,4 +1,8 @@
-//! The `soak` umbrella binary: `soak list | run | all | report`.
+//! The `soak` umbrella binary: `soak list | run | all | report`, and `soak live`
+//! (dispatched to the live-mode crate before the harness parses anything).
 fn main() -> std::process::ExitCode {
-    soak_harness::cli::main(soak_scenarios::all())
+    if std::env::args_os().nth(1).is_some_and(|a| a == "live") {
+        return soak_live::cli::main();
+    }
+    soak_harness::cli::main_with(soak_scenarios::all(), &[soak_live::cli::COMMAND])
 }
