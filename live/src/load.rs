@@ -273,6 +273,8 @@ pub fn goose_config(
         "--no-reset-metrics".into(),
         "--no-transaction-metrics".into(),
         "--no-scenario-metrics".into(),
+        // No control port: a live run listens on nothing.
+        "--no-telnet".into(),
     ];
     for f in report_files {
         args.push("--report-file".into());
@@ -315,8 +317,14 @@ pub fn goose_requests(m: &GooseMetrics) -> u64 {
 async fn next_event(user: &mut GooseUser, s: &Shared) -> TransactionResult {
     let ev = match tokio::time::timeout(Duration::from_millis(200), s.queue.recv_async()).await {
         Ok(Ok(ev)) => ev,
-        // Nothing to do yet (or the dispatcher is done): let goose check for the end.
-        _ => return Ok(()),
+        // The dispatcher is done: idle (a disconnected queue answers at once, and a
+        // user that never yields would starve goose's own task).
+        Ok(Err(_)) => {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+            return Ok(());
+        }
+        // Nothing to do yet: let goose check for the end of the run.
+        Err(_) => return Ok(()),
     };
     match ev {
         Event::Http { action, path } => http(user, s, action, &path).await,

@@ -9,23 +9,22 @@
 //! target gets SIGTERM, then SIGKILL after `--stop-grace`; its output files move
 //! into the report directory.
 
-use std::collections::BTreeMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use soak_harness::report::{check_writable, write_run};
 use soak_harness::samples::{Samples, WALL_SECONDS};
-use soak_harness::Summary;
+use soak_harness::report::Summary;
 use tokio::time::Instant;
 
-use crate::addr::{self, Endpoint};
+use crate::addr;
 use crate::config::{LiveConfig, LiveError, MetricsSource};
 use crate::load::{self, LoadStats};
 use crate::prom::{self, Series};
 use crate::report::{self, Facts, Ending};
-use crate::rlimit::{self, NoFile};
+use crate::rlimit;
 use crate::target::{self, Target, TargetSpec};
 use crate::{procfs, summary};
 

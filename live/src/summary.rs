@@ -16,7 +16,7 @@ use serde_json::{json, Value};
 use soak_harness::report::{Teardown, MODE_LIVE};
 use soak_harness::samples::Samples;
 use soak_harness::verdict::{self, ResourceSpec, ResourceVerdict};
-use soak_harness::Summary;
+use soak_harness::report::Summary;
 
 use crate::report::{Ending, Facts};
 use crate::run::secs_text;

@@ -98,7 +98,14 @@ impl Axis {
             .filter(|h| h.is_finite() && *h > 0.0)
             .unwrap_or(sum.wall_seconds / 3600.0)
             .max(1e-6);
-        if hours < 2.0 {
+        if hours < 5.0 / 60.0 {
+            Axis {
+                span: hours * 3600.0,
+                per_hour: 3600.0,
+                desc: "wall seconds",
+                suffix: "s",
+            }
+        } else if hours < 2.0 {
             Axis {
                 span: hours * 60.0,
                 per_hour: 60.0,
@@ -113,6 +120,15 @@ impl Axis {
                 suffix: "h",
             }
         }
+    }
+}
+
+/// An x label: whole units, or tenths when the axis spans under 13 units.
+fn axis_label(v: f64, span: f64, suffix: &str) -> String {
+    if span < 13.0 {
+        format!("{v:.1}{suffix}")
+    } else {
+        format!("{v:.0}{suffix}")
     }
 }
 
@@ -157,7 +173,10 @@ fn panels(s: &Samples, live: bool) -> Vec<Panel> {
             series: latency,
         });
     }
-    for name in extra().filter(|n| !n.starts_with("latency_")) {
+    // A live run's counters (`*_total` from the target's /metrics) only climb:
+    // they stay in samples.csv and the summary, not the chart.
+    let counter = |n: &str| live && n.ends_with("_total");
+    for name in extra().filter(|n| !n.starts_with("latency_") && !counter(n)) {
         if let Some(v) = s.column(name) {
             out.push(Panel {
                 title: format!("gauge: {name}"),
@@ -211,7 +230,7 @@ fn plot<DB: DrawingBackend>(
             .configure_mesh()
             .x_labels(13)
             .y_labels(4)
-            .x_label_formatter(&|h| format!("{h:.0}{suffix}"))
+            .x_label_formatter(&|h| axis_label(*h, hours, suffix))
             .y_label_formatter(&|v| compact(*v))
             .draw()
             .map_err(e)?;
@@ -289,7 +308,7 @@ fn heap_panel<DB: DrawingBackend>(
         .x_desc(axis.desc)
         .y_desc("MiB")
         .x_labels(13)
-        .x_label_formatter(&|h| format!("{h:.0}{suffix}"))
+        .x_label_formatter(&|h| axis_label(*h, hours, suffix))
         .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style((FONT, 13))
         .draw()?;
