@@ -48,7 +48,12 @@ goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
 pub struct LiveArgs {
     /// Start this command (through /bin/sh, with exec) and soak it; soak stops it
     /// at the end (SIGTERM, then SIGKILL after --stop-grace).
-    #[arg(long, value_name = "COMMAND", conflicts_with = "pid", required_unless_present = "pid")]
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        conflicts_with = "pid",
+        required_unless_present = "pid"
+    )]
     pub cmd: Option<String>,
     /// Soak this already running process (never signalled); needs --url.
     #[arg(long, value_name = "PID")]
@@ -89,7 +94,12 @@ pub struct LiveArgs {
     #[arg(long, value_name = "DURATION")]
     pub warmup: Option<String>,
     /// RSS growth budget per wall hour; units B, KB, MB, GB, KiB, MiB, GiB.
-    #[arg(long, default_value = "1MB/h", value_name = "RATE", allow_hyphen_values = true)]
+    #[arg(
+        long,
+        default_value = "1MB/h",
+        value_name = "RATE",
+        allow_hyphen_values = true
+    )]
     pub max_growth: String,
     /// Budget for the target's open descriptors per wall hour [default: reported only].
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
@@ -141,9 +151,11 @@ fn positive(flag: &str, text: &str) -> Result<Duration, LiveError> {
 fn variant_in(cmd: &str) -> Option<Variant> {
     let words: Vec<&str> = cmd.split_whitespace().collect();
     words.iter().enumerate().find_map(|(i, w)| {
-        let v = w
-            .strip_prefix("--variant=")
-            .or_else(|| (*w == "--variant").then(|| words.get(i + 1).copied()).flatten())?;
+        let v = w.strip_prefix("--variant=").or_else(|| {
+            (*w == "--variant")
+                .then(|| words.get(i + 1).copied())
+                .flatten()
+        })?;
         match v.trim_matches(['"', '\'']) {
             "leaky" => Some(Variant::Leaky),
             "fixed" => Some(Variant::Fixed),
@@ -327,8 +339,14 @@ mod tests {
 
     #[test]
     fn variant_is_read_from_the_command() {
-        assert_eq!(variant_in("soak-server --variant leaky"), Some(Variant::Leaky));
-        assert_eq!(variant_in("x --variant=fixed --port 0"), Some(Variant::Fixed));
+        assert_eq!(
+            variant_in("soak-server --variant leaky"),
+            Some(Variant::Leaky)
+        );
+        assert_eq!(
+            variant_in("x --variant=fixed --port 0"),
+            Some(Variant::Fixed)
+        );
         assert_eq!(variant_in("node server.js"), None);
     }
 
@@ -344,8 +362,14 @@ mod tests {
     #[test]
     fn refusals_are_one_line_and_name_the_flag() {
         for (args, needle) in [
-            (vec!["--cmd", "x", "--url", "http://10.1.2.3:80"], "--allow-remote"),
-            (vec!["--cmd", "x", "--metrics-url", "http://8.8.8.8/m"], "loopback"),
+            (
+                vec!["--cmd", "x", "--url", "http://10.1.2.3:80"],
+                "--allow-remote",
+            ),
+            (
+                vec!["--cmd", "x", "--metrics-url", "http://8.8.8.8/m"],
+                "loopback",
+            ),
             (vec!["--cmd", "x", "--duration", "0"], "--duration"),
             (vec!["--cmd", "x", "--duration", "5s"], "fewer than 12"),
             (vec!["--cmd", "x", "--plan", "/nonexistent.toml"], "--plan"),

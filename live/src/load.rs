@@ -31,7 +31,9 @@ use std::time::Duration;
 
 use futures_util::{SinkExt, StreamExt};
 use goose::config::GooseConfiguration;
-use goose::goose::{GooseMethod, GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction};
+use goose::goose::{
+    GooseMethod, GooseRequest, GooseUser, Scenario, Transaction, TransactionFunction,
+};
 use goose::metrics::GooseMetrics;
 use goose::prelude::TransactionResult;
 use goose::GooseAttack;
@@ -280,7 +282,8 @@ pub fn goose_config(
         args.push("--report-file".into());
         args.push(f.clone());
     }
-    GooseConfiguration::parse_args_default(&args).map_err(|e| format!("goose refused its settings: {e}"))
+    GooseConfiguration::parse_args_default(&args)
+        .map_err(|e| format!("goose refused its settings: {e}"))
 }
 
 /// A goose attack whose users carry out `shared`'s events.
@@ -290,7 +293,8 @@ pub fn attack(config: GooseConfiguration, shared: Arc<Shared>) -> Result<GooseAt
         let s = s.clone();
         Box::pin(async move { next_event(user, &s).await })
     });
-    let scenario = Scenario::new(&shared.plan.name).register_transaction(Transaction::new(work).set_name("event"));
+    let scenario = Scenario::new(&shared.plan.name)
+        .register_transaction(Transaction::new(work).set_name("event"));
     let client = goose::client::GooseClientBuilder::new()
         .without_cookies()
         .timeout(IO_TIMEOUT)
@@ -303,7 +307,10 @@ pub fn attack(config: GooseConfiguration, shared: Arc<Shared>) -> Result<GooseAt
 
 /// Runs the attack to its end.
 pub async fn execute(attack: GooseAttack) -> Result<GooseMetrics, String> {
-    attack.execute().await.map_err(|e| format!("goose failed: {e}"))
+    attack
+        .execute()
+        .await
+        .map_err(|e| format!("goose failed: {e}"))
 }
 
 /// Requests goose itself counted (successes and failures over every request name).
@@ -562,8 +569,12 @@ mod tests {
         let p = plan::builtin("chat-bot").expect("listed").expect("valid");
         let mut a = Rng::new(3);
         let mut b = Rng::new(3);
-        let xs: Vec<Event> = (0..50).map(|i| draw(&p, &mut a, f64::from(i) / 10.0)).collect();
-        let ys: Vec<Event> = (0..50).map(|i| draw(&p, &mut b, f64::from(i) / 10.0)).collect();
+        let xs: Vec<Event> = (0..50)
+            .map(|i| draw(&p, &mut a, f64::from(i) / 10.0))
+            .collect();
+        let ys: Vec<Event> = (0..50)
+            .map(|i| draw(&p, &mut b, f64::from(i) / 10.0))
+            .collect();
         assert_eq!(xs, ys);
         assert!(xs.iter().any(|e| matches!(e, Event::Http { .. })));
         assert!(xs.iter().any(|e| matches!(e, Event::Ws { .. })));

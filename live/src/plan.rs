@@ -534,7 +534,9 @@ impl RawPlan {
                 return Err(format!("pools.{k}.size must be at least 1"));
             }
             if !p.churn.is_finite() || p.churn < 0.0 {
-                return Err(format!("pools.{k}.churn must be a non-negative share per hour"));
+                return Err(format!(
+                    "pools.{k}.churn must be a non-negative share per hour"
+                ));
             }
             pools.insert(
                 k.clone(),
@@ -549,7 +551,11 @@ impl RawPlan {
             let f = |k: &str| format!("http[{i}].{k}");
             let method = h.method.to_ascii_uppercase();
             if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"].contains(&method.as_str()) {
-                return Err(format!("{} '{}' is not an HTTP method", f("method"), h.method));
+                return Err(format!(
+                    "{} '{}' is not an HTTP method",
+                    f("method"),
+                    h.method
+                ));
             }
             check_template(&f("path"), &h.path)?;
             if !h.weight.is_finite() || h.weight <= 0.0 {

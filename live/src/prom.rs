@@ -182,7 +182,8 @@ async fn get(endpoint: &Endpoint) -> Result<String, String> {
     }
     let chunked = head.lines().any(|l| {
         l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding") && v.trim().eq_ignore_ascii_case("chunked")
+            k.trim().eq_ignore_ascii_case("transfer-encoding")
+                && v.trim().eq_ignore_ascii_case("chunked")
         })
     });
     Ok(if chunked {

@@ -124,7 +124,11 @@ pub fn exit_code(summary: &Summary, ending: &Ending) -> u8 {
 /// The console line at the end.
 pub fn outcome_line(s: &Summary, dir: &Path) -> String {
     let live = s.extras.get("live");
-    let num = |k: &str| live.and_then(|l| l.get("requests")).and_then(|r| r.get(k)).and_then(|v| v.as_f64());
+    let num = |k: &str| {
+        live.and_then(|l| l.get("requests"))
+            .and_then(|r| r.get(k))
+            .and_then(|v| v.as_f64())
+    };
     format!(
         "{} ({}, seed {}): {} wall ({:.1} virtual h), {} requests (plan {}, target {}); {}\n  report: {}",
         s.scenario,

@@ -27,7 +27,10 @@ impl NoFile {
                 self.soft
             )
         } else {
-            format!("open-descriptor limit stays at {} (hard limit {})", self.soft, self.hard)
+            format!(
+                "open-descriptor limit stays at {} (hard limit {})",
+                self.soft, self.hard
+            )
         }
     }
 }

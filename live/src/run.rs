@@ -14,16 +14,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
+use soak_harness::report::Summary;
 use soak_harness::report::{check_writable, write_run};
 use soak_harness::samples::{Samples, WALL_SECONDS};
-use soak_harness::report::Summary;
 use tokio::time::Instant;
 
 use crate::addr;
 use crate::config::{LiveConfig, LiveError, MetricsSource};
 use crate::load::{self, LoadStats};
 use crate::prom::{self, Series};
-use crate::report::{self, Facts, Ending};
+use crate::report::{self, Ending, Facts};
 use crate::rlimit;
 use crate::target::{self, Target, TargetSpec};
 use crate::{procfs, summary};
@@ -112,7 +112,9 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
             (Target::attach(*pid)?, endpoint, None)
         }
     };
-    let what = command.clone().unwrap_or_else(|| format!("PID {}", target.pid));
+    let what = command
+        .clone()
+        .unwrap_or_else(|| format!("PID {}", target.pid));
     target
         .wait_for_port(endpoint.addr, cfg.startup_timeout, &what)
         .await?;
@@ -261,7 +263,9 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
             row.push(interval.ws_open as f64);
         }
         if let Some((e, _)) = &metrics_endpoint {
-            let timeout = cfg.sample_every.clamp(Duration::from_millis(200), Duration::from_secs(2));
+            let timeout = cfg
+                .sample_every
+                .clamp(Duration::from_millis(200), Duration::from_secs(2));
             match prom::scrape(e, timeout).await {
                 Ok(text) => {
                     let now = prom::parse(&text);
@@ -300,14 +304,20 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
             if g.is_finished() && t + 2.0 < cfg.duration.as_secs_f64() {
                 // Goose ended long before the duration: something failed.
                 let g = goose.take().expect("checked Some just above");
-                goose_early = Some(g.await.unwrap_or_else(|e| Err(format!("goose panicked: {e}"))));
+                goose_early = Some(
+                    g.await
+                        .unwrap_or_else(|e| Err(format!("goose panicked: {e}"))),
+                );
                 ending = Ending::LoadFailed { at_seconds: t };
                 break;
             }
         }
         if t >= next_progress {
             next_progress += progress_every(cfg.duration);
-            say(cfg, &progress_line(t, &samples, &stats, metric_columns.first()));
+            say(
+                cfg,
+                &progress_line(t, &samples, &stats, metric_columns.first()),
+            );
         }
         if Instant::now() >= done_at {
             break;
@@ -328,11 +338,17 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
     };
     tokio::time::sleep(Duration::from_millis(300)).await;
     let target_counter_after = match (&metrics_endpoint, &count_metric) {
-        (Some((e, _)), Some(name)) if target.exited().is_none() => prom::scrape(e, Duration::from_secs(5))
-            .await
-            .ok()
-            .and_then(|t| prom::parse(&t).into_iter().find(|s| &s.metric == name && !s.labelled))
-            .map(|s| s.value),
+        (Some((e, _)), Some(name)) if target.exited().is_none() => {
+            prom::scrape(e, Duration::from_secs(5))
+                .await
+                .ok()
+                .and_then(|t| {
+                    prom::parse(&t)
+                        .into_iter()
+                        .find(|s| &s.metric == name && !s.labelled)
+                })
+                .map(|s| s.value)
+        }
         _ => None,
     };
     let _ = holders_stop.send(true);
@@ -352,7 +368,10 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
     let (goose_requests, goose_error) = match &goose_result {
         Some(Ok(m)) => (Some(load::goose_requests(m)), None),
         Some(Err(e)) => (None, Some(e.clone())),
-        None => (None, Some("goose did not stop within 25 s and was abandoned".into())),
+        None => (
+            None,
+            Some("goose did not stop within 25 s and was abandoned".into()),
+        ),
     };
     let goose_files = [report::GOOSE_HTML, report::GOOSE_JSON]
         .iter()
@@ -403,9 +422,10 @@ async fn finish_goose(
     g: tokio::task::JoinHandle<Result<goose::metrics::GooseMetrics, String>>,
 ) -> Option<Result<goose::metrics::GooseMetrics, String>> {
     let mut g = g;
-    let joined = |r: Result<Result<goose::metrics::GooseMetrics, String>, tokio::task::JoinError>| {
-        r.unwrap_or_else(|e| Err(format!("goose panicked: {e}")))
-    };
+    let joined = |r: Result<
+        Result<goose::metrics::GooseMetrics, String>,
+        tokio::task::JoinError,
+    >| { r.unwrap_or_else(|e| Err(format!("goose panicked: {e}"))) };
     if let Ok(r) = tokio::time::timeout(Duration::from_secs(10), &mut g).await {
         return Some(joined(r));
     }
@@ -423,7 +443,12 @@ fn progress_every(duration: Duration) -> f64 {
     (duration.as_secs_f64() / 10.0).clamp(5.0, 60.0)
 }
 
-fn progress_line(t: f64, s: &Samples, stats: &LoadStats, first_metric: Option<&(String, bool)>) -> String {
+fn progress_line(
+    t: f64,
+    s: &Samples,
+    stats: &LoadStats,
+    first_metric: Option<&(String, bool)>,
+) -> String {
     let rss = s.last("rss_bytes").unwrap_or(f64::NAN);
     let mut line = format!(
         "  [{}] rss {}, {} requests, {} ws open",
@@ -477,4 +502,3 @@ fn pick_count_metric(first: &[Series], asked: Option<&str>) -> Option<String> {
         .min_by_key(|s| s.metric.len())
         .map(|s| s.metric.clone())
 }
-

@@ -75,10 +75,9 @@ impl Args {
         let port = match self.port {
             Some(p) => p,
             None => match std::env::var("PORT") {
-                Ok(p) => p
-                    .trim()
-                    .parse()
-                    .map_err(|_| format!("$PORT '{p}' is not a port number; unset it or pass --port"))?,
+                Ok(p) => p.trim().parse().map_err(|_| {
+                    format!("$PORT '{p}' is not a port number; unset it or pass --port")
+                })?,
                 Err(_) => 8080,
             },
         };
@@ -138,7 +137,10 @@ pub fn main() -> ExitCode {
     if let Err(e) = rlimit::raise_nofile() {
         eprintln!("soak-server: {e}");
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the tokio runtime: {e}");
@@ -150,7 +152,9 @@ pub fn main() -> ExitCode {
         let (listener, local) = match server::bind(addr).await {
             Ok(l) => l,
             Err(e) => {
-                eprintln!("error: cannot listen on {addr}: {e}; pick another --port (0 picks a free one)");
+                eprintln!(
+                    "error: cannot listen on {addr}: {e}; pick another --port (0 picks a free one)"
+                );
                 return ExitCode::from(2);
             }
         };

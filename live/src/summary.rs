@@ -13,25 +13,31 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
+use soak_harness::report::Summary;
 use soak_harness::report::{Teardown, MODE_LIVE};
 use soak_harness::samples::Samples;
 use soak_harness::verdict::{self, ResourceSpec, ResourceVerdict};
-use soak_harness::report::Summary;
 
 use crate::report::{Ending, Facts};
 use crate::run::secs_text;
 
 /// Columns soak itself adds (reported, never judged or listed as grown gauges).
-const OWN: [&str; 4] = ["latency_p50_ms", "latency_p99_ms", "errors", "ws_connections"];
+const OWN: [&str; 4] = [
+    "latency_p50_ms",
+    "latency_p99_ms",
+    "errors",
+    "ws_connections",
+];
 
 fn specs(samples: &Samples, f: &Facts) -> Vec<ResourceSpec> {
-    let spec = |name: &str, column: &str, unit: &str, budget: Option<f64>, gauge: bool| ResourceSpec {
-        name: name.into(),
-        column: column.into(),
-        unit: unit.into(),
-        budget_per_hour: budget,
-        gauge,
-    };
+    let spec =
+        |name: &str, column: &str, unit: &str, budget: Option<f64>, gauge: bool| ResourceSpec {
+            name: name.into(),
+            column: column.into(),
+            unit: unit.into(),
+            budget_per_hour: budget,
+            gauge,
+        };
     let mut out = vec![
         spec("rss", "rss_bytes", "bytes", Some(f.cfg.max_growth), false),
         spec("fds", "open_fds", "fds", f.cfg.max_fd_growth, false),
@@ -69,7 +75,12 @@ fn on_day_clock(s: &Samples, k: f64) -> Samples {
 }
 
 /// Judges every resource on the day clock and converts the results to wall time.
-pub fn analyse(samples: &Samples, specs: &[ResourceSpec], warmup_hours: f64, k: f64) -> Vec<ResourceVerdict> {
+pub fn analyse(
+    samples: &Samples,
+    specs: &[ResourceSpec],
+    warmup_hours: f64,
+    k: f64,
+) -> Vec<ResourceVerdict> {
     let day = on_day_clock(samples, k);
     let scaled: Vec<ResourceSpec> = specs
         .iter()
@@ -320,7 +331,12 @@ mod tests {
     fn day_clock_analysis_converts_back_to_wall_rates() {
         let k = 144.0;
         let mut s = Samples::with_capacity(
-            vec![WALL_SECONDS.into(), "load_events".into(), "leak".into(), "flat".into()],
+            vec![
+                WALL_SECONDS.into(),
+                "load_events".into(),
+                "leak".into(),
+                "flat".into(),
+            ],
             600,
         );
         for i in 0..600 {

@@ -151,7 +151,8 @@ impl Target {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         ));
-        std::fs::create_dir_all(&dir).map_err(|e| spawn_err(format!("cannot create {}: {e}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| spawn_err(format!("cannot create {}: {e}", dir.display())))?;
         let mut command = Command::new("/bin/sh");
         command
             .arg("-c")
@@ -234,7 +235,8 @@ impl Target {
             if !self.spawned() && !procfs::alive(self.pid) {
                 return Err(StartError::NoProcess(self.pid));
             }
-            let attempt = tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await;
+            let attempt =
+                tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await;
             if let Ok(Ok(mut s)) = attempt {
                 let _ = s.shutdown().await;
                 return Ok(());

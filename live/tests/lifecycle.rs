@@ -18,12 +18,24 @@ fn a_target_that_dies_fails_the_run_with_its_status_and_stderr() {
     );
     let o = support::run(
         &out,
-        &["--cmd", &cmd, "--plan", "chat-bot", "--duration", "10s", "--sample-every", "250ms"],
+        &[
+            "--cmd",
+            &cmd,
+            "--plan",
+            "chat-bot",
+            "--duration",
+            "10s",
+            "--sample-every",
+            "250ms",
+        ],
     );
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let s = summary(&out, "chat-bot", "fixed");
     let msg = s["message"].as_str().expect("message");
-    assert!(msg.contains("died") && msg.contains("exit status 3"), "{msg}");
+    assert!(
+        msg.contains("died") && msg.contains("exit status 3"),
+        "{msg}"
+    );
     assert!(msg.contains("out of cheese"), "{msg}");
     assert_eq!(s["verdict"], "fail");
     assert!(names(&s["failed_resources"]).contains(&"target".to_string()));
@@ -38,7 +50,17 @@ fn interrupted_by(signal: i32, name: &str) {
     let out = dir.path().join("out");
     let server = format!("{} --variant fixed", support::soak_server());
     let mut child = support::soak_live()
-        .args(["--cmd", &server, "--plan", "chat-bot", "--duration", "30s", "--quiet", "--name", name])
+        .args([
+            "--cmd",
+            &server,
+            "--plan",
+            "chat-bot",
+            "--duration",
+            "30s",
+            "--quiet",
+            "--name",
+            name,
+        ])
         .arg("--out")
         .arg(&out)
         .spawn()
@@ -55,17 +77,30 @@ fn interrupted_by(signal: i32, name: &str) {
         libc::kill(child.id() as i32, signal);
     }
     let status = child.wait().expect("soak-live ends");
-    assert!(started.elapsed() < Duration::from_secs(25), "stopped promptly");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "stopped promptly"
+    );
     assert_eq!(status.code(), Some(130));
     let s = summary(&out, "chat-bot", name);
     assert_eq!(s["complete"], false);
     assert_eq!(s["mode"], "live");
-    assert!(s["message"].as_str().expect("message").starts_with("interrupted"));
+    assert!(s["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("interrupted"));
     assert!(s["live"]["requests"]["total"].as_u64().expect("count") > 0);
     // The spawned target was stopped.
     let pid = s["live"]["target"]["pid"].as_u64().expect("pid") as i32;
-    assert!(!s["live"]["target"]["stopped"].is_null(), "{}", s["live"]["target"]);
-    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists(), "target {pid} still runs");
+    assert!(
+        !s["live"]["target"]["stopped"].is_null(),
+        "{}",
+        s["live"]["target"]
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "target {pid} still runs"
+    );
     // The samples written parse.
     let csv = std::fs::read_to_string(run_dir.join("samples.csv")).expect("samples");
     assert!(csv.starts_with("wall_seconds,"), "{csv}");

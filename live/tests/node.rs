@@ -36,7 +36,9 @@ fn cooldowns(variant: &str) -> Option<serde_json::Value> {
     let s = summary(&out, "cooldown-test", variant);
     let r = &s["live"]["requests"];
     let total = r["total"].as_f64().expect("total");
-    let target = r["target_counted"].as_f64().expect("the fixture counts requests");
+    let target = r["target_counted"]
+        .as_f64()
+        .expect("the fixture counts requests");
     assert!(total > 1_000.0, "{r}");
     assert!((total - target).abs() <= 0.05 * total, "{r}");
     Some(s)
@@ -46,8 +48,13 @@ fn cooldowns(variant: &str) -> Option<serde_json::Value> {
 fn node_fixture_without_its_sweeper_keeps_every_cooldown() {
     let Some(s) = cooldowns("leaky") else { return };
     let grown = names(&s["grown_gauges"]);
-    assert!(grown.contains(&"cooldown_flag_entries".to_string()), "{grown:?}");
-    let peak = s["live"]["metrics_peak"]["cooldown_flag_entries"].as_f64().expect("sampled");
+    assert!(
+        grown.contains(&"cooldown_flag_entries".to_string()),
+        "{grown:?}"
+    );
+    let peak = s["live"]["metrics_peak"]["cooldown_flag_entries"]
+        .as_f64()
+        .expect("sampled");
     let total = s["live"]["requests"]["total"].as_f64().expect("total");
     assert!(peak > 0.8 * total, "{peak} entries of {total} requests");
 }
@@ -56,8 +63,13 @@ fn node_fixture_without_its_sweeper_keeps_every_cooldown() {
 fn node_fixture_with_its_sweeper_stays_bounded() {
     let Some(s) = cooldowns("fixed") else { return };
     let grown = names(&s["grown_gauges"]);
-    assert!(!grown.contains(&"cooldown_flag_entries".to_string()), "{grown:?}");
-    let peak = s["live"]["metrics_peak"]["cooldown_flag_entries"].as_f64().expect("sampled");
+    assert!(
+        !grown.contains(&"cooldown_flag_entries".to_string()),
+        "{grown:?}"
+    );
+    let peak = s["live"]["metrics_peak"]["cooldown_flag_entries"]
+        .as_f64()
+        .expect("sampled");
     // 300 flags/s kept at most 1 s and swept every 0.5 s: about 450 at most.
     assert!(peak < 1_000.0, "{peak}");
 }

@@ -25,7 +25,11 @@ fn unshare_works() -> bool {
 fn remote_target_is_refused_before_any_connection() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    for url in ["http://10.11.12.13:8080", "http://8.8.8.8/", "http://example.com:80"] {
+    for url in [
+        "http://10.11.12.13:8080",
+        "http://8.8.8.8/",
+        "http://example.com:80",
+    ] {
         let args = [
             "--pid",
             "1",
@@ -60,8 +64,14 @@ fn bad_inputs_are_refused() {
     let bad_plan = bad_plan.to_string_lossy().into_owned();
     let server = format!("{} --variant fixed", support::soak_server());
     let cases: Vec<(Vec<&str>, &str)> = vec![
-        (vec!["--pid", "999999999", "--url", "http://127.0.0.1:9"], "no such process"),
-        (vec!["--cmd", "/nonexistent/soak-target --serve"], "exited during startup"),
+        (
+            vec!["--pid", "999999999", "--url", "http://127.0.0.1:9"],
+            "no such process",
+        ),
+        (
+            vec!["--cmd", "/nonexistent/soak-target --serve"],
+            "exited during startup",
+        ),
         (
             vec!["--cmd", "sleep 20", "--startup-timeout", "1s"],
             "never accepted a connection",

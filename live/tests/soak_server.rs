@@ -49,9 +49,16 @@ fn requests_agree(s: &serde_json::Value) {
 fn leaky_soak_server_fails_and_its_gauges_name_the_registry_and_session_index() {
     let (code, s, err) = churn("leaky");
     assert_eq!(code, Some(1), "{}\n{err}", s["message"]);
-    assert!(names(&s["failed_resources"]).contains(&"rss".to_string()), "{}", s["message"]);
+    assert!(
+        names(&s["failed_resources"]).contains(&"rss".to_string()),
+        "{}",
+        s["message"]
+    );
     let grown = names(&s["grown_gauges"]);
-    for g in ["soak_server_registry_entries", "soak_server_interactions_by_session"] {
+    for g in [
+        "soak_server_registry_entries",
+        "soak_server_interactions_by_session",
+    ] {
         assert!(grown.contains(&g.to_string()), "{g} not in {grown:?}");
     }
     requests_agree(&s);
@@ -62,7 +69,10 @@ fn fixed_soak_server_passes_and_its_registry_stays_empty() {
     let (code, s, err) = churn("fixed");
     assert_eq!(code, Some(0), "{}\n{err}", s["message"]);
     let grown = names(&s["grown_gauges"]);
-    assert!(!grown.contains(&"soak_server_registry_entries".to_string()), "{grown:?}");
+    assert!(
+        !grown.contains(&"soak_server_registry_entries".to_string()),
+        "{grown:?}"
+    );
     let peak = s["live"]["metrics_peak"]["soak_server_interactions_by_session"]
         .as_f64()
         .expect("gauge sampled");

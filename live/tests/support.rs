@@ -34,16 +34,22 @@ pub fn run(out: &Path, args: &[&str]) -> Output {
 
 /// The summary of the only run under `out`.
 pub fn summary(out: &Path, plan: &str, name: &str) -> serde_json::Value {
-    let path = out.join(format!("live-{plan}")).join(name).join("summary.json");
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let path = out
+        .join(format!("live-{plan}"))
+        .join(name)
+        .join("summary.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).expect("summary.json parses")
 }
 
 /// The names in a JSON array of strings.
 pub fn names(v: &serde_json::Value) -> Vec<String> {
     v.as_array()
-        .map(|a| a.iter().filter_map(|x| x.as_str().map(String::from)).collect())
+        .map(|a| {
+            a.iter()
+                .filter_map(|x| x.as_str().map(String::from))
+                .collect()
+        })
         .unwrap_or_default()
 }
 

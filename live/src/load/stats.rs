@@ -48,11 +48,17 @@ impl Histogram {
     }
 
     fn take(&self) -> Vec<u64> {
-        self.counts.iter().map(|c| c.swap(0, Ordering::Relaxed)).collect()
+        self.counts
+            .iter()
+            .map(|c| c.swap(0, Ordering::Relaxed))
+            .collect()
     }
 
     fn read(&self) -> Vec<u64> {
-        self.counts.iter().map(|c| c.load(Ordering::Relaxed)).collect()
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
     }
 }
 

@@ -166,11 +166,7 @@ fn answer(req: &Head, app: &App) -> (&'static str, &'static str, String) {
         ("GET", ["health"]) => ("200 OK", "text/plain", "ok\n".into()),
         ("GET", ["metrics"]) => {
             c.scrapes.fetch_add(1, Ordering::Relaxed);
-            (
-                "200 OK",
-                "text/plain; version=0.0.4",
-                exposition(app),
-            )
+            ("200 OK", "text/plain; version=0.0.4", exposition(app))
         }
         ("POST", ["flag", guild, moderator]) => {
             c.http_requests.fetch_add(1, Ordering::Relaxed);
@@ -278,7 +274,10 @@ pub fn exposition(app: &App) -> String {
         heap.live_bytes as f64,
     );
     let mut counter = |name: &str, help: &str, v: u64| {
-        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}");
+        let _ = writeln!(
+            out,
+            "# HELP {name} {help}\n# TYPE {name} counter\n{name} {v}"
+        );
     };
     counter(
         "soak_server_requests_total",
