@@ -13,7 +13,9 @@ type Log<K, V> = Arc<Mutex<Vec<(K, V, Reason)>>>;
 fn logged<K: Send + 'static, V: Send + 'static>() -> (Log<K, V>, impl FnMut(K, V, Reason) + Send) {
     let log: Log<K, V> = Arc::default();
     let l = log.clone();
-    (log, move |k, v, r| l.lock().unwrap().push((k, v, r)))
+    (log, move |k, v, r| {
+        l.lock().expect("log lock not poisoned").push((k, v, r))
+    })
 }
 
 fn keys<V: Clone>(c: &LruCache<&'static str, V>) -> Vec<&'static str> {

@@ -12,6 +12,10 @@ use std::alloc::System;
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 use soak_harness::alloc::Counting;
 
+// The process runs on the counting allocator, as a soak binary does.
+#[global_allocator]
+static ALLOC: Counting = Counting::system();
+
 fn bench(c: &mut Criterion) {
     let layouts = churn::layouts();
     let mut ptrs = Vec::with_capacity(layouts.len());
@@ -21,7 +25,7 @@ fn bench(c: &mut Criterion) {
         b.iter(|| churn::churn(&System, &layouts, &mut ptrs))
     });
     g.bench_function("counting", |b| {
-        b.iter(|| churn::churn(&Counting, &layouts, &mut ptrs))
+        b.iter(|| churn::churn(&ALLOC, &layouts, &mut ptrs))
     });
     g.bench_function("dhat_idle", |b| {
         b.iter(|| churn::churn(&dhat::Alloc, &layouts, &mut ptrs))

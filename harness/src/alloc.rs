@@ -11,12 +11,20 @@
 //! ([`set_dhat`]): one relaxed load decides, so the default path pays nothing for
 //! dhat being available (a runtime switch, chosen by measurement over a feature).
 //!
-//! The harness library installs it as the `#[global_allocator]`, so every binary,
-//! test and bench that links the harness is measured.
+//! The allocator is the user's to declare: the library installs none, so a crate that
+//! uses jemalloc or mimalloc wraps its own (`Counting<Jemalloc>`). A run checks that
+//! it is installed ([`installed`]) and refuses to start otherwise, rather than
+//! measuring a flat heap:
+//!
+//! ```
+//! #[global_allocator]
+//! static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
+//! # fn main() { assert!(soak_harness::alloc::installed()); }
+//! ```
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
 /// How many threads get a private slot before sharing the overflow slot.
 pub const SLOTS: usize = 128;
@@ -43,6 +51,9 @@ impl Slot {
 static SLOT_TABLE: [Slot; SLOTS + 1] = [const { Slot::new() }; SLOTS + 1];
 static NEXT_SLOT: AtomicUsize = AtomicUsize::new(0);
 static DHAT_ON: AtomicBool = AtomicBool::new(false);
+/// 0: no `Counting` allocator has run in this process; 1: one has, over an inner
+/// allocator dhat cannot share blocks with; 2: one has, over [`System`].
+static INSTALLED: AtomicU8 = AtomicU8::new(0);
 
 fn overflow_slot() -> &'static Slot {
     &SLOT_TABLE[SLOTS]
@@ -145,22 +156,96 @@ fn fast_slot() -> Option<&'static Slot> {
     unsafe { my_slot().as_ref() }
 }
 
-/// The counting allocator. Zero-sized; all counters are process-wide statics.
+/// The counting allocator: wraps an inner allocator (the system's by default) and
+/// counts every block it hands out. Declare it as the process's global allocator;
+/// the counters are process-wide statics, so any number of handles count together.
+///
+/// ```
+/// // The default: the system allocator underneath; `--dhat` works.
+/// #[global_allocator]
+/// static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
+/// # fn main() {}
+/// ```
+///
+/// Over jemalloc or mimalloc: `static ALLOC: Counting<mimalloc::MiMalloc> =
+/// Counting::new(mimalloc::MiMalloc);`. dhat allocates from the system allocator, so
+/// `--dhat` needs [`Counting::system`]; over another allocator a run with `--dhat`
+/// returns an error instead of mixing blocks between two allocators.
 #[derive(Debug, Default, Clone, Copy)]
-pub struct Counting;
+pub struct Counting<A = System> {
+    inner: A,
+    // Whether blocks may move between `inner` and dhat (which uses `System`).
+    dhat_ok: bool,
+}
 
-/// The process's global allocator.
-#[global_allocator]
-pub static GLOBAL: Counting = Counting;
+impl Counting<System> {
+    /// Counting over the system allocator (dhat mode available).
+    pub const fn system() -> Self {
+        Counting {
+            inner: System,
+            dhat_ok: true,
+        }
+    }
+}
 
-// SAFETY: every method forwards to a real allocator (System or dhat::Alloc, which
-// itself forwards to System) with the caller's arguments unchanged; counting only
-// touches our own statics. Blocks move freely between the two because dhat::Alloc
-// allocates from System and ignores frees of blocks it never saw. A call made
-// while dhat is already on this thread's stack is dhat's own bookkeeping: it goes
-// to System (as dhat itself would send it) and is not counted.
-unsafe impl GlobalAlloc for Counting {
-    // The fast path counts first and then tail-calls the system allocator, so it
+impl<A: GlobalAlloc> Counting<A> {
+    /// Counting over `inner` (jemalloc, mimalloc, …). dhat mode is not available
+    /// over an inner allocator other than the system's; use [`Counting::system`]
+    /// for that.
+    pub const fn new(inner: A) -> Self {
+        Counting {
+            inner,
+            dhat_ok: false,
+        }
+    }
+
+    #[inline(always)]
+    fn dhat_routing(&self) -> bool {
+        self.dhat_ok && DHAT_ON.load(Relaxed)
+    }
+
+    /// Records that this allocator is the one in use (cold: once per thread).
+    #[cold]
+    fn mark_installed(&self) {
+        let mark = if self.dhat_ok { 2 } else { 1 };
+        if INSTALLED.load(Relaxed) != mark {
+            INSTALLED.store(mark, Relaxed);
+        }
+    }
+}
+
+/// Whether a [`Counting`] allocator is the process's global allocator (it has
+/// counted at least one allocation). Without it every heap reading is zero.
+pub fn installed() -> bool {
+    if INSTALLED.load(Relaxed) != 0 {
+        return true;
+    }
+    // A fresh thread's first allocation always takes the slow path that marks the
+    // allocator; a thread that allocated before the check already marked it. Try
+    // one allocation here in case this thread has not allocated yet.
+    std::hint::black_box(Box::new(0u64));
+    INSTALLED.load(Relaxed) != 0
+}
+
+/// Whether the installed [`Counting`] allocator wraps the system allocator, which
+/// dhat mode needs.
+pub fn dhat_capable() -> bool {
+    installed() && INSTALLED.load(Relaxed) == 2
+}
+
+/// The line a user adds to declare the allocator, for error messages.
+pub const DECLARE_LINE: &str =
+    "#[global_allocator] static ALLOC: soak_harness::Counting = soak_harness::Counting::system();";
+
+// SAFETY: every method forwards to a real allocator (`inner`, or dhat::Alloc, which
+// itself forwards to System, only when `inner` is System) with the caller's
+// arguments unchanged; counting only touches our own statics. Blocks move freely
+// between the two because dhat::Alloc allocates from System and ignores frees of
+// blocks it never saw. A call made while dhat is already on this thread's stack is
+// dhat's own bookkeeping: it goes to System (as dhat itself would send it) and is
+// not counted.
+unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
+    // The fast path counts first and then tail-calls the inner allocator, so it
     // adds no stack frame of its own. A failed allocation (null, after which Rust
     // normally aborts) is therefore counted as live: a deliberate trade.
     #[inline]
@@ -168,9 +253,9 @@ unsafe impl GlobalAlloc for Counting {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.allocs, &s.bytes_in, layout.size());
-                System.alloc(layout)
+                self.inner.alloc(layout)
             }
-            None => alloc_slow(layout, false),
+            None => self.alloc_slow(layout, false),
         }
     }
 
@@ -179,9 +264,9 @@ unsafe impl GlobalAlloc for Counting {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.allocs, &s.bytes_in, layout.size());
-                System.alloc_zeroed(layout)
+                self.inner.alloc_zeroed(layout)
             }
-            None => alloc_slow(layout, true),
+            None => self.alloc_slow(layout, true),
         }
     }
 
@@ -190,16 +275,16 @@ unsafe impl GlobalAlloc for Counting {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.frees, &s.bytes_out, layout.size());
-                System.dealloc(ptr, layout)
+                self.inner.dealloc(ptr, layout)
             }
-            None => dealloc_slow(ptr, layout),
+            None => self.dealloc_slow(ptr, layout),
         }
     }
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
         let mut p = std::ptr::null_mut();
-        let outer = if DHAT_ON.load(Relaxed) {
+        let outer = if self.dhat_routing() {
             through_dhat(|nested| {
                 p = if nested {
                     System.realloc(ptr, layout, new_size)
@@ -208,7 +293,7 @@ unsafe impl GlobalAlloc for Counting {
                 }
             })
         } else {
-            p = System.realloc(ptr, layout, new_size);
+            p = self.inner.realloc(ptr, layout, new_size);
             true
         };
         if outer && !p.is_null() {
@@ -220,53 +305,56 @@ unsafe impl GlobalAlloc for Counting {
     }
 }
 
-/// Allocation off the fast path: first allocation of a thread, overflow threads,
-/// or dhat profiling.
-#[cold]
-#[inline(never)]
-unsafe fn alloc_slow(layout: Layout, zeroed: bool) -> *mut u8 {
-    let mut p = std::ptr::null_mut();
-    let outer = if DHAT_ON.load(Relaxed) {
-        through_dhat(|nested| {
-            p = match (nested, zeroed) {
-                (true, false) => System.alloc(layout),
-                (true, true) => System.alloc_zeroed(layout),
-                (false, false) => dhat::Alloc.alloc(layout),
-                (false, true) => dhat::Alloc.alloc_zeroed(layout),
-            }
-        })
-    } else {
-        p = if zeroed {
-            System.alloc_zeroed(layout)
+impl<A: GlobalAlloc> Counting<A> {
+    /// Allocation off the fast path: first allocation of a thread, overflow
+    /// threads, or dhat profiling.
+    #[cold]
+    #[inline(never)]
+    unsafe fn alloc_slow(&self, layout: Layout, zeroed: bool) -> *mut u8 {
+        self.mark_installed();
+        let mut p = std::ptr::null_mut();
+        let outer = if self.dhat_routing() {
+            through_dhat(|nested| {
+                p = match (nested, zeroed) {
+                    (true, false) => System.alloc(layout),
+                    (true, true) => System.alloc_zeroed(layout),
+                    (false, false) => dhat::Alloc.alloc(layout),
+                    (false, true) => dhat::Alloc.alloc_zeroed(layout),
+                }
+            })
         } else {
-            System.alloc(layout)
-        };
-        true
-    };
-    if outer && !p.is_null() {
-        count_any(layout.size(), false);
-    }
-    p
-}
-
-/// Free off the fast path (see [`alloc_slow`]).
-#[cold]
-#[inline(never)]
-unsafe fn dealloc_slow(ptr: *mut u8, layout: Layout) {
-    let outer = if DHAT_ON.load(Relaxed) {
-        through_dhat(|nested| {
-            if nested {
-                System.dealloc(ptr, layout)
+            p = if zeroed {
+                self.inner.alloc_zeroed(layout)
             } else {
-                dhat::Alloc.dealloc(ptr, layout)
-            }
-        })
-    } else {
-        System.dealloc(ptr, layout);
-        true
-    };
-    if outer {
-        count_any(layout.size(), true);
+                self.inner.alloc(layout)
+            };
+            true
+        };
+        if outer && !p.is_null() {
+            count_any(layout.size(), false);
+        }
+        p
+    }
+
+    /// Free off the fast path (see [`Counting::alloc_slow`]).
+    #[cold]
+    #[inline(never)]
+    unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
+        let outer = if self.dhat_routing() {
+            through_dhat(|nested| {
+                if nested {
+                    System.dealloc(ptr, layout)
+                } else {
+                    dhat::Alloc.dealloc(ptr, layout)
+                }
+            })
+        } else {
+            self.inner.dealloc(ptr, layout);
+            true
+        };
+        if outer {
+            count_any(layout.size(), true);
+        }
     }
 }
 
@@ -324,6 +412,12 @@ pub fn stats() -> HeapStats {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_test_binary_has_it_installed() {
+        assert!(installed());
+        assert!(dhat_capable());
+    }
 
     #[test]
     fn counts_a_vector_exactly() {

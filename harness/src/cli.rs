@@ -1,4 +1,7 @@
-//! The command line shared by the `soak` umbrella binary and every scenario binary.
+//! The command line shared by the `soak` umbrella binary, every scenario binary,
+//! and a user's own binary: `soak_harness::cli::main(vec![Box::new(MyScenario)])`
+//! gives it `list`, `run`, `all` and `report` with every option below, and
+//! [`main_single`] a binary for one scenario.
 //!
 //! Two stages, as ripgrep does it: clap parses raw strings ([`RunArgs`]), then
 //! [`RunArgs::to_config`] turns them into a validated [`RunConfig`] with byte rates
@@ -10,8 +13,11 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::config::{RunConfig, Variant};
 use crate::report;
-use crate::scenario::{self, Outcome, RunConfig, Scenario, Variant};
+use crate::run::{self, Outcome};
+use crate::scenario::Scenario;
+use crate::shard::Shard;
 use crate::units::{bytes_text, parse_duration, parse_rate};
 use crate::Error;
 
@@ -22,6 +28,10 @@ macro_rules! outln {
         let _ = writeln!(std::io::stdout(), $($t)*);
     }};
 }
+
+mod ci;
+
+pub use ci::{CiArgs, ReportArgs, RuleArgs};
 
 /// Exit status: every budgeted resource stayed within budget.
 pub const EXIT_PASS: u8 = 0;
@@ -37,9 +47,12 @@ Examples:
   soak run calibration --leak-rate 4MiB/h       inject a known leak: the detector must see it
   soak run moderator-flood --variant leaky --hours 4 --dhat    where does the heap go?
   soak all --seed 3 --out reports/nightly       every scenario (the nightly job)
+  soak all --shard 2/3 --junit junit.xml        the second of three CI runners
+  soak all --baseline last-night/               exit 1 if any growth rose past the rule
+  soak compare last-night/ reports/             the same, for two saved report trees
 
-Exit status: 0 every resource within budget, 1 a resource grew past its budget,
-2 usage or input error.
+Exit status: 0 every resource within budget, 1 a resource grew past its budget
+(or regressed against --baseline), 2 usage or input error.
 
 Each run writes OUT/SCENARIO/VARIANT/{samples.csv,summary.json,heap.svg,heap.png}
 (and dhat-heap.json with --dhat), plus OUT/index.html over all runs.";
@@ -63,7 +76,11 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 enum Command {
     /// List scenarios with one-line descriptions and their variants.
-    List,
+    List {
+        /// Only the scenarios shard K of N runs (see `soak all --shard`).
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
+    },
     /// Run one scenario.
     #[command(after_help = AFTER_HELP)]
     Run {
@@ -75,13 +92,35 @@ enum Command {
     /// Run every scenario (the nightly job); exits 1 if any fails.
     #[command(after_help = AFTER_HELP)]
     All {
+        /// Run only shard K of N: the scenarios at positions i (0-based, `soak list`
+        /// order) with i % N == K-1. The N shards together run every scenario once.
+        #[arg(long, value_name = "K/N")]
+        shard: Option<String>,
         #[command(flatten)]
         args: RunArgs,
     },
-    /// Redraw charts and the index from saved samples.csv and summary.json files.
+    /// Redraw charts and the index from saved samples.csv and summary.json files;
+    /// merge the run histories below DIR and draw a trend chart per scenario.
     Report {
         /// A report root (e.g. reports/) or one run directory.
         dir: PathBuf,
+        #[command(flatten)]
+        args: ReportArgs,
+    },
+    /// Compare the runs of a report tree with a baseline tree; exit 1 on a regression.
+    Compare {
+        /// The baseline: a report tree (an earlier --out, or a --save-baseline DIR).
+        base: PathBuf,
+        /// The report tree to judge.
+        current: PathBuf,
+        /// Append the comparison as a Markdown table to FILE.
+        #[arg(long, value_name = "FILE")]
+        markdown: Option<PathBuf>,
+        /// Prefix for chart links in the Markdown.
+        #[arg(long, value_name = "URL")]
+        link_prefix: Option<String>,
+        #[command(flatten)]
+        rule: RuleArgs,
     },
 }
 
@@ -153,9 +192,17 @@ pub struct RunArgs {
     /// left at the end are those that grew during the window (implies --dhat).
     #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub dhat_from: Option<String>,
+    /// Keep stack frames whose source path or symbol starts with PREFIX in dhat's
+    /// attribution (repeatable). The code of the workspace the binary was built in
+    /// is always kept; use this for code that lives elsewhere.
+    #[arg(long, value_name = "PREFIX")]
+    pub dhat_keep: Vec<String>,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// JUnit, baseline and history options.
+    #[command(flatten)]
+    pub ci: CiArgs,
 }
 
 /// `--variant` values.
@@ -213,17 +260,42 @@ impl RunArgs {
                 .map_err(|e| Error::Usage(format!("--sample-every: {e}")))?,
             warmup_hours,
             leak_rate: rate("leak-rate", &self.leak_rate)?,
-            out: Some(self.out.clone()),
-            dhat: self.dhat || self.dhat_from.is_some(),
+            dhat: self.dhat || self.dhat_from.is_some() || !self.dhat_keep.is_empty(),
             dhat_from: match &self.dhat_from {
                 Some(h) => number("dhat-from", h, "a virtual hour, e.g. 2")?,
                 None => 0.0,
             },
+            dhat_keep: self.dhat_keep.clone(),
             progress: !self.quiet,
         };
         cfg.validate()?;
         Ok(cfg)
     }
+}
+
+/// Entry point of the `soak` binary over the given scenarios.
+///
+/// For a binary of your own over your scenarios (with your crate's
+/// `#[global_allocator]` declared, see [`crate::Counting`]):
+///
+/// ```no_run
+/// # struct MyScenario;
+/// # impl soak_harness::Scenario for MyScenario {
+/// #     fn name(&self) -> &'static str { "mine" }
+/// #     fn about(&self) -> &'static str { "" }
+/// #     fn run<'a>(&'a self, _: &'a soak_harness::Ctx) -> soak_harness::RunFuture<'a> {
+/// #         Box::pin(async { Ok(()) })
+/// #     }
+/// # }
+/// #[global_allocator]
+/// static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
+///
+/// fn main() -> std::process::ExitCode {
+///     soak_harness::cli::main(vec![Box::new(MyScenario)])
+/// }
+/// ```
+pub fn main(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
+    ExitCode::from(run_from(std::env::args_os(), &scenarios))
 }
 
 /// A subcommand another crate serves, listed in `soak --help`: the binary
@@ -237,28 +309,41 @@ pub struct ExtraCommand {
     pub about: &'static str,
 }
 
-/// Entry point of the `soak` binary over the given scenarios.
-pub fn main(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
-    main_with(scenarios, &[])
-}
-
 /// [`main`], with `extra` subcommands listed in the help.
 pub fn main_with(scenarios: Vec<Box<dyn Scenario>>, extra: &[ExtraCommand]) -> ExitCode {
+    ExitCode::from(run_with(std::env::args_os(), &scenarios, extra))
+}
+
+/// [`main`] over the given arguments (the first is the program name); returns
+/// the exit status instead of exiting.
+pub fn run_from<I, T>(args: I, scenarios: &[Box<dyn Scenario>]) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    run_with(args, scenarios, &[])
+}
+
+fn run_with<I, T>(args: I, scenarios: &[Box<dyn Scenario>], extra: &[ExtraCommand]) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
     let mut cmd = <Cli as clap::CommandFactory>::command();
     for x in extra {
         cmd = cmd.subcommand(clap::Command::new(x.name).about(x.about));
     }
     let parsed = cmd
-        .try_get_matches()
+        .try_get_matches_from(args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
     let cli = match parsed {
         Ok(c) => c,
-        Err(e) => return clap_exit(e),
+        Err(e) => return clap_code(e),
     };
-    ExitCode::from(match dispatch(cli.command, &scenarios) {
+    match dispatch(cli.command, scenarios) {
         Ok(code) => code,
         Err(e) => report_error(&e),
-    })
+    }
 }
 
 /// Entry point of a single scenario's binary: the options of `soak run`.
@@ -280,26 +365,24 @@ pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
         Ok(s) => s,
         Err(e) => return clap_exit(e),
     };
-    ExitCode::from(
-        match single
-            .args
-            .to_config()
-            .and_then(|cfg| run_one(scenario.as_ref(), &cfg))
-        {
-            Ok(code) => code,
-            Err(e) => report_error(&e),
-        },
-    )
+    ExitCode::from(match run_many(&[scenario.as_ref()], &single.args) {
+        Ok(code) => code,
+        Err(e) => report_error(&e),
+    })
 }
 
 fn clap_exit(e: clap::Error) -> ExitCode {
+    ExitCode::from(clap_code(e))
+}
+
+fn clap_code(e: clap::Error) -> u8 {
     let _ = e.print();
     // Help and version are successes; every parse error is a usage error.
-    ExitCode::from(if e.use_stderr() {
+    if e.use_stderr() {
         EXIT_ERROR
     } else {
         EXIT_PASS
-    })
+    }
 }
 
 fn report_error(e: &Error) -> u8 {
@@ -309,9 +392,10 @@ fn report_error(e: &Error) -> u8 {
 
 fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> {
     match cmd {
-        Command::List => {
+        Command::List { shard } => {
+            let shard = parse_shard(shard.as_deref())?;
             let width = scenarios.iter().map(|s| s.name().len()).max().unwrap_or(0);
-            for s in scenarios {
+            for s in shard.select(scenarios) {
                 outln!(
                     "{:width$}  {}  [variants: fixed, leaky]",
                     s.name(),
@@ -328,35 +412,98 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
                     name: scenario.clone(),
                     known: scenarios.iter().map(|s| s.name().to_string()).collect(),
                 })?;
-            let cfg = args.to_config()?;
-            run_one(found.as_ref(), &cfg)
+            run_many(&[found.as_ref()], &args)
         }
-        Command::All { args } => {
-            let cfg = args.to_config()?;
-            let mut worst = EXIT_PASS;
-            for s in scenarios {
-                worst = worst.max(run_one(s.as_ref(), &cfg)?);
+        Command::All { shard, args } => {
+            let shard = parse_shard(shard.as_deref())?;
+            let list: Vec<&dyn Scenario> = shard.select(scenarios).map(|s| s.as_ref()).collect();
+            if list.is_empty() {
+                args.to_config()?;
+                outln!(
+                    "shard {shard}: no scenario falls to this shard ({} scenarios)",
+                    scenarios.len()
+                );
+                return Ok(EXIT_PASS);
             }
-            Ok(worst)
+            run_many(&list, &args)
         }
-        Command::Report { dir } => {
+        Command::Report { dir, args } => {
             let runs = report::redraw(&dir)?;
             for r in &runs {
                 outln!("redrew {}", r.display());
             }
-            Ok(EXIT_PASS)
+            ci::report(&dir, &args)
         }
+        Command::Compare {
+            base,
+            current,
+            markdown,
+            link_prefix,
+            rule,
+        } => ci::compare(
+            &base,
+            &current,
+            &rule,
+            markdown.as_deref(),
+            link_prefix.as_deref(),
+        ),
     }
 }
 
-fn run_one(s: &dyn Scenario, cfg: &RunConfig) -> Result<u8, Error> {
-    let outcome = scenario::run(s, cfg)?;
+fn parse_shard(text: Option<&str>) -> Result<Shard, Error> {
+    text.map_or(Ok(Shard::all()), str::parse)
+}
+
+/// Runs `list` one after another under the same options, with the CI session
+/// (baseline comparison, JUnit, history, baseline saving) around them. Every
+/// option and report directory is checked before the first replay.
+fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
+    let cfg = args.to_config()?;
+    run::preflight(&cfg)?;
+    let planned: Vec<(String, String)> = list
+        .iter()
+        .map(|s| (s.name().to_string(), cfg.variant.to_string()))
+        .collect();
+    let mut session = ci::Session::start(&args.ci, &args.out, &planned)?;
+    for s in list {
+        report::prepare_dir(&args.out, s.name(), cfg.variant)?;
+    }
+    let mut worst = EXIT_PASS;
+    for s in list {
+        match run_one(*s, &cfg, &args.out) {
+            Ok((code, outcome)) => {
+                worst = worst.max(code).max(session.record(&outcome));
+            }
+            Err(e) => {
+                session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);
+                // The run's error is what the user needs; a JUnit write failure
+                // on the way out would only hide it.
+                let _ = session.finish();
+                return Err(e);
+            }
+        }
+    }
+    session.finish()?;
+    Ok(worst)
+}
+
+/// Runs one scenario (its report directory already checked), prints the verdict,
+/// then writes the report.
+fn run_one(
+    s: &dyn Scenario,
+    cfg: &RunConfig,
+    out: &std::path::Path,
+) -> Result<(u8, Outcome), Error> {
+    let mut outcome = run::run(s, cfg)?;
     print_outcome(&outcome);
-    Ok(if outcome.passed() {
+    let dir = outcome.write_report(out)?;
+    outln!("  report: {}", dir.display());
+    let code = if outcome.passed() {
         EXIT_PASS
     } else {
         EXIT_FAIL
-    })
+    };
+    Ok((code, outcome))
 }
 
 fn print_outcome(o: &Outcome) {
@@ -384,8 +531,5 @@ fn print_outcome(o: &Outcome) {
         for (name, v) in &s.teardown.gauges_not_at_rest {
             outln!("  teardown: gauge {name} still at {v} after shutdown");
         }
-    }
-    if let Some(d) = &o.dir {
-        outln!("  report: {}", d.display());
     }
 }

@@ -57,6 +57,14 @@ pub enum Error {
         #[source]
         source: BoxError,
     },
+    /// The process's global allocator is not the counting allocator, so the heap
+    /// cannot be measured.
+    #[error(
+        "the counting allocator is not installed, so the heap cannot be measured; add this \
+         line to your binary or test crate: {}",
+        crate::alloc::DECLARE_LINE
+    )]
+    AllocatorMissing,
     /// A chart could not be drawn.
     #[error("cannot draw chart {}: {why}", path.display())]
     Chart {

@@ -1,7 +1,7 @@
 //! Samplers: live heap, RSS, alive tokio tasks, open file descriptors, and the
 //! named gauges a subject registers.
 //!
-//! A [`Probe`] reads everything at one instant into a [`Reading`]. The fixed
+//! [`read`] takes everything at one instant into a [`Reading`]. The fixed
 //! columns come first in `samples.csv` (see [`FIXED_COLUMNS`]), then one column per
 //! gauge in registration order.
 

@@ -12,16 +12,51 @@
 
 use std::path::{Path, PathBuf};
 
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
-use crate::report::{DhatReport, DhatSite, DHAT_FILE};
-use crate::{alloc, Error};
+use crate::{alloc, frames, Error};
+
+/// dhat's profile's file name in a run directory (`--dhat`).
+pub const DHAT_FILE: &str = "dhat-heap.json";
+
+/// One allocation site dhat found holding bytes at the end of the run.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DhatSite {
+    /// Bytes live at the end from this site.
+    pub bytes: u64,
+    /// Blocks live at the end from this site.
+    pub blocks: u64,
+    /// Stack frames, trimmed to the project's own code, innermost first.
+    pub frames: Vec<String>,
+}
+
+/// What `--dhat` adds to the summary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct DhatReport {
+    /// The profile's file name (next to the summary).
+    pub file: String,
+    /// Virtual hour at which profiling started.
+    pub from_hours: f64,
+    /// Bytes live at the end summed over all sites (dhat's view).
+    pub bytes_at_end: u64,
+    /// Live bytes the counting allocator saw at the end, minus those already live
+    /// when the profiler started.
+    pub counted_bytes_at_end: i64,
+    /// Sites holding the most bytes at the end.
+    pub top_sites: Vec<DhatSite>,
+}
+
+/// A finished profile: the summary's part and dhat's file as written.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    /// What the summary lists.
+    pub report: DhatReport,
+    /// `dhat-heap.json`'s text, for the viewer.
+    pub json: String,
+}
 
 /// How many allocation sites the summary lists.
 pub const TOP_SITES: usize = 10;
-
-/// Frames kept per site after trimming to the project's own code.
-const FRAMES_PER_SITE: usize = 6;
 
 /// Frames dhat records per allocation: deep enough to get from `alloc` through a
 /// collection's growth path to the project's code.
@@ -31,23 +66,22 @@ const BACKTRACE_FRAMES: usize = 32;
 pub struct Session {
     profiler: Option<dhat::Profiler>,
     file: PathBuf,
-    keep_file: bool,
     live_at_start: u64,
     from_hours: f64,
+    keep: Vec<String>,
 }
 
 impl Session {
-    /// Starts profiling now, writing to `dir/dhat-heap.json` (or a temporary file
-    /// removed after parsing when `dir` is `None`). `from_hours` is the virtual
-    /// hour this start corresponds to, for the summary.
-    pub fn start(dir: Option<&Path>, from_hours: f64) -> Self {
-        let (file, keep_file) = match dir {
-            Some(d) => (d.join(DHAT_FILE), true),
-            None => (
-                std::env::temp_dir().join(format!("soak-dhat-{}.json", std::process::id())),
-                false,
-            ),
-        };
+    /// Starts profiling now into a temporary file (read back and removed by
+    /// [`Session::stop`]). `from_hours` is the virtual hour this start corresponds
+    /// to, for the summary; `keep` names extra frame prefixes to keep
+    /// ([`frames::trim`]).
+    pub fn start(from_hours: f64, keep: &[String]) -> Self {
+        let file = std::env::temp_dir().join(format!(
+            "soak-dhat-{}-{}.json",
+            std::process::id(),
+            SESSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        ));
         alloc::set_dhat(true);
         let live_at_start = alloc::stats().live_bytes;
         let profiler = alloc::as_profiler(|| {
@@ -59,14 +93,14 @@ impl Session {
         Session {
             profiler: Some(profiler),
             file,
-            keep_file,
             live_at_start,
             from_hours,
+            keep: keep.to_vec(),
         }
     }
 
     /// Stops profiling (dhat writes its file) and summarises the profile.
-    pub fn stop(mut self) -> Result<DhatReport, Error> {
+    pub fn stop(mut self) -> Result<Profile, Error> {
         let counted = alloc::stats().live_bytes as i64 - self.live_at_start as i64;
         if let Some(p) = self.profiler.take() {
             alloc::as_profiler(|| drop(p));
@@ -75,16 +109,17 @@ impl Session {
         let text = std::fs::read_to_string(&self.file).map_err(|source| Error::Read {
             path: self.file.clone(),
             source,
-        })?;
-        if !self.keep_file {
-            let _ = std::fs::remove_file(&self.file);
-        }
-        let mut report = summarise(&text, &self.file)?;
+        });
+        let _ = std::fs::remove_file(&self.file);
+        let text = text?;
+        let mut report = summarise(&text, &self.file, &self.keep)?;
         report.counted_bytes_at_end = counted;
         report.from_hours = self.from_hours;
-        Ok(report)
+        Ok(Profile { report, json: text })
     }
 }
+
+static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Drop for Session {
     fn drop(&mut self) {
@@ -114,7 +149,7 @@ struct ProgramPoint {
 }
 
 /// Parses a `dhat-heap.json` and lists the sites holding the most bytes at the end.
-pub fn summarise(text: &str, path: &Path) -> Result<DhatReport, Error> {
+pub fn summarise(text: &str, path: &Path, keep: &[String]) -> Result<DhatReport, Error> {
     let f: DhatFile = serde_json::from_str(text).map_err(|e| Error::Malformed {
         path: path.to_path_buf(),
         why: e.to_string(),
@@ -132,14 +167,18 @@ pub fn summarise(text: &str, path: &Path) -> Result<DhatReport, Error> {
         .iter()
         .take(TOP_SITES)
         .map(|p| {
-            let frames: Vec<&str> =
+            let site: Vec<&str> =
                 p.fs.iter()
                     .filter_map(|&i| f.ftbl.get(i).map(String::as_str))
                     .collect();
+            // dhat shortens paths to three components; resolve the addresses again
+            // for full ones (this process wrote the profile, so they are ours).
+            let full = frames::reresolve(&site);
+            let full: Vec<&str> = full.iter().map(String::as_str).collect();
             DhatSite {
                 bytes: p.eb,
                 blocks: p.ebk,
-                frames: trim_frames(&frames),
+                frames: frames::trim(&full, keep),
             }
         })
         .collect();
@@ -152,44 +191,6 @@ pub fn summarise(text: &str, path: &Path) -> Result<DhatReport, Error> {
     })
 }
 
-/// Keeps the project's own frames, innermost first, without addresses: first the
-/// subjects' and scenarios' code (`components/`, `scenarios/`); failing that the
-/// harness's (minus the allocator and profiler plumbing); failing that the first
-/// few frames as they are. Inlined frames carry only a short name, so frames are
-/// recognised by their source location, which dhat prints workspace-relative.
-pub fn trim_frames(frames: &[&str]) -> Vec<String> {
-    let clean = |f: &str| match f.split_once(": ") {
-        Some((addr, rest)) if addr.starts_with("0x") => rest.to_string(),
-        _ => f.to_string(),
-    };
-    let located_in = |f: &str, dirs: &[&str]| dirs.iter().any(|d| f.contains(&format!("({d}")));
-    let pick = |keep: &dyn Fn(&str) -> bool| -> Vec<String> {
-        frames
-            .iter()
-            .filter(|f| keep(f))
-            .take(FRAMES_PER_SITE)
-            .map(|f| clean(f))
-            .collect()
-    };
-    let subject = pick(&|f| located_in(f, &["components/", "scenarios/"]));
-    if !subject.is_empty() {
-        return subject;
-    }
-    let harness = pick(&|f| {
-        located_in(f, &["harness/"])
-            && !located_in(f, &["harness/src/alloc.rs", "harness/src/profile.rs"])
-    });
-    if !harness.is_empty() {
-        return harness;
-    }
-    frames
-        .iter()
-        .filter(|f| **f != "[root]" && !f.contains("dhat-") && !located_in(f, &["harness/"]))
-        .take(3)
-        .map(|f| clean(f))
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -199,14 +200,14 @@ mod tests {
       "pps":[{"tb":10,"tbk":1,"eb":0,"ebk":0,"fs":[1]},
              {"tb":900,"tbk":9,"eb":800,"ebk":8,"fs":[2,3,4]},
              {"tb":50,"tbk":1,"eb":50,"ebk":1,"fs":[5]}],
-      "ftbl":["[root]","0x1: std::a","0x2: alloc::vec::Vec<T>::push (x.rs:1:1)",
+      "ftbl":["[root]","0x1: std::a","0x2: alloc::vec::Vec<T>::push (/rustc/x/library/alloc/src/vec.rs:1:1)",
               "0x3: alloc (harness/src/alloc.rs:1:1)",
               "0x4: insert<K,V> (components/src/ttl_map.rs:9:5)",
               "0x5: tokio::runtime::thing"]}"#;
 
     #[test]
     fn top_sites_are_sorted_and_trimmed_to_our_code() {
-        let r = summarise(SAMPLE, Path::new("d.json")).expect("parses");
+        let r = summarise(SAMPLE, Path::new("d.json"), &[]).expect("parses");
         assert_eq!(r.bytes_at_end, 850);
         assert_eq!(r.top_sites.len(), 2);
         assert_eq!(r.top_sites[0].bytes, 800);
@@ -221,10 +222,10 @@ mod tests {
     #[test]
     fn wrong_version_and_garbage_are_malformed() {
         let bad = SAMPLE.replace("\"dhatFileVersion\":2", "\"dhatFileVersion\":1");
-        assert!(summarise(&bad, Path::new("d.json"))
+        assert!(summarise(&bad, Path::new("d.json"), &[])
             .expect_err("v1")
             .to_string()
             .contains("dhatFileVersion 1"));
-        assert!(summarise("{", Path::new("d.json")).is_err());
+        assert!(summarise("{", Path::new("d.json"), &[]).is_err());
     }
 }

@@ -8,17 +8,21 @@
 
 mod chart;
 mod index;
-mod summary;
+pub mod markdown;
+pub mod tree;
+pub mod trend;
 
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
+pub use crate::profile::DHAT_FILE;
 pub use chart::draw;
 pub use index::write_index;
-pub use summary::{DhatReport, DhatSite, Summary, SummaryInput, Teardown, MODE_LIVE, MODE_VIRTUAL};
+use trend::section as trend_section;
 
+use crate::config::Variant;
 use crate::samples::Samples;
-use crate::scenario::Variant;
+use crate::summary::Summary;
 use crate::Error;
 
 /// File names inside a run directory.
@@ -29,8 +33,6 @@ pub const SUMMARY_FILE: &str = "summary.json";
 pub const SVG_FILE: &str = "heap.svg";
 /// The PNG chart's file name.
 pub const PNG_FILE: &str = "heap.png";
-/// dhat's profile, written with `--dhat`.
-pub const DHAT_FILE: &str = "dhat-heap.json";
 
 /// Creates `root/scenario/variant/` and proves it writable, before any run starts,
 /// so a bad `--out` costs nothing and leaves nothing behind.
@@ -89,9 +91,27 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     result.map_err(err)
 }
 
-/// Writes the data files and charts of one run, then refreshes the root index.
-pub fn write_run(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
+/// Writes the data files and charts of one run (and dhat's profile when there is
+/// one; a stale one from an earlier run is removed), then refreshes the root index.
+pub fn write_run(
+    dir: &Path,
+    samples: &Samples,
+    summary: &Summary,
+    dhat_json: Option<&str>,
+) -> Result<(), Error> {
     write_atomic(&dir.join(SAMPLES_FILE), samples.to_csv().as_bytes())?;
+    match dhat_json {
+        Some(json) => write_atomic(&dir.join(DHAT_FILE), json.as_bytes())?,
+        None => match std::fs::remove_file(dir.join(DHAT_FILE)) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                return Err(Error::Output {
+                    path: dir.join(DHAT_FILE),
+                    source: e,
+                })
+            }
+            _ => {}
+        },
+    }
     draw(dir, samples, summary)?;
     // The summary goes last: its presence means the run's files are complete.
     write_atomic(&dir.join(SUMMARY_FILE), summary.to_json().as_bytes())?;

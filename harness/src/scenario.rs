@@ -1,59 +1,24 @@
-//! The [`Scenario`] trait, the [`Ctx`] a scenario drives its day through, and the
-//! run loop that samples, judges and reports.
+//! The [`Scenario`] trait and the [`Ctx`] a scenario drives its day through.
 //!
 //! A scenario is an async function over a [`Ctx`]: it builds its subjects (fixed or
 //! leaky, from [`Ctx::variant`]), registers their gauges, then plays traffic until
 //! [`Ctx::end`]. Everything else — the paused clock, sampling every virtual minute,
-//! the injected calibration leak, the teardown check, the verdict and the report
-//! files — is the harness's job, so a scenario file reads like the day it simulates.
+//! the injected calibration leak, the teardown check and the verdict — is the run
+//! loop's job ([`crate::run()`]), so a scenario file reads like the day it simulates.
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::rc::Rc;
-use std::sync::Mutex;
 use std::time::Duration;
 
-use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 
-use crate::clock::{self, Clock};
-use crate::probe::{self, Gauge, Reading, FIXED_COLUMNS};
-use crate::progress::Progress;
-use crate::report::{self, DhatReport, Summary, Teardown};
-use crate::samples::Samples;
+use crate::config::{RunConfig, Variant};
+use crate::probe::{self, Gauge};
 use crate::traffic::Rng;
-use crate::verdict::{self, ResourceSpec};
-use crate::{profile, BoxError, Error};
-
-/// Which twin of the subject to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Variant {
-    /// The cure the source report proposed.
-    #[default]
-    Fixed,
-    /// The bug the source report found.
-    Leaky,
-}
-
-impl Variant {
-    /// `fixed` or `leaky`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Variant::Fixed => "fixed",
-            Variant::Leaky => "leaky",
-        }
-    }
-}
-
-impl std::fmt::Display for Variant {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
+use crate::BoxError;
 
 /// What [`Scenario::run`] returns.
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BoxError>> + 'a>>;
@@ -71,117 +36,13 @@ pub trait Scenario {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a>;
 }
 
-/// The validated settings of one run.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RunConfig {
-    /// Subject variant.
-    pub variant: Variant,
-    /// Virtual hours to run.
-    pub hours: f64,
-    /// Traffic seed.
-    pub seed: u64,
-    /// Heap budget, bytes per virtual hour.
-    pub max_growth: f64,
-    /// Alive-task budget, tasks per virtual hour.
-    pub max_task_growth: f64,
-    /// Open-descriptor budget, descriptors per virtual hour.
-    pub max_fd_growth: f64,
-    /// Time between samples.
-    pub sample_every: Duration,
-    /// Hours excluded from the growth fit; `None` for 10% of the run.
-    pub warmup_hours: Option<f64>,
-    /// Extra leak injected by the harness, bytes per virtual hour (calibration).
-    pub leak_rate: f64,
-    /// Report root; `None` writes no files (tests).
-    pub out: Option<PathBuf>,
-    /// Profile with dhat and write `dhat-heap.json`.
-    pub dhat: bool,
-    /// Virtual hour at which dhat profiling starts (0: from the start).
-    pub dhat_from: f64,
-    /// Draw a progress bar on stderr (only shown when stderr is a terminal).
-    pub progress: bool,
-}
-
-impl Default for RunConfig {
-    fn default() -> Self {
-        RunConfig {
-            variant: Variant::Fixed,
-            hours: 24.0,
-            seed: 1,
-            max_growth: 1e6,
-            max_task_growth: 1.0,
-            max_fd_growth: 1.0,
-            sample_every: Duration::from_secs(60),
-            warmup_hours: None,
-            leak_rate: 0.0,
-            out: None,
-            dhat: false,
-            dhat_from: 0.0,
-            progress: false,
-        }
-    }
-}
-
-impl RunConfig {
-    /// The warm-up actually used: the configured one or 10% of the run.
-    pub fn warmup(&self) -> f64 {
-        self.warmup_hours.unwrap_or(self.hours * 0.1)
-    }
-
-    /// Number of samples the run takes (including the one at t = 0).
-    pub fn sample_count(&self) -> usize {
-        (self.hours * 3600.0 / self.sample_every.as_secs_f64()).floor() as usize + 1
-    }
-
-    /// Checks ranges that the type system cannot.
-    pub fn validate(&self) -> Result<(), Error> {
-        if !(self.hours.is_finite() && self.hours > 0.0) {
-            return Err(Error::Usage(format!(
-                "--hours must be a positive number of virtual hours, got {}",
-                self.hours
-            )));
-        }
-        if self.hours > 24.0 * 365.0 {
-            return Err(Error::Usage(format!(
-                "--hours {} is more than a year of virtual time; use at most 8760",
-                self.hours
-            )));
-        }
-        if !(self.dhat_from.is_finite() && self.dhat_from >= 0.0 && self.dhat_from < self.hours) {
-            return Err(Error::Usage(format!(
-                "--dhat-from must be between 0 and --hours ({}), got {}",
-                self.hours, self.dhat_from
-            )));
-        }
-        if let Some(w) = self.warmup_hours {
-            if !(w.is_finite() && w >= 0.0 && w < self.hours) {
-                return Err(Error::Usage(format!(
-                    "--warmup must be between 0 and --hours ({}), got {w}",
-                    self.hours
-                )));
-            }
-        }
-        let window = self.hours - self.warmup();
-        let needed = crate::growth::MIN_POINTS as f64 * self.sample_every.as_secs_f64() / 3600.0;
-        if window < needed {
-            return Err(Error::Usage(format!(
-                "a {}-hour run sampled every {:?} leaves fewer than {} samples after the \
-                 warm-up; raise --hours or lower --sample-every",
-                self.hours,
-                self.sample_every,
-                crate::growth::MIN_POINTS
-            )));
-        }
-        Ok(())
-    }
-}
-
-struct Shared {
-    gauges: RefCell<Vec<Gauge>>,
-    sealed: Cell<bool>,
-    events: Cell<u64>,
-    total_events: Cell<u64>,
-    extras: RefCell<BTreeMap<String, serde_json::Value>>,
+/// What the scenario and the run loop share while a run goes on.
+pub(crate) struct Shared {
+    pub(crate) gauges: RefCell<Vec<Gauge>>,
+    pub(crate) sealed: Cell<bool>,
+    pub(crate) events: Cell<u64>,
+    pub(crate) total_events: Cell<u64>,
+    pub(crate) extras: RefCell<BTreeMap<String, serde_json::Value>>,
 }
 
 /// What a scenario sees of the run: settings, seeded randomness, the virtual
@@ -191,11 +52,11 @@ pub struct Ctx {
     seed: u64,
     duration: Duration,
     start: Instant,
-    shared: Rc<Shared>,
+    pub(crate) shared: Rc<Shared>,
 }
 
 impl Ctx {
-    fn new(cfg: &RunConfig) -> Self {
+    pub(crate) fn new(cfg: &RunConfig) -> Self {
         Ctx {
             variant: cfg.variant,
             seed: cfg.seed,
@@ -328,7 +189,7 @@ impl Ctx {
 
 /// How long after the run's end [`Ticker::next`] and [`Ctx::until_end`] return:
 /// enough for the sample due at the end to be taken first.
-const END_GRACE: Duration = Duration::from_millis(1);
+pub(crate) const END_GRACE: Duration = Duration::from_millis(1);
 
 /// Fixed-step virtual time for a scenario's traffic loop.
 pub struct Ticker {
@@ -350,259 +211,4 @@ impl Ticker {
         tokio::time::sleep_until(self.end + END_GRACE).await;
         None
     }
-}
-
-/// Everything a finished run produced.
-#[derive(Debug)]
-pub struct Outcome {
-    /// What `summary.json` holds.
-    pub summary: Summary,
-    /// What `samples.csv` holds.
-    pub samples: Samples,
-    /// Where the reports were written (when `out` was set).
-    pub dir: Option<PathBuf>,
-}
-
-impl Outcome {
-    /// Whether every budgeted resource stayed within its budget.
-    pub fn passed(&self) -> bool {
-        self.summary.verdict == "pass"
-    }
-}
-
-// The counting allocator is process-wide: two runs at once would measure each other.
-static RUN_LOCK: Mutex<()> = Mutex::new(());
-
-/// Runs `scenario` under `cfg`: replays the day on a paused clock, samples every
-/// resource, judges growth, and (with `cfg.out`) writes the report files.
-pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
-    cfg.validate()?;
-    let dir = match &cfg.out {
-        Some(root) => Some(report::prepare_dir(root, scenario.name(), cfg.variant)?),
-        None => None,
-    };
-    // A poisoned lock only means an earlier run panicked; the counters are still fine.
-    let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    let wall = std::time::Instant::now();
-    let rt = clock::runtime(Clock::Virtual)?;
-    let recorded = rt.block_on(drive(scenario, cfg, dir.as_deref()));
-    drop(rt);
-    let rec = recorded.map_err(|source| Error::Scenario {
-        scenario: scenario.name().to_string(),
-        source,
-    })?;
-    let dhat = rec.dhat.transpose()?;
-    let wall_seconds = wall.elapsed().as_secs_f64();
-
-    let specs = resource_specs(cfg, &rec.gauge_specs);
-    let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
-    let summary = Summary::new(report::SummaryInput {
-        scenario: scenario.name(),
-        cfg,
-        wall_seconds,
-        samples: &rec.samples,
-        verdicts,
-        teardown: rec.teardown,
-        extras: rec.extras,
-        events: rec.events,
-        dhat,
-    });
-    if let Some(dir) = &dir {
-        report::write_run(dir, &rec.samples, &summary)?;
-    }
-    Ok(Outcome {
-        summary,
-        samples: rec.samples,
-        dir,
-    })
-}
-
-/// The resources judged in every run, then one per gauge.
-pub fn resource_specs(cfg: &RunConfig, gauges: &[(String, Option<f64>)]) -> Vec<ResourceSpec> {
-    let fixed = |name: &str, column: &str, unit: &str, budget: Option<f64>| ResourceSpec {
-        name: name.into(),
-        column: column.into(),
-        unit: unit.into(),
-        budget_per_hour: budget,
-        gauge: false,
-    };
-    let mut specs = vec![
-        fixed("heap", "live_bytes", "bytes", Some(cfg.max_growth)),
-        fixed("rss", "rss_bytes", "bytes", None),
-        fixed("tasks", "alive_tasks", "tasks", Some(cfg.max_task_growth)),
-        fixed("fds", "open_fds", "fds", Some(cfg.max_fd_growth)),
-    ];
-    specs.extend(gauges.iter().map(|(name, budget)| ResourceSpec {
-        name: name.clone(),
-        column: name.clone(),
-        unit: "count".into(),
-        budget_per_hour: *budget,
-        gauge: true,
-    }));
-    specs
-}
-
-struct Recording {
-    samples: Samples,
-    gauge_specs: Vec<(String, Option<f64>)>,
-    teardown: Teardown,
-    extras: BTreeMap<String, serde_json::Value>,
-    events: u64,
-    dhat: Option<Result<DhatReport, Error>>,
-}
-
-async fn drive(
-    scenario: &dyn Scenario,
-    cfg: &RunConfig,
-    dir: Option<&Path>,
-) -> Result<Recording, BoxError> {
-    // Profiling from the start begins before anything of the run exists, so dhat's
-    // bytes-at-end and the counted live heap describe the same blocks.
-    let profile =
-        RefCell::new((cfg.dhat && cfg.dhat_from <= 0.0).then(|| profile::Session::start(dir, 0.0)));
-    let dhat_at_end = RefCell::new(None);
-    clock::settle().await;
-    let before = probe::read(0.0, 0);
-    let ctx = Ctx::new(cfg);
-    let injector = (cfg.leak_rate > 0.0).then(|| spawn_leak(cfg.leak_rate, ctx.duration));
-    let failed = Cell::new(false);
-    let n = cfg.sample_count();
-    let every = cfg.sample_every;
-    let mut progress = Progress::new(cfg.progress, scenario.name(), cfg.hours);
-
-    let sampler = async {
-        // Let the scenario build its subjects and register gauges first.
-        tokio::task::yield_now().await;
-        ctx.shared.sealed.set(true);
-        let names: Vec<String> = ctx
-            .shared
-            .gauges
-            .borrow()
-            .iter()
-            .map(|g| g.name.clone())
-            .collect();
-        let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|s| s.to_string()).collect();
-        columns.extend(names.iter().cloned());
-        let mut samples = Samples::with_capacity(columns, n);
-        let mut gauge_row = Vec::with_capacity(names.len());
-        let mut iv = tokio::time::interval_at(ctx.start, every);
-        for _ in 0..n {
-            let at = iv.tick().await;
-            if failed.get() {
-                break;
-            }
-            clock::settle().await;
-            let secs = (at - ctx.start).as_secs_f64();
-            let load = ctx.shared.events.replace(0);
-            let reading = probe::read(secs, load);
-            gauge_row.clear();
-            gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
-            samples.push_row(
-                reading
-                    .columns()
-                    .into_iter()
-                    .chain(gauge_row.iter().copied()),
-            );
-            progress.update(
-                secs / 3600.0,
-                ctx.shared.total_events.get(),
-                reading.live_bytes,
-            );
-            let late_start = cfg.dhat && secs / 3600.0 >= cfg.dhat_from;
-            if late_start && profile.borrow().is_none() {
-                *profile.borrow_mut() = Some(profile::Session::start(dir, secs / 3600.0));
-            }
-        }
-        progress.finish();
-        // Stop profiling right after the last sample: the end of the day, before
-        // the scenario (which resumes a moment later) shuts its subjects down, so
-        // "bytes at end" are what the day left live.
-        *dhat_at_end.borrow_mut() = profile.take().map(profile::Session::stop);
-        samples
-    };
-    let scenario_run = async {
-        let r = scenario.run(&ctx).await;
-        if r.is_err() {
-            failed.set(true);
-        }
-        r
-    };
-    let (result, samples) = tokio::join!(scenario_run, sampler);
-    // A sampler that stopped early (the scenario failed) leaves the profile running.
-    let dhat = dhat_at_end
-        .take()
-        .or_else(|| profile.take().map(profile::Session::stop));
-    result?;
-
-    // Teardown: the scenario has shut its subjects down; give stragglers 5 virtual
-    // seconds (seed 002's "clean shutdown within 5 s"), then compare with `before`.
-    if let Some(h) = injector {
-        h.abort();
-    }
-    tokio::time::sleep(Duration::from_secs(5)).await;
-    clock::settle().await;
-    let gauge_specs: Vec<(String, Option<f64>)> = ctx
-        .shared
-        .gauges
-        .borrow()
-        .iter()
-        .map(|g| (g.name.clone(), g.budget_per_hour))
-        .collect();
-    let gauges_after: BTreeMap<String, f64> = ctx
-        .shared
-        .gauges
-        .borrow()
-        .iter()
-        .map(|g| (g.name.clone(), g.read()))
-        .collect();
-    let at_rest: BTreeMap<String, f64> = ctx
-        .shared
-        .gauges
-        .borrow()
-        .iter()
-        .filter_map(|g| Some((g.name.clone(), g.at_rest?)))
-        .collect();
-    let extras = ctx.shared.extras.take();
-    let events = ctx.shared.total_events.get();
-    drop(ctx); // releases the gauges and whatever they kept alive
-    clock::settle().await;
-    let after: Reading = probe::read(0.0, 0);
-    // The sample table is the one thing of the run the harness still holds.
-    let teardown = Teardown::new(
-        &before,
-        &after.less_heap(samples.heap_bytes()),
-        gauges_after,
-    )
-    .require_at_rest(&at_rest);
-    Ok(Recording {
-        samples,
-        gauge_specs,
-        teardown,
-        extras,
-        events,
-        dhat,
-    })
-}
-
-/// The harness's calibrated leak: `rate` bytes per virtual hour, allocated every
-/// 10 virtual seconds so that after `t` exactly `floor(rate · t)` bytes are held,
-/// and written to so RSS sees them too. Freed when the task is aborted.
-fn spawn_leak(rate: f64, duration: Duration) -> tokio::task::JoinHandle<()> {
-    let step = Duration::from_secs(10);
-    let ticks = (duration.as_secs() / step.as_secs()) as usize + 2;
-    tokio::spawn(async move {
-        let mut held: Vec<Box<[u8]>> = Vec::with_capacity(ticks);
-        let start = Instant::now();
-        let mut leaked = 0u64;
-        let mut iv = tokio::time::interval_at(start + step, step);
-        loop {
-            let at = iv.tick().await;
-            let due = (rate * (at - start).as_secs_f64() / 3600.0).floor() as u64;
-            let chunk = due.saturating_sub(leaked) as usize;
-            if chunk > 0 && held.len() < held.capacity() {
-                held.push(vec![0xA5u8; chunk].into_boxed_slice());
-                leaked = due;
-            }
-        }
-    })
 }

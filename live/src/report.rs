@@ -6,7 +6,7 @@
 use std::path::Path;
 
 use serde::Serialize;
-use soak_harness::report::Summary;
+use soak_harness::Summary;
 
 use crate::addr::Endpoint;
 use crate::config::LiveConfig;

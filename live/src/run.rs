@@ -14,7 +14,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use soak_harness::report::Summary;
+use soak_harness::Summary;
 use soak_harness::report::{check_writable, write_run};
 use soak_harness::samples::{Samples, WALL_SECONDS};
 use tokio::time::Instant;
@@ -407,7 +407,7 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
         ending,
     };
     let summary = summary::build(&samples, &facts);
-    write_run(&dir, &samples, &summary)?;
+    write_run(&dir, &samples, &summary, None)?;
     let exit_code = report::exit_code(&summary, &facts.ending);
     say(cfg, &report::outcome_line(&summary, &dir));
     Ok(LiveOutcome {

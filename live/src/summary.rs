@@ -13,10 +13,9 @@
 use std::collections::BTreeMap;
 
 use serde_json::{json, Value};
-use soak_harness::report::Summary;
-use soak_harness::report::{Teardown, MODE_LIVE};
 use soak_harness::samples::Samples;
-use soak_harness::verdict::{self, ResourceSpec, ResourceVerdict};
+use soak_harness::summary::{Summary, MODE_LIVE};
+use soak_harness::verdict::{self, ResourceSpec, ResourceVerdict, Teardown, Verdict};
 
 use crate::report::{Ending, Facts};
 use crate::run::secs_text;
@@ -135,7 +134,17 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         (reqs > 0.0).then(|| e.per_hour * (e.to_hours - e.from_hours) / reqs * 1000.0)
     });
 
-    let mut message = verdict::message(&verdicts).replace("/h", "/wall h");
+    let mut message = match (failed.is_empty(), rss.and_then(|r| r.estimate)) {
+        (true, Some(e)) => format!(
+            "pass: rss {} ± {} (late half {}; budget {}); no resource grew past its budget",
+            verdict::rate_text(e.per_hour, "bytes"),
+            verdict::rate_text(e.stderr, "bytes"),
+            verdict::rate_text(e.late_per_hour, "bytes"),
+            verdict::rate_text(cfg.max_growth, "bytes"),
+        ),
+        _ => verdict::message(&verdicts),
+    }
+    .replace("/h", "/wall h");
     if let Some(g) = per_1k {
         message.push_str(&format!(
             "; {} per 1,000 requests",
@@ -281,7 +290,11 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
     if cfg.plan.has_ws() {
         extras.insert("peak_connections".to_string(), json!(tot.peak_connections));
     }
-    let verdict = if failed.is_empty() { "pass" } else { "fail" };
+    let verdict = if failed.is_empty() {
+        Verdict::Pass
+    } else {
+        Verdict::Fail
+    };
     Summary {
         mode: MODE_LIVE.to_string(),
         scenario: cfg.scenario(),
@@ -298,7 +311,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         growth_stderr_bytes_per_hour: est.map(|e| e.stderr).unwrap_or(0.0),
         late_growth_bytes_per_hour: est.map(|e| e.late_per_hour).unwrap_or(0.0),
         injected_leak_bytes_per_hour: 0.0,
-        verdict: verdict.to_string(),
+        verdict,
         message,
         failed_resources: failed,
         grown_gauges: grown,
@@ -355,8 +368,8 @@ mod tests {
         let leak = v[0].estimate.expect("estimated");
         assert!((leak.per_hour - 1e7).abs() < 1e4, "{}", leak.per_hour);
         assert!((leak.from_hours - 60.0 / 3600.0).abs() < 1e-9);
-        assert_eq!(v[0].verdict, "fail");
+        assert_eq!(v[0].verdict, Verdict::Fail);
         assert_eq!(v[0].spec.budget_per_hour, Some(1e6));
-        assert_eq!(v[1].verdict, "pass");
+        assert_eq!(v[1].verdict, Verdict::Pass);
     }
 }

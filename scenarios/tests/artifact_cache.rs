@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use crate::support;
 use soak_components::lru::LruCache;
-use soak_harness::scenario::run;
+use soak_harness::run;
 use soak_harness::traffic::{secs, Diurnal, Shape};
 use soak_harness::{Ctx, Gauge, Outcome, RunConfig, RunFuture, Scenario, Variant};
 use soak_scenarios::artifact_cache::{ArtifactCache, ARTIFACT_MAX, ARTIFACT_MAX_BYTES, AUTH_MAX};
@@ -161,11 +161,9 @@ fn naive_slope(t: &[f64], y: &[f64]) -> f64 {
 #[test]
 fn a_cache_that_fills_then_plateaus_passes_where_a_naive_slope_fails() {
     let dir = tempfile::tempdir().expect("temp dir");
-    let cfg = RunConfig {
-        out: Some(dir.path().to_path_buf()),
-        ..Default::default()
-    };
-    let o = run(&FillThenFlat, &cfg).expect("the run completes");
+    let cfg = RunConfig::default();
+    let mut o = run(&FillThenFlat, &cfg).expect("the run completes");
+    o.write_report(dir.path()).expect("report written");
     let s = &o.summary;
     // The chart of the plateau was drawn.
     let chart = std::fs::read_to_string(dir.path().join("fill-then-flat/fixed/heap.svg"))

@@ -1,7 +1,7 @@
 //! The calibration grid: the instrument recovers a known injected leak, under a
 //! diurnal working set, for every seed, and judges it against the default budget.
 
-use soak_harness::{scenario, RunConfig, Variant};
+use soak_harness::{RunConfig, Variant};
 use soak_scenarios::calibration::Calibration;
 
 const KIB: f64 = 1024.0;
@@ -15,7 +15,7 @@ fn run(rate: f64, seed: u64, variant: Variant, hours: f64) -> soak_harness::Outc
         hours,
         ..RunConfig::default()
     };
-    scenario::run(&Calibration, &cfg).expect("calibration runs")
+    soak_harness::run(&Calibration, &cfg).expect("calibration runs")
 }
 
 /// ±10% of the injected rate, or ±32 KiB/h for rates up to 256 KiB/h.

@@ -2,14 +2,14 @@
 //! teardown and never evicts a heartbeating client; seed 004's leaky server fails
 //! on heap or tasks. One test per (variant, seed) so nextest runs them in parallel.
 
-use soak_harness::Variant;
+use soak_harness::{Variant, Verdict};
 use soak_scenarios::connection_churn::ConnectionChurn;
 
 use crate::support;
 
 fn fixed_passes(seed: u64) {
     let s = support::day(&ConnectionChurn, Variant::Fixed, seed).summary;
-    assert_eq!(s.verdict, "pass", "seed {seed}: {}", s.message);
+    assert_eq!(s.verdict, Verdict::Pass, "seed {seed}: {}", s.message);
     assert!(
         support::extra(&s, "peak_connections") >= 10_000.0,
         "seed {seed}"
@@ -31,7 +31,7 @@ fn fixed_passes(seed: u64) {
 
 fn leaky_fails(seed: u64) {
     let s = support::day(&ConnectionChurn, Variant::Leaky, seed).summary;
-    assert_eq!(s.verdict, "fail", "seed {seed}: {}", s.message);
+    assert_eq!(s.verdict, Verdict::Fail, "seed {seed}: {}", s.message);
     assert!(
         s.failed_resources
             .iter()

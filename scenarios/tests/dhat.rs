@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use soak_harness::{scenario, RunConfig, Variant};
+use soak_harness::{RunConfig, Variant};
 use soak_scenarios::calibration::Calibration;
 
 fn profiled(variant: Variant, hours: f64, dhat_from: f64) -> soak_harness::Outcome {
@@ -14,7 +14,7 @@ fn profiled(variant: Variant, hours: f64, dhat_from: f64) -> soak_harness::Outco
         dhat_from,
         ..RunConfig::default()
     };
-    scenario::run(&Calibration, &cfg).expect("runs under dhat")
+    soak_harness::run(&Calibration, &cfg).expect("runs under dhat")
 }
 
 #[test]
@@ -113,7 +113,7 @@ fn moderator_flood_top_site_is_the_leaky_maps_insert_path_and_absent_when_fixed(
             dhat: true,
             ..RunConfig::default()
         };
-        scenario::run(&ModeratorFlood, &cfg).expect("runs under dhat")
+        soak_harness::run(&ModeratorFlood, &cfg).expect("runs under dhat")
     };
     let location = |frame: &str| {
         frame

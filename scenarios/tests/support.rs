@@ -1,8 +1,8 @@
 //! Helpers shared by the scenario tests: one virtual day of a scenario, and the
 //! scenario facts it put in the summary.
 
-use soak_harness::report::Summary;
-use soak_harness::{scenario, Outcome, RunConfig, Scenario, Variant};
+use soak_harness::Summary;
+use soak_harness::{Outcome, RunConfig, Scenario, Variant};
 
 /// 24 virtual hours of `scenario` with default budgets, no files written.
 pub fn day(scenario: &dyn Scenario, variant: Variant, seed: u64) -> Outcome {
@@ -10,10 +10,9 @@ pub fn day(scenario: &dyn Scenario, variant: Variant, seed: u64) -> Outcome {
         variant,
         seed,
         hours: 24.0,
-        out: None,
         ..RunConfig::default()
     };
-    scenario::run(scenario, &cfg).expect("the scenario runs")
+    soak_harness::run(scenario, &cfg).expect("the scenario runs")
 }
 
 /// A numeric top-level summary field the scenario set (`peak_connections`, ...).

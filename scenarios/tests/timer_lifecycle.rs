@@ -3,8 +3,8 @@
 //! (the case the heap budget alone misses), the report files carry the task,
 //! descriptor and listener columns, and the teardown check tells the twins apart.
 
-use soak_harness::report::Summary;
-use soak_harness::scenario::{run, RunConfig, Variant};
+use soak_harness::Summary;
+use soak_harness::{run, RunConfig, Variant};
 use soak_scenarios::timer_lifecycle::TimerLifecycle;
 
 use crate::support;
@@ -84,7 +84,10 @@ fn leaky_fails_on_tasks_while_heap_stays_under_budget_for_seeds_1_to_5() {
             "seed {seed}: heap {} B/h",
             s.growth_bytes_per_hour
         );
-        assert_eq!(s.resource("heap").map(|r| r.verdict.as_str()), Some("pass"));
+        assert_eq!(
+            s.resource("heap").map(|r| r.verdict),
+            Some(soak_harness::Verdict::Pass)
+        );
         assert!(per_hour(s, "tasks") > 50.0);
     }
 }
@@ -95,11 +98,10 @@ fn samples_csv_has_task_descriptor_and_listener_columns() {
     let cfg = RunConfig {
         variant: Variant::Leaky,
         hours: 6.0,
-        out: Some(dir.path().to_path_buf()),
         ..RunConfig::default()
     };
-    let o = run(&TimerLifecycle, &cfg).expect("scenario runs");
-    let run_dir = o.dir.expect("report dir");
+    let mut o = run(&TimerLifecycle, &cfg).expect("scenario runs");
+    let run_dir = o.write_report(dir.path()).expect("report written");
     let csv = std::fs::read_to_string(run_dir.join("samples.csv")).expect("samples.csv");
     let mut lines = csv.lines();
     let header: Vec<&str> = lines.next().expect("header").split(',').collect();

@@ -14,8 +14,8 @@ use plotters::prelude::*;
 use plotters::style::FontStyle;
 
 use super::{write_atomic, PNG_FILE, SVG_FILE};
-use crate::report::Summary;
 use crate::samples::Samples;
+use crate::summary::Summary;
 use crate::units::bytes_text;
 use crate::Error;
 
@@ -23,11 +23,11 @@ const WIDTH: u32 = 1100;
 const HEAP_HEIGHT: u32 = 440;
 const PANEL_HEIGHT: u32 = 150;
 const MIB: f64 = 1_048_576.0;
-const FONT: &str = "sans-serif";
+pub(super) const FONT: &str = "sans-serif";
 
 static FONTS: Once = Once::new();
 
-fn register_fonts() {
+pub(super) fn register_fonts() {
     FONTS.call_once(|| {
         // An embedded font, so no fontconfig/freetype is needed; a failure only
         // means text is missing from the PNG, so it is not worth failing a run for.
@@ -187,7 +187,7 @@ fn panels(s: &Samples, live: bool) -> Vec<Panel> {
     out
 }
 
-const PALETTE: [RGBColor; 6] = [
+pub(super) const PALETTE: [RGBColor; 6] = [
     RGBColor(31, 119, 180),
     RGBColor(44, 160, 44),
     RGBColor(214, 39, 40),
@@ -293,7 +293,7 @@ fn heap_panel<DB: DrawingBackend>(
         sum.scenario,
         sum.variant,
         sum.seed,
-        sum.verdict.to_uppercase()
+        sum.verdict.as_str().to_uppercase()
     );
     let per = if sum.is_live() { "/wall h" } else { "/h" };
     let suffix = axis.suffix;

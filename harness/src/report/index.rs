@@ -1,4 +1,6 @@
-//! `OUT/index.html`: one row per run found under the report root, newest data only.
+//! `OUT/index.html`: the trend chart of every scenario with a history (see
+//! [`super::trend`]), then one row per run found under the report root, newest data
+//! only, each with a thumbnail of its heap chart.
 
 use std::fmt::Write as _;
 use std::path::Path;
@@ -19,8 +21,9 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
                     rows,
                     "<tr class=\"{v}\"><td>{sc}</td><td>{va}</td><td>{seed}</td><td>{h}</td>\
                      <td><b>{v}</b></td><td>{g}/h</td><td>{b}/h</td><td>{w:.2}</td>\
-                     <td>{msg}</td><td><a href=\"{rel}/{SVG_FILE}\">svg</a> \
-                     <a href=\"{rel}/{PNG_FILE}\">png</a> <a href=\"{rel}/{SUMMARY_FILE}\">json</a></td></tr>",
+                     <td>{msg}</td><td><a href=\"{rel}/{PNG_FILE}\"><img class=\"thumb\" \
+                     src=\"{rel}/{PNG_FILE}\" alt=\"heap chart\" loading=\"lazy\"></a><br>\
+                     <a href=\"{rel}/{SVG_FILE}\">svg</a> <a href=\"{rel}/{SUMMARY_FILE}\">json</a></td></tr>",
                     v = s.verdict,
                     sc = esc(&s.scenario),
                     va = s.variant,
@@ -42,11 +45,15 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
             }
         }
     }
+    let trends = super::trend_section(root);
     let html = format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>soak reports</title>\n\
          <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:4px 8px}}tr.fail td{{background:#fde2e2}}\
-         tr.pass td{{background:#e6f4e6}}</style></head><body>\n<h1>soak reports</h1>\n\
+         tr.pass td{{background:#e6f4e6}}img.thumb{{width:240px;height:100px;object-fit:cover;object-position:top;border:1px solid #ccc}}\
+         .trends{{display:flex;flex-wrap:wrap;gap:12px}}.trends figure{{margin:0}}\
+         .trends img{{width:560px;border:1px solid #ccc}}</style></head><body>\n<h1>soak reports</h1>\n\
+         {trends}<h2>Runs</h2>\n\
          <table><tr><th>scenario</th><th>variant</th><th>seed</th><th>hours</th><th>verdict</th>\
          <th>heap growth</th><th>budget</th><th>wall s</th><th>message</th><th>files</th></tr>\n\
          {rows}</table></body></html>\n"
@@ -54,7 +61,7 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
     write_atomic(&root.join("index.html"), html.as_bytes())
 }
 
-fn esc(s: &str) -> String {
+pub(super) fn esc(s: &str) -> String {
     s.replace('&', "&amp;")
         .replace('<', "&lt;")
         .replace('>', "&gt;")

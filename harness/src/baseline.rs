@@ -1,0 +1,311 @@
+//! Baselines and regression: "did this get worse than last night?", answered per
+//! budgeted resource from the growth estimates and their uncertainty, even while
+//! every resource is still under its absolute budget.
+//!
+//! A baseline is a report tree (a `--out` root, or a copy of one written by
+//! `--save-baseline`): every directory below it holding a `summary.json` is a run
+//! (reading and saving trees is [`crate::report::tree`]'s). A current run is
+//! compared with the baseline run of the same scenario and variant, preferring the
+//! same seed and the same length ([`crate::report::tree::Tree::baseline_for`]).
+//!
+//! # The rule
+//!
+//! For each budgeted resource (heap, tasks, descriptors, budgeted gauges) with an
+//! estimate on both sides, let `Δ = new − old` be the change of the whole-window
+//! growth estimate and `σ = sqrt(σ_old² + σ_new²)` its combined standard error. It is
+//! a **regression** when
+//!
+//! ```text
+//! Δ > max(floor, z · σ)
+//! ```
+//!
+//! - `z` = [`DEFAULT_Z`] = 3: a one-sided 3σ test has a 0.13% false-alarm rate per
+//!   comparison if the standard errors are right; a night compares about a hundred
+//!   resources, so 2σ (2.3% each) would cry wolf most nights while 3σ keeps the σ
+//!   part alone to roughly one false alarm in ten nights — and the floor below
+//!   removes most of those.
+//! - The floor exists because the standard error describes noise *within* one run,
+//!   not the spread between seeds or between builds (a different seed is a
+//!   different day of traffic; a fixed subject's estimate moves by more than its
+//!   σ from seed to seed). For heap it defaults to 128 KiB/h ([`DEFAULT_HEAP_FLOOR`],
+//!   an eighth of the 1 MB/h default budget, and several times the seed-to-seed
+//!   spread measured on the fixed scenarios; see docs/ci.md); for counts (tasks,
+//!   descriptors, gauges) to 0.5 per hour ([`DEFAULT_COUNT_FLOOR`]), half of their
+//!   default budget of 1 per hour. Both are configurable (`--regression-floor`,
+//!   `--regression-count-floor`).
+//!
+//! The whole-window estimate is compared, not the late-half one: it is the estimate
+//! the verdict is built on, and its standard error is about half the late half's
+//! (the hinge fit spends a parameter and half the window), so the same floor
+//! catches smaller changes with fewer false alarms. A resource whose baseline
+//! already failed its budget is not compared (the run fails on the budget anyway,
+//! and a leaky variant's growth varies from seed to seed by more than any floor).
+
+use serde::Serialize;
+
+use crate::summary::Summary;
+use crate::units::bytes_text;
+use crate::Error;
+
+/// Default heap regression floor: 128 KiB per virtual hour.
+pub const DEFAULT_HEAP_FLOOR: f64 = 128.0 * 1024.0;
+/// Default regression floor for counted resources (tasks, fds, gauges), per hour.
+pub const DEFAULT_COUNT_FLOOR: f64 = 0.5;
+/// Default number of combined standard errors a rise must clear.
+pub const DEFAULT_Z: f64 = 3.0;
+
+/// The verdict of a summary or resource as its lowercase word (`pass`, `fail`,
+/// `info`, `inconclusive`, …), whatever type holds it.
+pub fn verdict_word<T: Serialize + ?Sized>(v: &T) -> String {
+    match serde_json::to_value(v) {
+        Ok(serde_json::Value::String(s)) => s,
+        Ok(other) => other.to_string(),
+        Err(_) => "unknown".to_string(),
+    }
+}
+
+/// What counts as a regression.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Rule {
+    /// Smallest rise that counts for byte-valued resources (heap), bytes per hour.
+    pub heap_floor: f64,
+    /// Smallest rise that counts for counted resources, per hour.
+    pub count_floor: f64,
+    /// Combined standard errors a rise must clear.
+    pub z: f64,
+}
+
+impl Default for Rule {
+    fn default() -> Self {
+        Rule {
+            heap_floor: DEFAULT_HEAP_FLOOR,
+            count_floor: DEFAULT_COUNT_FLOOR,
+            z: DEFAULT_Z,
+        }
+    }
+}
+
+impl Rule {
+    /// The floor for a resource measured in `unit`.
+    pub fn floor(&self, unit: &str) -> f64 {
+        if unit == "bytes" {
+            self.heap_floor
+        } else {
+            self.count_floor
+        }
+    }
+
+    /// Checks the values (from the command line) are usable.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(self.z.is_finite() && self.z >= 0.0) {
+            return Err(Error::Usage(format!(
+                "--regression-z must be a non-negative number of standard errors, got {}",
+                self.z
+            )));
+        }
+        if !(self.count_floor.is_finite() && self.count_floor >= 0.0) {
+            return Err(Error::Usage(format!(
+                "--regression-count-floor must be a non-negative count per hour, got {}",
+                self.count_floor
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// `scenario/variant seed N`.
+pub fn label(s: &Summary) -> String {
+    format!("{}/{} seed {}", s.scenario, s.variant, s.seed)
+}
+
+/// The comparison of one resource.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Change {
+    /// Resource name (`heap`, `tasks`, a gauge).
+    pub resource: String,
+    /// Its unit (`bytes`, `tasks`, `fds`, `count`).
+    pub unit: String,
+    /// Baseline growth per hour.
+    pub old: f64,
+    /// Its standard error.
+    pub old_err: f64,
+    /// Current growth per hour.
+    pub new: f64,
+    /// Its standard error.
+    pub new_err: f64,
+    /// The floor applied.
+    pub floor: f64,
+    /// The combined standard error `sqrt(old_err² + new_err²)`.
+    pub sigma: f64,
+    /// The rise that counts: `max(floor, z·sigma)`.
+    pub limit: f64,
+    /// `new − old > limit`.
+    pub regression: bool,
+}
+
+impl Change {
+    /// `new − old`.
+    pub fn delta(&self) -> f64 {
+        self.new - self.old
+    }
+
+    /// The change in combined standard errors (0 when σ is 0 and nothing changed).
+    pub fn sigmas(&self) -> f64 {
+        if self.sigma > 0.0 {
+            self.delta() / self.sigma
+        } else if self.delta() == 0.0 {
+            0.0
+        } else {
+            f64::INFINITY.copysign(self.delta())
+        }
+    }
+
+    /// `+400.1 KiB/h (88σ)`: the change in the resource's unit.
+    pub fn delta_text(&self) -> String {
+        let sign = if self.delta() >= 0.0 { "+" } else { "−" };
+        let s = self.sigmas();
+        let sig = if s.is_finite() {
+            format!("{sign}{:.1}σ", s.abs())
+        } else {
+            "∞σ".to_string()
+        };
+        format!("{sign}{} ({sig})", rate(self.delta().abs(), &self.unit))
+    }
+}
+
+/// A per-hour amount in the resource's unit.
+pub fn rate(v: f64, unit: &str) -> String {
+    if unit == "bytes" {
+        format!("{}/h", bytes_text(v))
+    } else if unit == "count" {
+        format!("{v:.2}/h")
+    } else {
+        format!("{v:.2} {unit}/h")
+    }
+}
+
+/// One current run against its baseline run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct RunComparison {
+    /// Scenario.
+    pub scenario: String,
+    /// Variant.
+    pub variant: String,
+    /// Current seed.
+    pub seed: u64,
+    /// The baseline run's seed.
+    pub base_seed: u64,
+    /// The baseline run's directory, relative to the baseline root.
+    pub base_rel: String,
+    /// Per budgeted resource.
+    pub changes: Vec<Change>,
+    /// Settings that differ between the two runs (hours, budgets), for the reader.
+    pub notes: Vec<String>,
+}
+
+impl RunComparison {
+    /// The resources that regressed.
+    pub fn regressions(&self) -> impl Iterator<Item = &Change> {
+        self.changes.iter().filter(|c| c.regression)
+    }
+
+    /// Whether any resource regressed.
+    pub fn regressed(&self) -> bool {
+        self.regressions().next().is_some()
+    }
+
+    /// The heap's change, if compared.
+    pub fn heap(&self) -> Option<&Change> {
+        self.changes.iter().find(|c| c.resource == "heap")
+    }
+
+    /// One line per regressed resource, naming scenario, resource, old and new rate.
+    pub fn messages(&self, rule: &Rule) -> Vec<String> {
+        self.regressions()
+            .map(|c| {
+                format!(
+                    "regression: {}/{} seed {}: {} grows {} ± {} against {} ± {} in the baseline \
+                     (seed {}): a rise of {}, more than max(floor {}, {}σ = {})",
+                    self.scenario,
+                    self.variant,
+                    self.seed,
+                    c.resource,
+                    rate(c.new, &c.unit),
+                    rate(c.new_err, &c.unit),
+                    rate(c.old, &c.unit),
+                    rate(c.old_err, &c.unit),
+                    self.base_seed,
+                    c.delta_text(),
+                    rate(c.floor, &c.unit),
+                    rule.z,
+                    rate(rule.z * c.sigma, &c.unit),
+                )
+            })
+            .collect()
+    }
+}
+
+/// Compares `current` with the baseline run `base` (found at `base_rel` in its
+/// tree) resource by resource under `rule`.
+pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -> RunComparison {
+    let b = base;
+    let mut changes = Vec::new();
+    for r in &current.resources {
+        let Some(_) = r.spec.budget_per_hour else {
+            continue;
+        };
+        let Some(new) = r.estimate else { continue };
+        let Some(old_r) = b.resource(&r.spec.name) else {
+            continue;
+        };
+        let Some(old) = old_r.estimate else { continue };
+        if verdict_word(&old_r.verdict) == "fail" {
+            continue;
+        }
+        let floor = rule.floor(&r.spec.unit);
+        let sigma = (old.stderr.powi(2) + new.stderr.powi(2)).sqrt();
+        let limit = floor.max(rule.z * sigma);
+        changes.push(Change {
+            resource: r.spec.name.clone(),
+            unit: r.spec.unit.clone(),
+            old: old.per_hour,
+            old_err: old.stderr,
+            new: new.per_hour,
+            new_err: new.stderr,
+            floor,
+            sigma,
+            limit,
+            regression: new.per_hour - old.per_hour > limit,
+        });
+    }
+    let mut notes = Vec::new();
+    if b.virtual_hours != current.virtual_hours {
+        notes.push(format!(
+            "baseline ran {} h, this run {} h",
+            b.virtual_hours, current.virtual_hours
+        ));
+    }
+    if b.threshold_bytes_per_hour != current.threshold_bytes_per_hour {
+        notes.push(format!(
+            "heap budget changed: {} → {}",
+            rate(b.threshold_bytes_per_hour, "bytes"),
+            rate(current.threshold_bytes_per_hour, "bytes")
+        ));
+    }
+    if b.injected_leak_bytes_per_hour != current.injected_leak_bytes_per_hour {
+        notes.push(format!(
+            "injected leak: {} → {}",
+            rate(b.injected_leak_bytes_per_hour, "bytes"),
+            rate(current.injected_leak_bytes_per_hour, "bytes")
+        ));
+    }
+    RunComparison {
+        scenario: current.scenario.clone(),
+        variant: current.variant.to_string(),
+        seed: current.seed,
+        base_seed: b.seed,
+        base_rel: base_rel.to_string(),
+        changes,
+        notes,
+    }
+}

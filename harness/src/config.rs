@@ -1,0 +1,296 @@
+//! The settings of one run: which twin of the subject, how long, which seed, what
+//! budgets. A leaf module: everything else reads a [`RunConfig`], nothing here
+//! reads anything above it.
+//!
+//! Build one with the builder methods over the defaults (24 virtual hours, seed 1,
+//! 1 MB/h of heap), then [`RunConfig::validate`] (which [`crate::run()`] calls too):
+//!
+//! ```
+//! use soak_harness::{RunConfig, Variant};
+//!
+//! let cfg = RunConfig::new().variant(Variant::Leaky).hours(5.0).seed(3);
+//! assert!(cfg.validate().is_ok());
+//! assert_eq!(cfg.warmup(), 0.5);
+//! ```
+
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::Error;
+
+/// Which twin of the subject to run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Variant {
+    /// The cure the source report proposed.
+    #[default]
+    Fixed,
+    /// The bug the source report found.
+    Leaky,
+}
+
+impl Variant {
+    /// `fixed` or `leaky`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Variant::Fixed => "fixed",
+            Variant::Leaky => "leaky",
+        }
+    }
+
+    /// Whether this is the leaky twin.
+    pub fn is_leaky(self) -> bool {
+        self == Variant::Leaky
+    }
+}
+
+impl std::fmt::Display for Variant {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The validated settings of one run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RunConfig {
+    /// Subject variant.
+    pub variant: Variant,
+    /// Virtual hours to run.
+    pub hours: f64,
+    /// Traffic seed.
+    pub seed: u64,
+    /// Heap budget, bytes per virtual hour.
+    pub max_growth: f64,
+    /// Alive-task budget, tasks per virtual hour.
+    pub max_task_growth: f64,
+    /// Open-descriptor budget, descriptors per virtual hour.
+    pub max_fd_growth: f64,
+    /// Time between samples.
+    pub sample_every: Duration,
+    /// Hours excluded from the growth fit; `None` for 10% of the run.
+    pub warmup_hours: Option<f64>,
+    /// Extra leak injected by the harness, bytes per virtual hour (calibration).
+    pub leak_rate: f64,
+    /// Profile with dhat (the profile travels in the [`crate::Outcome`]).
+    pub dhat: bool,
+    /// Virtual hour at which dhat profiling starts (0: from the start).
+    pub dhat_from: f64,
+    /// Extra source-path or symbol prefixes whose stack frames attribution keeps
+    /// (besides the code of the workspace the binary was built in).
+    pub dhat_keep: Vec<String>,
+    /// Draw a progress bar on stderr (only shown when stderr is a terminal).
+    pub progress: bool,
+}
+
+impl Default for RunConfig {
+    fn default() -> Self {
+        RunConfig {
+            variant: Variant::Fixed,
+            hours: 24.0,
+            seed: 1,
+            max_growth: 1e6,
+            max_task_growth: 1.0,
+            max_fd_growth: 1.0,
+            sample_every: Duration::from_secs(60),
+            warmup_hours: None,
+            leak_rate: 0.0,
+            dhat: false,
+            dhat_from: 0.0,
+            dhat_keep: Vec::new(),
+            progress: false,
+        }
+    }
+}
+
+impl RunConfig {
+    /// The defaults: fixed variant, 24 virtual hours, seed 1, 1 MB/h of heap, one
+    /// task and one descriptor per hour, a sample every virtual minute.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Sets the subject variant.
+    pub fn variant(mut self, variant: Variant) -> Self {
+        self.variant = variant;
+        self
+    }
+
+    /// Sets the virtual hours to replay.
+    pub fn hours(mut self, hours: f64) -> Self {
+        self.hours = hours;
+        self
+    }
+
+    /// Sets the traffic seed.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = seed;
+        self
+    }
+
+    /// Sets the heap budget, bytes per virtual hour.
+    pub fn max_growth(mut self, bytes_per_hour: f64) -> Self {
+        self.max_growth = bytes_per_hour;
+        self
+    }
+
+    /// Sets the alive-task budget, tasks per virtual hour.
+    pub fn max_task_growth(mut self, per_hour: f64) -> Self {
+        self.max_task_growth = per_hour;
+        self
+    }
+
+    /// Sets the open-descriptor budget, descriptors per virtual hour.
+    pub fn max_fd_growth(mut self, per_hour: f64) -> Self {
+        self.max_fd_growth = per_hour;
+        self
+    }
+
+    /// Sets the virtual time between samples.
+    pub fn sample_every(mut self, every: Duration) -> Self {
+        self.sample_every = every;
+        self
+    }
+
+    /// Sets the hours left out of the growth fit (default: 10% of the run).
+    pub fn warmup_hours(mut self, hours: f64) -> Self {
+        self.warmup_hours = Some(hours);
+        self
+    }
+
+    /// Injects a known leak of `bytes_per_hour` on top of the scenario.
+    pub fn leak_rate(mut self, bytes_per_hour: f64) -> Self {
+        self.leak_rate = bytes_per_hour;
+        self
+    }
+
+    /// Profiles with dhat from virtual hour `from_hours` (0: the start).
+    pub fn dhat(mut self, from_hours: f64) -> Self {
+        self.dhat = true;
+        self.dhat_from = from_hours;
+        self
+    }
+
+    /// Keeps stack frames whose source path or symbol starts with `prefix` in
+    /// attribution (for code outside the binary's own workspace).
+    pub fn dhat_keep(mut self, prefix: impl Into<String>) -> Self {
+        self.dhat_keep.push(prefix.into());
+        self
+    }
+
+    /// Shows a progress bar on stderr when it is a terminal.
+    pub fn progress(mut self, on: bool) -> Self {
+        self.progress = on;
+        self
+    }
+
+    /// The warm-up actually used: the configured one or 10% of the run.
+    pub fn warmup(&self) -> f64 {
+        self.warmup_hours.unwrap_or(self.hours * 0.1)
+    }
+
+    /// Number of samples the run takes (including the one at t = 0).
+    pub fn sample_count(&self) -> usize {
+        (self.hours * 3600.0 / self.sample_every.as_secs_f64()).floor() as usize + 1
+    }
+
+    /// Checks ranges that the type system cannot.
+    pub fn validate(&self) -> Result<(), Error> {
+        if !(self.hours.is_finite() && self.hours > 0.0) {
+            return Err(Error::Usage(format!(
+                "--hours must be a positive number of virtual hours, got {}",
+                self.hours
+            )));
+        }
+        if self.hours > 24.0 * 365.0 {
+            return Err(Error::Usage(format!(
+                "--hours {} is more than a year of virtual time; use at most 8760",
+                self.hours
+            )));
+        }
+        for (flag, v) in [
+            ("max-growth", self.max_growth),
+            ("max-task-growth", self.max_task_growth),
+            ("max-fd-growth", self.max_fd_growth),
+            ("leak-rate", self.leak_rate),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                return Err(Error::Usage(format!(
+                    "--{flag} must be a finite rate of at least 0, got {v}"
+                )));
+            }
+        }
+        if self.sample_every.is_zero() {
+            return Err(Error::Usage(
+                "--sample-every must be longer than zero; e.g. 1m".to_string(),
+            ));
+        }
+        if !(self.dhat_from.is_finite() && self.dhat_from >= 0.0 && self.dhat_from < self.hours) {
+            return Err(Error::Usage(format!(
+                "--dhat-from must be between 0 and --hours ({}), got {}",
+                self.hours, self.dhat_from
+            )));
+        }
+        if let Some(w) = self.warmup_hours {
+            if !(w.is_finite() && w >= 0.0 && w < self.hours) {
+                return Err(Error::Usage(format!(
+                    "--warmup must be between 0 and --hours ({}), got {w}",
+                    self.hours
+                )));
+            }
+        }
+        let window = self.hours - self.warmup();
+        let needed = crate::growth::MIN_POINTS as f64 * self.sample_every.as_secs_f64() / 3600.0;
+        if window < needed {
+            return Err(Error::Usage(format!(
+                "a {}-hour run sampled every {:?} leaves fewer than {} samples after the \
+                 warm-up; raise --hours or lower --sample-every",
+                self.hours,
+                self.sample_every,
+                crate::growth::MIN_POINTS
+            )));
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builder_sets_what_it_names_and_keeps_the_rest() {
+        let c = RunConfig::new()
+            .variant(Variant::Leaky)
+            .hours(2.0)
+            .seed(9)
+            .max_growth(5e5)
+            .warmup_hours(0.5)
+            .leak_rate(1e6)
+            .dhat(1.0)
+            .dhat_keep("my_crate::");
+        assert_eq!(c.variant, Variant::Leaky);
+        assert_eq!((c.hours, c.seed, c.max_growth), (2.0, 9, 5e5));
+        assert_eq!(c.warmup(), 0.5);
+        assert!(c.dhat && c.dhat_from == 1.0);
+        assert_eq!(c.dhat_keep, vec!["my_crate::".to_string()]);
+        assert_eq!(c.max_task_growth, RunConfig::default().max_task_growth);
+        assert!(c.validate().is_ok());
+    }
+
+    #[test]
+    fn validation_names_the_flag() {
+        let bad = [
+            RunConfig::new().hours(-1.0),
+            RunConfig::new().hours(f64::NAN),
+            RunConfig::new().max_growth(-5.0),
+            RunConfig::new().leak_rate(f64::INFINITY),
+            RunConfig::new().sample_every(Duration::ZERO),
+            RunConfig::new().hours(1.0).warmup_hours(2.0),
+        ];
+        for c in bad {
+            let e = c.validate().expect_err("invalid");
+            assert!(e.to_string().contains("--"), "{e}");
+        }
+    }
+}

@@ -1,0 +1,312 @@
+//! The run loop: replays a scenario's day on a paused clock, samples every
+//! resource each virtual minute, injects the calibration leak, checks teardown,
+//! and judges the samples. [`run`] returns an [`Outcome`]; writing report files is
+//! the caller's choice ([`Outcome::write_report`]).
+
+use std::cell::{Cell, RefCell};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use crate::clock::{self, Clock};
+use crate::config::RunConfig;
+use crate::probe::{self, Gauge, Reading, FIXED_COLUMNS};
+use crate::profile::{self, Profile};
+use crate::progress::Progress;
+use crate::samples::Samples;
+use crate::scenario::{Ctx, Scenario};
+use crate::summary::{Summary, SummaryInput};
+use crate::verdict::{self, Teardown, Verdict, TEARDOWN_SETTLE};
+use crate::{alloc, report, BoxError, Error};
+
+/// Everything a finished run produced.
+#[derive(Debug)]
+pub struct Outcome {
+    /// What `summary.json` holds.
+    pub summary: Summary,
+    /// What `samples.csv` holds.
+    pub samples: Samples,
+    /// dhat's profile, with `--dhat`.
+    pub dhat: Option<Profile>,
+    /// Where [`Outcome::write_report`] last wrote the report, if it did.
+    pub dir: Option<PathBuf>,
+}
+
+impl Outcome {
+    /// The run's verdict.
+    pub fn verdict(&self) -> Verdict {
+        self.summary.verdict
+    }
+
+    /// Whether every budgeted resource stayed within its budget.
+    pub fn passed(&self) -> bool {
+        self.summary.verdict == Verdict::Pass
+    }
+
+    /// Writes the report files under `root/SCENARIO/VARIANT/` (atomically, the
+    /// summary last) and refreshes `root/index.html`; returns the run directory.
+    pub fn write_report(&mut self, root: &Path) -> Result<PathBuf, Error> {
+        let dir = report::prepare_dir(root, &self.summary.scenario, self.summary.variant)?;
+        let dhat = self.dhat.as_ref().map(|p| p.json.as_str());
+        report::write_run(&dir, &self.samples, &self.summary, dhat)?;
+        self.dir = Some(dir.clone());
+        Ok(dir)
+    }
+
+    /// For a `#[test]`: panics unless the run passed, with the verdict message and,
+    /// when a report was written, where it is.
+    ///
+    /// ```no_run
+    /// # fn t(outcome: soak_harness::Outcome) {
+    /// outcome.assert_within_budget();
+    /// # }
+    /// ```
+    #[track_caller]
+    pub fn assert_within_budget(&self) {
+        if self.passed() {
+            return;
+        }
+        let s = &self.summary;
+        let report = match &self.dir {
+            Some(d) => format!("; report: {}", d.display()),
+            None => String::new(),
+        };
+        panic!(
+            "{} ({}, seed {}) is over budget: {}{report}",
+            s.scenario, s.variant, s.seed, s.message
+        );
+    }
+}
+
+// The counting allocator is process-wide: two runs at once would measure each other.
+static RUN_LOCK: Mutex<()> = Mutex::new(());
+
+/// Runs `scenario` under `cfg`: replays the day on a paused clock, samples every
+/// resource, judges growth. Writes nothing: see [`Outcome::write_report`].
+///
+/// Fails with [`Error::AllocatorMissing`] when the process's global allocator is
+/// not [`crate::Counting`] (the heap would read zero all day), and with
+/// [`Error::Usage`] for a config [`RunConfig::validate`] rejects.
+pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
+    preflight(cfg)?;
+    // A poisoned lock only means an earlier run panicked; the counters are still fine.
+    let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
+    replay(scenario, cfg)
+}
+
+/// Everything [`run`] checks before it replays anything: the config's ranges, the
+/// counting allocator, and that `--dhat` can work over it.
+pub fn preflight(cfg: &RunConfig) -> Result<(), Error> {
+    cfg.validate()?;
+    if !alloc::installed() {
+        return Err(Error::AllocatorMissing);
+    }
+    if cfg.dhat && !alloc::dhat_capable() {
+        return Err(Error::Usage(
+            "--dhat needs the counting allocator over the system allocator \
+             (soak_harness::Counting::system()); dhat cannot share blocks with another \
+             inner allocator"
+                .to_string(),
+        ));
+    }
+    Ok(())
+}
+
+fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
+    let wall = std::time::Instant::now();
+    let rt = clock::runtime(Clock::Virtual)?;
+    let recorded = rt.block_on(drive(scenario, cfg));
+    drop(rt);
+    let rec = recorded.map_err(|source| Error::Scenario {
+        scenario: scenario.name().to_string(),
+        source,
+    })?;
+    let dhat = rec.dhat.transpose()?;
+    let wall_seconds = wall.elapsed().as_secs_f64();
+
+    let specs = verdict::resource_specs(cfg, &rec.gauge_specs);
+    let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
+    let summary = Summary::new(SummaryInput {
+        scenario: scenario.name(),
+        cfg,
+        wall_seconds,
+        samples: &rec.samples,
+        verdicts,
+        teardown: rec.teardown,
+        extras: rec.extras,
+        events: rec.events,
+        dhat: dhat.as_ref().map(|p| p.report.clone()),
+    });
+    Ok(Outcome {
+        summary,
+        samples: rec.samples,
+        dhat,
+        dir: None,
+    })
+}
+
+struct Recording {
+    samples: Samples,
+    gauge_specs: Vec<(String, Option<f64>)>,
+    teardown: Teardown,
+    extras: BTreeMap<String, serde_json::Value>,
+    events: u64,
+    dhat: Option<Result<Profile, Error>>,
+}
+
+async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, BoxError> {
+    // Profiling from the start begins before anything of the run exists, so dhat's
+    // bytes-at-end and the counted live heap describe the same blocks.
+    let profile = RefCell::new(
+        (cfg.dhat && cfg.dhat_from <= 0.0).then(|| profile::Session::start(0.0, &cfg.dhat_keep)),
+    );
+    let dhat_at_end = RefCell::new(None);
+    clock::settle().await;
+    let before = probe::read(0.0, 0);
+    let ctx = Ctx::new(cfg);
+    let injector = (cfg.leak_rate > 0.0).then(|| spawn_leak(cfg.leak_rate, ctx.duration()));
+    let failed = Cell::new(false);
+    let n = cfg.sample_count();
+    let every = cfg.sample_every;
+    let mut progress = Progress::new(cfg.progress, scenario.name(), cfg.hours);
+
+    let sampler = async {
+        // Let the scenario build its subjects and register gauges first.
+        tokio::task::yield_now().await;
+        ctx.shared.sealed.set(true);
+        let names: Vec<String> = ctx
+            .shared
+            .gauges
+            .borrow()
+            .iter()
+            .map(|g| g.name.clone())
+            .collect();
+        let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|s| s.to_string()).collect();
+        columns.extend(names.iter().cloned());
+        let mut samples = Samples::with_capacity(columns, n);
+        let mut gauge_row = Vec::with_capacity(names.len());
+        let mut iv = tokio::time::interval_at(ctx.start(), every);
+        for _ in 0..n {
+            let at = iv.tick().await;
+            if failed.get() {
+                break;
+            }
+            clock::settle().await;
+            let secs = (at - ctx.start()).as_secs_f64();
+            let load = ctx.shared.events.replace(0);
+            let reading = probe::read(secs, load);
+            gauge_row.clear();
+            gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
+            samples.push_row(
+                reading
+                    .columns()
+                    .into_iter()
+                    .chain(gauge_row.iter().copied()),
+            );
+            progress.update(
+                secs / 3600.0,
+                ctx.shared.total_events.get(),
+                reading.live_bytes,
+            );
+            let late_start = cfg.dhat && secs / 3600.0 >= cfg.dhat_from;
+            if late_start && profile.borrow().is_none() {
+                *profile.borrow_mut() =
+                    Some(profile::Session::start(secs / 3600.0, &cfg.dhat_keep));
+            }
+        }
+        progress.finish();
+        // Stop profiling right after the last sample: the end of the day, before
+        // the scenario (which resumes a moment later) shuts its subjects down, so
+        // "bytes at end" are what the day left live.
+        *dhat_at_end.borrow_mut() = profile.take().map(profile::Session::stop);
+        samples
+    };
+    let scenario_run = async {
+        let r = scenario.run(&ctx).await;
+        if r.is_err() {
+            failed.set(true);
+        }
+        r
+    };
+    let (result, samples) = tokio::join!(scenario_run, sampler);
+    // A sampler that stopped early (the scenario failed) leaves the profile running.
+    let dhat = dhat_at_end
+        .take()
+        .or_else(|| profile.take().map(profile::Session::stop));
+    result?;
+
+    // Teardown: the scenario has shut its subjects down; give stragglers
+    // TEARDOWN_SETTLE of virtual time, then compare with `before`.
+    if let Some(h) = injector {
+        h.abort();
+    }
+    tokio::time::sleep(TEARDOWN_SETTLE).await;
+    clock::settle().await;
+    let gauge_specs: Vec<(String, Option<f64>)> = ctx
+        .shared
+        .gauges
+        .borrow()
+        .iter()
+        .map(|g| (g.name.clone(), g.budget_per_hour))
+        .collect();
+    let gauges_after: BTreeMap<String, f64> = ctx
+        .shared
+        .gauges
+        .borrow()
+        .iter()
+        .map(|g| (g.name.clone(), g.read()))
+        .collect();
+    let at_rest: BTreeMap<String, f64> = ctx
+        .shared
+        .gauges
+        .borrow()
+        .iter()
+        .filter_map(|g| Some((g.name.clone(), g.at_rest?)))
+        .collect();
+    let extras = ctx.shared.extras.take();
+    let events = ctx.shared.total_events.get();
+    drop(ctx); // releases the gauges and whatever they kept alive
+    clock::settle().await;
+    let after: Reading = probe::read(0.0, 0);
+    // The sample table is the one thing of the run the harness still holds.
+    let teardown = Teardown::new(
+        &before,
+        &after.less_heap(samples.heap_bytes()),
+        gauges_after,
+    )
+    .require_at_rest(&at_rest);
+    Ok(Recording {
+        samples,
+        gauge_specs,
+        teardown,
+        extras,
+        events,
+        dhat,
+    })
+}
+
+/// The harness's calibrated leak: `rate` bytes per virtual hour, allocated every
+/// 10 virtual seconds so that after `t` exactly `floor(rate · t)` bytes are held,
+/// and written to so RSS sees them too. Freed when the task is aborted.
+fn spawn_leak(rate: f64, duration: Duration) -> tokio::task::JoinHandle<()> {
+    let step = Duration::from_secs(10);
+    let ticks = (duration.as_secs() / step.as_secs()) as usize + 2;
+    tokio::spawn(async move {
+        let mut held: Vec<Box<[u8]>> = Vec::with_capacity(ticks);
+        let start = Instant::now();
+        let mut leaked = 0u64;
+        let mut iv = tokio::time::interval_at(start + step, step);
+        loop {
+            let at = iv.tick().await;
+            let due = (rate * (at - start).as_secs_f64() / 3600.0).floor() as u64;
+            let chunk = due.saturating_sub(leaked) as usize;
+            if chunk > 0 && held.len() < held.capacity() {
+                held.push(vec![0xA5u8; chunk].into_boxed_slice());
+                leaked = due;
+            }
+        }
+    })
+}
