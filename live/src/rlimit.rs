@@ -66,8 +66,8 @@ pub fn raise_nofile() -> Result<NoFile, String> {
         lim.rlim_cur = lim.rlim_max;
     }
     Ok(NoFile {
-        before: before as u64,
-        soft: lim.rlim_cur as u64,
-        hard: lim.rlim_max as u64,
+        before,
+        soft: lim.rlim_cur,
+        hard: lim.rlim_max,
     })
 }

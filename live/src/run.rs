@@ -14,9 +14,9 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use soak_harness::Summary;
 use soak_harness::report::{check_writable, write_run};
 use soak_harness::samples::{Samples, WALL_SECONDS};
+use soak_harness::Summary;
 use tokio::time::Instant;
 
 use crate::addr;
