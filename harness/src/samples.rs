@@ -162,6 +162,13 @@ mod tests {
     }
 
     #[test]
+    fn a_live_table_starts_with_wall_seconds() {
+        let back = Samples::from_csv("wall_seconds,x\n0,1\n1800,2\n", Path::new("s.csv"))
+            .expect("a live run's table parses");
+        assert_eq!(back.hours(), vec![0.0, 0.5]);
+    }
+
+    #[test]
     fn malformed_csv_says_where() {
         let err = Samples::from_csv("virtual_seconds,x\n0,zz\n", Path::new("s.csv"))
             .expect_err("bad cell");

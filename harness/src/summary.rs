@@ -173,3 +173,50 @@ pub const MODE_LIVE: &str = "live";
 fn virtual_mode() -> String {
     MODE_VIRTUAL.to_string()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Summaries written before the `mode` field load as virtual runs.
+    #[test]
+    fn mode_defaults_to_virtual() {
+        let mut json: serde_json::Value = serde_json::from_str(
+            &Summary {
+                mode: MODE_LIVE.into(),
+                scenario: "s".into(),
+                variant: Variant::Fixed,
+                seed: 1,
+                virtual_hours: 1.0,
+                wall_seconds: 1.0,
+                samples: 0,
+                sample_every_seconds: 60.0,
+                warmup_hours: 0.1,
+                load_events: 0,
+                threshold_bytes_per_hour: 1e6,
+                growth_bytes_per_hour: 0.0,
+                growth_stderr_bytes_per_hour: 0.0,
+                late_growth_bytes_per_hour: 0.0,
+                injected_leak_bytes_per_hour: 0.0,
+                verdict: Verdict::Pass,
+                message: String::new(),
+                failed_resources: vec![],
+                grown_gauges: vec![],
+                peak_live_bytes: 0,
+                final_live_bytes: 0,
+                resources: vec![],
+                teardown: Teardown::default(),
+                dhat: None,
+                extras: BTreeMap::new(),
+            }
+            .to_json(),
+        )
+        .expect("json");
+        let live = Summary::from_json(&json.to_string(), Path::new("s.json")).expect("parses");
+        assert!(live.is_live());
+        json.as_object_mut().expect("an object").remove("mode");
+        let old = Summary::from_json(&json.to_string(), Path::new("s.json")).expect("parses");
+        assert_eq!(old.mode, MODE_VIRTUAL);
+        assert!(!old.is_live());
+    }
+}

@@ -31,6 +31,11 @@ fn churn(variant: &str) -> (Option<i32>, serde_json::Value, String) {
         ],
     );
     let s = summary(&out, "churn-test", variant);
+    // The harness reads the live run back like any other, and redraws it.
+    let run_dir = out.join("live-churn-test").join(variant);
+    let (samples, back) = soak_harness::report::load_run(&run_dir).expect("loads");
+    assert!(back.is_live() && samples.rows() >= 30, "{}", samples.rows());
+    soak_harness::report::redraw(&run_dir).expect("redraws");
     (o.status.code(), s, stderr(&o))
 }
 
