@@ -46,7 +46,7 @@ use serde::Deserialize;
 use soak_harness::traffic::{Diurnal, Phase, Rng, Shape};
 use soak_harness::units::parse_duration;
 
-/// Built-in plans: name, one-line description, TOML text.
+/// Built-in plans: name and TOML text (`live/plans/`).
 pub const BUILTIN: [(&str, &str); 4] = [
     ("ws-churn", include_str!("../plans/ws-churn.toml")),
     ("ws-churn-10k", include_str!("../plans/ws-churn-10k.toml")),
