@@ -10,7 +10,7 @@
 //! into the report directory.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -63,8 +63,46 @@ fn install_signal_handler() -> Result<(), String> {
         .clone()
 }
 
+/// Process group of a spawned target, for the hard stop (0: none).
+static TARGET_GROUP: AtomicI32 = AtomicI32::new(0);
+
+/// How long past the end of the load the wind-down may take before the hard stop.
+const HARD_STOP_SLACK: Duration = Duration::from_secs(120);
+
+/// The hard stop: if a run is still going `startup-timeout + duration +
+/// stop-grace + 2 min` after it started (a wind-down that hangs), a watchdog
+/// thread kills the spawned target's process group and exits with status 2.
+/// Dropping the returned guard (the run ended) disarms it.
+fn arm_hard_stop(cfg: &LiveConfig) -> std::sync::mpsc::Sender<()> {
+    let limit = cfg.startup_timeout + cfg.duration + cfg.stop_grace + HARD_STOP_SLACK;
+    let (guard, disarmed) = std::sync::mpsc::channel::<()>();
+    let _ = std::thread::Builder::new()
+        .name("soak-hard-stop".into())
+        .spawn(move || {
+            if disarmed.recv_timeout(limit) != Err(std::sync::mpsc::RecvTimeoutError::Timeout) {
+                return;
+            }
+            let group = TARGET_GROUP.load(Ordering::SeqCst);
+            if group > 0 {
+                // SAFETY: kill has no memory preconditions; the group is the
+                // spawned target's own.
+                unsafe {
+                    libc::kill(-group, libc::SIGKILL);
+                }
+            }
+            eprintln!(
+                "error: soak live hit its hard stop ({}s after the start) while winding down; \
+                 the target was killed and no report was written",
+                limit.as_secs()
+            );
+            std::process::exit(2);
+        });
+    guard
+}
+
 /// Runs one live soak on a fresh multi-thread runtime.
 pub fn run(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
+    let _armed = arm_hard_stop(cfg);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -103,6 +141,7 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
                 }
             };
             let t = Target::spawn(cmd, endpoint.addr.port())?;
+            TARGET_GROUP.store(t.pid as i32, Ordering::SeqCst);
             (t, endpoint, Some(cmd.clone()))
         }
         TargetSpec::Pid(pid) => {
