@@ -397,6 +397,22 @@ pub fn main(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
     ExitCode::from(run_from(std::env::args_os(), &scenarios))
 }
 
+/// A subcommand another crate serves, listed in `soak --help`: the binary
+/// dispatches it itself before calling [`main_with`] (live mode does this, so the
+/// harness never depends on its load generator).
+#[derive(Debug, Clone, Copy)]
+pub struct ExtraCommand {
+    /// The subcommand's name.
+    pub name: &'static str,
+    /// One line for the help.
+    pub about: &'static str,
+}
+
+/// [`main`], with `extra` subcommands listed in the help.
+pub fn main_with(scenarios: Vec<Box<dyn Scenario>>, extra: &[ExtraCommand]) -> ExitCode {
+    ExitCode::from(run_with(std::env::args_os(), &scenarios, extra))
+}
+
 /// [`main`] over the given arguments (the first is the program name); returns
 /// the exit status instead of exiting.
 pub fn run_from<I, T>(args: I, scenarios: &[Box<dyn Scenario>]) -> u8
@@ -404,7 +420,22 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
-    let cli = match Cli::try_parse_from(args) {
+    run_with(args, scenarios, &[])
+}
+
+fn run_with<I, T>(args: I, scenarios: &[Box<dyn Scenario>], extra: &[ExtraCommand]) -> u8
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let mut cmd = <Cli as clap::CommandFactory>::command();
+    for x in extra {
+        cmd = cmd.subcommand(clap::Command::new(x.name).about(x.about));
+    }
+    let parsed = cmd
+        .try_get_matches_from(args)
+        .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
+    let cli = match parsed {
         Ok(c) => c,
         Err(e) => return clap_code(e),
     };

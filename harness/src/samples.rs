@@ -11,6 +11,9 @@ use crate::probe::FIXED_COLUMNS;
 use crate::units::echo;
 use crate::Error;
 
+/// The time column of a live run's table (in place of `virtual_seconds`).
+pub const WALL_SECONDS: &str = "wall_seconds";
+
 /// A column-named table of numbers, stored row-major.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Samples {
@@ -66,9 +69,11 @@ impl Samples {
         self.column(name).and_then(|c| c.last().copied())
     }
 
-    /// Virtual time of each row in hours.
+    /// Time of each row in hours: the first column, `virtual_seconds` (a virtual
+    /// replay) or `wall_seconds` (a live run).
     pub fn hours(&self) -> Vec<f64> {
         self.column("virtual_seconds")
+            .or_else(|| self.column(WALL_SECONDS))
             .unwrap_or_default()
             .into_iter()
             .map(|s| s / 3600.0)
@@ -150,8 +155,14 @@ impl Samples {
             .next()
             .ok_or_else(|| bad(1, "empty file, expected a header row".into()))?;
         let columns: Vec<String> = header.split(',').map(|s| s.trim().to_string()).collect();
-        if columns.first().map(String::as_str) != Some("virtual_seconds") {
-            return Err(bad(1, "first column must be virtual_seconds".into()));
+        if !matches!(
+            columns.first().map(String::as_str),
+            Some("virtual_seconds" | WALL_SECONDS)
+        ) {
+            return Err(bad(
+                1,
+                "first column must be virtual_seconds (or wall_seconds in a live run)".into(),
+            ));
         }
         for (i, c) in columns.iter().enumerate() {
             if c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_graphic()) {
@@ -246,6 +257,13 @@ mod tests {
         let back = Samples::from_csv(&text, Path::new("s.csv")).expect("parses");
         assert_eq!(back, s);
         assert_eq!(back.hours(), vec![0.0, 60.0 / 3600.0]);
+    }
+
+    #[test]
+    fn a_live_table_starts_with_wall_seconds() {
+        let back = Samples::from_csv("wall_seconds,x\n0,1\n1800,2\n", Path::new("s.csv"))
+            .expect("a live run's table parses");
+        assert_eq!(back.hours(), vec![0.0, 0.5]);
     }
 
     #[test]

@@ -17,6 +17,10 @@ use crate::Error;
 /// The contents of `summary.json`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// `virtual` (a replay on the paused clock) or `live` (a wall-clock soak of a
+    /// running process, written by `soak live`); summaries without it are virtual.
+    #[serde(default = "virtual_mode")]
+    pub mode: String,
     /// Scenario name.
     pub scenario: String,
     /// `fixed` or `leaky`.
@@ -150,6 +154,7 @@ impl Summary {
             .map(|v| v.spec.name.clone())
             .collect();
         Summary {
+            mode: virtual_mode(),
             scenario: i.scenario.to_string(),
             variant: i.cfg.variant,
             seed: i.cfg.seed,
@@ -253,6 +258,74 @@ impl Summary {
     /// A resource's verdict by name.
     pub fn resource(&self, name: &str) -> Option<&ResourceVerdict> {
         self.resources.iter().find(|r| r.spec.name == name)
+    }
+
+    /// Whether this is a live run (wall-clock time axis, RSS budget).
+    pub fn is_live(&self) -> bool {
+        self.mode == MODE_LIVE
+    }
+}
+
+/// [`Summary::mode`] of a virtual replay.
+pub const MODE_VIRTUAL: &str = "virtual";
+/// [`Summary::mode`] of a live run.
+pub const MODE_LIVE: &str = "live";
+
+fn virtual_mode() -> String {
+    MODE_VIRTUAL.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Summaries written before the `mode` field load as virtual runs.
+    #[test]
+    fn mode_defaults_to_virtual() {
+        let mut json: serde_json::Value = serde_json::from_str(
+            &Summary {
+                mode: MODE_LIVE.into(),
+                scenario: "s".into(),
+                variant: Variant::Fixed,
+                seed: 1,
+                virtual_hours: 1.0,
+                auto: None,
+                retention_hours: None,
+                wall_seconds: 1.0,
+                samples: 0,
+                sample_every_seconds: 60.0,
+                warmup_hours: 0.1,
+                load_events: 0,
+                threshold_bytes_per_hour: 1e6,
+                growth_bytes_per_hour: 0.0,
+                growth_stderr_bytes_per_hour: 0.0,
+                late_growth_bytes_per_hour: 0.0,
+                injected_leak_bytes_per_hour: 0.0,
+                verdict: Verdict::Pass,
+                complete: true,
+                message: String::new(),
+                failed_resources: vec![],
+                inconclusive_resources: vec![],
+                grown_gauges: vec![],
+                peak_live_bytes: 0,
+                final_live_bytes: 0,
+                resources: vec![],
+                teardown: Teardown::default(),
+                dhat: None,
+                samples_digest: None,
+                site_sampling: None,
+                growth_sites: vec![],
+                extras: BTreeMap::new(),
+            }
+            .to_json(),
+        )
+        .expect("json");
+        let live = Summary::from_json(&json.to_string(), Path::new("s.json")).expect("parses");
+        assert!(live.is_live());
+        json.as_object_mut().expect("an object").remove("mode");
+        let old = Summary::from_json(&json.to_string(), Path::new("s.json")).expect("parses");
+        assert_eq!(old.mode, MODE_VIRTUAL);
+        assert!(!old.is_live());
     }
 }
 

@@ -2,6 +2,10 @@
 //! growth and the budget, and beneath it one small panel per other series (load,
 //! tasks and descriptors, each gauge). An inconclusive run gets its state and
 //! reasons in a line above the chart. Drawn from the sample table and summary only.
+//!
+//! A live run's chart (`summary.mode == "live"`) is drawn over wall time (minutes
+//! for runs under two hours), fits and budgets the target's RSS, groups the
+//! `latency_*` columns into one latency panel, and labels the task panel threads.
 
 use std::path::Path;
 use std::sync::Once;
@@ -56,7 +60,7 @@ pub fn render(
     summary: &Summary,
 ) -> Result<Charts, Error> {
     register_fonts();
-    let mut panels = panels(samples);
+    let mut panels = panels(samples, summary.is_live());
     if let Some(p) = sites.and_then(|s| site_panel(s, summary)) {
         panels.insert(0, p);
     }
@@ -148,7 +152,71 @@ fn site_panel(sites: &Samples, summary: &Summary) -> Option<Panel> {
     })
 }
 
-fn panels(s: &Samples) -> Vec<Panel> {
+/// The x axis: the run's length in display units and how to get there from hours.
+struct Axis {
+    span: f64,
+    per_hour: f64,
+    desc: &'static str,
+    suffix: &'static str,
+}
+
+impl Axis {
+    fn of(s: &Samples, sum: &Summary) -> Axis {
+        if !sum.is_live() {
+            return Axis {
+                span: sum.virtual_hours.max(1e-6),
+                per_hour: 1.0,
+                desc: "virtual hours",
+                suffix: "h",
+            };
+        }
+        let hours = s
+            .hours()
+            .last()
+            .copied()
+            .filter(|h| h.is_finite() && *h > 0.0)
+            .unwrap_or(sum.wall_seconds / 3600.0)
+            .max(1e-6);
+        if hours < 5.0 / 60.0 {
+            Axis {
+                span: hours * 3600.0,
+                per_hour: 3600.0,
+                desc: "wall seconds",
+                suffix: "s",
+            }
+        } else if hours < 2.0 {
+            Axis {
+                span: hours * 60.0,
+                per_hour: 60.0,
+                desc: "wall minutes",
+                suffix: "m",
+            }
+        } else {
+            Axis {
+                span: hours,
+                per_hour: 1.0,
+                desc: "wall hours",
+                suffix: "h",
+            }
+        }
+    }
+}
+
+/// An x label: whole units, or tenths when the axis spans under 13 units.
+fn axis_label(v: f64, span: f64, suffix: &str) -> String {
+    if span < 13.0 {
+        format!("{v:.1}{suffix}")
+    } else {
+        format!("{v:.0}{suffix}")
+    }
+}
+
+/// The resource the top panel fits: the heap, or a live run's RSS.
+fn top_resource(sum: &Summary) -> Option<&crate::verdict::ResourceVerdict> {
+    sum.resource("heap").or_else(|| sum.resource("rss"))
+}
+
+fn panels(s: &Samples, live: bool) -> Vec<Panel> {
     let mut out = Vec::new();
     if let Some(load) = s.column("load_events") {
         if load.iter().any(|v| *v > 0.0) {
@@ -162,11 +230,35 @@ fn panels(s: &Samples) -> Vec<Panel> {
     let tasks = s.column("alive_tasks").unwrap_or_default();
     let fds = s.column("open_fds").unwrap_or_default();
     out.push(Panel {
-        title: "alive tasks, open descriptors".into(),
-        series: vec![("tasks".into(), tasks), ("fds".into(), fds)],
+        title: if live {
+            "target threads, open descriptors".into()
+        } else {
+            "alive tasks, open descriptors".into()
+        },
+        series: vec![
+            ((if live { "threads" } else { "tasks" }).into(), tasks),
+            ("fds".into(), fds),
+        ],
         hours: None,
     });
-    for name in s.columns().iter().skip(crate::probe::FIXED_COLUMNS.len()) {
+    let extra = || s.columns().iter().skip(crate::probe::FIXED_COLUMNS.len());
+    let latency: Vec<(String, Vec<f64>)> = extra()
+        .filter_map(|n| {
+            let label = n.strip_prefix("latency_")?;
+            Some((label.to_string(), s.column(n)?))
+        })
+        .collect();
+    if !latency.is_empty() {
+        out.push(Panel {
+            title: "latency (ms)".into(),
+            series: latency,
+            hours: None,
+        });
+    }
+    // A live run's counters (`*_total` from the target's /metrics) only climb:
+    // they stay in samples.csv and the summary, not the chart.
+    let counter = |n: &str| live && n.ends_with("_total");
+    for name in extra().filter(|n| !n.starts_with("latency_") && !counter(n)) {
         if let Some(v) = s.column(name) {
             out.push(Panel {
                 title: format!("gauge: {name}"),
@@ -207,10 +299,12 @@ fn plot<DB: DrawingBackend>(
             .map_err(e)?;
     }
     let (top, rest) = root.split_vertically(HEAP_HEIGHT);
-    heap_panel(&top, s, sum).map_err(e)?;
+    let axis = Axis::of(s, sum);
+    heap_panel(&top, s, sum, &axis).map_err(e)?;
     let areas = rest.split_evenly((panels.len().max(1), 1));
-    let hours = sum.virtual_hours.max(1e-6);
-    let t = s.hours();
+    let hours = axis.span;
+    let t: Vec<f64> = s.hours().iter().map(|h| h * axis.per_hour).collect();
+    let suffix = axis.suffix;
     for (area, p) in areas.iter().zip(panels) {
         let ymax = p
             .series
@@ -230,7 +324,7 @@ fn plot<DB: DrawingBackend>(
             .configure_mesh()
             .x_labels(13)
             .y_labels(4)
-            .x_label_formatter(&|h| format!("{h:.0}h"))
+            .x_label_formatter(&|h| axis_label(*h, hours, suffix))
             .y_label_formatter(&|v| compact(*v))
             .draw()
             .map_err(e)?;
@@ -267,12 +361,14 @@ fn heap_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Samples,
     sum: &Summary,
+    axis: &Axis,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let t = s.hours();
+    let t: Vec<f64> = s.hours().iter().map(|h| h * axis.per_hour).collect();
+    let x = |h: f64| h * axis.per_hour;
     let live: Vec<f64> = s.column("live_bytes").unwrap_or_default();
     let rss: Vec<f64> = s.column("rss_bytes").unwrap_or_default();
-    let hours = sum.virtual_hours.max(1e-6);
-    let heap = sum.resource("heap");
+    let hours = axis.span;
+    let heap = top_resource(sum);
     let est = heap.and_then(|h| h.estimate);
     let budget = heap.and_then(|h| h.spec.budget_per_hour).unwrap_or(0.0);
     let mut ymax = live
@@ -294,6 +390,8 @@ fn heap_panel<DB: DrawingBackend>(
         sum.seed,
         sum.verdict.as_str().to_uppercase()
     );
+    let per = if sum.is_live() { "/wall h" } else { "/h" };
+    let suffix = axis.suffix;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
         .margin(10)
@@ -302,10 +400,10 @@ fn heap_panel<DB: DrawingBackend>(
         .build_cartesian_2d(0f64..hours, 0f64..ymax)?;
     chart
         .configure_mesh()
-        .x_desc("virtual hours")
+        .x_desc(axis.desc)
         .y_desc("MiB")
         .x_labels(13)
-        .x_label_formatter(&|h| format!("{h:.0}h"))
+        .x_label_formatter(&|h| axis_label(*h, hours, suffix))
         .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style((FONT, 13))
         .draw()?;
@@ -318,39 +416,48 @@ fn heap_panel<DB: DrawingBackend>(
     };
     let blue = PALETTE[0];
     let green = PALETTE[1];
+    if live.iter().any(|v| v.is_finite()) {
+        chart
+            .draw_series(LineSeries::new(line(&live), blue.stroke_width(2)))?
+            .label("live heap")
+            .legend(move |(x, y)| {
+                PathElement::new(vec![(x, y), (x + 16, y)], blue.stroke_width(2))
+            });
+    }
+    let rss_style = if sum.is_live() {
+        green.stroke_width(2)
+    } else {
+        green.mix(0.7).stroke_width(1)
+    };
     chart
-        .draw_series(LineSeries::new(line(&live), blue.stroke_width(2)))?
-        .label("live heap")
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], blue.stroke_width(2)));
-    chart
-        .draw_series(LineSeries::new(line(&rss), green.mix(0.7)))?
-        .label("RSS")
+        .draw_series(LineSeries::new(line(&rss), rss_style))?
+        .label(if sum.is_live() { "target RSS" } else { "RSS" })
         .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], green));
     if let Some(e) = est {
         let red = PALETTE[2];
         let fit = vec![
-            (e.from_hours, e.trend_at(e.from_hours) / MIB),
-            (e.to_hours, e.trend_at(e.to_hours) / MIB),
+            (x(e.from_hours), e.trend_at(e.from_hours) / MIB),
+            (x(e.to_hours), e.trend_at(e.to_hours) / MIB),
         ];
         chart
             .draw_series(LineSeries::new(fit, red.stroke_width(2)))?
             .label(format!(
-                "fitted growth {}/h (late half {}/h)",
+                "fitted growth {}{per} (late half {}{per})",
                 bytes_text(e.per_hour),
                 bytes_text(e.late_per_hour)
             ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], red.stroke_width(2)));
         let orange = PALETTE[4];
         let b = vec![
-            (e.from_hours, e.trend_start / MIB),
+            (x(e.from_hours), e.trend_start / MIB),
             (
-                e.to_hours,
+                x(e.to_hours),
                 (e.trend_start + budget * (e.to_hours - e.from_hours)) / MIB,
             ),
         ];
         chart
             .draw_series(DashedLineSeries::new(b, 8, 5, orange.stroke_width(2)))?
-            .label(format!("budget {}/h", bytes_text(budget)))
+            .label(format!("budget {}{per}", bytes_text(budget)))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2))
             });

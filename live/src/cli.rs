@@ -1,0 +1,385 @@
+//! `soak live`: the command line. Two stages as in the harness: clap reads the
+//! raw strings ([`LiveArgs`]), [`LiveArgs::to_config`] validates them into a
+//! [`LiveConfig`] — every refusal is one line, exit status 2, before any process
+//! is started, signalled or connected to, and before anything is written.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use soak_harness::units::{parse_duration, parse_rate};
+use soak_harness::Variant;
+
+use crate::addr;
+use crate::config::{LiveConfig, LiveError, MetricsSource};
+use crate::plan;
+use crate::run;
+use crate::target::TargetSpec;
+
+const AFTER_HELP: &str = "\
+Examples:
+  soak live --cmd \"target/release/soak-server --variant leaky\"            10 minutes, plan ws-churn
+  soak live --cmd \"node live/tests/fixtures/cooldown-server.js\" --plan cooldowns
+  soak live --pid 4242 --url http://127.0.0.1:8080 --plan my-plan.toml --duration 1h --day 20m
+
+The target gets PORT in its environment (and {port} in --cmd is replaced) unless
+--url gives the port. Only loopback targets (127.0.0.0/8, localhost, [::1]) unless
+--allow-remote. Built-in plans: ws-churn, ws-churn-10k, cooldowns, chat-bot.
+
+Exit status: 0 within budget, 1 the target's RSS grew past its budget or the target
+died, 2 usage or input error (nothing written), 130 interrupted (report written,
+marked \"complete\": false).
+
+Writes OUT/live-PLAN/NAME/{samples.csv,summary.json,heap.svg,heap.png,
+goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
+
+/// `soak live`: soak a running service over loopback with goose and judge its
+/// memory growth per wall hour.
+#[derive(Debug, Parser)]
+#[command(
+    name = "soak live",
+    version,
+    about = "Soak a real running service over loopback: goose plays a compressed day of \
+             traffic, soak samples the process and its /metrics, and fails when its RSS \
+             grows faster than its budget.",
+    after_help = AFTER_HELP
+)]
+pub struct LiveArgs {
+    /// Start this command (through /bin/sh, with exec) and soak it; soak stops it
+    /// at the end (SIGTERM, then SIGKILL after --stop-grace).
+    #[arg(
+        long,
+        value_name = "COMMAND",
+        conflicts_with = "pid",
+        required_unless_present = "pid"
+    )]
+    pub cmd: Option<String>,
+    /// Soak this already running process (never signalled); needs --url.
+    #[arg(long, value_name = "PID")]
+    pub pid: Option<u32>,
+    /// Where the target listens [default with --cmd: http://127.0.0.1:PORT on a free port].
+    #[arg(long, value_name = "URL")]
+    pub url: Option<String>,
+    /// Prometheus metrics to sample, one column per series; `none` for none
+    /// [default: URL/metrics when it answers].
+    #[arg(long, value_name = "URL")]
+    pub metrics_url: Option<String>,
+    /// The target counter of requests served, compared with soak's count
+    /// [default: the unlabelled series ending in requests_total].
+    #[arg(long, value_name = "NAME")]
+    pub count_metric: Option<String>,
+    /// Allow a target that is not on this machine.
+    #[arg(long)]
+    pub allow_remote: bool,
+    /// Traffic plan: a built-in name or a TOML file.
+    #[arg(long, default_value = "ws-churn", value_name = "PLAN")]
+    pub plan: String,
+    /// Goose users (requests in flight at once) [default: the plan's].
+    #[arg(long, value_name = "N")]
+    pub users: Option<usize>,
+    /// Traffic seed; the same seed sends the same events.
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub seed: u64,
+    /// Wall time of the load (the run stops by itself after it).
+    #[arg(long, default_value = "10m", value_name = "DURATION")]
+    pub duration: String,
+    /// Wall time one 24-hour day of the plan takes [default: --duration].
+    #[arg(long, value_name = "DURATION")]
+    pub day: Option<String>,
+    /// Wall time between samples.
+    #[arg(long, default_value = "1s", value_name = "DURATION")]
+    pub sample_every: String,
+    /// Wall time left out of the growth fit at the start [default: 10% of --duration].
+    #[arg(long, value_name = "DURATION")]
+    pub warmup: Option<String>,
+    /// RSS growth budget per wall hour; units B, KB, MB, GB, KiB, MiB, GiB.
+    #[arg(
+        long,
+        default_value = "1MB/h",
+        value_name = "RATE",
+        allow_hyphen_values = true
+    )]
+    pub max_growth: String,
+    /// Budget for the target's open descriptors per wall hour [default: reported only].
+    #[arg(long, value_name = "N", allow_hyphen_values = true)]
+    pub max_fd_growth: Option<String>,
+    /// How long the target's port may take to open.
+    #[arg(long, default_value = "30s", value_name = "DURATION")]
+    pub startup_timeout: String,
+    /// Time between SIGTERM and SIGKILL when stopping a spawned target.
+    #[arg(long, default_value = "10s", value_name = "DURATION")]
+    pub stop_grace: String,
+    /// Label of the build under test [default: the --variant in --cmd, else fixed].
+    #[arg(long, value_enum)]
+    pub variant: Option<VariantArg>,
+    /// Report directory name under OUT/live-PLAN/ [default: the variant].
+    #[arg(long, value_name = "NAME")]
+    pub name: Option<String>,
+    /// Report root directory.
+    #[arg(long, default_value = "reports", value_name = "DIR")]
+    pub out: PathBuf,
+    /// No progress lines.
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// `--variant` values.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum VariantArg {
+    /// The build expected to hold.
+    Fixed,
+    /// The build expected to leak.
+    Leaky,
+}
+
+fn dur(flag: &str, text: &str) -> Result<Duration, LiveError> {
+    parse_duration(text).map_err(|e| LiveError::Usage(format!("--{flag}: {e}")))
+}
+
+fn positive(flag: &str, text: &str) -> Result<Duration, LiveError> {
+    let d = dur(flag, text)?;
+    if d.is_zero() {
+        return Err(LiveError::Usage(format!(
+            "--{flag} {text}: must be longer than zero, e.g. 10m"
+        )));
+    }
+    Ok(d)
+}
+
+/// The `--variant X` a command passes to its target, if any.
+fn variant_in(cmd: &str) -> Option<Variant> {
+    let words: Vec<&str> = cmd.split_whitespace().collect();
+    words.iter().enumerate().find_map(|(i, w)| {
+        let v = w.strip_prefix("--variant=").or_else(|| {
+            (*w == "--variant")
+                .then(|| words.get(i + 1).copied())
+                .flatten()
+        })?;
+        match v.trim_matches(['"', '\'']) {
+            "leaky" => Some(Variant::Leaky),
+            "fixed" => Some(Variant::Fixed),
+            _ => None,
+        }
+    })
+}
+
+impl LiveArgs {
+    /// Validates every option; nothing is started, connected to or written.
+    pub fn to_config(&self) -> Result<LiveConfig, LiveError> {
+        let url = self
+            .url
+            .as_deref()
+            .map(|u| addr::parse("url", u, self.allow_remote))
+            .transpose()
+            .map_err(LiveError::Usage)?;
+        let metrics = match self.metrics_url.as_deref() {
+            None => MetricsSource::Auto,
+            Some(m) if m.eq_ignore_ascii_case("none") => MetricsSource::Off,
+            Some(m) => MetricsSource::Given(
+                addr::parse("metrics-url", m, self.allow_remote).map_err(LiveError::Usage)?,
+            ),
+        };
+        let target = match (&self.cmd, self.pid) {
+            (Some(c), None) if !c.trim().is_empty() => TargetSpec::Cmd(c.clone()),
+            (Some(_), None) => {
+                return Err(LiveError::Usage(
+                    "--cmd is empty; give the command that starts the target".into(),
+                ))
+            }
+            (None, Some(p)) => {
+                if url.is_none() {
+                    return Err(LiveError::Usage(format!(
+                        "--pid {p} needs --url: where does the process listen?"
+                    )));
+                }
+                TargetSpec::Pid(p)
+            }
+            _ => {
+                return Err(LiveError::Usage(
+                    "give exactly one of --cmd COMMAND or --pid PID".into(),
+                ))
+            }
+        };
+        let plan = plan::load(&self.plan).map_err(LiveError::Usage)?;
+        if let Some(0) = self.users {
+            return Err(LiveError::Usage("--users must be at least 1".into()));
+        }
+        let duration = positive("duration", &self.duration)?;
+        let day = match &self.day {
+            Some(d) => positive("day", d)?,
+            None => duration,
+        };
+        let sample_every = positive("sample-every", &self.sample_every)?;
+        if sample_every < Duration::from_millis(50) {
+            return Err(LiveError::Usage(format!(
+                "--sample-every {}: at least 50ms, e.g. 1s",
+                self.sample_every
+            )));
+        }
+        if duration < sample_every * 12 {
+            return Err(LiveError::Usage(format!(
+                "--duration {} holds fewer than 12 samples of --sample-every {}; the growth \
+                 model needs more: lengthen --duration or shorten --sample-every",
+                self.duration, self.sample_every
+            )));
+        }
+        let warmup = match &self.warmup {
+            Some(w) => dur("warmup", w)?,
+            None => duration / 10,
+        };
+        if warmup >= duration {
+            return Err(LiveError::Usage(format!(
+                "--warmup {} must be shorter than --duration {}",
+                self.warmup.as_deref().unwrap_or(""),
+                self.duration
+            )));
+        }
+        let max_growth = parse_rate(&self.max_growth)
+            .map_err(|e| LiveError::Usage(format!("--max-growth: {e}")))?;
+        let max_fd_growth = match &self.max_fd_growth {
+            Some(t) => Some(
+                t.trim()
+                    .parse::<f64>()
+                    .ok()
+                    .filter(|v| v.is_finite() && *v >= 0.0)
+                    .ok_or_else(|| {
+                        LiveError::Usage(format!(
+                            "--max-fd-growth '{t}' is not a count per wall hour, e.g. 10"
+                        ))
+                    })?,
+            ),
+            None => None,
+        };
+        let variant = match self.variant {
+            Some(VariantArg::Leaky) => Variant::Leaky,
+            Some(VariantArg::Fixed) => Variant::Fixed,
+            None => self
+                .cmd
+                .as_deref()
+                .and_then(variant_in)
+                .unwrap_or(Variant::Fixed),
+        };
+        let name = match &self.name {
+            Some(n) => {
+                if n.is_empty()
+                    || n.starts_with('.')
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(LiveError::Usage(format!(
+                        "--name '{n}': use letters, digits, '-', '_' and '.', e.g. before-fix"
+                    )));
+                }
+                n.clone()
+            }
+            None => variant.as_str().to_string(),
+        };
+        Ok(LiveConfig {
+            target,
+            url,
+            metrics,
+            count_metric: self.count_metric.clone(),
+            plan,
+            users: self.users,
+            seed: self.seed,
+            duration,
+            day,
+            sample_every,
+            warmup,
+            max_growth,
+            max_fd_growth,
+            startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
+            stop_grace: dur("stop-grace", &self.stop_grace)?,
+            variant,
+            name,
+            out: self.out.clone(),
+            quiet: self.quiet,
+        })
+    }
+}
+
+/// How `soak --help` lists live mode.
+pub const COMMAND: soak_harness::cli::ExtraCommand = soak_harness::cli::ExtraCommand {
+    name: "live",
+    about: "Soak a real running service over loopback, driven by goose (see `soak live --help`).",
+};
+
+/// Entry point of `soak live` (argv[1] is `live`).
+pub fn main() -> ExitCode {
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    // `soak live …`: parse everything after `live` under the name `soak live`.
+    let rest = args.iter().skip(2).cloned();
+    main_from(std::iter::once(std::ffi::OsString::from("soak live")).chain(rest))
+}
+
+/// Entry point over explicit arguments (the first is the program name).
+pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
+    let parsed = match LiveArgs::try_parse_from(args) {
+        Ok(a) => a,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
+        }
+    };
+    let code = match parsed.to_config().and_then(|cfg| run::run(&cfg)) {
+        Ok(outcome) => outcome.exit_code,
+        Err(e) => {
+            eprintln!("error: {e}");
+            2
+        }
+    };
+    ExitCode::from(code)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn variant_is_read_from_the_command() {
+        assert_eq!(
+            variant_in("soak-server --variant leaky"),
+            Some(Variant::Leaky)
+        );
+        assert_eq!(
+            variant_in("x --variant=fixed --port 0"),
+            Some(Variant::Fixed)
+        );
+        assert_eq!(variant_in("node server.js"), None);
+    }
+
+    fn refused(args: &[&str]) -> String {
+        let a = LiveArgs::try_parse_from(std::iter::once("soak live").chain(args.iter().copied()))
+            .expect("clap accepts the shape");
+        match a.to_config() {
+            Ok(_) => panic!("{args:?} was accepted"),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn refusals_are_one_line_and_name_the_flag() {
+        for (args, needle) in [
+            (
+                vec!["--cmd", "x", "--url", "http://10.1.2.3:80"],
+                "--allow-remote",
+            ),
+            (
+                vec!["--cmd", "x", "--metrics-url", "http://8.8.8.8/m"],
+                "loopback",
+            ),
+            (vec!["--cmd", "x", "--duration", "0"], "--duration"),
+            (vec!["--cmd", "x", "--duration", "5s"], "fewer than 12"),
+            (vec!["--cmd", "x", "--plan", "/nonexistent.toml"], "--plan"),
+            (vec!["--pid", "1"], "--url"),
+            (vec!["--cmd", "x", "--max-growth", "lots"], "--max-growth"),
+            (vec!["--cmd", "x", "--name", "../up"], "--name"),
+        ] {
+            let e = refused(&args);
+            assert!(e.contains(needle), "{args:?}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+    }
+}

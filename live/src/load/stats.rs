@@ -1,0 +1,303 @@
+//! What the load did, counted as it happens: requests and errors (per sample and
+//! in total), a latency histogram (per sample and in total), open WebSocket
+//! connections and their peak. Lock-free: every goose user and connection task
+//! records into the same atomics, and the sampler swaps the per-sample ones out.
+
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::time::Duration;
+
+use serde::Serialize;
+
+/// Buckets: 4 per power of two of microseconds, up to 2^40 µs.
+const BUCKETS: usize = 41 * 4;
+
+fn bucket(us: u64) -> usize {
+    if us < 4 {
+        return us as usize;
+    }
+    let b = 63 - us.leading_zeros() as usize; // floor(log2), ≥ 2
+    let sub = ((us >> (b - 2)) & 3) as usize;
+    (b * 4 + sub).min(BUCKETS - 1)
+}
+
+/// The lower bound of a bucket, in microseconds.
+fn bucket_floor(i: usize) -> f64 {
+    if i < 4 {
+        return i as f64;
+    }
+    let b = i / 4;
+    let sub = (i % 4) as u64;
+    ((4 + sub) << (b - 2)) as f64
+}
+
+/// A latency histogram of atomics.
+#[derive(Debug)]
+struct Histogram {
+    counts: Vec<AtomicU64>,
+}
+
+impl Histogram {
+    fn new() -> Self {
+        Histogram {
+            counts: (0..BUCKETS).map(|_| AtomicU64::new(0)).collect(),
+        }
+    }
+
+    fn record(&self, us: u64) {
+        self.counts[bucket(us)].fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn take(&self) -> Vec<u64> {
+        self.counts
+            .iter()
+            .map(|c| c.swap(0, Ordering::Relaxed))
+            .collect()
+    }
+
+    fn read(&self) -> Vec<u64> {
+        self.counts
+            .iter()
+            .map(|c| c.load(Ordering::Relaxed))
+            .collect()
+    }
+}
+
+/// The `q` quantile (0–1) of bucket counts, in milliseconds (bucket midpoints);
+/// NaN when empty.
+pub fn quantile_ms(counts: &[u64], q: f64) -> f64 {
+    let total: u64 = counts.iter().sum();
+    if total == 0 {
+        return f64::NAN;
+    }
+    let rank = (q * total as f64).ceil().max(1.0) as u64;
+    let mut seen = 0;
+    for (i, c) in counts.iter().enumerate() {
+        seen += c;
+        if seen >= rank {
+            let lo = bucket_floor(i);
+            let hi = if i + 1 < BUCKETS {
+                bucket_floor(i + 1)
+            } else {
+                lo
+            };
+            return (lo + hi) / 2.0 / 1000.0;
+        }
+    }
+    f64::NAN
+}
+
+/// What kind of request was made.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// An HTTP request.
+    Http,
+    /// A WebSocket handshake.
+    WsConnect,
+    /// A WebSocket data frame (an `ask` includes its reply).
+    WsFrame,
+}
+
+/// Counters shared by the load and the sampler.
+#[derive(Debug)]
+pub struct LoadStats {
+    requests: AtomicU64,
+    errors: AtomicU64,
+    http: AtomicU64,
+    ws_connects: AtomicU64,
+    ws_frames: AtomicU64,
+    /// Events the dispatcher produced.
+    pub events: AtomicU64,
+    /// Events dropped because every goose user was busy and the queue was full.
+    pub shed: AtomicU64,
+    ws_open: AtomicI64,
+    ws_peak: AtomicI64,
+    interval_requests: AtomicU64,
+    interval_errors: AtomicU64,
+    interval: Histogram,
+    total: Histogram,
+}
+
+impl Default for LoadStats {
+    fn default() -> Self {
+        LoadStats {
+            requests: AtomicU64::new(0),
+            errors: AtomicU64::new(0),
+            http: AtomicU64::new(0),
+            ws_connects: AtomicU64::new(0),
+            ws_frames: AtomicU64::new(0),
+            events: AtomicU64::new(0),
+            shed: AtomicU64::new(0),
+            ws_open: AtomicI64::new(0),
+            ws_peak: AtomicI64::new(0),
+            interval_requests: AtomicU64::new(0),
+            interval_errors: AtomicU64::new(0),
+            interval: Histogram::new(),
+            total: Histogram::new(),
+        }
+    }
+}
+
+/// One sample's worth of load.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Interval {
+    /// Requests completed.
+    pub requests: u64,
+    /// Of which failed.
+    pub errors: u64,
+    /// Median latency, ms (NaN without requests).
+    pub p50_ms: f64,
+    /// 99th percentile latency, ms.
+    pub p99_ms: f64,
+    /// WebSocket connections open now.
+    pub ws_open: u64,
+}
+
+/// Totals for the summary.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Totals {
+    /// Requests completed (HTTP requests, WebSocket handshakes and frames).
+    pub requests: u64,
+    /// Requests that failed (transport error, HTTP status ≥ 400, no reply).
+    pub errors: u64,
+    /// HTTP requests.
+    pub http: u64,
+    /// WebSocket handshakes attempted.
+    pub ws_connects: u64,
+    /// WebSocket data frames sent.
+    pub ws_frames: u64,
+    /// Events the plan produced.
+    pub events: u64,
+    /// Events dropped because the goose users could not keep up.
+    pub shed: u64,
+    /// Most WebSocket connections open at once (client side).
+    pub peak_connections: u64,
+    /// Latency percentiles over the run, ms.
+    pub latency_ms: Latency,
+}
+
+/// Latency percentiles, milliseconds.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq)]
+pub struct Latency {
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// 99th percentile.
+    pub p99: f64,
+    /// 99.9th percentile.
+    pub p999: f64,
+}
+
+impl LoadStats {
+    /// Records one request.
+    pub fn record(&self, kind: Kind, took: Duration, ok: bool) {
+        let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
+        self.requests.fetch_add(1, Ordering::Relaxed);
+        self.interval_requests.fetch_add(1, Ordering::Relaxed);
+        if !ok {
+            self.errors.fetch_add(1, Ordering::Relaxed);
+            self.interval_errors.fetch_add(1, Ordering::Relaxed);
+        }
+        match kind {
+            Kind::Http => &self.http,
+            Kind::WsConnect => &self.ws_connects,
+            Kind::WsFrame => &self.ws_frames,
+        }
+        .fetch_add(1, Ordering::Relaxed);
+        self.interval.record(us);
+        self.total.record(us);
+    }
+
+    /// A WebSocket connection opened.
+    pub fn opened(&self) {
+        let now = self.ws_open.fetch_add(1, Ordering::Relaxed) + 1;
+        self.ws_peak.fetch_max(now, Ordering::Relaxed);
+    }
+
+    /// A WebSocket connection closed (its socket dropped).
+    pub fn closed(&self) {
+        self.ws_open.fetch_sub(1, Ordering::Relaxed);
+    }
+
+    /// WebSocket connections open now.
+    pub fn open_now(&self) -> u64 {
+        self.ws_open.load(Ordering::Relaxed).max(0) as u64
+    }
+
+    /// Requests completed so far.
+    pub fn requests(&self) -> u64 {
+        self.requests.load(Ordering::Relaxed)
+    }
+
+    /// Takes the counts since the previous call.
+    pub fn take_interval(&self) -> Interval {
+        let h = self.interval.take();
+        Interval {
+            requests: self.interval_requests.swap(0, Ordering::Relaxed),
+            errors: self.interval_errors.swap(0, Ordering::Relaxed),
+            p50_ms: quantile_ms(&h, 0.5),
+            p99_ms: quantile_ms(&h, 0.99),
+            ws_open: self.open_now(),
+        }
+    }
+
+    /// Totals so far.
+    pub fn totals(&self) -> Totals {
+        let h = self.total.read();
+        let r = |a: &AtomicU64| a.load(Ordering::Relaxed);
+        Totals {
+            requests: r(&self.requests),
+            errors: r(&self.errors),
+            http: r(&self.http),
+            ws_connects: r(&self.ws_connects),
+            ws_frames: r(&self.ws_frames),
+            events: r(&self.events),
+            shed: r(&self.shed),
+            peak_connections: self.ws_peak.load(Ordering::Relaxed).max(0) as u64,
+            latency_ms: Latency {
+                p50: round3(quantile_ms(&h, 0.5)),
+                p90: round3(quantile_ms(&h, 0.9)),
+                p99: round3(quantile_ms(&h, 0.99)),
+                p999: round3(quantile_ms(&h, 0.999)),
+            },
+        }
+    }
+}
+
+fn round3(v: f64) -> f64 {
+    if v.is_finite() {
+        (v * 1000.0).round() / 1000.0
+    } else {
+        0.0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn buckets_are_monotonic_and_quantiles_land_near() {
+        let mut last = 0;
+        for us in [0u64, 1, 3, 4, 5, 7, 8, 100, 1_000, 1_000_000, u64::MAX] {
+            let b = bucket(us);
+            assert!(b >= last, "{us}");
+            assert!(bucket_floor(b) <= us as f64 || b == BUCKETS - 1);
+            last = b;
+        }
+        let s = LoadStats::default();
+        for ms in 1..=100u64 {
+            s.record(Kind::Http, Duration::from_millis(ms), ms != 50);
+        }
+        let i = s.take_interval();
+        assert_eq!((i.requests, i.errors), (100, 1));
+        assert!((i.p50_ms - 50.0).abs() < 8.0, "{}", i.p50_ms);
+        assert!((i.p99_ms - 99.0).abs() < 14.0, "{}", i.p99_ms);
+        assert_eq!(s.take_interval().requests, 0);
+        assert_eq!(s.totals().requests, 100);
+        s.opened();
+        s.opened();
+        s.closed();
+        assert_eq!((s.open_now(), s.totals().peak_connections), (1, 2));
+    }
+}

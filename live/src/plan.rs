@@ -1,0 +1,682 @@
+//! Traffic plans: what a live run sends, as data.
+//!
+//! A plan is a TOML file (or one of the built-in plans, [`builtin`]): a daily load
+//! curve with bursts (the harness's [`Shape`], played over a compressed day), pools
+//! of ids with churn for the `{user}`, `{guild}` and `{session}` placeholders, and a
+//! weighted list of actions — HTTP requests and WebSocket sessions. Every event the
+//! curve produces picks one action by weight.
+//!
+//! ```toml
+//! about = "cooldown floods"
+//! users = 64                      # goose users: requests in flight at once
+//!
+//! [load]                          # events per WALL second, by hour of the compressed day
+//! trough = 5.0
+//! peak = 40.0
+//! peak_hour = 14.0
+//! recurring = [{ first = "1h", every = "2h", count = 3000, over = "10m" }]  # day time
+//! bursts = [{ at = "20h", count = 2000, over = "5m" }]
+//!
+//! [pools]                         # churn: share of the pool replaced per virtual hour
+//! user = { size = 20000, churn = 0.5 }
+//! guild = { size = 200 }
+//!
+//! [[http]]
+//! weight = 9
+//! method = "POST"
+//! path = "/flag/{guild}/{user}"
+//!
+//! [[ws]]
+//! weight = 1
+//! path = "/"
+//! messages = [2, 6]               # data frames per session; the first joins {session}
+//! ask = 0.3                       # share of later frames that open an interaction
+//! resolve = 0.6                   # share of interactions the client resolves
+//! hold = ["10s", "60s"]           # wall time the socket stays open after its frames
+//! graceful = 0.75                 # departures: close handshake,
+//! abrupt = 0.10                   #   socket closed without a close frame,
+//! half_open = 0.15                #   silence with the socket left open (no pongs)
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use soak_harness::traffic::{Diurnal, Phase, Rng, Shape};
+use soak_harness::units::parse_duration;
+
+/// Built-in plans: name and TOML text (`live/plans/`).
+pub const BUILTIN: [(&str, &str); 4] = [
+    ("ws-churn", include_str!("../plans/ws-churn.toml")),
+    ("ws-churn-10k", include_str!("../plans/ws-churn-10k.toml")),
+    ("cooldowns", include_str!("../plans/cooldowns.toml")),
+    ("chat-bot", include_str!("../plans/chat-bot.toml")),
+];
+
+/// The built-in plan called `name`, parsed.
+pub fn builtin(name: &str) -> Option<Result<Plan, String>> {
+    BUILTIN
+        .iter()
+        .find(|(n, _)| *n == name)
+        .map(|(n, text)| Plan::parse(n, text))
+}
+
+/// Loads `--plan`: a built-in name or a TOML file.
+pub fn load(spec: &str) -> Result<Plan, String> {
+    if let Some(p) = builtin(spec) {
+        return p;
+    }
+    let path = Path::new(spec);
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        let names: Vec<&str> = BUILTIN.iter().map(|(n, _)| *n).collect();
+        format!(
+            "--plan '{spec}' is neither a built-in plan ({}) nor a readable file: {e}",
+            names.join(", ")
+        )
+    })?;
+    let name = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "plan".into());
+    Plan::parse(&name, &text).map_err(|e| format!("plan {}: {e}", path.display()))
+}
+
+/// A validated plan.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Plan {
+    /// Short name (built-in name or file stem).
+    pub name: String,
+    /// One line describing it.
+    pub about: String,
+    /// Goose users: requests in flight at once.
+    pub users: usize,
+    /// The load curve, events per wall second by hour of the day.
+    pub load: LoadSpec,
+    /// Id pools by placeholder name.
+    pub pools: BTreeMap<String, Pool>,
+    /// Weighted actions.
+    pub actions: Vec<Action>,
+}
+
+/// The load curve: a diurnal base plus bursts, in events per wall second, with
+/// times of day in virtual (day) time.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LoadSpec {
+    /// The daily curve (events per wall second).
+    pub base: Diurnal,
+    /// Bursts and recurring bursts (counts are events; times are day time).
+    pub phases: Vec<Phase>,
+}
+
+impl LoadSpec {
+    /// The curve as a [`Shape`] over *virtual* seconds when one virtual second
+    /// lasts `1 / compression` wall seconds: rates per virtual second are the wall
+    /// rates divided by the compression; burst counts stay counts.
+    pub fn shape(&self, compression: f64) -> Shape {
+        let k = compression.max(1e-9);
+        let base = Diurnal::new(
+            self.base.trough / k,
+            self.base.peak / k,
+            self.base.peak_hour,
+        );
+        let mut s = Shape::new(base);
+        for p in &self.phases {
+            s = s.with(p.clone());
+        }
+        s
+    }
+}
+
+/// A pool of ids for one placeholder: `size` ids live at any time; `churn` of
+/// them are replaced per virtual hour (new ids arrive, the oldest retire).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Pool {
+    /// Ids live at once.
+    pub size: u64,
+    /// Share of the pool replaced per virtual hour.
+    pub churn: f64,
+}
+
+impl Pool {
+    /// An id live at virtual hour `hour`.
+    pub fn draw(&self, rng: &mut Rng, hour: f64) -> u64 {
+        let start = (self.size as f64 * self.churn * hour.max(0.0)).floor() as u64;
+        start + rng.below(self.size.max(1))
+    }
+}
+
+/// One weighted action.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Action {
+    /// Relative weight.
+    pub weight: f64,
+    /// What it does.
+    pub kind: ActionKind,
+}
+
+/// An HTTP request or a WebSocket session.
+#[derive(Debug, Clone, PartialEq)]
+pub enum ActionKind {
+    /// One HTTP request.
+    Http(HttpSpec),
+    /// One WebSocket session.
+    Ws(WsSpec),
+}
+
+/// An HTTP request template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct HttpSpec {
+    /// `GET`, `POST`, `PUT`, `DELETE`, `PATCH` or `HEAD`.
+    pub method: String,
+    /// Path template with placeholders.
+    pub path: String,
+    /// Name in goose's report (default: `METHOD path-template`).
+    pub name: String,
+}
+
+/// How a WebSocket session ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Departure {
+    /// Close handshake.
+    Graceful,
+    /// The socket is closed without a close frame.
+    Abrupt,
+    /// The client goes silent with its socket open (no pongs) until the server
+    /// closes it or the run ends.
+    HalfOpen,
+}
+
+/// A WebSocket session template.
+#[derive(Debug, Clone, PartialEq)]
+pub struct WsSpec {
+    /// Request path of the upgrade.
+    pub path: String,
+    /// Data frames per session, inclusive range (the first is `join {session}`).
+    pub messages: (u32, u32),
+    /// Share of frames after the join that are `ask`.
+    pub ask: f64,
+    /// Share of asks the client resolves with `done ID`.
+    pub resolve: f64,
+    /// Wall time the socket stays open after the frames, inclusive range.
+    pub hold: (Duration, Duration),
+    /// Shares of departures: graceful, abrupt, half-open (sum to 1).
+    pub departures: [f64; 3],
+}
+
+impl WsSpec {
+    /// Requests one session makes on average: the connect plus its frames.
+    pub fn mean_requests(&self) -> f64 {
+        1.0 + (f64::from(self.messages.0) + f64::from(self.messages.1)) / 2.0
+    }
+
+    /// Draws a departure.
+    pub fn departure(&self, rng: &mut Rng) -> Departure {
+        let u = rng.unit();
+        if u < self.departures[0] {
+            Departure::Graceful
+        } else if u < self.departures[0] + self.departures[1] {
+            Departure::Abrupt
+        } else {
+            Departure::HalfOpen
+        }
+    }
+}
+
+impl Plan {
+    /// Parses and validates a plan; errors are one line with the field at fault.
+    pub fn parse(name: &str, text: &str) -> Result<Plan, String> {
+        let raw: RawPlan = toml::from_str(text).map_err(|e| one_line(&e.to_string()))?;
+        raw.validate(name)
+    }
+
+    /// Requests one event makes on average (HTTP 1, a WebSocket session its
+    /// connect plus frames), weighted over the actions.
+    pub fn requests_per_event(&self) -> f64 {
+        let total: f64 = self.actions.iter().map(|a| a.weight).sum();
+        self.actions
+            .iter()
+            .map(|a| {
+                a.weight / total
+                    * match &a.kind {
+                        ActionKind::Http(_) => 1.0,
+                        ActionKind::Ws(w) => w.mean_requests(),
+                    }
+            })
+            .sum()
+    }
+
+    /// Picks an action index by weight.
+    pub fn pick(&self, rng: &mut Rng) -> usize {
+        let total: f64 = self.actions.iter().map(|a| a.weight).sum();
+        let mut u = rng.unit() * total;
+        for (i, a) in self.actions.iter().enumerate() {
+            if u < a.weight {
+                return i;
+            }
+            u -= a.weight;
+        }
+        self.actions.len() - 1
+    }
+
+    /// Fills the placeholders of `template` from the pools at virtual hour `hour`.
+    pub fn render(&self, template: &str, rng: &mut Rng, hour: f64) -> String {
+        let mut out = String::with_capacity(template.len() + 16);
+        let mut rest = template;
+        while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open + 1..];
+            match after.find('}') {
+                Some(close) => {
+                    let key = &after[..close];
+                    match self.pools.get(key) {
+                        Some(p) => out.push_str(&p.draw(rng, hour).to_string()),
+                        None => {
+                            out.push('{');
+                            out.push_str(key);
+                            out.push('}');
+                        }
+                    }
+                    rest = &after[close + 1..];
+                }
+                None => {
+                    out.push_str(&rest[open..]);
+                    rest = "";
+                }
+            }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Whether the plan opens WebSocket sessions.
+    pub fn has_ws(&self) -> bool {
+        self.actions
+            .iter()
+            .any(|a| matches!(a.kind, ActionKind::Ws(_)))
+    }
+}
+
+fn one_line(s: &str) -> String {
+    s.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// The placeholders a template may use.
+pub const PLACEHOLDERS: [&str; 3] = ["user", "guild", "session"];
+
+fn default_pools() -> BTreeMap<String, Pool> {
+    let mut m = BTreeMap::new();
+    m.insert(
+        "user".into(),
+        Pool {
+            size: 10_000,
+            churn: 0.0,
+        },
+    );
+    m.insert(
+        "guild".into(),
+        Pool {
+            size: 100,
+            churn: 0.0,
+        },
+    );
+    m.insert(
+        "session".into(),
+        Pool {
+            size: 1_000,
+            churn: 0.0,
+        },
+    );
+    m
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPlan {
+    #[serde(default)]
+    about: String,
+    #[serde(default = "default_users")]
+    users: usize,
+    load: RawLoad,
+    #[serde(default)]
+    pools: BTreeMap<String, RawPool>,
+    #[serde(default)]
+    http: Vec<RawHttp>,
+    #[serde(default)]
+    ws: Vec<RawWs>,
+}
+
+fn default_users() -> usize {
+    64
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawLoad {
+    trough: f64,
+    peak: f64,
+    #[serde(default = "default_peak_hour")]
+    peak_hour: f64,
+    #[serde(default)]
+    bursts: Vec<RawBurst>,
+    #[serde(default)]
+    recurring: Vec<RawRecurring>,
+}
+
+fn default_peak_hour() -> f64 {
+    14.0
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawBurst {
+    at: String,
+    count: u64,
+    over: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawRecurring {
+    first: String,
+    every: String,
+    count: u64,
+    over: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPool {
+    size: u64,
+    #[serde(default)]
+    churn: f64,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawHttp {
+    #[serde(default = "one")]
+    weight: f64,
+    #[serde(default = "get")]
+    method: String,
+    path: String,
+    #[serde(default)]
+    name: Option<String>,
+}
+
+fn one() -> f64 {
+    1.0
+}
+
+fn get() -> String {
+    "GET".into()
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWs {
+    #[serde(default = "one")]
+    weight: f64,
+    #[serde(default = "slash")]
+    path: String,
+    messages: [u32; 2],
+    #[serde(default)]
+    ask: f64,
+    #[serde(default)]
+    resolve: f64,
+    hold: [String; 2],
+    #[serde(default = "one")]
+    graceful: f64,
+    #[serde(default)]
+    abrupt: f64,
+    #[serde(default)]
+    half_open: f64,
+}
+
+fn slash() -> String {
+    "/".into()
+}
+
+fn dur(field: &str, text: &str) -> Result<Duration, String> {
+    parse_duration(text).map_err(|e| format!("{field}: {e}"))
+}
+
+fn share(field: &str, v: f64) -> Result<f64, String> {
+    if (0.0..=1.0).contains(&v) {
+        Ok(v)
+    } else {
+        Err(format!("{field} must be between 0 and 1, got {v}"))
+    }
+}
+
+fn check_template(field: &str, t: &str) -> Result<(), String> {
+    if !t.starts_with('/') {
+        return Err(format!("{field} '{t}' must start with '/'"));
+    }
+    let mut rest = t;
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let close = after
+            .find('}')
+            .ok_or_else(|| format!("{field} '{t}' has an unclosed '{{'"))?;
+        let key = &after[..close];
+        if !PLACEHOLDERS.contains(&key) {
+            return Err(format!(
+                "{field} '{t}' uses {{{key}}}; placeholders are {{user}}, {{guild}}, {{session}}"
+            ));
+        }
+        rest = &after[close + 1..];
+    }
+    if t.contains(|c: char| c.is_whitespace()) {
+        return Err(format!("{field} '{t}' must not contain spaces"));
+    }
+    Ok(())
+}
+
+impl RawPlan {
+    fn validate(self, name: &str) -> Result<Plan, String> {
+        if self.users == 0 || self.users > 100_000 {
+            return Err(format!("users must be 1 to 100000, got {}", self.users));
+        }
+        let l = &self.load;
+        for (f, v) in [("load.trough", l.trough), ("load.peak", l.peak)] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!("{f} must be a non-negative rate, got {v}"));
+            }
+        }
+        if l.peak < l.trough {
+            return Err(format!(
+                "load.peak ({}) must be at least load.trough ({})",
+                l.peak, l.trough
+            ));
+        }
+        if !(0.0..=24.0).contains(&l.peak_hour) {
+            return Err(format!(
+                "load.peak_hour must be between 0 and 24, got {}",
+                l.peak_hour
+            ));
+        }
+        let mut phases = Vec::new();
+        for (i, b) in l.bursts.iter().enumerate() {
+            let f = |k: &str| format!("load.bursts[{i}].{k}");
+            let over = dur(&f("over"), &b.over)?;
+            if over.is_zero() {
+                return Err(format!("{} must be positive", f("over")));
+            }
+            phases.push(Phase::burst(dur(&f("at"), &b.at)?, b.count, over));
+        }
+        for (i, r) in l.recurring.iter().enumerate() {
+            let f = |k: &str| format!("load.recurring[{i}].{k}");
+            let every = dur(&f("every"), &r.every)?;
+            let over = dur(&f("over"), &r.over)?;
+            if every.is_zero() || over.is_zero() || over > every {
+                return Err(format!(
+                    "{} and {} must be positive with over ≤ every",
+                    f("every"),
+                    f("over")
+                ));
+            }
+            phases.push(Phase::recurring(
+                dur(&f("first"), &r.first)?,
+                every,
+                r.count,
+                over,
+            ));
+        }
+        let mut pools = default_pools();
+        for (k, p) in &self.pools {
+            if !PLACEHOLDERS.contains(&k.as_str()) {
+                return Err(format!(
+                    "pools.{k}: unknown pool; pools are user, guild, session"
+                ));
+            }
+            if p.size == 0 {
+                return Err(format!("pools.{k}.size must be at least 1"));
+            }
+            if !p.churn.is_finite() || p.churn < 0.0 {
+                return Err(format!(
+                    "pools.{k}.churn must be a non-negative share per hour"
+                ));
+            }
+            pools.insert(
+                k.clone(),
+                Pool {
+                    size: p.size,
+                    churn: p.churn,
+                },
+            );
+        }
+        let mut actions = Vec::new();
+        for (i, h) in self.http.into_iter().enumerate() {
+            let f = |k: &str| format!("http[{i}].{k}");
+            let method = h.method.to_ascii_uppercase();
+            if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"].contains(&method.as_str()) {
+                return Err(format!(
+                    "{} '{}' is not an HTTP method",
+                    f("method"),
+                    h.method
+                ));
+            }
+            check_template(&f("path"), &h.path)?;
+            if !h.weight.is_finite() || h.weight <= 0.0 {
+                return Err(format!("{} must be positive", f("weight")));
+            }
+            let name = h.name.unwrap_or_else(|| format!("{method} {}", h.path));
+            actions.push(Action {
+                weight: h.weight,
+                kind: ActionKind::Http(HttpSpec {
+                    method,
+                    path: h.path,
+                    name,
+                }),
+            });
+        }
+        for (i, w) in self.ws.into_iter().enumerate() {
+            let f = |k: &str| format!("ws[{i}].{k}");
+            check_template(&f("path"), &w.path)?;
+            if !w.weight.is_finite() || w.weight <= 0.0 {
+                return Err(format!("{} must be positive", f("weight")));
+            }
+            if w.messages[0] == 0 || w.messages[0] > w.messages[1] || w.messages[1] > 10_000 {
+                return Err(format!(
+                    "{} must be [min, max] with 1 ≤ min ≤ max ≤ 10000",
+                    f("messages")
+                ));
+            }
+            let hold = (dur(&f("hold"), &w.hold[0])?, dur(&f("hold"), &w.hold[1])?);
+            if hold.0 > hold.1 {
+                return Err(format!("{} must be [min, max] with min ≤ max", f("hold")));
+            }
+            let departures = [
+                share(&f("graceful"), w.graceful)?,
+                share(&f("abrupt"), w.abrupt)?,
+                share(&f("half_open"), w.half_open)?,
+            ];
+            let sum: f64 = departures.iter().sum();
+            if (sum - 1.0).abs() > 1e-6 {
+                return Err(format!(
+                    "{}, {} and {} must add up to 1, got {sum}",
+                    f("graceful"),
+                    f("abrupt"),
+                    f("half_open")
+                ));
+            }
+            actions.push(Action {
+                weight: w.weight,
+                kind: ActionKind::Ws(WsSpec {
+                    path: w.path,
+                    messages: (w.messages[0], w.messages[1]),
+                    ask: share(&f("ask"), w.ask)?,
+                    resolve: share(&f("resolve"), w.resolve)?,
+                    hold,
+                    departures,
+                }),
+            });
+        }
+        if actions.is_empty() {
+            return Err("the plan has no [[http]] or [[ws]] action".into());
+        }
+        Ok(Plan {
+            name: name.to_string(),
+            about: self.about,
+            users: self.users,
+            load: LoadSpec {
+                base: Diurnal::new(l.trough, l.peak, l.peak_hour),
+                phases,
+            },
+            pools,
+            actions,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn builtin_plans_parse() {
+        for (name, _) in BUILTIN {
+            let p = builtin(name).expect("listed").expect("valid");
+            assert!(p.requests_per_event() >= 1.0, "{name}");
+        }
+    }
+
+    #[test]
+    fn bad_plans_say_what_is_wrong() {
+        let cases = [
+            ("load = 3", "load"),
+            (
+                "[load]\ntrough = 1\npeak = 2\n[[http]]\npath = \"/x/{nope}\"",
+                "{nope}",
+            ),
+            ("[load]\ntrough = 1\npeak = 2", "no [[http]] or [[ws]]"),
+            (
+                "[load]\ntrough = 1\npeak = 2\n[[ws]]\nmessages=[1,2]\nhold=[\"1s\",\"2s\"]\ngraceful=0.5",
+                "add up to 1",
+            ),
+            ("[load]\ntrough = 1\npeak = 2\nbogus = 1", "bogus"),
+        ];
+        for (text, needle) in cases {
+            let e = Plan::parse("t", text).expect_err(text);
+            assert!(e.contains(needle), "{text}: {e}");
+            assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
+    fn templates_render_from_churning_pools() {
+        let p = Plan::parse(
+            "t",
+            "[load]\ntrough=1\npeak=1\n[pools]\nuser={size=10,churn=1.0}\n[[http]]\npath=\"/u/{user}/{guild}\"",
+        )
+        .expect("valid");
+        let mut rng = Rng::new(1);
+        let early = p.render("/u/{user}", &mut rng, 0.0);
+        let n: u64 = early[3..].parse().expect("a number");
+        assert!(n < 10);
+        let late = p.render("/u/{user}", &mut rng, 5.0);
+        let m: u64 = late[3..].parse().expect("a number");
+        assert!((50..60).contains(&m), "{late}");
+    }
+}

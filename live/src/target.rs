@@ -1,0 +1,397 @@
+//! The process under test: spawned from `--cmd` (soak owns it: waits for its
+//! port, watches it, stops it with SIGTERM then SIGKILL, keeps its output) or
+//! attached by `--pid` (soak only watches it and never signals it).
+
+use std::collections::VecDeque;
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
+use tokio::net::TcpStream;
+use tokio::process::{Child, Command};
+use tokio::time::Instant;
+
+use crate::procfs;
+
+/// Lines of the target's stderr kept for messages.
+pub const STDERR_TAIL: usize = 12;
+
+/// How the target is found.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetSpec {
+    /// A shell command soak starts (with `exec`, so the command keeps the PID).
+    Cmd(String),
+    /// An already running process.
+    Pid(u32),
+}
+
+/// How a spawned target ended.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct Exit {
+    /// Exit code, when it exited.
+    pub code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+    /// `exit status 3`, `killed by signal 9 (SIGKILL)`, or `unknown (not our child)`.
+    pub text: String,
+}
+
+impl Exit {
+    fn from_status(s: std::process::ExitStatus) -> Self {
+        use std::os::unix::process::ExitStatusExt as _;
+        let signal = s.signal();
+        let text = match (s.code(), signal) {
+            (Some(c), _) => format!("exit status {c}"),
+            (None, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
+            _ => "ended (no status)".into(),
+        };
+        Exit {
+            code: s.code(),
+            signal,
+            text,
+        }
+    }
+
+    fn unknown() -> Self {
+        Exit {
+            code: None,
+            signal: None,
+            text: "exit status unknown (not soak's child)".into(),
+        }
+    }
+}
+
+fn signal_name(sig: i32) -> &'static str {
+    match sig {
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGTERM => "SIGTERM",
+        libc::SIGINT => "SIGINT",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGHUP => "SIGHUP",
+        _ => "signal",
+    }
+}
+
+/// Why the target could not be brought up (all usage errors: exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// `--cmd` could not be started.
+    #[error("--cmd '{cmd}' cannot be started: {why}")]
+    Spawn {
+        /// The command.
+        cmd: String,
+        /// Why.
+        why: String,
+    },
+    /// The command exited before its port opened.
+    #[error("--cmd '{cmd}' exited during startup ({exit}){tail}")]
+    ExitedEarly {
+        /// The command.
+        cmd: String,
+        /// How it ended.
+        exit: String,
+        /// `; last stderr: …`, or empty.
+        tail: String,
+    },
+    /// `--pid` names no running process.
+    #[error("--pid {0}: no such process; give the PID of a running process")]
+    NoProcess(u32),
+    /// The port never accepted a connection.
+    #[error("{addr} never accepted a connection within --startup-timeout {secs}s; is the target listening there (check --url)?")]
+    PortNeverOpened {
+        /// Where soak tried.
+        addr: std::net::SocketAddr,
+        /// The timeout, seconds.
+        secs: f64,
+    },
+}
+
+/// A running target.
+#[derive(Debug)]
+pub struct Target {
+    /// Its process id.
+    pub pid: u32,
+    child: Option<Child>,
+    /// Where its stdout and stderr are being written (spawned targets only).
+    logs: Option<Logs>,
+    tail: Arc<Mutex<VecDeque<String>>>,
+    exit: Option<Exit>,
+}
+
+/// The spawned target's output files, in a private temporary directory until
+/// the report directory takes them.
+#[derive(Debug)]
+struct Logs {
+    dir: PathBuf,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+/// File names of the target's output in the report directory.
+pub const STDOUT_FILE: &str = "target-stdout.log";
+/// See [`STDOUT_FILE`].
+pub const STDERR_FILE: &str = "target-stderr.log";
+
+impl Target {
+    /// Spawns `cmd` with `PORT=port` in its environment and `{port}` replaced.
+    pub fn spawn(cmd: &str, port: u16) -> Result<Target, StartError> {
+        let line = cmd.replace("{port}", &port.to_string());
+        let spawn_err = |why: String| StartError::Spawn {
+            cmd: cmd.to_string(),
+            why,
+        };
+        let dir = std::env::temp_dir().join(format!(
+            "soak-live-{}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_nanos())
+                .unwrap_or(0)
+        ));
+        std::fs::create_dir_all(&dir)
+            .map_err(|e| spawn_err(format!("cannot create {}: {e}", dir.display())))?;
+        let mut command = Command::new("/bin/sh");
+        command
+            .arg("-c")
+            .arg(format!("exec {line}"))
+            .env("PORT", port.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            // Its own process group: a Ctrl-C at the terminal reaches soak, which
+            // then stops the target itself (and the target's children with it).
+            .process_group(0)
+            .kill_on_drop(true);
+        let mut child = match command.spawn() {
+            Ok(c) => c,
+            Err(e) => {
+                let _ = std::fs::remove_dir_all(&dir);
+                return Err(spawn_err(e.to_string()));
+            }
+        };
+        let pid = child.id().unwrap_or(0);
+        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let mut tasks = Vec::new();
+        if let Some(out) = child.stdout.take() {
+            tasks.push(tokio::spawn(copy_lines(out, dir.join(STDOUT_FILE), None)));
+        }
+        if let Some(err) = child.stderr.take() {
+            tasks.push(tokio::spawn(copy_lines(
+                err,
+                dir.join(STDERR_FILE),
+                Some(tail.clone()),
+            )));
+        }
+        Ok(Target {
+            pid,
+            child: Some(child),
+            logs: Some(Logs { dir, tasks }),
+            tail,
+            exit: None,
+        })
+    }
+
+    /// Attaches to a running process.
+    pub fn attach(pid: u32) -> Result<Target, StartError> {
+        if pid == 0 || !procfs::alive(pid) {
+            return Err(StartError::NoProcess(pid));
+        }
+        Ok(Target {
+            pid,
+            child: None,
+            logs: None,
+            tail: Arc::new(Mutex::new(VecDeque::new())),
+            exit: None,
+        })
+    }
+
+    /// Whether soak started it (and so stops it).
+    pub fn spawned(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// Waits until `addr` accepts a TCP connection, the target exits, or
+    /// `timeout` passes.
+    pub async fn wait_for_port(
+        &mut self,
+        addr: std::net::SocketAddr,
+        timeout: Duration,
+        cmd: &str,
+    ) -> Result<(), StartError> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(exit) = self.exited() {
+                // Let the output readers catch the last lines.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                return Err(StartError::ExitedEarly {
+                    cmd: cmd.to_string(),
+                    exit: exit.text,
+                    tail: self.tail_text(),
+                });
+            }
+            if !self.spawned() && !procfs::alive(self.pid) {
+                return Err(StartError::NoProcess(self.pid));
+            }
+            let attempt =
+                tokio::time::timeout(Duration::from_millis(500), TcpStream::connect(addr)).await;
+            if let Ok(Ok(mut s)) = attempt {
+                let _ = s.shutdown().await;
+                return Ok(());
+            }
+            if Instant::now() >= deadline {
+                return Err(StartError::PortNeverOpened {
+                    addr,
+                    secs: timeout.as_secs_f64(),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// `Some` once the target has ended.
+    pub fn exited(&mut self) -> Option<Exit> {
+        if let Some(e) = &self.exit {
+            return Some(e.clone());
+        }
+        let exit = match &mut self.child {
+            Some(c) => match c.try_wait() {
+                Ok(Some(status)) => Exit::from_status(status),
+                _ => return None,
+            },
+            None if procfs::alive(self.pid) => return None,
+            None => Exit::unknown(),
+        };
+        self.exit = Some(exit.clone());
+        Some(exit)
+    }
+
+    /// The last lines of its stderr, as `; last stderr: a | b`, or empty.
+    pub fn tail_text(&self) -> String {
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        if tail.is_empty() {
+            String::new()
+        } else {
+            let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
+            format!("; last stderr: {}", lines.join(" | "))
+        }
+    }
+
+    /// The last stderr lines.
+    pub fn tail_lines(&self) -> Vec<String> {
+        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        tail.iter().cloned().collect()
+    }
+
+    /// Stops a spawned target: SIGTERM to its process group, SIGKILL after
+    /// `grace`. Returns how it ended. An attached target is left running.
+    pub async fn stop(&mut self, grace: Duration) -> Option<Exit> {
+        if let Some(e) = self.exited() {
+            return Some(e);
+        }
+        let child = self.child.as_mut()?;
+        let pgid = self.pid as i32;
+        // SAFETY: kill has no memory preconditions; the group is the child's own
+        // (process_group(0) at spawn), so nothing else is signalled.
+        unsafe {
+            libc::kill(-pgid, libc::SIGTERM);
+        }
+        let status = match tokio::time::timeout(grace, child.wait()).await {
+            Ok(Ok(s)) => Some(s),
+            _ => {
+                // SAFETY: as above.
+                unsafe {
+                    libc::kill(-pgid, libc::SIGKILL);
+                }
+                child.wait().await.ok()
+            }
+        };
+        let exit = status.map(Exit::from_status);
+        self.exit = exit.clone();
+        exit
+    }
+
+    /// Moves the target's output files into `dir` (after it stopped). Returns the
+    /// file names written.
+    pub async fn keep_logs(&mut self, dir: &Path) -> Vec<String> {
+        let Some(logs) = self.logs.take() else {
+            return Vec::new();
+        };
+        for t in logs.tasks {
+            let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
+        }
+        let mut kept = Vec::new();
+        for name in [STDOUT_FILE, STDERR_FILE] {
+            let from = logs.dir.join(name);
+            let to = dir.join(name);
+            if from.exists()
+                && (std::fs::rename(&from, &to).is_ok() || std::fs::copy(&from, &to).is_ok())
+            {
+                kept.push(name.to_string());
+            }
+        }
+        let _ = std::fs::remove_dir_all(&logs.dir);
+        kept
+    }
+
+    /// Forgets the output files (a refused run writes nothing).
+    pub fn discard_logs(&mut self) {
+        if let Some(logs) = self.logs.take() {
+            for t in logs.tasks {
+                t.abort();
+            }
+            let _ = std::fs::remove_dir_all(&logs.dir);
+        }
+    }
+}
+
+impl Drop for Target {
+    fn drop(&mut self) {
+        // A spawned target never outlives soak (kill_on_drop kills the process;
+        // this takes the rest of its group).
+        if self.exit.is_none() {
+            if let Some(c) = &self.child {
+                if c.id().is_some() {
+                    // SAFETY: see `stop`.
+                    unsafe {
+                        libc::kill(-(self.pid as i32), libc::SIGKILL);
+                    }
+                }
+            }
+        }
+        self.discard_logs();
+    }
+}
+
+async fn copy_lines(
+    from: impl AsyncRead + Unpin,
+    to: PathBuf,
+    tail: Option<Arc<Mutex<VecDeque<String>>>>,
+) {
+    let Ok(file) = tokio::fs::File::create(&to).await else {
+        return;
+    };
+    let mut file = tokio::io::BufWriter::new(file);
+    let mut lines = BufReader::new(from).lines();
+    while let Ok(Some(line)) = lines.next_line().await {
+        let _ = file.write_all(line.as_bytes()).await;
+        let _ = file.write_all(b"\n").await;
+        let _ = file.flush().await;
+        if let Some(t) = &tail {
+            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
+            if t.len() == STDERR_TAIL {
+                t.pop_front();
+            }
+            t.push_back(line.chars().take(300).collect());
+        }
+    }
+    let _ = file.flush().await;
+}
+
+/// A free TCP port on 127.0.0.1 (bound, read, released).
+pub fn free_port() -> std::io::Result<u16> {
+    let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
+    Ok(l.local_addr()?.port())
+}

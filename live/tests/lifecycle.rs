@@ -1,0 +1,117 @@
+//! How a run ends when it does not end well: the target dies (exit 1, its status
+//! and last stderr lines in the message, report written), or soak is interrupted
+//! (the load and the target stop, the report is written and marked incomplete).
+
+use std::time::{Duration, Instant};
+
+use super::support::{self, names, stderr, summary};
+
+#[test]
+fn a_target_that_dies_fails_the_run_with_its_status_and_stderr() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    // The watched process is the shell: it serves through soak-server for 3 s,
+    // then says why it is leaving and exits 3.
+    let cmd = format!(
+        "sh -c '{} --port $PORT & s=$!; sleep 3; kill -9 $s; echo \"target: out of cheese\" >&2; exit 3'",
+        support::soak_server()
+    );
+    let o = support::run(
+        &out,
+        &[
+            "--cmd",
+            &cmd,
+            "--plan",
+            "chat-bot",
+            "--duration",
+            "10s",
+            "--sample-every",
+            "250ms",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let s = summary(&out, "chat-bot", "fixed");
+    let msg = s["message"].as_str().expect("message");
+    assert!(
+        msg.contains("died") && msg.contains("exit status 3"),
+        "{msg}"
+    );
+    assert!(msg.contains("out of cheese"), "{msg}");
+    assert_eq!(s["verdict"], "fail");
+    assert!(names(&s["failed_resources"]).contains(&"target".to_string()));
+    assert_eq!(s["live"]["ending"]["how"], "died");
+    let log = out.join("live-chat-bot/fixed/target-stderr.log");
+    let log = std::fs::read_to_string(&log).expect("the target's stderr is kept");
+    assert!(log.contains("out of cheese"), "{log}");
+}
+
+fn interrupted_by(signal: i32, name: &str) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let server = format!("{} --variant fixed", support::soak_server());
+    let mut child = support::soak_live()
+        .args([
+            "--cmd",
+            &server,
+            "--plan",
+            "chat-bot",
+            "--duration",
+            "30s",
+            "--quiet",
+            "--name",
+            name,
+        ])
+        .arg("--out")
+        .arg(&out)
+        .spawn()
+        .expect("soak-live starts");
+    // Interrupt once the load is running (the run directory appears when it starts).
+    let started = Instant::now();
+    let run_dir = out.join("live-chat-bot").join(name);
+    while !run_dir.exists() && started.elapsed() < Duration::from_secs(20) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    // SAFETY: kill has no memory preconditions; the pid is our own child's.
+    unsafe {
+        libc::kill(child.id() as i32, signal);
+    }
+    let status = child.wait().expect("soak-live ends");
+    assert!(
+        started.elapsed() < Duration::from_secs(25),
+        "stopped promptly"
+    );
+    assert_eq!(status.code(), Some(130));
+    let s = summary(&out, "chat-bot", name);
+    assert_eq!(s["complete"], false);
+    assert_eq!(s["mode"], "live");
+    assert!(s["message"]
+        .as_str()
+        .expect("message")
+        .starts_with("interrupted"));
+    assert!(s["live"]["requests"]["total"].as_u64().expect("count") > 0);
+    // The spawned target was stopped.
+    let pid = s["live"]["target"]["pid"].as_u64().expect("pid") as i32;
+    assert!(
+        !s["live"]["target"]["stopped"].is_null(),
+        "{}",
+        s["live"]["target"]
+    );
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "target {pid} still runs"
+    );
+    // The samples written parse.
+    let csv = std::fs::read_to_string(run_dir.join("samples.csv")).expect("samples");
+    assert!(csv.starts_with("wall_seconds,"), "{csv}");
+}
+
+#[test]
+fn ctrl_c_stops_the_load_and_the_target_and_keeps_an_incomplete_report() {
+    interrupted_by(libc::SIGINT, "sigint");
+}
+
+#[test]
+fn sigterm_stops_the_load_and_the_target_and_keeps_an_incomplete_report() {
+    interrupted_by(libc::SIGTERM, "sigterm");
+}

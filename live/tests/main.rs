@@ -1,0 +1,9 @@
+//! Integration tests of live mode: one binary that `mod`s the rest. They start
+//! real processes and send real traffic to 127.0.0.1 only, each run bounded by
+//! its --duration (10 s or less) and stopping by itself.
+
+mod lifecycle;
+mod node;
+mod refusals;
+mod soak_server;
+mod support;

@@ -1,0 +1,88 @@
+//! Refused input: exit status 2, one line saying what is wrong, nothing written.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use super::support::{self, stderr};
+
+fn assert_refused(o: &Output, out: &Path, needle: &str) {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert!(err.contains(needle), "expected '{needle}' in: {err}");
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(!out.exists(), "{} was created", out.display());
+}
+
+/// Whether `unshare -n` gives this process a fresh network namespace.
+fn unshare_works() -> bool {
+    Command::new("unshare")
+        .args(["-n", "true"])
+        .output()
+        .is_ok_and(|o| o.status.success())
+}
+
+#[test]
+fn remote_target_is_refused_before_any_connection() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    for url in [
+        "http://10.11.12.13:8080",
+        "http://8.8.8.8/",
+        "http://example.com:80",
+    ] {
+        let args = [
+            "--pid",
+            "1",
+            "--url",
+            url,
+            "--duration",
+            "10s",
+            "--out",
+            out.to_str().expect("utf-8 path"),
+        ];
+        // In a fresh network namespace no packet can leave, whatever the code does.
+        let o = if unshare_works() {
+            Command::new("unshare")
+                .arg("-n")
+                .arg(env!("CARGO_BIN_EXE_soak-live"))
+                .args(args)
+                .output()
+                .expect("unshare runs")
+        } else {
+            eprintln!("note: unshare -n is not available; running without a network namespace");
+            support::soak_live().args(args).output().expect("runs")
+        };
+        assert_refused(&o, &out, "--allow-remote");
+    }
+}
+
+#[test]
+fn bad_inputs_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let bad_plan = dir.path().join("bad.toml");
+    std::fs::write(&bad_plan, "[load]\ntrough = 1\npeak = \"lots\"\n").expect("write");
+    let bad_plan = bad_plan.to_string_lossy().into_owned();
+    let server = format!("{} --variant fixed", support::soak_server());
+    let cases: Vec<(Vec<&str>, &str)> = vec![
+        (
+            vec!["--pid", "999999999", "--url", "http://127.0.0.1:9"],
+            "no such process",
+        ),
+        (
+            vec!["--cmd", "/nonexistent/soak-target --serve"],
+            "exited during startup",
+        ),
+        (
+            vec!["--cmd", "sleep 20", "--startup-timeout", "1s"],
+            "never accepted a connection",
+        ),
+        (vec!["--cmd", &server, "--plan", &bad_plan], "plan"),
+        (vec!["--cmd", &server, "--duration", "0"], "--duration"),
+        (vec!["--cmd", &server, "--plan", "no-such-plan"], "built-in"),
+    ];
+    for (args, needle) in cases {
+        let out = dir.path().join("out");
+        let o = support::run(&out, &args);
+        assert_refused(&o, &out, needle);
+    }
+}

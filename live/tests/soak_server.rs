@@ -1,0 +1,86 @@
+//! soak-server under aggressive churn for 10 s: the leaky twin's RSS grows past
+//! a budget and its /metrics gauges name the registry and the session index; the
+//! fixed server stays within it. And goose's traffic reaches the target: soak's
+//! count, goose's count and the target's counter agree.
+
+use super::support::{self, names, stderr, summary};
+
+/// 10 s of churn sampled every 250 ms, the first 3 s left out of the fit. The
+/// budget (50 MB/h) sits between the fixed server's noise and the leak (about
+/// 150 sessions/s × a registry entry and two index entries each).
+fn churn(variant: &str) -> (Option<i32>, serde_json::Value, String) {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let plan = support::fixture("churn-test.toml");
+    let cmd = format!("{} --variant {variant}", support::soak_server());
+    let o = support::run(
+        &out,
+        &[
+            "--cmd",
+            &cmd,
+            "--plan",
+            plan.to_str().expect("utf-8 path"),
+            "--duration",
+            "10s",
+            "--sample-every",
+            "250ms",
+            "--warmup",
+            "3s",
+            "--max-growth",
+            "50MB/h",
+        ],
+    );
+    let s = summary(&out, "churn-test", variant);
+    // The harness reads the live run back like any other, and redraws it.
+    let run_dir = out.join("live-churn-test").join(variant);
+    let (samples, back) = soak_harness::report::load_run(&run_dir).expect("loads");
+    assert!(back.is_live() && samples.rows() >= 30, "{}", samples.rows());
+    soak_harness::report::redraw(&run_dir).expect("redraws");
+    (o.status.code(), s, stderr(&o))
+}
+
+fn requests_agree(s: &serde_json::Value) {
+    let r = &s["live"]["requests"];
+    let total = r["total"].as_f64().expect("total");
+    let target = r["target_counted"].as_f64().expect("the target counted");
+    let goose = r["goose_counted"].as_f64().expect("goose counted");
+    assert!(total > 1_000.0, "{r}");
+    assert!((total - target).abs() <= 0.05 * total, "{r}");
+    assert_eq!(total, goose, "{r}");
+    assert_eq!(r["shed"], 0, "{r}");
+}
+
+#[test]
+fn leaky_soak_server_fails_and_its_gauges_name_the_registry_and_session_index() {
+    let (code, s, err) = churn("leaky");
+    assert_eq!(code, Some(1), "{}\n{err}", s["message"]);
+    assert!(
+        names(&s["failed_resources"]).contains(&"rss".to_string()),
+        "{}",
+        s["message"]
+    );
+    let grown = names(&s["grown_gauges"]);
+    for g in [
+        "soak_server_registry_entries",
+        "soak_server_interactions_by_session",
+    ] {
+        assert!(grown.contains(&g.to_string()), "{g} not in {grown:?}");
+    }
+    requests_agree(&s);
+}
+
+#[test]
+fn fixed_soak_server_passes_and_its_registry_stays_empty() {
+    let (code, s, err) = churn("fixed");
+    assert_eq!(code, Some(0), "{}\n{err}", s["message"]);
+    let grown = names(&s["grown_gauges"]);
+    assert!(
+        !grown.contains(&"soak_server_registry_entries".to_string()),
+        "{grown:?}"
+    );
+    let peak = s["live"]["metrics_peak"]["soak_server_interactions_by_session"]
+        .as_f64()
+        .expect("gauge sampled");
+    assert!(peak < 200.0, "index peaked at {peak}");
+    requests_agree(&s);
+}
