@@ -24,8 +24,8 @@
 //! 4. a pass: the estimate is not over the budget with [`GREY_Z`] standard errors
 //!    of support, and the window saw the load rise and fall by at least
 //!    [`MIN_LOAD_SWING`] (and [`LOAD_SWING_NOISE`] times the smoothed load's
-//!    noise) — a leak that grows with traffic shows its full rate only through
-//!    the busiest hours.
+//!    noise), or the run lasted a day ([`LOAD_CYCLE_HOURS`]) — a leak that grows
+//!    with traffic shows its full rate only through the busiest hours.
 //!
 //! A full day of every scenario passes every check, so 24-hour verdicts are what
 //! they were before the third answer; the grid of shorter runs that motivated each
@@ -98,6 +98,11 @@ pub const MIN_LOAD_SWING: f64 = 0.25;
 
 /// The load's rise and fall must also be this many times its own noise.
 pub const LOAD_SWING_NOISE: f64 = 3.0;
+
+/// The longest load cycle assumed: a day. A run this long has seen its load's
+/// cycle whatever its shape, so a load that never swung (a flat rate) does not
+/// keep it from passing.
+pub const LOAD_CYCLE_HOURS: f64 = 24.0;
 
 /// Why a resource (or a run) is inconclusive: what the window could not show,
 /// with the figures, and what to run instead ([`Reason::text`]).
@@ -443,7 +448,8 @@ pub fn judge(
         });
     }
     let needed = MIN_LOAD_SWING.max(LOAD_SWING_NOISE * f.load_noise);
-    if f.load_rise < needed || f.load_fall < needed {
+    let swung = f.load_rise >= needed && f.load_fall >= needed;
+    if !swung && j.run_hours < LOAD_CYCLE_HOURS {
         return inconclusive(Reason::LoadNotCovered {
             rise: f.load_rise,
             fall: f.load_fall,
@@ -725,6 +731,26 @@ mod tests {
             judge(None, Some(est(2e6, 1e4)), Some(day()), &j),
             (Verdict::Info, None)
         );
+        // A flat load that never swung: a day has seen its whole cycle.
+        let flat = Facts {
+            load_rise: 0.02,
+            load_fall: 0.04,
+            ..day()
+        };
+        assert_eq!(
+            judge(Some(B), Some(est(1e4, 5e3)), Some(flat), &j),
+            (Verdict::Pass, None)
+        );
+        assert_eq!(
+            judge(
+                Some(B),
+                Some(est(1e4, 5e3)),
+                Some(flat),
+                &judging(12.0, None)
+            )
+            .0,
+            Verdict::Inconclusive
+        );
         // Over budget but indistinguishable from no growth at all: a pass, as
         // before the third answer (a task count swinging by thousands a day).
         assert_eq!(
@@ -798,7 +824,7 @@ mod tests {
                         load_fall: 0.0,
                         ..day()
                     }),
-                    &j,
+                    &half_day,
                 ),
                 "load_not_covered",
             ),
@@ -813,7 +839,7 @@ mod tests {
                         load_noise: 0.15,
                         ..day()
                     }),
-                    &j,
+                    &half_day,
                 ),
                 "load_not_covered",
             ),
