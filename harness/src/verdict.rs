@@ -762,6 +762,7 @@ mod tests {
     #[test]
     fn each_unsafe_window_is_inconclusive_with_its_reason() {
         let j = judging(24.0, None);
+        let half_day = judging(12.0, None);
         let leak = Some(est(2e6, 1e4));
         let cases = [
             (judge(Some(B), None, None, &j), "too_short"),
