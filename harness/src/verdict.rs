@@ -19,7 +19,8 @@
 //!    trend at most [`MAX_TREND_VIF`]), or trend and working set are inseparable;
 //! 3. a fail: the growth is not slowing like a fill (the bend at mid-window is not
 //!    [`FILL_Z`] standard errors below zero while the late half is not itself
-//!    clearly over budget), and the rise over the window stands
+//!    clearly over budget), the window holds [`MIN_WINDOW_EVENTS`] load events
+//!    (when load is reported), and the rise over the window stands
 //!    [`MIN_RISE_TO_NOISE`] times out of the noise band;
 //! 4. a pass: the estimate is not over the budget with [`GREY_Z`] standard errors
 //!    of support, and the window saw the load rise and fall by at least
@@ -88,6 +89,13 @@ pub const FILL_Z: f64 = 1.645;
 /// that assumes short-memory noise says.
 pub const MIN_RISE_TO_NOISE: f64 = 5.0;
 
+/// Fewest load events a window must hold for a fail, when the scenario reports
+/// load at all. With fewer, the load covariates are a handful of counts: they
+/// cannot pin down a working set driven by so few events, and a chance drift of a
+/// few long-lived requests reads as growth (the load's counting noise over the
+/// window, 1/√events, is over 10%).
+pub const MIN_WINDOW_EVENTS: f64 = 100.0;
+
 /// Standard errors of support at which an estimate over the budget, short of a
 /// fail, is not a pass either: over the budget but within the noise.
 pub const GREY_Z: f64 = 1.0;
@@ -132,6 +140,13 @@ pub enum Reason {
         early_per_hour: f64,
         /// Slope of the late half, per hour.
         late_per_hour: f64,
+        /// The run's length, hours.
+        run_hours: f64,
+    },
+    /// Growth over budget in a window that saw too few load events to trust it.
+    LittleLoad {
+        /// Load events in the window.
+        events: f64,
         /// The run's length, hours.
         run_hours: f64,
     },
@@ -198,6 +213,12 @@ impl Reason {
                 "growth is slowing — a fill, not yet a plateau ({} early, {} late) — {}",
                 rate_text(early_per_hour, unit),
                 rate_text(late_per_hour, unit),
+                longer(run_hours)
+            ),
+            Reason::LittleLoad { events, run_hours } => format!(
+                "the window saw only {events:.0} load events (fewer than \
+                 {MIN_WINDOW_EVENTS:.0}): too few to tell growth from the chance drift of a few \
+                 long-lived requests — {}",
                 longer(run_hours)
             ),
             Reason::WithinNoise {
@@ -427,6 +448,12 @@ pub fn judge(
             return inconclusive(Reason::Fill {
                 early_per_hour: f.early_per_hour,
                 late_per_hour: e.late_per_hour,
+                run_hours: j.run_hours,
+            });
+        }
+        if f.window_events > 0.0 && f.window_events < MIN_WINDOW_EVENTS {
+            return inconclusive(Reason::LittleLoad {
+                events: f.window_events,
                 run_hours: j.run_hours,
             });
         }
@@ -689,6 +716,8 @@ mod tests {
             bend_stderr: 1e4,
             trend_vif: 3.0,
             noise: 2e5,
+            rho: 0.9,
+            window_events: 1e6,
             load_rise: 0.8,
             load_fall: 0.7,
             load_noise: 0.005,
