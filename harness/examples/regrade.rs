@@ -18,7 +18,7 @@ fn main() {
     let hours: Vec<f64> = list.split(',').filter_map(|h| h.parse().ok()).collect();
     let retention: Option<f64> = std::env::var("RET").ok().and_then(|r| r.parse().ok());
     println!(
-        "dir\thours\tresource\tbudget\tb\tse\tlate\tlate_se\tearly\tbend\tbend_se\tvif\tnoise\trise\tfall\tload_noise\twindow"
+        "dir\thours\tresource\tbudget\tb\tse\tlate\tlate_se\tearly\tbend\tbend_se\tvif\tnoise\trise\tfall\tload_noise\twindow\trho\tevents\tpoints"
     );
     for dir in args {
         let (samples, summary) = match load_run(std::path::Path::new(&dir)) {
@@ -50,10 +50,10 @@ fn main() {
                     continue;
                 };
                 println!(
-                    "{dir}\t{h}\t{}\t{budget}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.2}\t{:.0}\t{:.2}\t{:.2}\t{:.4}\t{:.3}",
+                    "{dir}\t{h}\t{}\t{budget}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.0}\t{:.2}\t{:.0}\t{:.2}\t{:.2}\t{:.4}\t{:.3}\t{:.3}\t{:.0}\t{}",
                     r.spec.name, e.per_hour, e.stderr, e.late_per_hour, e.late_stderr,
                     f.early_per_hour, f.bend_per_hour, f.bend_stderr, f.trend_vif, f.noise,
-                    f.load_rise, f.load_fall, f.load_noise, e.to_hours - e.from_hours
+                    f.load_rise, f.load_fall, f.load_noise, e.to_hours - e.from_hours, f.rho, f.window_events, e.points
                 );
             }
         }

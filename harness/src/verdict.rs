@@ -19,13 +19,14 @@
 //!    trend at most [`MAX_TREND_VIF`]), or trend and working set are inseparable;
 //! 3. a fail: the growth is not slowing like a fill (the bend at mid-window is not
 //!    [`FILL_Z`] standard errors below zero while the late half is not itself
-//!    clearly over budget), and the rise over the window stands
+//!    clearly over budget), the window holds [`MIN_WINDOW_EVENTS`] load events
+//!    (when load is reported), and the rise over the window stands
 //!    [`MIN_RISE_TO_NOISE`] times out of the noise band;
 //! 4. a pass: the estimate is not over the budget with [`GREY_Z`] standard errors
 //!    of support, and the window saw the load rise and fall by at least
 //!    [`MIN_LOAD_SWING`] (and [`LOAD_SWING_NOISE`] times the smoothed load's
-//!    noise) — a leak that grows with traffic shows its full rate only through
-//!    the busiest hours.
+//!    noise), or the run lasted a day ([`LOAD_CYCLE_HOURS`]) — a leak that grows
+//!    with traffic shows its full rate only through the busiest hours.
 //!
 //! A full day of every scenario passes every check, so 24-hour verdicts are what
 //! they were before the third answer; the grid of shorter runs that motivated each
@@ -88,6 +89,13 @@ pub const FILL_Z: f64 = 1.645;
 /// that assumes short-memory noise says.
 pub const MIN_RISE_TO_NOISE: f64 = 5.0;
 
+/// Fewest load events a window must hold for a fail, when the scenario reports
+/// load at all. With fewer, the load covariates are a handful of counts: they
+/// cannot pin down a working set driven by so few events, and a chance drift of a
+/// few long-lived requests reads as growth (the load's counting noise over the
+/// window, 1/√events, is over 10%).
+pub const MIN_WINDOW_EVENTS: f64 = 100.0;
+
 /// Standard errors of support at which an estimate over the budget, short of a
 /// fail, is not a pass either: over the budget but within the noise.
 pub const GREY_Z: f64 = 1.0;
@@ -98,6 +106,11 @@ pub const MIN_LOAD_SWING: f64 = 0.25;
 
 /// The load's rise and fall must also be this many times its own noise.
 pub const LOAD_SWING_NOISE: f64 = 3.0;
+
+/// The longest load cycle assumed: a day. A run this long has seen its load's
+/// cycle whatever its shape, so a load that never swung (a flat rate) does not
+/// keep it from passing.
+pub const LOAD_CYCLE_HOURS: f64 = 24.0;
 
 /// Why a resource (or a run) is inconclusive: what the window could not show,
 /// with the figures, and what to run instead ([`Reason::text`]).
@@ -127,6 +140,13 @@ pub enum Reason {
         early_per_hour: f64,
         /// Slope of the late half, per hour.
         late_per_hour: f64,
+        /// The run's length, hours.
+        run_hours: f64,
+    },
+    /// Growth over budget in a window that saw too few load events to trust it.
+    LittleLoad {
+        /// Load events in the window.
+        events: f64,
         /// The run's length, hours.
         run_hours: f64,
     },
@@ -193,6 +213,12 @@ impl Reason {
                 "growth is slowing — a fill, not yet a plateau ({} early, {} late) — {}",
                 rate_text(early_per_hour, unit),
                 rate_text(late_per_hour, unit),
+                longer(run_hours)
+            ),
+            Reason::LittleLoad { events, run_hours } => format!(
+                "the window saw only {events:.0} load events (fewer than \
+                 {MIN_WINDOW_EVENTS:.0}): too few to tell growth from the chance drift of a few \
+                 long-lived requests — {}",
                 longer(run_hours)
             ),
             Reason::WithinNoise {
@@ -425,6 +451,12 @@ pub fn judge(
                 run_hours: j.run_hours,
             });
         }
+        if f.window_events > 0.0 && f.window_events < MIN_WINDOW_EVENTS {
+            return inconclusive(Reason::LittleLoad {
+                events: f.window_events,
+                run_hours: j.run_hours,
+            });
+        }
         let rise = e.per_hour * e.window_hours();
         if rise < MIN_RISE_TO_NOISE * f.noise {
             return inconclusive(Reason::WithinNoise {
@@ -443,7 +475,8 @@ pub fn judge(
         });
     }
     let needed = MIN_LOAD_SWING.max(LOAD_SWING_NOISE * f.load_noise);
-    if f.load_rise < needed || f.load_fall < needed {
+    let swung = f.load_rise >= needed && f.load_fall >= needed;
+    if !swung && j.run_hours < LOAD_CYCLE_HOURS {
         return inconclusive(Reason::LoadNotCovered {
             rise: f.load_rise,
             fall: f.load_fall,
@@ -683,6 +716,8 @@ mod tests {
             bend_stderr: 1e4,
             trend_vif: 3.0,
             noise: 2e5,
+            rho: 0.9,
+            window_events: 1e6,
             load_rise: 0.8,
             load_fall: 0.7,
             load_noise: 0.005,
@@ -725,6 +760,26 @@ mod tests {
             judge(None, Some(est(2e6, 1e4)), Some(day()), &j),
             (Verdict::Info, None)
         );
+        // A flat load that never swung: a day has seen its whole cycle.
+        let flat = Facts {
+            load_rise: 0.02,
+            load_fall: 0.04,
+            ..day()
+        };
+        assert_eq!(
+            judge(Some(B), Some(est(1e4, 5e3)), Some(flat), &j),
+            (Verdict::Pass, None)
+        );
+        assert_eq!(
+            judge(
+                Some(B),
+                Some(est(1e4, 5e3)),
+                Some(flat),
+                &judging(12.0, None)
+            )
+            .0,
+            Verdict::Inconclusive
+        );
         // Over budget but indistinguishable from no growth at all: a pass, as
         // before the third answer (a task count swinging by thousands a day).
         assert_eq!(
@@ -736,6 +791,7 @@ mod tests {
     #[test]
     fn each_unsafe_window_is_inconclusive_with_its_reason() {
         let j = judging(24.0, None);
+        let half_day = judging(12.0, None);
         let leak = Some(est(2e6, 1e4));
         let cases = [
             (judge(Some(B), None, None, &j), "too_short"),
@@ -798,7 +854,7 @@ mod tests {
                         load_fall: 0.0,
                         ..day()
                     }),
-                    &j,
+                    &half_day,
                 ),
                 "load_not_covered",
             ),
@@ -813,7 +869,7 @@ mod tests {
                         load_noise: 0.15,
                         ..day()
                     }),
-                    &j,
+                    &half_day,
                 ),
                 "load_not_covered",
             ),

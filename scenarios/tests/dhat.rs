@@ -80,9 +80,10 @@ fn cli_writes_a_valid_dhat_file_next_to_the_reports() {
         ])
         .output()
         .expect("runs");
+    // Two hours of a daily curve: inconclusive (3), the profile written all the same.
     assert_eq!(
         o.status.code(),
-        Some(0),
+        Some(3),
         "{}",
         String::from_utf8_lossy(&o.stderr)
     );

@@ -31,6 +31,12 @@ pub struct Facts {
     pub trend_vif: f64,
     /// Standard deviation of the whole-window fit's residuals: the noise band.
     pub noise: f64,
+    /// Lag-1 autocorrelation of those residuals.
+    #[serde(default)]
+    pub rho: f64,
+    /// Load events counted in the window (0 when the scenario reports none).
+    #[serde(default)]
+    pub window_events: f64,
     /// How far the smoothed load (30-minute moving average) rose to its highest
     /// point in the window, as a share of that peak (0 when the window opens at
     /// its peak).
@@ -100,6 +106,8 @@ pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Opt
         bend_stderr: bent.cov[2][2].max(0.0).sqrt(),
         trend_vif: 1.0 / (1.0 - r2).max(1e-9),
         noise: whole.sigma,
+        rho: whole.rho,
+        window_events: pick(load).iter().sum(),
         load_rise,
         load_fall,
         load_noise,
@@ -150,6 +158,7 @@ struct Ols {
     beta: Vec<f64>,
     cov: Vec<Vec<f64>>,
     sigma: f64,
+    rho: f64,
     r2: f64,
 }
 
@@ -220,6 +229,7 @@ fn ols(y: &[f64], cols: &[Vec<f64>], keep: usize) -> Option<Ols> {
         beta,
         cov,
         sigma: sigma2.sqrt(),
+        rho,
         r2: if syy > 0.0 { 1.0 - sse / syy } else { 0.0 },
     })
 }
