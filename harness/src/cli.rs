@@ -493,7 +493,13 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             if let Some(index) = &done.index {
                 outln!("index: {}", index.display());
             }
-            let code = ci::report(&dir, &args)?;
+            let rejected: Vec<PathBuf> = done.rejected.iter().map(|(p, _)| p.clone()).collect();
+            // Histories, trends, comparisons: over the runs that passed.
+            let code = if done.redrawn.is_empty() {
+                EXIT_ERROR
+            } else {
+                ci::report(&dir, &args, &rejected)?
+            };
             if done.rejected.is_empty() {
                 Ok(code)
             } else {
