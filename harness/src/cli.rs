@@ -624,14 +624,21 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
             return Ok(interrupt::exit_status(signal));
         }
         match run_one(*s, &cfg, &args.out) {
+            Ok((_, outcome)) if !outcome.summary.complete => {
+                // A partial run is reported (its complete:false report) but never
+                // recorded: no history entry, no JUnit case, never a baseline.
+                let signal = interrupt::requested().unwrap_or(libc::SIGTERM);
+                outln!(
+                    "stopped by {}: {} of {} scenarios not run",
+                    interrupt::name(signal),
+                    list.len() - i - 1,
+                    list.len()
+                );
+                let _ = session.finish();
+                return Ok(interrupt::exit_status(signal));
+            }
             Ok((code, outcome)) => {
                 worst = worst.max(code).max(session.record(&outcome));
-                if !outcome.summary.complete {
-                    if let Some(signal) = interrupt::requested() {
-                        let _ = session.finish();
-                        return Ok(interrupt::exit_status(signal));
-                    }
-                }
             }
             Err(e) => {
                 session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);

@@ -434,7 +434,10 @@ pub fn report(dir: &Path, args: &ReportArgs, rejected: &[PathBuf]) -> Result<u8,
                     .as_ref()
                     .and_then(|c| c.runs.get(&r.rel))
                     .is_some_and(RunComparison::regressed);
-                baseline::verdict_word(&r.summary.verdict) == "pass" && !regressed
+                // A partial run (stopped by a signal) is never a baseline.
+                baseline::verdict_word(&r.summary.verdict) == "pass"
+                    && r.summary.complete
+                    && !regressed
             })
             .map(|r| r.dir.clone())
             .collect();
