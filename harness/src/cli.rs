@@ -39,6 +39,30 @@ pub const EXIT_PASS: u8 = 0;
 pub const EXIT_FAIL: u8 = 1;
 /// Exit status: usage, input or harness error.
 pub const EXIT_ERROR: u8 = 2;
+/// Exit status: no resource failed, but the run could not tell for at least one
+/// (the message says why and what to run instead).
+pub const EXIT_INCONCLUSIVE: u8 = 3;
+
+/// Default of `--max-hours` (the limit of `--hours auto`).
+pub const DEFAULT_MAX_HOURS: f64 = 72.0;
+
+/// The exit status of a verdict.
+pub fn exit_code(v: crate::Verdict) -> u8 {
+    match v {
+        crate::Verdict::Fail => EXIT_FAIL,
+        crate::Verdict::Inconclusive => EXIT_INCONCLUSIVE,
+        crate::Verdict::Pass | crate::Verdict::Info => EXIT_PASS,
+    }
+}
+
+/// The exit status of several runs (`soak all`): a failure wins, then an
+/// inconclusive run, then pass.
+pub fn combined_exit(codes: &[u8]) -> u8 {
+    [EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE]
+        .into_iter()
+        .find(|c| codes.contains(c))
+        .unwrap_or(EXIT_PASS)
+}
 
 const AFTER_HELP: &str = "\
 Examples:
@@ -50,9 +74,12 @@ Examples:
   soak all --shard 2/3 --junit junit.xml        the second of three CI runners
   soak all --baseline last-night/               exit 1 if any growth rose past the rule
   soak compare last-night/ reports/             the same, for two saved report trees
+  soak run raid-burst --hours auto              run until the verdict is settled (at most 72 h)
 
 Exit status: 0 every resource within budget, 1 a resource grew past its budget
-(or regressed against --baseline), 2 usage or input error.
+(or regressed against --baseline), 2 usage or input error, 3 inconclusive: the run
+was too short (or its window too unlike a full cycle) to tell; the message says why
+and what to run.
 
 Each run writes OUT/SCENARIO/VARIANT/{samples.csv,summary.json,heap.svg,heap.png}
 (and dhat-heap.json with --dhat), plus OUT/index.html over all runs.";
@@ -89,7 +116,8 @@ enum Command {
         #[command(flatten)]
         args: RunArgs,
     },
-    /// Run every scenario (the nightly job); exits 1 if any fails.
+    /// Run every scenario (the nightly job); exits 1 if any fails, else 3 if any
+    /// is inconclusive.
     #[command(after_help = AFTER_HELP)]
     All {
         /// Run only shard K of N: the scenarios at positions i (0-based, `soak list`
@@ -136,14 +164,24 @@ pub struct RunArgs {
     /// Subject variant: the fix the source report proposed, or the bug it found.
     #[arg(long, value_enum, default_value_t = VariantArg::Fixed)]
     pub variant: VariantArg,
-    /// Virtual hours to replay (fractions allowed).
+    /// Virtual hours to replay (fractions allowed), or `auto`: run until every
+    /// budgeted resource has a settled answer, looking every virtual hour, at most
+    /// --max-hours.
     #[arg(
         long,
         default_value = "24",
         allow_hyphen_values = true,
-        value_name = "H"
+        value_name = "H|auto"
     )]
     pub hours: String,
+    /// With --hours auto: the most virtual hours the run may take [default: 72].
+    #[arg(long, value_name = "H", allow_hyphen_values = true)]
+    pub max_hours: Option<String>,
+    /// The subjects' longest retention (TTL) in virtual hours, overriding the
+    /// scenario's declaration: no shorter run is judged, and the warm-up waits it
+    /// out when the run is at least twice as long [default: the scenario's].
+    #[arg(long, value_name = "H", allow_hyphen_values = true)]
+    pub retention: Option<String>,
     /// Traffic seed, a whole number from 0 to 2^64-1; the same seed replays the
     /// same traffic.
     #[arg(
@@ -181,7 +219,8 @@ pub struct RunArgs {
     /// Virtual time between samples (e.g. 30s, 1m, 5m).
     #[arg(long, default_value = "1m", value_name = "DURATION")]
     pub sample_every: String,
-    /// Virtual hours left out of the growth fit at the start [default: 10% of --hours].
+    /// Virtual hours left out of the growth fit at the start [default: 10% of
+    /// --hours, or the retention when the run is at least twice as long].
     #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub warmup: Option<String>,
     /// Inject a known leak of RATE bytes per virtual hour on top of the scenario
@@ -270,11 +309,32 @@ impl RunArgs {
             }
             Ok(v)
         };
-        let hours = number(
-            "hours",
-            &self.hours,
-            "a positive number of virtual hours, e.g. 24",
-        )?;
+        let auto = self.hours.trim() == "auto";
+        let hours = if auto {
+            match &self.max_hours {
+                Some(m) => number(
+                    "max-hours",
+                    m,
+                    "a positive number of virtual hours, e.g. 72",
+                )?,
+                None => DEFAULT_MAX_HOURS,
+            }
+        } else {
+            if self.max_hours.is_some() {
+                return Err(Error::Usage(
+                    "--max-hours only applies with --hours auto; give one or the other".to_string(),
+                ));
+            }
+            number(
+                "hours",
+                &self.hours,
+                "a positive number of virtual hours, e.g. 24, or auto",
+            )?
+        };
+        let retention_hours = match &self.retention {
+            Some(r) => Some(number("retention", r, "virtual hours, e.g. 1")?),
+            None => None,
+        };
         let warmup_hours = match &self.warmup {
             Some(w) => Some(number("warmup", w, "virtual hours, e.g. 2")?),
             None => None,
@@ -292,6 +352,8 @@ impl RunArgs {
             sample_every: parse_duration(&self.sample_every)
                 .map_err(|e| Error::Usage(format!("--sample-every: {e}")))?,
             warmup_hours,
+            retention_hours,
+            auto,
             leak_rate: rate("leak-rate", &self.leak_rate)?,
             dhat: self.dhat || self.dhat_from.is_some() || !self.dhat_keep.is_empty(),
             dhat_from: match &self.dhat_from {
@@ -609,7 +671,7 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
     for s in list {
         report::prepare_dir(&args.out, s.name(), cfg.variant)?;
     }
-    let mut worst = EXIT_PASS;
+    let mut codes = Vec::with_capacity(list.len());
     for (i, s) in list.iter().enumerate() {
         if let Some(signal) = interrupt::requested() {
             // Stopped before this scenario began: it is not run, nothing of it
@@ -638,7 +700,8 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
                 return Ok(interrupt::exit_status(signal));
             }
             Ok((code, outcome)) => {
-                worst = worst.max(code).max(session.record(&outcome));
+                codes.push(code);
+                codes.push(session.record(&outcome));
             }
             Err(e) => {
                 session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);
@@ -650,8 +713,19 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
         }
     }
     session.finish()?;
-    // A signal that came once the last replay was done cut nothing short.
-    Ok(worst)
+    if list.len() > 1 {
+        let runs = |c| codes.iter().step_by(2).filter(|&&x| x == c).count();
+        outln!(
+            "{} runs: {} pass, {} fail, {} inconclusive",
+            list.len(),
+            runs(EXIT_PASS),
+            runs(EXIT_FAIL),
+            runs(EXIT_INCONCLUSIVE)
+        );
+    }
+    // A signal that came once the last replay was done cut nothing short. A leak
+    // (or regression) outranks an inconclusive run: exit 1 before 3.
+    Ok(combined_exit(&codes))
 }
 
 /// Runs one scenario (its report directory already checked), prints the verdict,
@@ -665,11 +739,7 @@ fn run_one(
     print_outcome(&outcome);
     let dir = outcome.write_report(out)?;
     outln!("  report: {}", dir.display());
-    let code = if outcome.passed() {
-        EXIT_PASS
-    } else {
-        EXIT_FAIL
-    };
+    let code = exit_code(outcome.verdict());
     Ok((code, outcome))
 }
 
@@ -691,6 +761,16 @@ fn print_outcome(o: &Outcome) {
         bytes_text(s.peak_live_bytes as f64),
         s.message
     );
+    if let Some(a) = &s.auto {
+        outln!(
+            "  --hours auto: {} after {} of at most {} virtual h (z = {:.2} over {} looks)",
+            if a.settled { "settled" } else { "not settled" },
+            s.virtual_hours,
+            a.max_hours,
+            a.significance_z,
+            a.looks
+        );
+    }
     if !s.teardown.clean {
         outln!(
             "  teardown not clean: tasks {}→{}, fds {}→{}, heap {}→{}",

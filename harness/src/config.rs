@@ -68,8 +68,17 @@ pub struct RunConfig {
     pub max_fd_growth: f64,
     /// Time between samples.
     pub sample_every: Duration,
-    /// Hours excluded from the growth fit; `None` for 10% of the run.
+    /// Hours excluded from the growth fit; `None` for the default
+    /// ([`default_warmup`]: 10% of the run, or the retention when it fits).
     pub warmup_hours: Option<f64>,
+    /// The subjects' longest retention, hours (how long they keep state: a TTL,
+    /// a retention window). `None` takes the scenario's own declaration
+    /// (`Scenario::retention`). A run shorter than this is not judged.
+    pub retention_hours: Option<f64>,
+    /// `--hours auto`: `hours` is the most the run may take (`--max-hours`); it
+    /// looks at its samples every virtual hour and stops at the first look where
+    /// the verdict is settled.
+    pub auto: bool,
     /// Extra leak injected by the harness, bytes per virtual hour (calibration).
     pub leak_rate: f64,
     /// Profile with dhat (the profile travels in the [`crate::Outcome`]).
@@ -97,6 +106,8 @@ impl Default for RunConfig {
             max_fd_growth: 1.0,
             sample_every: Duration::from_secs(60),
             warmup_hours: None,
+            retention_hours: None,
+            auto: false,
             leak_rate: 0.0,
             dhat: false,
             dhat_from: 0.0,
@@ -104,6 +115,22 @@ impl Default for RunConfig {
             progress: false,
             sample_bytes: crate::sites::DEFAULT_SAMPLE_BYTES,
         }
+    }
+}
+
+/// Share of the run the default warm-up leaves out.
+pub const WARMUP_SHARE: f64 = 0.1;
+
+/// The default warm-up of a run `hours` long whose subjects keep state up to
+/// `retention_hours`: 10% of the run, raised to the retention when that still
+/// leaves at least half the run to judge (so the fit starts after the first
+/// fill of the longest-kept state). A full day of a subject with short TTLs keeps
+/// the 10%.
+pub fn default_warmup(hours: f64, retention_hours: Option<f64>) -> f64 {
+    let share = hours * WARMUP_SHARE;
+    match retention_hours {
+        Some(r) if r <= hours / 2.0 => share.max(r),
+        _ => share,
     }
 }
 
@@ -162,6 +189,19 @@ impl RunConfig {
         self
     }
 
+    /// Declares the subjects' longest retention (overrides the scenario's).
+    pub fn retention_hours(mut self, hours: f64) -> Self {
+        self.retention_hours = Some(hours);
+        self
+    }
+
+    /// `--hours auto`: run until the verdict is settled, at most `max_hours`.
+    pub fn auto(mut self, max_hours: f64) -> Self {
+        self.auto = true;
+        self.hours = max_hours;
+        self
+    }
+
     /// Injects a known leak of `bytes_per_hour` on top of the scenario.
     pub fn leak_rate(mut self, bytes_per_hour: f64) -> Self {
         self.leak_rate = bytes_per_hour;
@@ -194,9 +234,15 @@ impl RunConfig {
         self
     }
 
-    /// The warm-up actually used: the configured one or 10% of the run.
+    /// The warm-up actually used: the configured one or [`default_warmup`].
     pub fn warmup(&self) -> f64 {
-        self.warmup_hours.unwrap_or(self.hours * 0.1)
+        self.warmup_at(self.hours)
+    }
+
+    /// The warm-up for a run (or a look at a run) `hours` long.
+    pub fn warmup_at(&self, hours: f64) -> f64 {
+        self.warmup_hours
+            .unwrap_or_else(|| default_warmup(hours, self.retention_hours))
     }
 
     /// Number of samples the run takes (including the one at t = 0).
@@ -209,15 +255,16 @@ impl RunConfig {
     /// [`crate::limits`] (samples, injected leak).
     pub fn validate(&self) -> Result<(), Error> {
         use crate::units::number_text as num;
+        let hours_flag = if self.auto { "--max-hours" } else { "--hours" };
         if !(self.hours.is_finite() && self.hours > 0.0) {
             return Err(Error::Usage(format!(
-                "--hours must be a positive number of virtual hours, got {}",
+                "{hours_flag} must be a positive number of virtual hours, got {}",
                 num(self.hours)
             )));
         }
         if self.hours > 24.0 * 365.0 {
             return Err(Error::Usage(format!(
-                "--hours {} is more than a year of virtual time; use at most 8760",
+                "{hours_flag} {} is more than a year of virtual time; use at most 8760",
                 num(self.hours)
             )));
         }
@@ -245,6 +292,13 @@ impl RunConfig {
                 num(self.hours),
                 num(self.dhat_from)
             )));
+        }
+        if let Some(r) = self.retention_hours {
+            if !(r.is_finite() && r >= 0.0) {
+                return Err(Error::Usage(format!(
+                    "--retention must be a number of virtual hours of at least 0, got {r}"
+                )));
+            }
         }
         if let Some(w) = self.warmup_hours {
             if !(w.is_finite() && w >= 0.0 && w < self.hours) {
@@ -294,6 +348,21 @@ mod tests {
         assert_eq!(c.dhat_keep, vec!["my_crate::".to_string()]);
         assert_eq!(c.max_task_growth, RunConfig::default().max_task_growth);
         assert!(c.validate().is_ok());
+        let a = RunConfig::new().auto(48.0).retention_hours(1.0);
+        assert!(a.auto && a.hours == 48.0 && a.retention_hours == Some(1.0));
+    }
+
+    #[test]
+    fn default_warmup_waits_out_the_retention_when_it_fits() {
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-12;
+        assert!(close(default_warmup(24.0, None), 2.4));
+        assert!(close(default_warmup(24.0, Some(1.0)), 2.4));
+        assert!(close(default_warmup(24.0, Some(24.0)), 2.4));
+        assert!(close(default_warmup(4.0, Some(1.5)), 1.5));
+        assert!(close(default_warmup(2.0, Some(1.5)), 0.2));
+        let c = RunConfig::new().hours(6.0).retention_hours(2.0);
+        assert!(close(c.warmup(), 2.0) && close(c.warmup_at(3.0), 0.3));
+        assert_eq!(c.clone().warmup_hours(1.0).warmup_at(3.0), 1.0);
     }
 
     #[test]
@@ -305,6 +374,7 @@ mod tests {
             RunConfig::new().leak_rate(f64::INFINITY),
             RunConfig::new().sample_every(Duration::ZERO),
             RunConfig::new().hours(1.0).warmup_hours(2.0),
+            RunConfig::new().retention_hours(-1.0),
         ];
         for c in bad {
             let e = c.validate().expect_err("invalid");

@@ -28,14 +28,93 @@
 //!
 //! Uncertainty is the OLS standard error inflated for autocorrelated residuals by
 //! `sqrt((1 + ρ) / (1 − ρ))`, with ρ the lag-1 autocorrelation of the residuals.
+//!
+//! [`facts`] adds what the window itself shows — the curvature of a fill, how
+//! collinear time is with the load, the noise band, how much of the load's rise
+//! and fall the window saw — so the verdict can tell when a window cannot tell.
+//! [`corrected_z`] is the threshold for a run that looks at its data repeatedly
+//! (`--hours auto`).
 
 use serde::{Deserialize, Serialize};
+
+mod facts;
+pub use facts::{facts, Facts};
 
 /// Time constants (hours) of the load moving averages used as covariates.
 pub const LOAD_LAGS_HOURS: [f64; 3] = [5.0 / 60.0, 0.5, 2.0];
 
 /// How many standard errors growth must clear to count as real.
 pub const SIGNIFICANCE_Z: f64 = 2.0;
+
+/// The one-sided false-alarm rate of [`SIGNIFICANCE_Z`]: 1 − Φ(2).
+pub const SIGNIFICANCE_ALPHA: f64 = 0.022_750_131_948_179_2;
+
+/// The threshold for `looks` repeated looks at one run's growing data, spending
+/// the single look's false-alarm rate [`SIGNIFICANCE_ALPHA`] over all of them
+/// (Bonferroni): z = Φ⁻¹(1 − α / looks). One look gives [`SIGNIFICANCE_Z`]; 72
+/// hourly looks give 3.42. Bonferroni ignores that successive looks share most of
+/// their data, so the run's real false-alarm rate is lower still.
+pub fn corrected_z(looks: usize) -> f64 {
+    if looks <= 1 {
+        return SIGNIFICANCE_Z;
+    }
+    normal_quantile(1.0 - SIGNIFICANCE_ALPHA / looks as f64)
+}
+
+/// Φ⁻¹(p), the standard normal quantile, for 0 < p < 1 (Acklam's rational
+/// approximation; relative error below 1.2e-9).
+pub fn normal_quantile(p: f64) -> f64 {
+    if !(p > 0.0 && p < 1.0) {
+        return if p <= 0.0 {
+            f64::NEG_INFINITY
+        } else {
+            f64::INFINITY
+        };
+    }
+    const A: [f64; 6] = [
+        -3.969_683_028_665_376e1,
+        2.209_460_984_245_205e2,
+        -2.759_285_104_469_687e2,
+        1.383_577_518_672_69e2,
+        -3.066_479_806_614_716e1,
+        2.506_628_277_459_239,
+    ];
+    const B: [f64; 5] = [
+        -5.447_609_879_822_406e1,
+        1.615_858_368_580_409e2,
+        -1.556_989_798_598_866e2,
+        6.680_131_188_771_972e1,
+        -1.328_068_155_288_572e1,
+    ];
+    const C: [f64; 6] = [
+        -7.784_894_002_430_293e-3,
+        -3.223_964_580_411_365e-1,
+        -2.400_758_277_161_838,
+        -2.549_732_539_343_734,
+        4.374_664_141_464_968,
+        2.938_163_982_698_783,
+    ];
+    const D: [f64; 4] = [
+        7.784_695_709_041_462e-3,
+        3.224_671_290_700_398e-1,
+        2.445_134_137_142_996,
+        3.754_408_661_907_416,
+    ];
+    let tail = |q: f64| {
+        (((((C[0] * q + C[1]) * q + C[2]) * q + C[3]) * q + C[4]) * q + C[5])
+            / ((((D[0] * q + D[1]) * q + D[2]) * q + D[3]) * q + 1.0)
+    };
+    if p < 0.024_25 {
+        tail((-2.0 * p.ln()).sqrt())
+    } else if p > 1.0 - 0.024_25 {
+        -tail((-2.0 * (1.0 - p).ln()).sqrt())
+    } else {
+        let q = p - 0.5;
+        let r = q * q;
+        (((((A[0] * r + A[1]) * r + A[2]) * r + A[3]) * r + A[4]) * r + A[5]) * q
+            / (((((B[0] * r + B[1]) * r + B[2]) * r + B[3]) * r + B[4]) * r + 1.0)
+    }
+}
 
 /// Fewest samples in the steady window for a judgement.
 pub const MIN_POINTS: usize = 12;
@@ -69,8 +148,24 @@ impl Estimate {
     /// doubling near mid-window makes the late slope uncertain; uncertainty must
     /// not let a leak pass).
     pub fn exceeds(&self, budget: f64) -> bool {
-        let stopped = self.late_per_hour + SIGNIFICANCE_Z * self.late_stderr < budget;
-        self.per_hour > budget && self.per_hour > SIGNIFICANCE_Z * self.stderr && !stopped
+        self.exceeds_at(budget, SIGNIFICANCE_Z)
+    }
+
+    /// [`Estimate::exceeds`] with `z` standard errors instead of
+    /// [`SIGNIFICANCE_Z`] (a run that looks repeatedly uses a higher one).
+    pub fn exceeds_at(&self, budget: f64, z: f64) -> bool {
+        self.per_hour > budget && self.per_hour > z * self.stderr && !self.stopped_at(budget, z)
+    }
+
+    /// Whether the late half shows, `z` standard errors clear, that growth has
+    /// fallen under `budget` (a cache that filled and now holds still).
+    pub fn stopped_at(&self, budget: f64, z: f64) -> bool {
+        self.late_per_hour + z * self.late_stderr < budget
+    }
+
+    /// Length of the window, hours.
+    pub fn window_hours(&self) -> f64 {
+        self.to_hours - self.from_hours
     }
 
     /// The trend line's value at `hours` (for charts).
@@ -98,10 +193,7 @@ pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> 
     }
     let t: Vec<f64> = idx.iter().map(|&i| t_hours[i]).collect();
     let yy: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
-    let feats: Vec<Vec<f64>> = features
-        .iter()
-        .map(|f| idx.iter().map(|&i| f[i]).collect())
-        .collect();
+    let feats = window_features(&features, &idx);
     let from = t[0];
     let to = t[t.len() - 1];
     let mid = (from + to) / 2.0;
@@ -124,13 +216,32 @@ pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> 
     })
 }
 
+/// The load covariates restricted to the window's rows `idx`.
+fn window_features(features: &[Vec<f64>], idx: &[usize]) -> Vec<Vec<f64>> {
+    features
+        .iter()
+        .map(|f| idx.iter().map(|&i| f[i]).collect())
+        .collect()
+}
+
 /// Load covariates over the whole run: the normalised load and its moving averages.
-/// Empty when the run reported no load (or a constant one).
+/// Empty when the run reported no load (or a constant one). The first and last
+/// samples' loads are taken to be their neighbours' (they count partial
+/// intervals).
 pub fn load_features(t_hours: &[f64], load: &[f64]) -> Vec<Vec<f64>> {
     let n = load.len();
     if n < 3 || t_hours.len() != n {
         return Vec::new();
     }
+    // The first and last samples count partial intervals: the first is taken at
+    // the start instant (a moment's events), and a scenario's tick at the end
+    // instant never runs, so the last misses one tick. Each stands for its
+    // neighbour's load; else a steady load shows a dip at an edge, and the slow
+    // response of the moving averages to it mimics a trend.
+    let mut load = load.to_vec();
+    load[0] = load[1];
+    load[n - 1] = load[n - 2];
+    let load = &load[..];
     let m = mean(load);
     let var = load.iter().map(|x| (x - m) * (x - m)).sum::<f64>() / n as f64;
     if m <= 0.0 || var <= 0.0 {
@@ -385,6 +496,19 @@ mod tests {
         let y = vec![1.0; t.len()];
         assert!(estimate(&t, &y, &vec![0.0; t.len()], 0.0).is_none());
         assert!(estimate(&t, &y[1..], &vec![0.0; t.len()], 0.0).is_none());
+    }
+
+    #[test]
+    fn normal_quantiles_and_the_corrected_threshold() {
+        assert!((normal_quantile(1.0 - SIGNIFICANCE_ALPHA) - 2.0).abs() < 1e-8);
+        assert!((normal_quantile(0.975) - 1.959_963_984_540_054).abs() < 1e-8);
+        assert!((normal_quantile(0.05) + 1.644_853_626_951_472_2).abs() < 1e-8);
+        assert!((normal_quantile(1e-6) + 4.753_424_308_822_899).abs() < 1e-8);
+        assert_eq!(normal_quantile(0.0), f64::NEG_INFINITY);
+        assert_eq!(corrected_z(1), SIGNIFICANCE_Z);
+        let z72 = corrected_z(72);
+        assert!((3.40..3.45).contains(&z72), "{z72}");
+        assert!(corrected_z(24) < z72);
     }
 
     #[test]

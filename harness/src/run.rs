@@ -19,7 +19,7 @@ use crate::progress::Progress;
 use crate::samples::Samples;
 use crate::scenario::{Ctx, Scenario};
 use crate::summary::{Summary, SummaryInput};
-use crate::verdict::{self, Teardown, Verdict, TEARDOWN_SETTLE};
+use crate::verdict::{self, Judging, Teardown, Verdict, TEARDOWN_SETTLE};
 use crate::{alloc, attribution, report, sites, BoxError, Error};
 
 /// Everything a finished run produced.
@@ -49,6 +49,11 @@ impl Outcome {
         self.summary.verdict == Verdict::Pass
     }
 
+    /// Whether the run could not tell (see the summary's message for why).
+    pub fn inconclusive(&self) -> bool {
+        self.summary.verdict == Verdict::Inconclusive
+    }
+
     /// Writes the report files under `root/SCENARIO/VARIANT/` (atomically, the
     /// summary last) and refreshes `root/index.html`; returns the run directory.
     pub fn write_report(&mut self, root: &Path) -> Result<PathBuf, Error> {
@@ -66,7 +71,9 @@ impl Outcome {
     }
 
     /// For a `#[test]`: panics unless the run passed, with the verdict message and,
-    /// when a report was written, where it is.
+    /// when a report was written, where it is. An inconclusive run does not pass:
+    /// the message says what to run instead (often a longer run, or
+    /// [`RunConfig::auto`]).
     ///
     /// ```no_run
     /// # fn t(outcome: soak_harness::Outcome) {
@@ -83,8 +90,13 @@ impl Outcome {
             Some(d) => format!("; report: {}", d.display()),
             None => String::new(),
         };
+        let what = if self.inconclusive() {
+            "could not tell whether it is within budget"
+        } else {
+            "is over budget"
+        };
         panic!(
-            "{} ({}, seed {}) is over budget: {}{report}",
+            "{} ({}, seed {}) {what}: {}{report}",
             s.scenario, s.variant, s.seed, s.message
         );
     }
@@ -100,10 +112,23 @@ static RUN_LOCK: Mutex<()> = Mutex::new(());
 /// not [`crate::Counting`] (the heap would read zero all day), and with
 /// [`Error::Usage`] for a config [`RunConfig::validate`] rejects.
 pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
-    preflight(cfg)?;
+    let mut cfg = cfg.clone();
+    if cfg.retention_hours.is_none() {
+        cfg.retention_hours = scenario.retention().map(|d| d.as_secs_f64() / 3600.0);
+    }
+    preflight(&cfg)?;
     // A poisoned lock only means an earlier run panicked; the counters are still fine.
     let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    replay(scenario, cfg)
+    replay(scenario, &cfg)
+}
+
+/// How `cfg`'s run is judged when it ended (or is looked at) after `hours`.
+fn judging(cfg: &RunConfig, hours: f64) -> Judging {
+    if cfg.auto {
+        Judging::auto(cfg, hours)
+    } else {
+        Judging::fixed(cfg)
+    }
 }
 
 /// Everything [`run`] checks before it replays anything: the config's ranges, the
@@ -139,9 +164,15 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     let wall_seconds = wall.elapsed().as_secs_f64();
 
     let specs = verdict::resource_specs(cfg, &rec.gauge_specs);
-    let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
+    let hours = if cfg.auto {
+        rec.samples.last("virtual_seconds").unwrap_or(0.0) / 3600.0
+    } else {
+        cfg.hours
+    };
+    let judged = judging(cfg, hours);
+    let verdicts = verdict::analyse(&rec.samples, &specs, &judged);
     let settings = attribution::FitSettings {
-        warmup_hours: cfg.warmup(),
+        warmup_hours: judged.warmup_hours,
         budget_per_hour: cfg.max_growth,
         heap_growth: verdicts
             .iter()
@@ -157,6 +188,7 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     let mut summary = Summary::new(SummaryInput {
         scenario: scenario.name(),
         cfg,
+        judging: judged,
         wall_seconds,
         samples: &rec.samples,
         verdicts,
@@ -232,6 +264,18 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         let mut gauge_row = Vec::with_capacity(names.len());
         // Mapped memory, not the counted heap; no allocation while recording.
         let mut site_rec = sites::Recorder::start(n);
+        // An auto run judges itself every LOOK_EVERY and stops once settled.
+        let auto_specs = cfg.auto.then(|| {
+            let budgets: Vec<(String, Option<f64>)> = ctx
+                .shared
+                .gauges
+                .borrow()
+                .iter()
+                .map(|g| (g.name.clone(), g.budget_per_hour))
+                .collect();
+            verdict::resource_specs(cfg, &budgets)
+        });
+        let look_every = verdict::LOOK_EVERY.as_secs_f64();
         let mut iv = tokio::time::interval_at(ctx.start(), every);
         for _ in 0..n {
             let at = iv.tick().await;
@@ -268,6 +312,13 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
             if late_start && profile.borrow().is_none() {
                 *profile.borrow_mut() =
                     Some(profile::Session::start(secs / 3600.0, &cfg.dhat_keep));
+            }
+            if let Some(specs) = &auto_specs {
+                let due = secs > 0.0 && (secs / look_every).fract() == 0.0;
+                if due && settled(&samples, specs, &judging(cfg, secs / 3600.0)) {
+                    ctx.shared.stop_at(at);
+                    break;
+                }
             }
         }
         progress.finish();
@@ -356,6 +407,11 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         // Still in mapped memory: turned into counted vectors after teardown.
         sites: site_rec,
     })
+}
+
+/// Whether the samples so far give a verdict other than inconclusive.
+fn settled(samples: &Samples, specs: &[verdict::ResourceSpec], j: &Judging) -> bool {
+    verdict::decide(&verdict::analyse(samples, specs, j)) != Verdict::Inconclusive
 }
 
 /// The harness's calibrated leak: `rate` bytes per virtual hour, allocated every

@@ -13,6 +13,7 @@ use std::pin::Pin;
 use std::rc::Rc;
 use std::time::Duration;
 
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::config::{RunConfig, Variant};
@@ -34,6 +35,16 @@ pub trait Scenario {
     /// Plays the day. Register gauges before the first `.await` that waits on time;
     /// return once [`Ctx::end`] has passed, after shutting your subjects down.
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a>;
+
+    /// The longest time the subjects keep state: the longest TTL or retention
+    /// window of any map, cache or registry they hold (a declared bound, such as
+    /// a cache's TTL, even if capacity usually evicts sooner). Until a run has
+    /// lasted this long, a fill of what is kept looks exactly like a leak, so the
+    /// harness judges no shorter run (it is inconclusive), and warms up past it
+    /// when the run is at least twice as long. `None` (the default): unknown.
+    fn retention(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// What the scenario and the run loop share while a run goes on.
@@ -43,31 +54,51 @@ pub(crate) struct Shared {
     pub(crate) events: Cell<u64>,
     pub(crate) total_events: Cell<u64>,
     pub(crate) extras: RefCell<BTreeMap<String, serde_json::Value>>,
+    /// Where the run ends now: the configured end, or earlier once an
+    /// `--hours auto` run has settled its verdict.
+    pub(crate) end: Cell<Instant>,
+    /// Wakes tickers and `until_end` sleepers when the end moves.
+    pub(crate) moved: Notify,
+}
+
+impl Shared {
+    /// Ends the run at `at` (no later than it would have) and wakes every waiter.
+    pub(crate) fn stop_at(&self, at: Instant) {
+        if at < self.end.get() {
+            self.end.set(at);
+            self.moved.notify_waiters();
+        }
+    }
 }
 
 /// What a scenario sees of the run: settings, seeded randomness, the virtual
 /// clock's bounds, and where to report gauges, load and summary facts.
+///
+/// With `--hours auto` the end is the latest the run may go (`--max-hours`) until
+/// the harness has seen enough; then it moves to that moment, and [`Ticker::next`]
+/// and [`Ctx::until_end`] return as they would at a planned end.
 pub struct Ctx {
     variant: Variant,
     seed: u64,
-    duration: Duration,
     start: Instant,
     pub(crate) shared: Rc<Shared>,
 }
 
 impl Ctx {
     pub(crate) fn new(cfg: &RunConfig) -> Self {
+        let start = Instant::now();
         Ctx {
             variant: cfg.variant,
             seed: cfg.seed,
-            duration: Duration::from_secs_f64(cfg.hours * 3600.0),
-            start: Instant::now(),
+            start,
             shared: Rc::new(Shared {
                 gauges: RefCell::new(Vec::new()),
                 sealed: Cell::new(false),
                 events: Cell::new(0),
                 total_events: Cell::new(0),
                 extras: RefCell::new(BTreeMap::new()),
+                end: Cell::new(start + Duration::from_secs_f64(cfg.hours * 3600.0)),
+                moved: Notify::new(),
             }),
         }
     }
@@ -92,9 +123,9 @@ impl Ctx {
         Rng::stream(self.seed, stream)
     }
 
-    /// Virtual length of the run.
+    /// Virtual length of the run (so far planned: see [`Ctx`] for `--hours auto`).
     pub fn duration(&self) -> Duration {
-        self.duration
+        self.end() - self.start
     }
 
     /// Virtual instant the run started.
@@ -102,9 +133,10 @@ impl Ctx {
         self.start
     }
 
-    /// Virtual instant the run ends.
+    /// Virtual instant the run ends (so far planned: see [`Ctx`] for
+    /// `--hours auto`).
     pub fn end(&self) -> Instant {
-        self.start + self.duration
+        self.shared.end.get()
     }
 
     /// Virtual time since the start.
@@ -177,13 +209,26 @@ impl Ctx {
         Ticker {
             iv,
             start: self.start,
-            end: self.end(),
+            shared: self.shared.clone(),
         }
     }
 
     /// Sleeps until just after the end of the run (after the last sample).
     pub async fn until_end(&self) {
-        tokio::time::sleep_until(self.end() + END_GRACE).await;
+        self.shared.until_end().await;
+    }
+}
+
+impl Shared {
+    /// Sleeps until just after the end, following the end when it moves.
+    async fn until_end(&self) {
+        loop {
+            let moved = self.moved.notified();
+            tokio::select! {
+                _ = tokio::time::sleep_until(self.end.get() + END_GRACE) => return,
+                _ = moved => {}
+            }
+        }
     }
 }
 
@@ -195,7 +240,7 @@ pub(crate) const END_GRACE: Duration = Duration::from_millis(1);
 pub struct Ticker {
     iv: tokio::time::Interval,
     start: Instant,
-    end: Instant,
+    shared: Rc<Shared>,
 }
 
 impl Ticker {
@@ -204,11 +249,20 @@ impl Ticker {
     /// has taken its last sample, so shutting subjects down right after the loop
     /// never shows up as an empty final sample.
     pub async fn next(&mut self) -> Option<Duration> {
-        let at = self.iv.tick().await;
-        if at < self.end {
+        let at = loop {
+            let moved = self.shared.moved.notified();
+            if self.shared.end.get() <= Instant::now() {
+                break None; // the end has come (or moved to the past)
+            }
+            tokio::select! {
+                at = self.iv.tick() => break Some(at),
+                _ = moved => {}
+            }
+        };
+        if let Some(at) = at.filter(|&at| at < self.shared.end.get()) {
             return Some(at - self.start);
         }
-        tokio::time::sleep_until(self.end + END_GRACE).await;
+        self.shared.until_end().await;
         None
     }
 }

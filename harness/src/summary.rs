@@ -11,7 +11,7 @@ use crate::config::{RunConfig, Variant};
 use crate::profile::DhatReport;
 use crate::samples::Samples;
 use crate::units::{echo, number_text};
-use crate::verdict::{self, ResourceVerdict, Teardown, Verdict};
+use crate::verdict::{self, Judging, ResourceVerdict, Teardown, Verdict};
 use crate::Error;
 
 /// The contents of `summary.json`.
@@ -23,8 +23,14 @@ pub struct Summary {
     pub variant: Variant,
     /// Traffic seed.
     pub seed: u64,
-    /// Virtual hours replayed.
+    /// Virtual hours replayed (with `--hours auto`, the hours it took).
     pub virtual_hours: f64,
+    /// With `--hours auto`: the limit and the looks it was judged with.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auto: Option<AutoRun>,
+    /// The subjects' longest retention, hours, when declared.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention_hours: Option<f64>,
     /// Wall-clock seconds the run took (runtime, sampling, analysis).
     pub wall_seconds: f64,
     /// Number of samples.
@@ -45,16 +51,21 @@ pub struct Summary {
     pub late_growth_bytes_per_hour: f64,
     /// Leak the harness injected (`--leak-rate`), bytes per virtual hour.
     pub injected_leak_bytes_per_hour: f64,
-    /// `pass` or `fail`.
+    /// `pass`, `fail` or `inconclusive`.
     pub verdict: Verdict,
     /// `false` when the run was interrupted (SIGINT, SIGTERM) and judged on the
     /// samples taken until then: a partial verdict. Absent in older summaries.
     #[serde(default = "complete_default")]
     pub complete: bool,
-    /// One line: what failed by how much, or that all passed.
+    /// One line: what failed by how much, why the run cannot tell (and what to
+    /// run), or that all passed.
     pub message: String,
     /// Names of the resources that failed.
     pub failed_resources: Vec<String>,
+    /// Names of the budgeted resources the window could not judge (each
+    /// resource's `reason` says why).
+    #[serde(default)]
+    pub inconclusive_resources: Vec<String>,
     /// Gauges with significant sustained growth, fastest (relative) first.
     pub grown_gauges: Vec<String>,
     /// Highest live heap sampled, bytes.
@@ -83,12 +94,28 @@ pub struct Summary {
     pub extras: BTreeMap<String, serde_json::Value>,
 }
 
+/// What an `--hours auto` run records about its looks.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct AutoRun {
+    /// The most it could have run (`--max-hours`).
+    pub max_hours: f64,
+    /// Looks it could have taken (one per virtual hour).
+    pub looks: usize,
+    /// Standard errors growth had to clear at every look (corrected for the
+    /// looks).
+    pub significance_z: f64,
+    /// Whether it stopped before `max_hours` with a settled verdict.
+    pub settled: bool,
+}
+
 /// Everything [`Summary::new`] assembles.
 pub struct SummaryInput<'a> {
     /// Scenario name.
     pub scenario: &'a str,
     /// The run's settings.
     pub cfg: &'a RunConfig,
+    /// How it was judged (its length, warm-up and threshold).
+    pub judging: Judging,
     /// Wall seconds.
     pub wall_seconds: f64,
     /// The sample table.
@@ -126,11 +153,18 @@ impl Summary {
             scenario: i.scenario.to_string(),
             variant: i.cfg.variant,
             seed: i.cfg.seed,
-            virtual_hours: i.cfg.hours,
+            virtual_hours: i.judging.run_hours,
+            auto: i.cfg.auto.then(|| AutoRun {
+                max_hours: i.cfg.hours,
+                looks: verdict::looks(i.cfg.hours),
+                significance_z: i.judging.z,
+                settled: i.judging.run_hours < i.cfg.hours,
+            }),
+            retention_hours: i.cfg.retention_hours,
             wall_seconds: (i.wall_seconds * 1000.0).round() / 1000.0,
             samples: i.samples.rows(),
             sample_every_seconds: i.cfg.sample_every.as_secs_f64(),
-            warmup_hours: i.cfg.warmup(),
+            warmup_hours: i.judging.warmup_hours,
             load_events: i.events,
             threshold_bytes_per_hour: i.cfg.max_growth,
             growth_bytes_per_hour: est.map(|e| e.per_hour).unwrap_or(0.0),
@@ -144,6 +178,12 @@ impl Summary {
                     .and_then(|r| attribution::suffix(&r.sites))
                     .unwrap_or_default(),
             failed_resources: failed,
+            inconclusive_resources: i
+                .verdicts
+                .iter()
+                .filter(|v| v.verdict == Verdict::Inconclusive)
+                .map(|v| v.spec.name.clone())
+                .collect(),
             grown_gauges: grown,
             peak_live_bytes: heap.map(|h| h.peak as u64).unwrap_or(0),
             final_live_bytes: heap.map(|h| h.last as u64).unwrap_or(0),

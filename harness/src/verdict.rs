@@ -1,8 +1,35 @@
 //! From samples to a verdict: which resources are judged against which budgets
-//! ([`resource_specs`]), each resource's verdict ([`analyse`]), the run's verdict
-//! ([`decide`]), the one-line explanation ([`message`]), and the teardown check
-//! ([`Teardown`]). Everything that decides pass or fail lives here; reports only
-//! write down what was decided.
+//! ([`resource_specs`]), each resource's verdict and the reason for it
+//! ([`analyse`], [`judge`]), the run's verdict ([`decide`]), the one-line
+//! explanation ([`message`]), and the teardown check ([`Teardown`]). Everything
+//! that decides pass, fail or inconclusive lives here; reports only write down
+//! what was decided.
+//!
+//! # Three answers
+//!
+//! A budgeted resource **fails** when its growth estimate exceeds the budget and
+//! clears the noise ([`Estimate::exceeds_at`]) and the evidence survives the checks
+//! that make short windows unsafe; it **passes** when it does not grow past the
+//! budget and the window was able to see a leak; otherwise it is
+//! **inconclusive**, with a [`Reason`] that says what to run next. In order:
+//!
+//! 1. the run is at least the subjects' declared retention (until then a fill of
+//!    what they keep that long looks like a leak);
+//! 2. time is not collinear with the load covariates (variance inflation of the
+//!    trend at most [`MAX_TREND_VIF`]), or trend and working set are inseparable;
+//! 3. a fail: the growth is not slowing like a fill (the bend at mid-window is not
+//!    [`FILL_Z`] standard errors below zero while the late half is not itself
+//!    clearly over budget), and the rise over the window stands
+//!    [`MIN_RISE_TO_NOISE`] times out of the noise band;
+//! 4. a pass: the estimate is not over the budget with [`GREY_Z`] standard errors
+//!    of support, and the window saw the load rise and fall by at least
+//!    [`MIN_LOAD_SWING`] (and [`LOAD_SWING_NOISE`] times the smoothed load's
+//!    noise) — a leak that grows with traffic shows its full rate only through
+//!    the busiest hours.
+//!
+//! A full day of every scenario passes every check, so 24-hour verdicts are what
+//! they were before the third answer; the grid of shorter runs that motivated each
+//! check is in `docs/verdict.md`.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -10,7 +37,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::config::RunConfig;
-use crate::growth::{self, Estimate};
+use crate::growth::{self, Estimate, Facts, SIGNIFICANCE_Z};
 use crate::probe::Reading;
 use crate::samples::Samples;
 
@@ -22,16 +49,19 @@ pub enum Verdict {
     Pass,
     /// Grew past its budget.
     Fail,
+    /// The window cannot tell; the [`Reason`] says why and what to run.
+    Inconclusive,
     /// Reported, not judged (a resource without a budget).
     Info,
 }
 
 impl Verdict {
-    /// `pass`, `fail` or `info`.
+    /// `pass`, `fail`, `inconclusive` or `info`.
     pub fn as_str(self) -> &'static str {
         match self {
             Verdict::Pass => "pass",
             Verdict::Fail => "fail",
+            Verdict::Inconclusive => "inconclusive",
             Verdict::Info => "info",
         }
     }
@@ -43,11 +73,229 @@ impl std::fmt::Display for Verdict {
     }
 }
 
+/// Largest variance inflation of the trend (time regressed on the load
+/// covariates) at which trend and load are still told apart. 10 is the usual
+/// line for serious collinearity; full days measure 2–5, windows in which the load
+/// only rises 15–1,000.
+pub const MAX_TREND_VIF: f64 = 10.0;
+
+/// Standard errors below zero at which the bend at mid-window marks a fill that
+/// is slowing down (one-sided 95%).
+pub const FILL_Z: f64 = 1.645;
+
+/// How many times the noise band (residual standard deviation) the growth over the
+/// window must be for a fail: a rise inside the noise is no leak, whatever a test
+/// that assumes short-memory noise says.
+pub const MIN_RISE_TO_NOISE: f64 = 5.0;
+
+/// Standard errors of support at which an estimate over the budget, short of a
+/// fail, is not a pass either: over the budget but within the noise.
+pub const GREY_Z: f64 = 1.0;
+
+/// How far the smoothed load must rise to its peak and fall from it within the
+/// window, as a share of the peak, for a pass.
+pub const MIN_LOAD_SWING: f64 = 0.25;
+
+/// The load's rise and fall must also be this many times its own noise.
+pub const LOAD_SWING_NOISE: f64 = 3.0;
+
+/// Why a resource (or a run) is inconclusive: what the window could not show,
+/// with the figures, and what to run instead ([`Reason::text`]).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// Too few samples after the warm-up to estimate anything.
+    TooShort {
+        /// The run's length, hours.
+        run_hours: f64,
+    },
+    /// The run is shorter than the subjects' longest retention.
+    Retention {
+        /// The run's length, hours.
+        run_hours: f64,
+        /// The declared retention, hours.
+        retention_hours: f64,
+    },
+    /// Time is (nearly) a combination of the load covariates in this window.
+    Collinear {
+        /// Variance inflation of the trend.
+        vif: f64,
+    },
+    /// Growth over budget that is slowing down like a fill.
+    Fill {
+        /// Slope of the early half, per hour.
+        early_per_hour: f64,
+        /// Slope of the late half, per hour.
+        late_per_hour: f64,
+        /// The run's length, hours.
+        run_hours: f64,
+    },
+    /// Growth over budget whose rise over the window is inside the noise band.
+    WithinNoise {
+        /// Growth over the window (slope × window length).
+        rise: f64,
+        /// Residual standard deviation.
+        noise: f64,
+        /// The run's length, hours.
+        run_hours: f64,
+    },
+    /// An estimate over the budget with some support, short of a fail.
+    NearBudget {
+        /// The estimate, per hour.
+        per_hour: f64,
+        /// Its standard error.
+        stderr: f64,
+        /// The run's length, hours.
+        run_hours: f64,
+    },
+    /// The window did not see the load rise and fall.
+    LoadNotCovered {
+        /// How far the smoothed load rose to its peak (share of the peak).
+        rise: f64,
+        /// How far it fell after the peak.
+        fall: f64,
+        /// The swing needed.
+        needed: f64,
+    },
+}
+
+impl Reason {
+    /// One line for a person: what the window could not show and what to run.
+    /// `unit` is the resource's unit (for rates).
+    pub fn text(&self, unit: &str) -> String {
+        let longer = |h: f64| format!("run ≥ {} h or --hours auto", hours_text(2.0 * h));
+        match *self {
+            Reason::TooShort { run_hours } => format!(
+                "too few samples after the warm-up to estimate growth — {}",
+                longer(run_hours)
+            ),
+            Reason::Retention {
+                run_hours,
+                retention_hours,
+            } => format!(
+                "window shorter than the subject's longest retention ({} h; the run was {} h): \
+                 what it keeps that long is still filling, and a fill looks like a leak — \
+                 run ≥ {} h",
+                hours_text(retention_hours),
+                hours_text(run_hours),
+                hours_text(retention_hours)
+            ),
+            Reason::Collinear { vif } => format!(
+                "trend and load are inseparable in this window (the load only rose or fell: \
+                 variance inflation {vif:.0} > {MAX_TREND_VIF:.0}) — run through a load peak and \
+                 trough, e.g. a full day"
+            ),
+            Reason::Fill {
+                early_per_hour,
+                late_per_hour,
+                run_hours,
+            } => format!(
+                "growth is slowing — a fill, not yet a plateau ({} early, {} late) — {}",
+                rate_text(early_per_hour, unit),
+                rate_text(late_per_hour, unit),
+                longer(run_hours)
+            ),
+            Reason::WithinNoise {
+                rise,
+                noise,
+                run_hours,
+            } => format!(
+                "the growth over the window ({}) hardly stands out of the noise (± {}) — {}",
+                amount_text(rise, unit),
+                amount_text(noise, unit),
+                longer(run_hours)
+            ),
+            Reason::NearBudget {
+                per_hour,
+                stderr,
+                run_hours,
+            } => format!(
+                "growth {} ± {} is over the budget but within the noise — {}",
+                rate_text(per_hour, unit),
+                rate_text(stderr, unit),
+                longer(run_hours)
+            ),
+            Reason::LoadNotCovered { rise, fall, needed } => format!(
+                "the window has not seen the load rise and fall (rise {:.0}%, fall {:.0}%; \
+                 {:.0}% needed): a leak that grows with traffic shows its full rate only \
+                 through the busiest hours — run through the load's peak, e.g. a full day",
+                100.0 * rise,
+                100.0 * fall,
+                100.0 * needed
+            ),
+        }
+    }
+}
+
+fn hours_text(h: f64) -> String {
+    if (h - h.round()).abs() < 0.05 {
+        format!("{:.0}", h.round())
+    } else {
+        format!("{h:.1}")
+    }
+}
+
+fn amount_text(v: f64, unit: &str) -> String {
+    match unit {
+        "bytes" => crate::units::bytes_text(v),
+        "count" => format!("{v:.1}"),
+        _ => format!("{v:.1} {unit}"),
+    }
+}
+
+/// How a run is judged: its length, the subjects' retention, the warm-up and the
+/// significance threshold (higher when the run looks repeatedly).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Judging {
+    /// Hours of the run (or of the run so far, at a look).
+    pub run_hours: f64,
+    /// Hours left out of the fit.
+    pub warmup_hours: f64,
+    /// The subjects' longest retention, hours, if declared.
+    pub retention_hours: Option<f64>,
+    /// Standard errors growth must clear.
+    pub z: f64,
+}
+
+impl Judging {
+    /// A run of `cfg` judged at `hours` (its end, or a look) with threshold `z`.
+    pub fn new(cfg: &RunConfig, hours: f64, z: f64) -> Self {
+        Judging {
+            run_hours: hours,
+            warmup_hours: cfg.warmup_at(hours),
+            retention_hours: cfg.retention_hours,
+            z,
+        }
+    }
+
+    /// A fixed-length run of `cfg`, judged once at its end.
+    pub fn fixed(cfg: &RunConfig) -> Self {
+        Judging::new(cfg, cfg.hours, SIGNIFICANCE_Z)
+    }
+
+    /// An `--hours auto` run of `cfg` (at most `cfg.hours`) looked at after
+    /// `hours`: the threshold is corrected for every look it may take.
+    pub fn auto(cfg: &RunConfig, hours: f64) -> Self {
+        Judging::new(cfg, hours, growth::corrected_z(looks(cfg.hours)))
+    }
+}
+
+/// Virtual time between two looks of an `--hours auto` run.
+pub const LOOK_EVERY: Duration = Duration::from_secs(3600);
+
+/// How many looks an `--hours auto` run of at most `max_hours` may take: one per
+/// [`LOOK_EVERY`]. The significance threshold is corrected for all of them.
+pub fn looks(max_hours: f64) -> usize {
+    ((max_hours * 3600.0 / LOOK_EVERY.as_secs_f64()).floor() as usize).max(1)
+}
+
 /// The run's verdict from its resources' verdicts: it fails when any budgeted
-/// resource failed, and passes otherwise.
+/// resource failed; otherwise it is inconclusive when any is; otherwise it passes.
 pub fn decide(verdicts: &[ResourceVerdict]) -> Verdict {
     if verdicts.iter().any(ResourceVerdict::failed) {
         Verdict::Fail
+    } else if verdicts.iter().any(|v| v.verdict == Verdict::Inconclusive) {
+        Verdict::Inconclusive
     } else {
         Verdict::Pass
     }
@@ -102,8 +350,14 @@ pub struct ResourceVerdict {
     pub spec: ResourceSpec,
     /// The growth estimate (absent when the window was too short).
     pub estimate: Option<Estimate>,
-    /// `pass`, `fail`, or `info` for unbudgeted resources.
+    /// What the window showed besides the estimate (absent with it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub facts: Option<Facts>,
+    /// `pass`, `fail`, `inconclusive`, or `info` for unbudgeted resources.
     pub verdict: Verdict,
+    /// Why it is inconclusive.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<Reason>,
     /// First sampled value.
     pub first: f64,
     /// Last sampled value.
@@ -127,14 +381,80 @@ impl ResourceVerdict {
     pub fn grew(&self) -> bool {
         self.estimate.is_some_and(|e| e.exceeds(0.0))
     }
+
+    /// The reason as a line of text, when inconclusive.
+    pub fn reason_text(&self) -> Option<String> {
+        self.reason.map(|r| r.text(&self.spec.unit))
+    }
+}
+
+/// Judges one resource from its estimate and window facts (see the module docs
+/// for the checks, in order). Unbudgeted resources are [`Verdict::Info`].
+pub fn judge(
+    budget: Option<f64>,
+    estimate: Option<Estimate>,
+    facts: Option<Facts>,
+    j: &Judging,
+) -> (Verdict, Option<Reason>) {
+    let Some(budget) = budget else {
+        return (Verdict::Info, None);
+    };
+    let inconclusive = |r| (Verdict::Inconclusive, Some(r));
+    let (Some(e), Some(f)) = (estimate, facts) else {
+        return inconclusive(Reason::TooShort {
+            run_hours: j.run_hours,
+        });
+    };
+    if let Some(r) = j.retention_hours {
+        if j.run_hours < r {
+            return inconclusive(Reason::Retention {
+                run_hours: j.run_hours,
+                retention_hours: r,
+            });
+        }
+    }
+    if f.trend_vif > MAX_TREND_VIF {
+        return inconclusive(Reason::Collinear { vif: f.trend_vif });
+    }
+    let late_over = e.late_per_hour - j.z * e.late_stderr > budget;
+    if e.exceeds_at(budget, j.z) {
+        if f.bend_per_hour + FILL_Z * f.bend_stderr < 0.0 && !late_over {
+            return inconclusive(Reason::Fill {
+                early_per_hour: f.early_per_hour,
+                late_per_hour: e.late_per_hour,
+                run_hours: j.run_hours,
+            });
+        }
+        let rise = e.per_hour * e.window_hours();
+        if rise < MIN_RISE_TO_NOISE * f.noise {
+            return inconclusive(Reason::WithinNoise {
+                rise,
+                noise: f.noise,
+                run_hours: j.run_hours,
+            });
+        }
+        return (Verdict::Fail, None);
+    }
+    if e.per_hour > budget && e.per_hour > GREY_Z * e.stderr && !e.stopped_at(budget, j.z) {
+        return inconclusive(Reason::NearBudget {
+            per_hour: e.per_hour,
+            stderr: e.stderr,
+            run_hours: j.run_hours,
+        });
+    }
+    let needed = MIN_LOAD_SWING.max(LOAD_SWING_NOISE * f.load_noise);
+    if f.load_rise < needed || f.load_fall < needed {
+        return inconclusive(Reason::LoadNotCovered {
+            rise: f.load_rise,
+            fall: f.load_fall,
+            needed,
+        });
+    }
+    (Verdict::Pass, None)
 }
 
 /// Estimates and judges every resource in `specs` over `samples`.
-pub fn analyse(
-    samples: &Samples,
-    specs: &[ResourceSpec],
-    warmup_hours: f64,
-) -> Vec<ResourceVerdict> {
+pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<ResourceVerdict> {
     let t = samples.hours();
     let load = samples
         .column("load_events")
@@ -143,17 +463,16 @@ pub fn analyse(
         .iter()
         .filter_map(|spec| {
             let y = samples.column(&spec.column)?;
-            let estimate = growth::estimate(&t, &y, &load, warmup_hours);
-            let verdict = match (spec.budget_per_hour, estimate) {
-                (None, _) => Verdict::Info,
-                (Some(b), Some(e)) if e.exceeds(b) => Verdict::Fail,
-                (Some(_), _) => Verdict::Pass,
-            };
+            let estimate = growth::estimate(&t, &y, &load, j.warmup_hours);
+            let facts = growth::facts(&t, &y, &load, j.warmup_hours);
+            let (verdict, reason) = judge(spec.budget_per_hour, estimate, facts, j);
             let finite = y.iter().copied().filter(|v| v.is_finite());
             Some(ResourceVerdict {
                 spec: spec.clone(),
                 estimate,
+                facts,
                 verdict,
+                reason,
                 first: y.first().copied().unwrap_or(0.0),
                 last: y.last().copied().unwrap_or(0.0),
                 peak: finite.fold(f64::NEG_INFINITY, f64::max).max(0.0),
@@ -174,10 +493,14 @@ pub fn rate_text(value: f64, unit: &str) -> String {
 }
 
 /// One line saying what failed and by how much, and which gauges grew with it;
-/// or that everything stayed within budget.
+/// or why the run cannot tell and what to run; or that everything stayed within
+/// budget.
 pub fn message(verdicts: &[ResourceVerdict]) -> String {
     let failed: Vec<&ResourceVerdict> = verdicts.iter().filter(|v| v.failed()).collect();
     let grown = grown_gauges(verdicts);
+    if failed.is_empty() && decide(verdicts) == Verdict::Inconclusive {
+        return format!("inconclusive: {}", doubts(verdicts));
+    }
     if failed.is_empty() {
         let heap = verdicts.iter().find(|v| v.spec.name == "heap");
         return match heap.and_then(|h| h.estimate.map(|e| (h, e))) {
@@ -213,6 +536,26 @@ pub fn message(verdicts: &[ResourceVerdict]) -> String {
         msg.push_str(&format!("; gauges that grew: {}", g.join(", ")));
     }
     msg
+}
+
+/// The inconclusive resources and their reasons, resources with the same reason
+/// named together: `heap, tasks: window shorter than …`.
+pub fn doubts(verdicts: &[ResourceVerdict]) -> String {
+    let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
+    for v in verdicts {
+        let Some(text) = v.reason_text() else {
+            continue;
+        };
+        match groups.iter_mut().find(|(t, _)| *t == text) {
+            Some((_, names)) => names.push(&v.spec.name),
+            None => groups.push((text, vec![&v.spec.name])),
+        }
+    }
+    groups
+        .iter()
+        .map(|(text, names)| format!("{}: {text}", names.join(", ")))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 /// Gauges whose growth is significant and sustained, fastest relative growth first.
@@ -311,4 +654,269 @@ impl Teardown {
 
 fn yes() -> bool {
     true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const B: f64 = 1e6;
+
+    /// A 24-hour-like window: steady, collinearity and load swing of a full day.
+    fn est(per_hour: f64, stderr: f64) -> Estimate {
+        Estimate {
+            per_hour,
+            stderr,
+            late_per_hour: per_hour,
+            late_stderr: stderr * 2.0,
+            from_hours: 2.4,
+            to_hours: 24.0,
+            trend_start: 5e6,
+            points: 1297,
+        }
+    }
+
+    fn day() -> Facts {
+        Facts {
+            early_per_hour: 0.0,
+            bend_per_hour: 0.0,
+            bend_stderr: 1e4,
+            trend_vif: 3.0,
+            noise: 2e5,
+            load_rise: 0.8,
+            load_fall: 0.7,
+            load_noise: 0.005,
+        }
+    }
+
+    fn judging(run_hours: f64, retention: Option<f64>) -> Judging {
+        Judging {
+            run_hours,
+            warmup_hours: run_hours / 10.0,
+            retention_hours: retention,
+            z: SIGNIFICANCE_Z,
+        }
+    }
+
+    fn kind(v: (Verdict, Option<Reason>)) -> (Verdict, String) {
+        let k =
+            v.1.map(|r| {
+                serde_json::to_value(r).expect("serialises")["kind"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .to_string()
+            })
+            .unwrap_or_default();
+        (v.0, k)
+    }
+
+    #[test]
+    fn a_clear_day_passes_or_fails() {
+        let j = judging(24.0, Some(24.0));
+        assert_eq!(
+            judge(Some(B), Some(est(1e4, 5e3)), Some(day()), &j),
+            (Verdict::Pass, None)
+        );
+        assert_eq!(
+            judge(Some(B), Some(est(2e6, 1e4)), Some(day()), &j),
+            (Verdict::Fail, None)
+        );
+        assert_eq!(
+            judge(None, Some(est(2e6, 1e4)), Some(day()), &j),
+            (Verdict::Info, None)
+        );
+        // Over budget but indistinguishable from no growth at all: a pass, as
+        // before the third answer (a task count swinging by thousands a day).
+        assert_eq!(
+            judge(Some(1.0), Some(est(2.0, 23.0)), Some(day()), &j),
+            (Verdict::Pass, None)
+        );
+    }
+
+    #[test]
+    fn each_unsafe_window_is_inconclusive_with_its_reason() {
+        let j = judging(24.0, None);
+        let leak = Some(est(2e6, 1e4));
+        let cases = [
+            (judge(Some(B), None, None, &j), "too_short"),
+            (
+                judge(Some(B), leak, Some(day()), &judging(4.0, Some(24.0))),
+                "retention",
+            ),
+            (
+                judge(
+                    Some(B),
+                    leak,
+                    Some(Facts {
+                        trend_vif: 40.0,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "collinear",
+            ),
+            (
+                judge(
+                    Some(B),
+                    Some(Estimate {
+                        late_per_hour: 3e5,
+                        late_stderr: 7e5,
+                        ..est(1.5e6, 5e5)
+                    }),
+                    Some(Facts {
+                        early_per_hour: 2.5e6,
+                        bend_per_hour: -2.2e6,
+                        bend_stderr: 1e6,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "fill",
+            ),
+            (
+                judge(
+                    Some(B),
+                    leak,
+                    Some(Facts {
+                        noise: 1e7,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "within_noise",
+            ),
+            (
+                judge(Some(B), Some(est(1.3e6, 0.9e6)), Some(day()), &j),
+                "near_budget",
+            ),
+            (
+                judge(
+                    Some(B),
+                    Some(est(7e5, 3e4)),
+                    Some(Facts {
+                        load_rise: 0.14,
+                        load_fall: 0.0,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "load_not_covered",
+            ),
+            (
+                // Sparse load: a 30% swing is within three noise widths.
+                judge(
+                    Some(B),
+                    Some(est(0.0, 1e4)),
+                    Some(Facts {
+                        load_rise: 0.3,
+                        load_fall: 0.3,
+                        load_noise: 0.15,
+                        ..day()
+                    }),
+                    &j,
+                ),
+                "load_not_covered",
+            ),
+        ];
+        for (got, want) in cases {
+            assert_eq!(kind(got), (Verdict::Inconclusive, want.to_string()));
+        }
+    }
+
+    #[test]
+    fn a_fill_whose_late_half_is_itself_over_budget_still_fails() {
+        let e = Estimate {
+            late_per_hour: 3.3e6,
+            late_stderr: 0.95e6,
+            ..est(5.8e6, 0.8e6)
+        };
+        let f = Facts {
+            bend_per_hour: -4.8e6,
+            bend_stderr: 1.6e6,
+            ..day()
+        };
+        assert_eq!(
+            judge(Some(B), Some(e), Some(f), &judging(6.0, Some(1.0))),
+            (Verdict::Fail, None)
+        );
+    }
+
+    #[test]
+    fn repeated_looks_need_more_to_fail() {
+        let e = Some(est(1.6e6, 0.5e6)); // 3.2 standard errors
+        let once = judging(6.0, None);
+        let looked = Judging {
+            z: growth::corrected_z(72),
+            ..once
+        };
+        assert_eq!(judge(Some(B), e, Some(day()), &once).0, Verdict::Fail);
+        assert_eq!(
+            kind(judge(Some(B), e, Some(day()), &looked)),
+            (Verdict::Inconclusive, "near_budget".to_string())
+        );
+    }
+
+    fn rv(name: &str, verdict: Verdict, reason: Option<Reason>) -> ResourceVerdict {
+        ResourceVerdict {
+            spec: ResourceSpec {
+                name: name.into(),
+                column: name.into(),
+                unit: "bytes".into(),
+                budget_per_hour: Some(B),
+                gauge: false,
+            },
+            estimate: Some(est(0.0, 1.0)),
+            facts: None,
+            verdict,
+            reason,
+            first: 0.0,
+            last: 0.0,
+            peak: 0.0,
+        }
+    }
+
+    #[test]
+    fn a_fail_outranks_inconclusive_which_outranks_pass() {
+        let short = Some(Reason::Retention {
+            run_hours: 4.0,
+            retention_hours: 24.0,
+        });
+        let pass = rv("heap", Verdict::Pass, None);
+        let unsure = rv("tasks", Verdict::Inconclusive, short);
+        let fail = rv("fds", Verdict::Fail, None);
+        assert_eq!(decide(&[pass.clone()]), Verdict::Pass);
+        assert_eq!(
+            decide(&[pass.clone(), unsure.clone()]),
+            Verdict::Inconclusive
+        );
+        assert_eq!(decide(&[unsure.clone(), fail]), Verdict::Fail);
+        let both = [
+            rv("heap", Verdict::Inconclusive, short),
+            unsure,
+            rv("listeners", Verdict::Info, None),
+        ];
+        let m = message(&both);
+        assert!(
+            m.starts_with("inconclusive: heap, tasks: window shorter than the subject's longest retention (24 h; the run was 4 h)"),
+            "{m}"
+        );
+        assert!(m.ends_with("run ≥ 24 h"), "{m}");
+    }
+
+    #[test]
+    fn reasons_say_what_to_run() {
+        let fill = Reason::Fill {
+            early_per_hour: 2.5e6,
+            late_per_hour: 3e5,
+            run_hours: 2.0,
+        };
+        assert_eq!(
+            fill.text("bytes"),
+            "growth is slowing — a fill, not yet a plateau (2.38 MiB/h early, 293.0 KiB/h late) \
+             — run ≥ 4 h or --hours auto"
+        );
+        let back: Reason =
+            serde_json::from_value(serde_json::to_value(fill).expect("json")).expect("round trip");
+        assert_eq!(back, fill);
+    }
 }

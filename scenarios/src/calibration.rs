@@ -14,6 +14,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::rc::Rc;
+use std::time::Duration;
 
 use soak_harness::traffic::{mins, secs, Diurnal, Shape};
 use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
@@ -46,6 +47,11 @@ impl Scenario for Calibration {
 
     fn about(&self) -> &'static str {
         "diurnal TTL working set plus an exact --leak-rate; leaky keeps 1 item in 50"
+    }
+
+    /// Items live [`TTL_MINUTES`] minutes.
+    fn retention(&self) -> Option<Duration> {
+        Some(mins(TTL_MINUTES))
     }
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {

@@ -72,6 +72,18 @@ fn bad_input_exits_2_with_one_line_and_writes_nothing() {
             &["run", "calibration", "--max-task-growth", "-1"],
             "--max-task-growth",
         ),
+        (
+            &["run", "calibration", "--max-hours", "10"],
+            "--max-hours only applies with --hours auto",
+        ),
+        (
+            &["run", "calibration", "--hours", "auto", "--max-hours", "0"],
+            "--max-hours must be a positive",
+        ),
+        (
+            &["run", "calibration", "--retention", "a day"],
+            "--retention 'a day' is not a number",
+        ),
     ];
     for (args, needle) in cases {
         let mut all: Vec<&str> = args.to_vec();
@@ -215,8 +227,10 @@ fn report_redraws_charts_from_saved_files_and_rejects_malformed_ones() {
     let tmp = tempfile::tempdir().expect("tempdir");
     let out = tmp.path().join("reports");
     let out_s = out.to_str().expect("utf-8");
+    // Three hours of a daily curve cannot judge a leak that grows with traffic:
+    // inconclusive (3), with every report file written all the same.
     let o = soak(&["run", "calibration", "--hours", "3", "--out", out_s]);
-    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
     let dir = out.join("calibration").join("fixed");
     let svg_before = std::fs::read_to_string(dir.join("heap.svg")).expect("svg");
     std::fs::remove_file(dir.join("heap.svg")).expect("rm");
@@ -256,7 +270,8 @@ fn scenario_binary_runs_alone() {
         .args(["--hours", "2", "--out", out.to_str().expect("utf-8")])
         .output()
         .expect("runs");
-    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    // Two hours of a daily curve: inconclusive (see the verdict tests).
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
     assert!(out
         .join("calibration")
         .join("fixed")
@@ -268,4 +283,88 @@ fn scenario_binary_runs_alone() {
         .expect("runs");
     assert_eq!(help.status.code(), Some(0));
     assert!(stdout(&help).contains("--leak-rate"));
+}
+
+#[test]
+fn an_inconclusive_run_exits_3_and_says_why_in_summary_chart_and_index() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("reports");
+    let out_s = out.to_str().expect("utf-8");
+    let o = soak(&["run", "moderator-flood", "--hours", "1", "--out", out_s]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    let why = "window shorter than the subject's longest retention (24 h; the run was 1 h)";
+    assert!(
+        stdout(&o).contains(&format!("inconclusive: heap, tasks, fds: {why}")),
+        "{}",
+        stdout(&o)
+    );
+    let dir = out.join("moderator-flood").join("fixed");
+    let s = summary(&dir);
+    assert_eq!(s["verdict"], "inconclusive");
+    assert_eq!(s["retention_hours"], 24.0);
+    assert_eq!(
+        s["inconclusive_resources"],
+        serde_json::json!(["heap", "tasks", "fds"])
+    );
+    let heap = &s["resources"][0];
+    assert_eq!(
+        (&heap["verdict"], &heap["reason"]["kind"]),
+        (&"inconclusive".into(), &"retention".into())
+    );
+    let svg = std::fs::read_to_string(dir.join("heap.svg")).expect("svg");
+    assert!(
+        svg.contains("INCONCLUSIVE") && svg.contains("longest retention"),
+        "chart shows state and reason"
+    );
+    let index = std::fs::read_to_string(out.join("index.html")).expect("index");
+    assert!(index.contains("<tr class=\"inconclusive\">"), "{index}");
+    assert!(index.contains("0 pass, 0 fail, 1 inconclusive"), "{index}");
+}
+
+#[test]
+fn hours_auto_stops_once_settled_and_records_the_hours() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("reports");
+    let out_s = out.to_str().expect("utf-8");
+    let o = soak(&[
+        "run",
+        "raid-burst",
+        "--hours",
+        "auto",
+        "--max-hours",
+        "6",
+        "--out",
+        out_s,
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("--hours auto: settled after 2 of at most 6 virtual h"),
+        "{}",
+        stdout(&o)
+    );
+    let s = summary(&out.join("raid-burst").join("fixed"));
+    assert_eq!(s["virtual_hours"], 2.0);
+    assert_eq!(s["samples"], 121);
+    assert_eq!(s["auto"]["max_hours"], 6.0);
+    assert_eq!(s["auto"]["settled"], true);
+}
+
+#[test]
+fn all_counts_inconclusive_runs_as_their_own_state() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let out = tmp.path().join("reports");
+    let o = soak(&[
+        "all",
+        "--hours",
+        "1",
+        "-q",
+        "--out",
+        out.to_str().expect("utf-8"),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}{}", stdout(&o), stderr(&o));
+    assert!(
+        stdout(&o).contains("6 runs: 0 pass, 0 fail, 6 inconclusive"),
+        "{}",
+        stdout(&o)
+    );
 }

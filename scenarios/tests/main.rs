@@ -15,5 +15,6 @@ mod dhat;
 mod hardening;
 mod moderator_flood;
 mod raid_burst;
+mod short_runs;
 mod support;
 mod timer_lifecycle;

@@ -1,6 +1,7 @@
 //! `heap.svg` and `heap.png`: live heap and RSS over virtual hours with the fitted
 //! growth and the budget, and beneath it one small panel per other series (load,
-//! tasks and descriptors, each gauge). Drawn from the sample table and summary only.
+//! tasks and descriptors, each gauge). An inconclusive run gets its state and
+//! reasons in a line above the chart. Drawn from the sample table and summary only.
 
 use std::path::Path;
 use std::sync::Once;
@@ -13,6 +14,7 @@ use super::{write_atomic, PNG_FILE, SVG_FILE};
 use crate::samples::Samples;
 use crate::summary::Summary;
 use crate::units::bytes_text;
+use crate::verdict::Verdict;
 use crate::Error;
 
 const WIDTH: u32 = 1100;
@@ -58,7 +60,8 @@ pub fn render(
     if let Some(p) = sites.and_then(|s| site_panel(s, summary)) {
         panels.insert(0, p);
     }
-    let height = HEAP_HEIGHT + PANEL_HEIGHT * panels.len() as u32;
+    let height =
+        HEAP_HEIGHT + PANEL_HEIGHT * panels.len() as u32 + strip_height(&verdict_lines(summary));
 
     let mut svg = String::new();
     {
@@ -192,6 +195,17 @@ fn plot<DB: DrawingBackend>(
 ) -> Result<(), String> {
     let e = |x: DrawingAreaErrorKind<DB::ErrorType>| format!("{x:?}");
     root.fill(&WHITE).map_err(e)?;
+    let lines = verdict_lines(sum);
+    let (strip, root) = root.split_vertically(strip_height(&lines));
+    for (i, line) in lines.iter().enumerate() {
+        strip
+            .draw_text(
+                line,
+                &(FONT, 15).into_font().color(&INCONCLUSIVE_INK),
+                (12, 8 + (LINE_HEIGHT * i as u32) as i32),
+            )
+            .map_err(e)?;
+    }
     let (top, rest) = root.split_vertically(HEAP_HEIGHT);
     heap_panel(&top, s, sum).map_err(e)?;
     let areas = rest.split_evenly((panels.len().max(1), 1));
@@ -349,6 +363,40 @@ fn heap_panel<DB: DrawingBackend>(
         .label_font((FONT, 13))
         .draw()?;
     Ok(())
+}
+
+/// Ink of the inconclusive state and its reason (dark amber).
+const INCONCLUSIVE_INK: RGBColor = RGBColor(150, 90, 0);
+const LINE_HEIGHT: u32 = 20;
+const STRIP_CHARS: usize = 125;
+
+/// The lines above the heap panel: for an inconclusive run, its message (the
+/// state and every reason) wrapped to the chart's width; none otherwise.
+fn verdict_lines(sum: &Summary) -> Vec<String> {
+    if sum.verdict != Verdict::Inconclusive {
+        return Vec::new();
+    }
+    let mut lines = Vec::new();
+    let mut line = String::new();
+    for word in sum.message.split_whitespace() {
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > STRIP_CHARS {
+            lines.push(std::mem::replace(&mut line, "   ".to_string()));
+        }
+        if !line.trim().is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
+    lines.push(line);
+    lines
+}
+
+fn strip_height(lines: &[String]) -> u32 {
+    if lines.is_empty() {
+        0
+    } else {
+        LINE_HEIGHT * lines.len() as u32 + 12
+    }
 }
 
 fn compact(v: f64) -> String {

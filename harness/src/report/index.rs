@@ -2,6 +2,7 @@
 //! [`super::trend`]), then one row per run found under the report root, newest data
 //! only, each with a thumbnail of its heap chart.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::path::Path;
 
@@ -13,10 +14,12 @@ use crate::Error;
 /// files do not parse are listed as unreadable rather than failing the index.
 pub fn write_index(root: &Path) -> Result<(), Error> {
     let mut rows = String::new();
+    let mut tally: BTreeMap<String, usize> = BTreeMap::new();
     for dir in find_runs(root) {
         let rel = dir.strip_prefix(root).unwrap_or(&dir).display().to_string();
         match load_run(&dir) {
             Ok((_, s)) => {
+                *tally.entry(s.verdict.to_string()).or_default() += 1;
                 let _ = writeln!(
                     rows,
                     "<tr class=\"{v}\"><td>{sc}</td><td>{va}</td><td>{seed}</td><td>{h}</td>\
@@ -46,13 +49,18 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
         }
     }
     let trends = super::trend_section(root);
+    let counts = ["pass", "fail", "inconclusive"]
+        .iter()
+        .map(|v| format!("{} {v}", tally.get(*v).copied().unwrap_or(0)))
+        .collect::<Vec<_>>()
+        .join(", ");
     let html = format!(
         "<!doctype html>\n<html><head><meta charset=\"utf-8\"><title>soak reports</title>\n\
          <style>body{{font-family:sans-serif}}table{{border-collapse:collapse}}\
          td,th{{border:1px solid #ccc;padding:4px 8px}}tr.fail td{{background:#fde2e2}}\
-         tr.pass td{{background:#e6f4e6}}img.thumb{{width:240px;height:100px;object-fit:cover;object-position:top;border:1px solid #ccc}}\
+         tr.pass td{{background:#e6f4e6}}tr.inconclusive td{{background:#fdf1d6}}img.thumb{{width:240px;height:100px;object-fit:cover;object-position:top;border:1px solid #ccc}}\
          .trends{{display:flex;flex-wrap:wrap;gap:12px}}.trends figure{{margin:0}}\
-         .trends img{{width:560px;border:1px solid #ccc}}</style></head><body>\n<h1>soak reports</h1>\n\
+         .trends img{{width:560px;border:1px solid #ccc}}</style></head><body>\n<h1>soak reports</h1>\n<p>{counts}</p>\n\
          {trends}<h2>Runs</h2>\n\
          <table><tr><th>scenario</th><th>variant</th><th>seed</th><th>hours</th><th>verdict</th>\
          <th>heap growth</th><th>budget</th><th>wall s</th><th>message</th><th>files</th></tr>\n\

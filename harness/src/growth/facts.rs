@@ -1,0 +1,327 @@
+//! Facts about a growth estimate's window that say whether the window can tell:
+//! how much the growth slows down across it (the curvature of a fill), how well
+//! the load covariates alone predict time (collinearity of trend and load), how
+//! far the growth stands out of the noise, and how much of the load's rise and
+//! fall the window has seen.
+//!
+//! [`super::estimate`] answers "how fast does it grow"; [`facts`] answers "is
+//! this window able to tell". The verdict ([`crate::verdict`]) weighs both.
+
+use serde::{Deserialize, Serialize};
+
+use super::{
+    center, dot, lag1_autocorrelation, load_features, mean, upper_inverse, window_features,
+    MIN_POINTS,
+};
+
+/// What a window shows besides the growth estimate, for one series.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct Facts {
+    /// Slope of the early half of the window (the hinge model), per hour.
+    pub early_per_hour: f64,
+    /// Change of slope at mid-window (late half minus early half), per hour:
+    /// clearly negative for a fill that is slowing towards a plateau.
+    pub bend_per_hour: f64,
+    /// Standard error of `bend_per_hour` (autocorrelation-adjusted).
+    pub bend_stderr: f64,
+    /// Variance inflation of the time column: 1 / (1 − R²) of time regressed on
+    /// the load covariates over the window. 1 when the load says nothing about
+    /// time; large when the load only rose (or only fell) over the window, so a
+    /// trend and a working set that follows the load cannot be told apart.
+    pub trend_vif: f64,
+    /// Standard deviation of the whole-window fit's residuals: the noise band.
+    pub noise: f64,
+    /// How far the smoothed load (30-minute moving average) rose to its highest
+    /// point in the window, as a share of that peak (0 when the window opens at
+    /// its peak).
+    pub load_rise: f64,
+    /// How far it fell after that peak, as a share of the peak (0 when the window
+    /// ends at its peak: the busiest time may be still to come).
+    pub load_fall: f64,
+    /// Standard deviation of the smoothed load's sample-to-sample noise, as a
+    /// share of its mean: a rise or fall of a few of these is noise, not a cycle.
+    pub load_noise: f64,
+}
+
+/// Which load feature (of [`load_features`]) is the smoothed load.
+const SMOOTH_LOAD: usize = 2;
+
+/// Computes the [`Facts`] of `y` over `[warmup_hours, end]`, with the same
+/// window and load covariates as [`super::estimate`]. `None` when the window is
+/// too short or degenerate (as for the estimate).
+pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Facts> {
+    let n_all = t_hours.len();
+    if y.len() != n_all || load.len() != n_all {
+        return None;
+    }
+    let features = load_features(t_hours, load);
+    let idx: Vec<usize> = (0..n_all)
+        .filter(|&i| t_hours[i] >= warmup_hours && y[i].is_finite())
+        .collect();
+    if idx.len() < MIN_POINTS {
+        return None;
+    }
+    let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+    let t = pick(t_hours);
+    let yy = pick(y);
+    let feats: Vec<Vec<f64>> = window_features(&features, &idx)
+        .iter()
+        .map(|f| center(f))
+        .collect();
+    let mid = (t[0] + t[t.len() - 1]) / 2.0;
+    let ones = vec![1.0; t.len()];
+    let trend = center(&t);
+    let hinge = center(&t.iter().map(|&x| (x - mid).max(0.0)).collect::<Vec<_>>());
+
+    let with = |mut cols: Vec<Vec<f64>>| {
+        cols.extend(feats.iter().cloned());
+        cols
+    };
+    let bent = ols(&yy, &with(vec![ones.clone(), trend.clone(), hinge]), 3)?;
+    let whole = ols(&yy, &with(vec![ones.clone(), trend.clone()]), 2)?;
+    // How much of time the load covariates explain.
+    let r2 = if feats.is_empty() {
+        0.0
+    } else {
+        ols(&trend, &with(vec![ones]), 1).map_or(0.0, |o| o.r2)
+    };
+
+    let (load_rise, load_fall) = match features.get(SMOOTH_LOAD) {
+        Some(s) => hump(&pick(s)),
+        None => (1.0, 1.0), // a constant load has no cycle to cover
+    };
+    let load_noise = match features.first() {
+        Some(x) => smoothed_noise(&pick(x), mean(&pick(load)), t_hours),
+        None => 0.0,
+    };
+    Some(Facts {
+        early_per_hour: bent.beta[1],
+        bend_per_hour: bent.beta[2],
+        bend_stderr: bent.cov[2][2].max(0.0).sqrt(),
+        trend_vif: 1.0 / (1.0 - r2).max(1e-9),
+        noise: whole.sigma,
+        load_rise,
+        load_fall,
+        load_noise,
+    })
+}
+
+/// The rise to, and the fall from, the highest point of `s`, as shares of it.
+fn hump(s: &[f64]) -> (f64, f64) {
+    let Some((k, &peak)) = s.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1)) else {
+        return (0.0, 0.0);
+    };
+    if peak <= 0.0 {
+        return (0.0, 0.0);
+    }
+    let low = |part: &[f64]| part.iter().copied().fold(peak, f64::min);
+    (1.0 - low(&s[..=k]) / peak, 1.0 - low(&s[k..]) / peak)
+}
+
+/// The noise of the smoothed load: the normalised load's sample-to-sample noise,
+/// from the median absolute successive difference (which neither slow swings nor
+/// the edges of bursts inflate) but at least the counting noise of `counts`
+/// events per sample (1/√counts, which sparse counts need: their median
+/// difference is 0), passed through the moving average.
+fn smoothed_noise(x: &[f64], counts: f64, t_hours: &[f64]) -> f64 {
+    let n = x.len();
+    if n < 3 || t_hours.len() < 2 {
+        return 0.0;
+    }
+    let mut d: Vec<f64> = x.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
+    d.sort_by(f64::total_cmp);
+    // For Gaussian noise, |difference| has median 0.6745·√2·σ.
+    let robust = d[d.len() / 2] / (0.6745 * std::f64::consts::SQRT_2);
+    let counting = if counts > 0.0 {
+        counts.sqrt().recip()
+    } else {
+        0.0
+    };
+    let sigma = robust.max(counting);
+    let dt = (t_hours[t_hours.len() - 1] - t_hours[0]) / (t_hours.len() - 1) as f64;
+    let alpha = 1.0 - (-dt / super::LOAD_LAGS_HOURS[SMOOTH_LOAD - 1]).exp();
+    // An exponential moving average keeps α / (2 − α) of white noise's variance.
+    sigma * (alpha / (2.0 - alpha)).sqrt()
+}
+
+/// A least-squares fit: coefficients, their covariance (inflated for
+/// autocorrelated residuals as the estimate's are), residual spread and R².
+struct Ols {
+    beta: Vec<f64>,
+    cov: Vec<Vec<f64>>,
+    sigma: f64,
+    r2: f64,
+}
+
+/// Least squares of `y` on `cols` by modified Gram–Schmidt. Columns that are
+/// numerically combinations of earlier ones are dropped (coefficient 0); the first
+/// `keep` must not be, or the window is degenerate and this returns `None`.
+#[allow(clippy::needless_range_loop)] // triangular index arithmetic reads clearer with indices
+fn ols(y: &[f64], cols: &[Vec<f64>], keep: usize) -> Option<Ols> {
+    let n = y.len();
+    let mut q: Vec<Vec<f64>> = Vec::new();
+    let mut r: Vec<Vec<f64>> = Vec::new(); // r[k] = column k of R (length k+1)
+    let mut kept: Vec<usize> = Vec::new();
+    for (j, col) in cols.iter().enumerate() {
+        let mut v = col.clone();
+        let norm0 = dot(&v, &v).sqrt();
+        let mut rcol = Vec::with_capacity(q.len() + 1);
+        for qi in &q {
+            let rij = dot(qi, &v);
+            for (vk, qk) in v.iter_mut().zip(qi) {
+                *vk -= rij * qk;
+            }
+            rcol.push(rij);
+        }
+        let nv = dot(&v, &v).sqrt();
+        if norm0 == 0.0 || nv <= 1e-7 * norm0 {
+            if j < keep {
+                return None;
+            }
+            continue;
+        }
+        for vk in v.iter_mut() {
+            *vk /= nv;
+        }
+        rcol.push(nv);
+        q.push(v);
+        r.push(rcol);
+        kept.push(j);
+    }
+    let p = q.len();
+    if n <= p + 2 {
+        return None;
+    }
+    let qty: Vec<f64> = q.iter().map(|qi| dot(qi, y)).collect();
+    let rinv = upper_inverse(&r, p)?;
+    let mut resid = y.to_vec();
+    for (qi, &c) in q.iter().zip(&qty) {
+        for (e, qk) in resid.iter_mut().zip(qi) {
+            *e -= c * qk;
+        }
+    }
+    let sse = dot(&resid, &resid);
+    let sigma2 = sse / (n - p) as f64;
+    let rho = lag1_autocorrelation(&resid).clamp(0.0, 0.99);
+    let inflate2 = (1.0 + rho) / (1.0 - rho);
+    let mut beta = vec![0.0; cols.len()];
+    let mut cov = vec![vec![0.0; cols.len()]; cols.len()];
+    for (a, &ja) in kept.iter().enumerate() {
+        beta[ja] = (a..p).map(|k| rinv[a][k] * qty[k]).sum();
+        for (b, &jb) in kept.iter().enumerate() {
+            let from = a.max(b);
+            cov[ja][jb] =
+                sigma2 * inflate2 * (from..p).map(|k| rinv[a][k] * rinv[b][k]).sum::<f64>();
+        }
+    }
+    let centred = center(y);
+    let syy = dot(&centred, &centred);
+    Some(Ols {
+        beta,
+        cov,
+        sigma: sigma2.sqrt(),
+        r2: if syy > 0.0 { 1.0 - sse / syy } else { 0.0 },
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::traffic::Rng;
+    use std::f64::consts::PI;
+
+    fn minutes(hours: f64) -> Vec<f64> {
+        (0..=(hours * 60.0) as usize)
+            .map(|i| i as f64 / 60.0)
+            .collect()
+    }
+
+    /// Requests per minute on a daily curve peaking at 14:00 (trough 02:00).
+    fn daily_load(t: &[f64], rng: &mut Rng) -> Vec<f64> {
+        t.iter()
+            .map(|&h| {
+                let shape = (1.0 + (2.0 * PI * (h - 14.0) / 24.0).cos()) / 2.0;
+                rng.poisson(240.0 + 960.0 * shape) as f64
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_fill_bends_down_and_a_leak_does_not() {
+        let t = minutes(6.0);
+        let mut rng = Rng::new(3);
+        let load = vec![100.0; t.len()];
+        // A TTL map filling with a 2-hour time constant, and a steady leak.
+        let fill: Vec<f64> = t
+            .iter()
+            .map(|&h| 8e6 * (1.0 - (-h / 2.0).exp()) + 2e4 * rng.normal())
+            .collect();
+        let leak: Vec<f64> = t.iter().map(|&h| 2e6 * h + 2e4 * rng.normal()).collect();
+        let f = facts(&t, &fill, &load, 0.6).expect("facts");
+        assert!(
+            f.bend_per_hour + 3.0 * f.bend_stderr < 0.0,
+            "a fill slows down: {f:?}"
+        );
+        let l = facts(&t, &leak, &load, 0.6).expect("facts");
+        assert!(
+            (l.bend_per_hour / l.bend_stderr).abs() < 3.0,
+            "a leak keeps its pace: {l:?}"
+        );
+        assert!((l.early_per_hour / 2e6 - 1.0).abs() < 0.05, "{l:?}");
+        // No load variation: nothing to cover, nothing collinear.
+        assert_eq!((l.load_rise, l.load_fall), (1.0, 1.0));
+        assert!((l.trend_vif - 1.0).abs() < 1e-9, "{l:?}");
+    }
+
+    #[test]
+    fn a_window_where_load_only_rises_is_collinear_and_a_day_is_not() {
+        let mut rng = Rng::new(5);
+        let day = minutes(24.0);
+        let load = daily_load(&day, &mut rng);
+        let y = vec![1e6; day.len()];
+        // 02:00 to 12:00: the load only rises.
+        let n = 12 * 60 + 1;
+        let morning = facts(&day[..n], &y[..n], &load[..n], 2.0).expect("facts");
+        assert!(morning.trend_vif > 10.0, "{morning:?}");
+        assert!(
+            morning.load_fall < 0.05,
+            "still rising at the end: {morning:?}"
+        );
+        let whole = facts(&day, &y, &load, 2.4).expect("facts");
+        assert!(whole.trend_vif < 5.0, "{whole:?}");
+        assert!(
+            whole.load_rise > 0.5 && whole.load_fall > 0.5,
+            "a day rises and falls: {whole:?}"
+        );
+        // Hundreds of requests a minute: the smoothed load's noise is small.
+        assert!(whole.load_noise < 0.02, "{whole:?}");
+    }
+
+    #[test]
+    fn sparse_counts_have_counting_noise() {
+        let t = minutes(6.0);
+        let mut rng = Rng::new(8);
+        let load: Vec<f64> = t.iter().map(|_| rng.poisson(0.7) as f64).collect();
+        let y = vec![0.0; t.len()];
+        let f = facts(&t, &y, &load, 0.6).expect("facts");
+        // Less than one event a minute: the 30-minute average wanders by ~15%.
+        assert!((0.08..0.3).contains(&f.load_noise), "{f:?}");
+    }
+
+    #[test]
+    fn noise_is_the_residual_spread() {
+        let t = minutes(4.0);
+        let mut rng = Rng::new(9);
+        let y: Vec<f64> = t.iter().map(|&h| 5.0 * h + 3.0 * rng.normal()).collect();
+        let f = facts(&t, &y, &vec![1.0; t.len()], 0.4).expect("facts");
+        assert!((f.noise / 3.0 - 1.0).abs() < 0.1, "{f:?}");
+    }
+
+    #[test]
+    fn too_short_or_mismatched_gives_none() {
+        let t = minutes(0.1);
+        let y = vec![1.0; t.len()];
+        assert!(facts(&t, &y, &vec![1.0; t.len()], 0.0).is_none());
+        assert!(facts(&t, &y[1..], &vec![1.0; t.len()], 0.0).is_none());
+    }
+}
