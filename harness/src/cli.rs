@@ -79,7 +79,8 @@ Examples:
 Exit status: 0 every resource within budget, 1 a resource grew past its budget
 (or regressed against --baseline), 2 usage or input error, 3 inconclusive: the run
 was too short (or its window too unlike a full cycle) to tell; the message says why
-and what to run.
+and what to run; 130/143 stopped by SIGINT/SIGTERM (the report is written, marked
+complete: false).
 
 Each run writes OUT/SCENARIO/VARIANT/{samples.csv,summary.json,heap.svg,heap.png}
 (and dhat-heap.json with --dhat), plus OUT/index.html over all runs.";
