@@ -136,6 +136,19 @@ fn every_reproduction_is_one_line_exit_2_and_writes_nothing() {
         .output()
         .expect("runs");
     assert_eq!(o.status.code(), Some(2));
+    // Nor with --dhat, whose profiler prints its totals to stderr.
+    let full = std::fs::OpenOptions::new()
+        .write(true)
+        .open("/dev/full")
+        .expect("/dev/full");
+    let o = Command::new(env!("CARGO_BIN_EXE_soak"))
+        .args(["run", "calibration", "--hours", "0.5", "-q", "--dhat"])
+        .args(["--out", path(&out)])
+        .stderr(full)
+        .output()
+        .expect("runs");
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{:?}", o.status);
+    assert!(out.join("calibration/fixed/dhat-heap.json").is_file());
 }
 
 #[test]
