@@ -301,11 +301,24 @@ fn a_second_signal_ends_the_process_at_once() {
         .spawn()
         .expect("spawn");
     std::thread::sleep(Duration::from_millis(300));
-    for _ in 0..2 {
-        // SAFETY: kill(2) on our own child's PID.
-        unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
-        std::thread::sleep(Duration::from_millis(5));
+    // Two signals sent back to back can merge into one while the first is still
+    // pending; send the second only once the first has been taken (its pending
+    // bit in /proc is clear), while the run is still stopping and writing.
+    let pending = |pid: u32| -> bool {
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        status
+            .lines()
+            .filter(|l| l.starts_with("SigPnd:") || l.starts_with("ShdPnd:"))
+            .filter_map(|l| u64::from_str_radix(l.split_whitespace().nth(1)?, 16).ok())
+            .any(|mask| mask & (1 << (libc::SIGINT - 1)) != 0)
+    };
+    // SAFETY: kill(2) on our own child's PID.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
+    while pending(child.id()) {
+        std::thread::yield_now();
     }
+    // SAFETY: as above.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGINT) };
     let o = child.wait_with_output().expect("wait");
     assert_eq!(o.status.signal(), Some(libc::SIGINT), "{:?}", o.status);
 }
