@@ -79,7 +79,8 @@ Examples:
 Exit status: 0 every resource within budget, 1 a resource grew past its budget
 (or regressed against --baseline), 2 usage or input error, 3 inconclusive: the run
 was too short (or its window too unlike a full cycle) to tell; the message says why
-and what to run.
+and what to run; 130/143 stopped by SIGINT/SIGTERM (the report is written, marked
+complete: false).
 
 Each run writes OUT/SCENARIO/VARIANT/{samples.csv,summary.json,heap.svg,heap.png}
 (and dhat-heap.json with --dhat), plus OUT/index.html over all runs.";
@@ -586,7 +587,13 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             if let Some(index) = &done.index {
                 outln!("index: {}", index.display());
             }
-            let code = ci::report(&dir, &args)?;
+            let rejected: Vec<PathBuf> = done.rejected.iter().map(|(p, _)| p.clone()).collect();
+            // Histories, trends, comparisons: over the runs that passed.
+            let code = if done.redrawn.is_empty() {
+                EXIT_ERROR
+            } else {
+                ci::report(&dir, &args, &rejected)?
+            };
             if done.rejected.is_empty() {
                 Ok(code)
             } else {
@@ -711,15 +718,22 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
             return Ok(interrupt::exit_status(signal));
         }
         match run_one(*s, &cfg, &args.out) {
+            Ok((_, outcome)) if !outcome.summary.complete => {
+                // A partial run is reported (its complete:false report) but never
+                // recorded: no history entry, no JUnit case, never a baseline.
+                let signal = interrupt::requested().unwrap_or(libc::SIGTERM);
+                outln!(
+                    "stopped by {}: {} of {} scenarios not run",
+                    interrupt::name(signal),
+                    list.len() - i - 1,
+                    list.len()
+                );
+                let _ = session.finish();
+                return Ok(interrupt::exit_status(signal));
+            }
             Ok((code, outcome)) => {
                 codes.push(code);
                 codes.push(session.record(&outcome));
-                if !outcome.summary.complete {
-                    if let Some(signal) = interrupt::requested() {
-                        let _ = session.finish();
-                        return Ok(interrupt::exit_status(signal));
-                    }
-                }
             }
             Err(e) => {
                 session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);

@@ -103,7 +103,7 @@ impl Session {
     pub fn stop(mut self) -> Result<Profile, Error> {
         let counted = alloc::stats().live_bytes as i64 - self.live_at_start as i64;
         if let Some(p) = self.profiler.take() {
-            alloc::as_profiler(|| drop(p));
+            finish(p);
         }
         alloc::set_dhat(false);
         let text = std::fs::read_to_string(&self.file).map_err(|source| Error::Read {
@@ -119,13 +119,37 @@ impl Session {
     }
 }
 
+/// Stops `p` (dhat writes its file) with stderr pointed at `/dev/null`: dhat prints
+/// its totals with `eprintln!`, which panics when stderr is closed or full
+/// (`2>/dev/full`), and they only repeat what the summary says.
+fn finish(p: dhat::Profiler) {
+    use std::os::fd::AsRawFd as _;
+    let null = std::fs::OpenOptions::new().write(true).open("/dev/null");
+    // SAFETY: dup/dup2/close on descriptor 2 and descriptors we own; the saved
+    // copy puts stderr back as it was.
+    let saved = unsafe { libc::dup(libc::STDERR_FILENO) };
+    let quiet = match (&null, saved >= 0) {
+        (Ok(n), true) => unsafe { libc::dup2(n.as_raw_fd(), libc::STDERR_FILENO) >= 0 },
+        _ => false,
+    };
+    alloc::as_profiler(|| drop(p));
+    if quiet {
+        // SAFETY: as above.
+        unsafe { libc::dup2(saved, libc::STDERR_FILENO) };
+    }
+    if saved >= 0 {
+        // SAFETY: `saved` is ours and no longer needed.
+        unsafe { libc::close(saved) };
+    }
+}
+
 static SESSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
 
 impl Drop for Session {
     fn drop(&mut self) {
         // A run that failed part-way still turns dhat off.
         if let Some(p) = self.profiler.take() {
-            alloc::as_profiler(|| drop(p));
+            finish(p);
         }
         alloc::set_dhat(false);
     }

@@ -397,10 +397,11 @@ pub struct ReportArgs {
 
 /// `soak report DIR`'s CI part, after the charts are redrawn: merges the histories
 /// below DIR, draws the trend charts, rewrites the index, and with the options
-/// compares, writes Markdown and saves the baseline. Returns the exit status.
-pub fn report(dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
+/// compares, writes Markdown and saves the baseline. Runs in `rejected` (already
+/// reported as malformed) are left out. Returns the exit status.
+pub fn report(dir: &Path, args: &ReportArgs, rejected: &[PathBuf]) -> Result<u8, Error> {
     let rule = args.rule.to_rule()?;
-    let cur = Tree::load(dir, "report")?;
+    let cur = Tree::load_except(dir, "report", rejected)?;
     let base = match &args.baseline {
         Some(b) => Some(Tree::load(b, "baseline")?),
         None => None,
@@ -413,7 +414,7 @@ pub fn report(dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
     if is_root {
         let history = history::merge(dir)?;
         let trends = trend::draw_all(dir, &history)?;
-        report::write_index(dir)?;
+        report::write_index_locked(dir)?;
         for t in &trends {
             outln!("trend {}", t.display());
         }
@@ -433,7 +434,10 @@ pub fn report(dir: &Path, args: &ReportArgs) -> Result<u8, Error> {
                     .as_ref()
                     .and_then(|c| c.runs.get(&r.rel))
                     .is_some_and(RunComparison::regressed);
-                baseline::verdict_word(&r.summary.verdict) == "pass" && !regressed
+                // A partial run (stopped by a signal) is never a baseline.
+                baseline::verdict_word(&r.summary.verdict) == "pass"
+                    && r.summary.complete
+                    && !regressed
             })
             .map(|r| r.dir.clone())
             .collect();

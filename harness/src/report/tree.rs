@@ -43,6 +43,12 @@ impl Tree {
     /// errors ("baseline", "report tree"). A missing directory, a tree without any
     /// summary, or a summary that does not parse is an error (exit 2).
     pub fn load(root: &Path, what: &str) -> Result<Tree, Error> {
+        Tree::load_except(root, what, &[])
+    }
+
+    /// [`Tree::load`] without the run directories in `skip` (runs `soak report`
+    /// already rejected and reported).
+    pub fn load_except(root: &Path, what: &str, skip: &[PathBuf]) -> Result<Tree, Error> {
         if !root.is_dir() {
             return Err(Error::Usage(format!(
                 "{what} directory {} does not exist or is not a directory; pass a report \
@@ -52,6 +58,9 @@ impl Tree {
         }
         let mut runs = Vec::new();
         for dir in report::find_runs(root) {
+            if skip.contains(&dir) {
+                continue;
+            }
             let path = dir.join(report::SUMMARY_FILE);
             let text = std::fs::read_to_string(&path).map_err(|source| Error::Read {
                 path: path.clone(),
