@@ -4,6 +4,11 @@
 //! Nothing here knows about the harness: scenarios read the subjects' sizes
 //! through gauges.
 //!
+//! Every subject switches twins the same way: the value that configures it
+//! (`ttl_map::Cleanup`, `lru::Builder`, `ws::Config`, `lifecycle::services::Host`)
+//! is the fixed variant by default and takes `.leaky(bool)`, so a scenario writes
+//! `….leaky(ctx.leaky())` whatever the subject.
+//!
 //! # Layout
 //!
 //! - [`hash`]: the fixed-key hashers every map uses (reproducible heap).

@@ -49,12 +49,13 @@ pub enum Cleanup {
 }
 
 impl Cleanup {
-    /// [`Cleanup::None`] when `leaky`, else [`Cleanup::Sweep`].
-    pub fn leaky(leaky: bool) -> Self {
+    /// With `true`, the leaky twin ([`Cleanup::None`]); with `false`, `self`:
+    /// `Cleanup::default().leaky(ctx.leaky())` is the fixed sweep or no cleanup.
+    pub fn leaky(self, leaky: bool) -> Self {
         if leaky {
             Cleanup::None
         } else {
-            Cleanup::Sweep
+            self
         }
     }
 }
