@@ -37,16 +37,6 @@ use tokio::time::{interval_at, Instant, MissedTickBehavior};
 
 use bus::{EventBus, ListenerId};
 
-/// Which twin of the services to build.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default)]
-pub enum Variant {
-    /// Every resource is owned by a [`ResourceManager`] and released on shutdown.
-    #[default]
-    Fixed,
-    /// The seed reports' bugs: handles dropped, listeners kept, wrappers nested.
-    Leaky,
-}
-
 /// Locks `m`, ignoring poisoning: every critical section here leaves its data
 /// consistent, so a panic elsewhere does not make it unusable.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {

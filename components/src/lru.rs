@@ -60,6 +60,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
+use crate::hash::FixedFold;
+
 pub use sweep::{spawn_sweeper, Shared, Sweeper};
 
 /// Why an entry left the cache, as told to the eviction callback.
@@ -240,8 +242,8 @@ impl<K: Hash + Eq + Clone, V> Builder<K, V> {
         };
         let order = match max_entries {
             // Sized once: the table never regrows, so a full cache holds still.
-            Some(n) => lru::LruCache::new(n),
-            None => lru::LruCache::unbounded(),
+            Some(n) => lru::LruCache::with_hasher(n, FixedFold::default()),
+            None => lru::LruCache::unbounded_with_hasher(FixedFold::default()),
         };
         Ok(LruCache {
             order,
@@ -276,7 +278,7 @@ impl<V> Slot<V> {
 /// eviction callback. See the [module docs](self) for how expiry works.
 pub struct LruCache<K, V> {
     /// Recency order; the `lru` crate's own capacity is never what evicts.
-    order: lru::LruCache<K, Slot<V>>,
+    order: lru::LruCache<K, Slot<V>, FixedFold>,
     max_entries: Option<usize>,
     max_weight: Option<u64>,
     weigher: Option<Weigher<K, V>>,

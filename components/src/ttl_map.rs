@@ -19,7 +19,6 @@
 //! held across an `.await`.
 
 use std::borrow::Borrow;
-use std::collections::HashMap;
 use std::fmt;
 use std::hash::Hash;
 use std::sync::{Arc, Mutex, MutexGuard, Weak};
@@ -27,6 +26,8 @@ use std::time::Duration;
 
 use tokio::task::AbortHandle;
 use tokio::time::{Instant, MissedTickBehavior};
+
+use crate::hash::HashMap;
 
 /// Entry lifetime of the [`TtlMap::cooldowns`] preset (seed 000's `cooldownMap`).
 pub const COOLDOWN_TTL: Duration = Duration::from_secs(5 * 60);
@@ -48,12 +49,13 @@ pub enum Cleanup {
 }
 
 impl Cleanup {
-    /// [`Cleanup::None`] when `leaky`, else [`Cleanup::Sweep`].
-    pub fn leaky(leaky: bool) -> Self {
+    /// With `true`, the leaky twin ([`Cleanup::None`]); with `false`, `self`:
+    /// `Cleanup::default().leaky(ctx.leaky())` is the fixed sweep or no cleanup.
+    pub fn leaky(self, leaky: bool) -> Self {
         if leaky {
             Cleanup::None
         } else {
-            Cleanup::Sweep
+            self
         }
     }
 }
@@ -188,7 +190,7 @@ where
         let map = TtlMap {
             inner: Arc::new(Inner {
                 state: Mutex::new(State {
-                    entries: HashMap::new(),
+                    entries: HashMap::default(),
                     stats: SweepStats::default(),
                 }),
                 ttl,

@@ -22,7 +22,7 @@
 //! `AsyncRead + AsyncWrite` stream — `tokio::io::duplex` halves in virtual time,
 //! TCP on loopback in live mode ([`server::serve`]).
 //!
-//! The leaky twin ([`Config::leaky`]) is the same code with the seed's bugs behind
+//! The leaky twin (`Config::default().leaky(true)`, see [`Config::leaky`]) is the same code with the seed's bugs behind
 //! `// LEAK:` comments: clients removed only on a graceful close, the session index
 //! never pruned, no heartbeat, no bound and no TTL (a plain map).
 //!
@@ -85,7 +85,7 @@ pub struct Heartbeat {
 }
 
 /// Server settings. [`Config::default`] is the seed's fix with the scenario's
-/// heartbeat; [`Config::leaky`] its twin.
+/// heartbeat; `Config::default().leaky(true)` its twin ([`Config::leaky`]).
 #[derive(Debug, Clone)]
 pub struct Config {
     /// At most this many clients (seed 004: 10,000); `None` is unbounded.
@@ -147,26 +147,18 @@ impl Default for Config {
 }
 
 impl Config {
-    /// The leaky twin of [`Config::default`]: seed 004's server.
-    pub fn leaky() -> Self {
-        Config {
+    /// With `true`, the leaky twin: seed 004's server (`Config::default().leaky(true)`).
+    /// With `false`, the configuration as it is.
+    pub fn leaky(mut self, leaky: bool) -> Self {
+        if leaky {
             // LEAK: "const connectedClients = new Map(); // ⚠️ NEVER CLEARED" — a plain
             // map: no bound, no TTL, and no heartbeat to notice a vanished client.
-            max_clients: None,
-            idle_ttl: None,
-            heartbeat: None,
-            leaky: true,
-            ..Config::default()
+            self.max_clients = None;
+            self.idle_ttl = None;
+            self.heartbeat = None;
         }
-    }
-
-    /// The fixed or leaky configuration.
-    pub fn variant(leaky: bool) -> Self {
-        if leaky {
-            Config::leaky()
-        } else {
-            Config::default()
-        }
+        self.leaky = leaky;
+        self
     }
 
     /// Silence after which a client counts as suspect: it has missed a ping. Below

@@ -10,7 +10,7 @@ use soak_components::lifecycle::bus::{Event, EventBus, Topic};
 use soak_components::lifecycle::services::{
     ErrorTracker, Host, PerformanceMonitor, VoiceSession, FLUSH_EVERY, VOICE_CLEANUP_EVERY,
 };
-use soak_components::lifecycle::{Census, Kind, ResourceManager, Stream, Variant};
+use soak_components::lifecycle::{Census, Kind, ResourceManager, Stream};
 
 const INSTANCES: usize = 10;
 
@@ -49,8 +49,8 @@ fn emit_all(bus: &EventBus) -> usize {
 
 /// Starts and shuts down `INSTANCES` voice sessions, returning the alive-task
 /// delta after shutdown and the unmanaged intervals left.
-async fn voice_lifecycles(variant: Variant) -> (usize, usize) {
-    let host = Host::new(variant);
+async fn voice_lifecycles(leaky: bool) -> (usize, usize) {
+    let host = Host::new().leaky(leaky);
     let base = alive_tasks();
     let sessions: Vec<VoiceSession> = (0..INSTANCES).map(|_| VoiceSession::start(&host)).collect();
     assert_eq!(
@@ -88,14 +88,14 @@ async fn voice_lifecycles(variant: Variant) -> (usize, usize) {
 
 #[tokio::test(start_paused = true)]
 async fn voice_session_fixed_stops_its_cleanup_interval() {
-    let (tasks, unmanaged) = voice_lifecycles(Variant::Fixed).await;
+    let (tasks, unmanaged) = voice_lifecycles(false).await;
     assert_eq!(tasks, 0, "no task survives shutdown");
     assert_eq!(unmanaged, 0);
 }
 
 #[tokio::test(start_paused = true)]
 async fn voice_session_leaky_leaves_one_task_per_session() {
-    let (tasks, unmanaged) = voice_lifecycles(Variant::Leaky).await;
+    let (tasks, unmanaged) = voice_lifecycles(true).await;
     assert_eq!(
         tasks, INSTANCES,
         "every cleanup interval outlives its session"
@@ -105,15 +105,12 @@ async fn voice_session_leaky_leaves_one_task_per_session() {
 
 /// Runs `INSTANCES` error trackers one after another (a restart each), returning
 /// listeners, console wrapper depth and lines written after the last shutdown.
-async fn tracker_lifecycles(variant: Variant) -> (usize, usize, u64) {
-    let host = Host::new(variant);
+async fn tracker_lifecycles(leaky: bool) -> (usize, usize, u64) {
+    let host = Host::new().leaky(leaky);
     let base = alive_tasks();
     for i in 0..INSTANCES {
         let tracker = ErrorTracker::start(&host);
-        let expected_listeners = match variant {
-            Variant::Fixed => 5,
-            Variant::Leaky => 5 * (i + 1),
-        };
+        let expected_listeners = if leaky { 5 * (i + 1) } else { 5 };
         assert_eq!(host.bus.listener_count(), expected_listeners);
         assert_eq!(host.bus.count(Topic::Focus), expected_listeners / 5);
         assert_eq!(emit_all(&host.bus), expected_listeners);
@@ -147,7 +144,7 @@ async fn tracker_lifecycles(variant: Variant) -> (usize, usize, u64) {
 
 #[tokio::test(start_paused = true)]
 async fn error_tracker_fixed_removes_listeners_and_unwraps_console() {
-    let (listeners, depth, lines) = tracker_lifecycles(Variant::Fixed).await;
+    let (listeners, depth, lines) = tracker_lifecycles(false).await;
     assert_eq!(listeners, 0, "all five listeners removed each time");
     assert_eq!(depth, 0, "console restored");
     assert_eq!(lines, INSTANCES as u64);
@@ -155,7 +152,7 @@ async fn error_tracker_fixed_removes_listeners_and_unwraps_console() {
 
 #[tokio::test(start_paused = true)]
 async fn error_tracker_leaky_keeps_listeners_and_nests_wrappers() {
-    let (listeners, depth, _) = tracker_lifecycles(Variant::Leaky).await;
+    let (listeners, depth, _) = tracker_lifecycles(true).await;
     assert_eq!(
         listeners,
         5 * INSTANCES,
@@ -167,10 +164,10 @@ async fn error_tracker_leaky_keeps_listeners_and_nests_wrappers() {
 /// Starts `INSTANCES` performance monitors writing to a temp file, records and
 /// flushes, shuts them down; returns the alive-task and descriptor deltas after
 /// shutdown, the streams left open, and the file's contents.
-async fn monitor_lifecycles(variant: Variant) -> (usize, usize, usize, String) {
+async fn monitor_lifecycles(leaky: bool) -> (usize, usize, usize, String) {
     let dir = tempfile::tempdir().expect("temp dir");
     let path = dir.path().join("metrics.log");
-    let mut host = Host::new(variant);
+    let mut host = Host::new().leaky(leaky);
     host.sink = path.clone();
     let (tasks0, fds0) = (alive_tasks(), open_fds());
     let monitors: Vec<PerformanceMonitor> = (0..INSTANCES)
@@ -204,7 +201,7 @@ async fn monitor_lifecycles(variant: Variant) -> (usize, usize, usize, String) {
 
 #[tokio::test(start_paused = true)]
 async fn performance_monitor_fixed_stops_timer_and_closes_stream() {
-    let (tasks, fds, streams, contents) = monitor_lifecycles(Variant::Fixed).await;
+    let (tasks, fds, streams, contents) = monitor_lifecycles(false).await;
     assert_eq!(tasks, 0, "flush timers stopped");
     assert_eq!(fds, 0, "descriptors closed");
     assert_eq!(streams, 0);
@@ -216,7 +213,7 @@ async fn performance_monitor_fixed_stops_timer_and_closes_stream() {
 
 #[tokio::test(start_paused = true)]
 async fn performance_monitor_leaky_keeps_timer_and_descriptor() {
-    let (tasks, fds, streams, _) = monitor_lifecycles(Variant::Leaky).await;
+    let (tasks, fds, streams, _) = monitor_lifecycles(true).await;
     assert_eq!(tasks, INSTANCES, "every flush timer still running");
     assert_eq!(fds, INSTANCES, "every stream still open");
     assert_eq!(streams, INSTANCES);

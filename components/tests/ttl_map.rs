@@ -349,8 +349,8 @@ async fn the_leaky_twin_has_no_task() {
     assert!(!m.sweeping());
     assert_eq!(alive_tasks(), before);
     assert_eq!(m.cleanup(), Cleanup::None);
-    assert_eq!(Cleanup::leaky(true), Cleanup::None);
-    assert_eq!(Cleanup::leaky(false), Cleanup::Sweep);
+    assert_eq!(Cleanup::default().leaky(true), Cleanup::None);
+    assert_eq!(Cleanup::default().leaky(false), Cleanup::Sweep);
 }
 
 #[tokio::test(start_paused = true)]

@@ -84,7 +84,7 @@ async fn a_client_that_answers_pings_is_never_evicted() {
 
 #[tokio::test(start_paused = true)]
 async fn leaky_server_keeps_a_vanished_client_forever() {
-    let server = Server::start(Config::leaky());
+    let server = Server::start(Config::default().leaky(true));
     let monitor = server.monitor();
     let fleet = Fleet::new();
     let tally = fleet.tally();
@@ -125,7 +125,7 @@ async fn abrupt_client(server: &Server) {
 
 #[tokio::test(start_paused = true)]
 async fn an_abrupt_close_is_removed_only_by_the_fixed_server() {
-    for (config, left) in [(Config::default(), 0), (Config::leaky(), 1)] {
+    for (config, left) in [(Config::default(), 0), (Config::default().leaky(true), 1)] {
         let leaky = config.leaky;
         let server = Server::start(config);
         let monitor = server.monitor();
@@ -246,7 +246,8 @@ async fn the_session_index_is_pruned_when_the_session_ends() {
 
 #[tokio::test(start_paused = true)]
 async fn the_leaky_session_index_is_never_pruned() {
-    let (sessions, ids, (created, resolved, _)) = session_with_interactions(Config::leaky()).await;
+    let (sessions, ids, (created, resolved, _)) =
+        session_with_interactions(Config::default().leaky(true)).await;
     assert_eq!((created, resolved), (4, 1));
     assert_eq!((sessions, ids), (1, 4), "even the resolved id stays");
 }

@@ -26,6 +26,8 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicU8, AtomicUsize, Ordering::Relaxed};
 
+use crate::sites;
+
 /// How many threads get a private slot before sharing the overflow slot.
 pub const SLOTS: usize = 128;
 
@@ -253,6 +255,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.allocs, &s.bytes_in, layout.size());
+                if sites::due(layout.size()) {
+                    return sites::sample(&self.inner, layout, false);
+                }
                 self.inner.alloc(layout)
             }
             None => self.alloc_slow(layout, false),
@@ -264,6 +269,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.allocs, &s.bytes_in, layout.size());
+                if sites::due(layout.size()) {
+                    return sites::sample(&self.inner, layout, true);
+                }
                 self.inner.alloc_zeroed(layout)
             }
             None => self.alloc_slow(layout, true),
@@ -275,6 +283,9 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
         match fast_slot() {
             Some(s) => {
                 bump_private(&s.frees, &s.bytes_out, layout.size());
+                if sites::owns(ptr) {
+                    return sites::free(ptr);
+                }
                 self.inner.dealloc(ptr, layout)
             }
             None => self.dealloc_slow(ptr, layout),
@@ -283,6 +294,11 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
 
     #[inline]
     unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        // A sampled block moves out of the sampler's arena, and a realloc that
+        // reaches a sample point moves into it: an allocation, a copy and a free.
+        if sites::owns(ptr) || (!self.dhat_routing() && sites::due(new_size)) {
+            return self.realloc_moving(ptr, layout, new_size);
+        }
         let mut p = std::ptr::null_mut();
         let outer = if self.dhat_routing() {
             through_dhat(|nested| {
@@ -306,6 +322,28 @@ unsafe impl<A: GlobalAlloc> GlobalAlloc for Counting<A> {
 }
 
 impl<A: GlobalAlloc> Counting<A> {
+    /// A realloc into or out of the sampler's arena: allocate, copy, free.
+    #[cold]
+    #[inline(never)]
+    unsafe fn realloc_moving(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        let new_layout = Layout::from_size_align_unchecked(new_size, layout.align());
+        let q = if sites::owns(ptr) {
+            self.alloc(new_layout)
+        } else {
+            // The countdown already reached its sample point on this block.
+            let q = sites::sample(&self.inner, new_layout, false);
+            if !q.is_null() {
+                count_any(new_size, false);
+            }
+            q
+        };
+        if !q.is_null() {
+            std::ptr::copy_nonoverlapping(ptr, q, layout.size().min(new_size));
+            self.dealloc(ptr, layout);
+        }
+        q
+    }
+
     /// Allocation off the fast path: first allocation of a thread, overflow
     /// threads, or dhat profiling.
     #[cold]
@@ -323,7 +361,9 @@ impl<A: GlobalAlloc> Counting<A> {
                 }
             })
         } else {
-            p = if zeroed {
+            p = if sites::due(layout.size()) {
+                sites::sample(&self.inner, layout, zeroed)
+            } else if zeroed {
                 self.inner.alloc_zeroed(layout)
             } else {
                 self.inner.alloc(layout)
@@ -340,6 +380,11 @@ impl<A: GlobalAlloc> Counting<A> {
     #[cold]
     #[inline(never)]
     unsafe fn dealloc_slow(&self, ptr: *mut u8, layout: Layout) {
+        if sites::owns(ptr) {
+            sites::free(ptr);
+            count_any(layout.size(), true);
+            return;
+        }
         let outer = if self.dhat_routing() {
             through_dhat(|nested| {
                 if nested {

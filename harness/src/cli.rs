@@ -14,12 +14,12 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{RunConfig, Variant};
-use crate::report;
 use crate::run::{self, Outcome};
 use crate::scenario::Scenario;
 use crate::shard::Shard;
-use crate::units::{bytes_text, parse_duration, parse_rate};
+use crate::units::{bytes_text, echo, parse_bytes, parse_duration, parse_rate};
 use crate::Error;
+use crate::{interrupt, report};
 
 /// `println!` that ignores a closed stdout (`soak list | head -1` must not panic).
 macro_rules! outln {
@@ -122,6 +122,12 @@ enum Command {
         #[command(flatten)]
         rule: RuleArgs,
     },
+    /// Print the allocation sites of saved runs, fastest growing first (refitted
+    /// from sites.csv, samples.csv and summary.json).
+    Sites {
+        /// A report root (e.g. reports/) or one run directory.
+        dir: PathBuf,
+    },
 }
 
 /// The options of a run, as typed.
@@ -138,8 +144,15 @@ pub struct RunArgs {
         value_name = "H"
     )]
     pub hours: String,
-    /// Traffic seed; the same seed replays the same traffic.
-    #[arg(long, default_value_t = 1, value_name = "N")]
+    /// Traffic seed, a whole number from 0 to 2^64-1; the same seed replays the
+    /// same traffic.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        allow_hyphen_values = true,
+        value_parser = parse_seed
+    )]
     pub seed: u64,
     /// Heap growth budget per virtual hour; units B, KB, MB, GB, KiB, MiB, GiB.
     #[arg(
@@ -197,6 +210,10 @@ pub struct RunArgs {
     /// is always kept; use this for code that lives elsewhere.
     #[arg(long, value_name = "PREFIX")]
     pub dhat_keep: Vec<String>,
+    /// Mean bytes allocated between sampled allocations, for the growth of each
+    /// allocation site (sites.csv, growth_sites); 0 turns sampling off.
+    #[arg(long, default_value = "512KiB", value_name = "SIZE")]
+    pub sample_bytes: String,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -214,12 +231,27 @@ pub enum VariantArg {
     Leaky,
 }
 
+fn parse_seed(text: &str) -> Result<u64, String> {
+    text.trim().parse().map_err(|_| {
+        format!(
+            "{} is not a seed; give a whole number from 0 to {}, e.g. --seed 3",
+            echo(text),
+            u64::MAX
+        )
+    })
+}
+
 fn number(flag: &str, text: &str, what: &str) -> Result<f64, Error> {
-    text.trim()
-        .parse::<f64>()
-        .ok()
-        .filter(|v| v.is_finite())
-        .ok_or_else(|| Error::Usage(format!("--{flag} '{text}' is not a number; give {what}")))
+    match text.trim().parse::<f64>() {
+        Ok(v) if v.is_finite() => Ok(v),
+        Ok(v) if v.is_infinite() && !text.trim().to_ascii_lowercase().contains("inf") => Err(
+            Error::Usage(format!("--{flag} {} is too large; give {what}", echo(text))),
+        ),
+        _ => Err(Error::Usage(format!(
+            "--{flag} {} is not a number; give {what}",
+            echo(text)
+        ))),
+    }
 }
 
 impl RunArgs {
@@ -232,7 +264,8 @@ impl RunArgs {
             let v = number(flag, text, "a count per virtual hour, e.g. 1")?;
             if v < 0.0 {
                 return Err(Error::Usage(format!(
-                    "--{flag} must not be negative, got {text}"
+                    "--{flag} {} is negative; give a count per virtual hour of 0 or more, e.g. 1",
+                    echo(text)
                 )));
             }
             Ok(v)
@@ -267,6 +300,9 @@ impl RunArgs {
             },
             dhat_keep: self.dhat_keep.clone(),
             progress: !self.quiet,
+            sample_bytes: parse_bytes(&self.sample_bytes)
+                .map_err(|e| Error::Usage(format!("--sample-bytes: {e}")))?
+                .round() as u64,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -295,6 +331,7 @@ impl RunArgs {
 /// }
 /// ```
 pub fn main(scenarios: Vec<Box<dyn Scenario>>) -> ExitCode {
+    interrupt::install();
     ExitCode::from(run_from(std::env::args_os(), &scenarios))
 }
 
@@ -348,6 +385,7 @@ where
 
 /// Entry point of a single scenario's binary: the options of `soak run`.
 pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
+    interrupt::install();
     #[derive(Debug, Parser)]
     #[command(version, after_help = AFTER_HELP)]
     struct Single {
@@ -376,17 +414,62 @@ fn clap_exit(e: clap::Error) -> ExitCode {
 }
 
 fn clap_code(e: clap::Error) -> u8 {
-    let _ = e.print();
-    // Help and version are successes; every parse error is a usage error.
+    // Help and version are successes, printed as clap lays them out; every parse
+    // error is a usage error, on one line like soak's own.
     if e.use_stderr() {
+        errln(&clap_one_line(&e));
         EXIT_ERROR
     } else {
+        let _ = e.print();
         EXIT_PASS
     }
 }
 
+/// clap's error block as one line: what is wrong, then clap's tip and usage line,
+/// joined with `; `. Continuation lines (a list of missing arguments, the possible
+/// values) join the line they continue.
+fn clap_one_line(e: &clap::Error) -> String {
+    let text = e.render().to_string();
+    let mut out = String::new();
+    for line in text.lines() {
+        let l = line.trim();
+        if l.is_empty() || l.starts_with("For more information") {
+            continue;
+        }
+        let l = l.strip_prefix("error: ").unwrap_or(l);
+        // "to pass '-x' as a value, use '-- -x'" never helps here: every option
+        // that takes a number already accepts a leading '-', and no scenario
+        // name starts with one.
+        if l.starts_with("tip: to pass") {
+            continue;
+        }
+        if out.is_empty() {
+            out.push_str(l);
+        } else if out.ends_with(':')
+            || (line.starts_with(char::is_whitespace) && !l.starts_with("tip:"))
+        {
+            out.push(' ');
+            out.push_str(l);
+        } else if let Some(usage) = l.strip_prefix("Usage: ") {
+            out.push_str("; usage: ");
+            out.push_str(usage);
+        } else {
+            out.push_str("; ");
+            out.push_str(l);
+        }
+    }
+    format!("{out}; see --help")
+}
+
+/// One line on stderr; a closed or full stderr is ignored (there is nowhere
+/// left to say anything), never a panic.
+fn errln(msg: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "error: {msg}");
+}
+
 fn report_error(e: &Error) -> u8 {
-    eprintln!("error: {e}");
+    errln(&e.to_string());
     e.exit_code()
 }
 
@@ -428,11 +511,31 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             run_many(&list, &args)
         }
         Command::Report { dir, args } => {
-            let runs = report::redraw(&dir)?;
-            for r in &runs {
+            let done = report::redraw(&dir)?;
+            for r in &done.redrawn {
                 outln!("redrew {}", r.display());
             }
-            ci::report(&dir, &args)
+            for (p, why) in &done.skipped {
+                outln!("skipped {}: {why}", p.display());
+            }
+            for (_, e) in &done.rejected {
+                errln(&e.to_string());
+            }
+            if let Some(index) = &done.index {
+                outln!("index: {}", index.display());
+            }
+            let code = ci::report(&dir, &args)?;
+            if done.rejected.is_empty() {
+                Ok(code)
+            } else {
+                errln(&format!(
+                    "{} of {} runs rejected and left as they were; the other {} were redrawn",
+                    done.rejected.len(),
+                    done.rejected.len() + done.redrawn.len(),
+                    done.redrawn.len()
+                ));
+                Ok(code.max(EXIT_ERROR))
+            }
         }
         Command::Compare {
             base,
@@ -447,7 +550,70 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             markdown.as_deref(),
             link_prefix.as_deref(),
         ),
+        Command::Sites { dir } => {
+            print_sites(&dir)?;
+            Ok(EXIT_PASS)
+        }
     }
+}
+
+/// `soak sites DIR`: every run at or below `dir`, its sites refitted from the
+/// saved files. Reads everything before printing anything.
+fn print_sites(dir: &std::path::Path) -> Result<(), Error> {
+    let runs = report::find_runs(dir);
+    if runs.is_empty() {
+        return Err(Error::Malformed {
+            path: dir.to_path_buf(),
+            why: format!("no {} found at or below it", report::SUMMARY_FILE),
+        });
+    }
+    let mut text = String::new();
+    for run in &runs {
+        let (samples, summary) = report::load_run(run)?;
+        let Some(series) = report::load_sites(run)? else {
+            return Err(Error::Malformed {
+                path: run.join(report::SITES_FILE),
+                why: "missing: the run was made with --sample-bytes 0 or by an older soak".into(),
+            });
+        };
+        let frames = summary
+            .growth_sites
+            .iter()
+            .map(|g| (g.id.clone(), g.frames.clone()))
+            .collect();
+        let sampling = summary.site_sampling.as_ref();
+        let settings = crate::attribution::FitSettings {
+            warmup_hours: summary.warmup_hours,
+            budget_per_hour: summary.threshold_bytes_per_hour,
+            heap_growth: summary
+                .resource("heap")
+                .filter(|h| h.grew())
+                .map(|h| h.per_hour()),
+            sample_bytes: sampling.map(|s| s.sample_bytes).unwrap_or(0),
+            keep: &[],
+        };
+        let sites = crate::attribution::fit(&series, &samples, &frames, &settings);
+        let how = sampling
+            .map(|s| {
+                format!(
+                    "sampled every {} on average, {} frames, {} samples",
+                    bytes_text(s.sample_bytes as f64),
+                    s.frame_depth,
+                    s.samples
+                )
+            })
+            .unwrap_or_default();
+        text.push_str(&format!(
+            "{} ({}, seed {}): heap {}/h; {how}\n{}\n",
+            summary.scenario,
+            summary.variant,
+            summary.seed,
+            bytes_text(summary.growth_bytes_per_hour),
+            crate::attribution::table_text(&sites)
+        ));
+    }
+    outln!("{}", text.trim_end());
+    Ok(())
 }
 
 fn parse_shard(text: Option<&str>) -> Result<Shard, Error> {
@@ -469,10 +635,28 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
         report::prepare_dir(&args.out, s.name(), cfg.variant)?;
     }
     let mut worst = EXIT_PASS;
-    for s in list {
+    for (i, s) in list.iter().enumerate() {
+        if let Some(signal) = interrupt::requested() {
+            // Stopped before this scenario began: it is not run, nothing of it
+            // written; the session still closes (JUnit, history) on what ran.
+            outln!(
+                "stopped by {}: {} of {} scenarios not run",
+                interrupt::name(signal),
+                list.len() - i,
+                list.len()
+            );
+            let _ = session.finish();
+            return Ok(interrupt::exit_status(signal));
+        }
         match run_one(*s, &cfg, &args.out) {
             Ok((code, outcome)) => {
                 worst = worst.max(code).max(session.record(&outcome));
+                if !outcome.summary.complete {
+                    if let Some(signal) = interrupt::requested() {
+                        let _ = session.finish();
+                        return Ok(interrupt::exit_status(signal));
+                    }
+                }
             }
             Err(e) => {
                 session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);
@@ -484,6 +668,7 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
         }
     }
     session.finish()?;
+    // A signal that came once the last replay was done cut nothing short.
     Ok(worst)
 }
 
@@ -508,12 +693,18 @@ fn run_one(
 
 fn print_outcome(o: &Outcome) {
     let s = &o.summary;
+    // A partial run replayed less than it was set to: say how much it did.
+    let hours = if s.complete {
+        s.virtual_hours
+    } else {
+        o.samples.hours().last().copied().unwrap_or(0.0)
+    };
     outln!(
         "{} ({}, seed {}): {} virtual h in {:.2} s wall, peak heap {}; {}",
         s.scenario,
         s.variant,
         s.seed,
-        s.virtual_hours,
+        crate::units::number_text((hours * 100.0).round() / 100.0),
         s.wall_seconds,
         bytes_text(s.peak_live_bytes as f64),
         s.message

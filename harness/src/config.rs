@@ -81,6 +81,9 @@ pub struct RunConfig {
     pub dhat_keep: Vec<String>,
     /// Draw a progress bar on stderr (only shown when stderr is a terminal).
     pub progress: bool,
+    /// Mean bytes allocated between sampled allocations, for per-site growth
+    /// (0: sampling off).
+    pub sample_bytes: u64,
 }
 
 impl Default for RunConfig {
@@ -99,6 +102,7 @@ impl Default for RunConfig {
             dhat_from: 0.0,
             dhat_keep: Vec::new(),
             progress: false,
+            sample_bytes: crate::sites::DEFAULT_SAMPLE_BYTES,
         }
     }
 }
@@ -184,6 +188,12 @@ impl RunConfig {
         self
     }
 
+    /// Samples allocation sites every `bytes` allocated on average (0: off).
+    pub fn sample_bytes(mut self, bytes: u64) -> Self {
+        self.sample_bytes = bytes;
+        self
+    }
+
     /// The warm-up actually used: the configured one or 10% of the run.
     pub fn warmup(&self) -> f64 {
         self.warmup_hours.unwrap_or(self.hours * 0.1)
@@ -191,21 +201,24 @@ impl RunConfig {
 
     /// Number of samples the run takes (including the one at t = 0).
     pub fn sample_count(&self) -> usize {
-        (self.hours * 3600.0 / self.sample_every.as_secs_f64()).floor() as usize + 1
+        // Saturating: an unvalidated config must not overflow here.
+        ((self.hours * 3600.0 / self.sample_every.as_secs_f64()).floor() as usize).saturating_add(1)
     }
 
-    /// Checks ranges that the type system cannot.
+    /// Checks ranges that the type system cannot, and the upper bounds of
+    /// [`crate::limits`] (samples, injected leak).
     pub fn validate(&self) -> Result<(), Error> {
+        use crate::units::number_text as num;
         if !(self.hours.is_finite() && self.hours > 0.0) {
             return Err(Error::Usage(format!(
                 "--hours must be a positive number of virtual hours, got {}",
-                self.hours
+                num(self.hours)
             )));
         }
         if self.hours > 24.0 * 365.0 {
             return Err(Error::Usage(format!(
                 "--hours {} is more than a year of virtual time; use at most 8760",
-                self.hours
+                num(self.hours)
             )));
         }
         for (flag, v) in [
@@ -216,7 +229,8 @@ impl RunConfig {
         ] {
             if !(v.is_finite() && v >= 0.0) {
                 return Err(Error::Usage(format!(
-                    "--{flag} must be a finite rate of at least 0, got {v}"
+                    "--{flag} must be a finite rate of at least 0, got {}",
+                    num(v)
                 )));
             }
         }
@@ -228,14 +242,16 @@ impl RunConfig {
         if !(self.dhat_from.is_finite() && self.dhat_from >= 0.0 && self.dhat_from < self.hours) {
             return Err(Error::Usage(format!(
                 "--dhat-from must be between 0 and --hours ({}), got {}",
-                self.hours, self.dhat_from
+                num(self.hours),
+                num(self.dhat_from)
             )));
         }
         if let Some(w) = self.warmup_hours {
             if !(w.is_finite() && w >= 0.0 && w < self.hours) {
                 return Err(Error::Usage(format!(
-                    "--warmup must be between 0 and --hours ({}), got {w}",
-                    self.hours
+                    "--warmup must be between 0 and --hours ({}), got {}",
+                    num(self.hours),
+                    num(w)
                 )));
             }
         }
@@ -245,11 +261,13 @@ impl RunConfig {
             return Err(Error::Usage(format!(
                 "a {}-hour run sampled every {:?} leaves fewer than {} samples after the \
                  warm-up; raise --hours or lower --sample-every",
-                self.hours,
+                num(self.hours),
                 self.sample_every,
                 crate::growth::MIN_POINTS
             )));
         }
+        crate::limits::sample_count(self.hours, self.sample_every).map_err(Error::Usage)?;
+        crate::limits::injected_leak(self.leak_rate, self.hours).map_err(Error::Usage)?;
         Ok(())
     }
 }

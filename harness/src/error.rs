@@ -12,7 +12,7 @@ pub enum Error {
     #[error("{0}")]
     Usage(String),
     /// `soak run NAME` with a NAME nobody registered.
-    #[error("unknown scenario '{name}'; known scenarios: {}", known.join(", "))]
+    #[error("unknown scenario {}; known scenarios: {}", crate::units::echo(name), known.join(", "))]
     UnknownScenario {
         /// What was asked for.
         name: String,
@@ -27,6 +27,40 @@ pub enum Error {
         /// The OS error.
         #[source]
         source: std::io::Error,
+    },
+    /// A report file could not be written after the run (disk full, file-size
+    /// limit, a directory that became read-only). Names the file the user knows
+    /// (not the staging copy) and says how to fix it.
+    #[error(
+        "cannot write {}: {source}; {}{}",
+        path.display(),
+        write_hint(source),
+        if *kept_previous { "; the previous report is unchanged" } else { "" }
+    )]
+    Write {
+        /// The file that could not be written, as it would appear when done.
+        path: PathBuf,
+        /// The OS error.
+        #[source]
+        source: std::io::Error,
+        /// Whether the run directory still holds the previous report untouched.
+        kept_previous: bool,
+    },
+    /// Another process holds the lock of the run directory (or report root) for
+    /// longer than soak waits.
+    #[error(
+        "another soak process{} has been writing {} for {wait_seconds} s; wait for it to \
+         finish or pick another --out",
+        pid.map(|p| format!(" (pid {p})")).unwrap_or_default(),
+        path.display()
+    )]
+    Busy {
+        /// The directory being written.
+        path: PathBuf,
+        /// The process holding the lock, when it recorded itself.
+        pid: Option<u32>,
+        /// How long soak waited.
+        wait_seconds: u64,
     },
     /// A saved report file cannot be read.
     #[error("cannot read {}: {source}", path.display())]
@@ -73,6 +107,17 @@ pub enum Error {
         /// The drawing backend's message.
         why: String,
     },
+}
+
+/// How to fix a failed write, by what the OS said.
+fn write_hint(e: &std::io::Error) -> &'static str {
+    use std::io::ErrorKind as K;
+    match e.kind() {
+        K::StorageFull | K::QuotaExceeded => "free space there or pick another --out",
+        K::FileTooLarge => "raise the file-size limit (ulimit -f) or pick another --out",
+        K::PermissionDenied | K::ReadOnlyFilesystem => "make it writable or pick another --out",
+        _ => "check the directory or pick another --out",
+    }
 }
 
 impl Error {

@@ -15,27 +15,16 @@ pub const FRAMES_PER_SITE: usize = 6;
 
 /// Symbolises `addr` (a return address in this process, as a profiler recorded
 /// it) into its frames, innermost inlined frame first, each `symbol (path:line:col)`
-/// with the full source path the debug info holds. Empty when the address does not
-/// resolve (no debug info). Profilers' own output may shorten paths (dhat keeps
-/// the last three components), which loses the relative/absolute distinction
-/// [`is_own`] relies on; re-resolving restores it.
+/// (see [`crate::sites::resolve`]). Empty when the address does not resolve (no
+/// debug info). Profilers' own output may shorten paths (dhat keeps the last three
+/// components), which loses where the code lives; re-resolving restores it.
 pub fn resolve(addr: usize) -> Vec<String> {
-    let mut out = Vec::new();
-    backtrace::resolve(addr as *mut std::ffi::c_void, |sym| {
-        let name = sym
-            .name()
-            .map(|n| format!("{n:#}"))
-            .unwrap_or_else(|| "???".to_string());
-        match (sym.filename(), sym.lineno()) {
-            (Some(file), Some(line)) => out.push(format!(
-                "{name} ({}:{line}:{})",
-                file.display(),
-                sym.colno().unwrap_or(0)
-            )),
-            _ => out.push(name),
-        }
-    });
-    out
+    let frames = crate::sites::resolve(addr);
+    // An address with no symbol comes back as itself.
+    if frames.len() == 1 && frames[0] == format!("{addr:#x}") {
+        return Vec::new();
+    }
+    frames
 }
 
 /// The address a profiler's frame line starts with (`0x55ed…: …`).

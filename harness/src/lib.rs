@@ -57,7 +57,10 @@
 //! teardown) → verdict → summary → report. No module imports one above it.
 //!
 //! - [`units`]: byte sizes, rates and durations in and out.
+//! - [`limits`]: upper bounds checked before a run or a report walk.
+//! - [`interrupt`]: SIGINT/SIGTERM as a request to stop the run.
 //! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
+//! - [`sites`]: the allocation sampler the allocator calls (stacks, arena, series).
 //! - [`alloc`]: the counting allocator ([`Counting`]) and the dhat switch.
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
@@ -67,6 +70,7 @@
 //! - [`frames`]: which stack frames attribution shows (the user's code).
 //! - [`config`]: [`RunConfig`] and [`Variant`].
 //! - [`verdict`]: budgets, per-resource and run [`Verdict`]s, the teardown check.
+//! - [`attribution`]: growth per allocation site (symbolised, trimmed, fitted).
 //! - [`profile`]: `--dhat` heap attribution.
 //! - [`summary`]: the contents of `summary.json`.
 //! - [`scenario`]: the [`Scenario`] trait, [`Ctx`] and [`Ticker`].
@@ -79,6 +83,7 @@
 #![deny(missing_docs)]
 
 pub mod alloc;
+pub mod attribution;
 pub mod baseline;
 pub mod cli;
 pub mod clock;
@@ -87,7 +92,9 @@ mod error;
 pub mod frames;
 pub mod growth;
 pub mod history;
+pub mod interrupt;
 pub mod junit;
+pub mod limits;
 pub mod probe;
 pub mod profile;
 mod progress;
@@ -96,6 +103,7 @@ pub mod run;
 pub mod samples;
 pub mod scenario;
 pub mod shard;
+pub mod sites;
 pub mod summary;
 pub mod traffic;
 pub mod units;

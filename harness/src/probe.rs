@@ -114,6 +114,19 @@ impl Reading {
         }
     }
 
+    /// The same reading with the live heap (bytes and blocks) counted from `base`:
+    /// the heap a run holds, without what the process held before it started
+    /// (the CLI's parsed arguments, fonts and buffers left by an earlier run of
+    /// `soak all`). That makes the heap columns of a run the same standalone and
+    /// inside `soak all`, whatever `--out` is. Saturates at zero.
+    pub fn since(&self, base: &Reading) -> Reading {
+        Reading {
+            live_bytes: self.live_bytes.saturating_sub(base.live_bytes),
+            live_blocks: self.live_blocks.saturating_sub(base.live_blocks),
+            ..*self
+        }
+    }
+
     /// The fixed columns as numbers, in [`FIXED_COLUMNS`] order.
     pub fn columns(&self) -> [f64; 7] {
         [

@@ -20,7 +20,7 @@ use crate::samples::Samples;
 use crate::scenario::{Ctx, Scenario};
 use crate::summary::{Summary, SummaryInput};
 use crate::verdict::{self, Teardown, Verdict, TEARDOWN_SETTLE};
-use crate::{alloc, report, BoxError, Error};
+use crate::{alloc, attribution, report, sites, BoxError, Error};
 
 /// Everything a finished run produced.
 #[derive(Debug)]
@@ -33,6 +33,9 @@ pub struct Outcome {
     pub dhat: Option<Profile>,
     /// Where [`Outcome::write_report`] last wrote the report, if it did.
     pub dir: Option<PathBuf>,
+    /// What `sites.csv` holds: the saved sites' estimated live bytes (absent with
+    /// sampling off).
+    pub sites: Option<Samples>,
 }
 
 impl Outcome {
@@ -51,7 +54,13 @@ impl Outcome {
     pub fn write_report(&mut self, root: &Path) -> Result<PathBuf, Error> {
         let dir = report::prepare_dir(root, &self.summary.scenario, self.summary.variant)?;
         let dhat = self.dhat.as_ref().map(|p| p.json.as_str());
-        report::write_run(&dir, &self.samples, &self.summary, dhat)?;
+        report::write_run(
+            &dir,
+            &self.samples,
+            &self.summary,
+            dhat,
+            self.sites.as_ref(),
+        )?;
         self.dir = Some(dir.clone());
         Ok(dir)
     }
@@ -117,6 +126,8 @@ pub fn preflight(cfg: &RunConfig) -> Result<(), Error> {
 
 fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     let wall = std::time::Instant::now();
+    // The replay runs on this thread: its samples follow the seed.
+    sites::configure(cfg.sample_bytes, cfg.seed);
     let rt = clock::runtime(Clock::Virtual)?;
     let recorded = rt.block_on(drive(scenario, cfg));
     drop(rt);
@@ -129,7 +140,21 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
 
     let specs = verdict::resource_specs(cfg, &rec.gauge_specs);
     let verdicts = verdict::analyse(&rec.samples, &specs, cfg.warmup());
-    let summary = Summary::new(SummaryInput {
+    let settings = attribution::FitSettings {
+        warmup_hours: cfg.warmup(),
+        budget_per_hour: cfg.max_growth,
+        heap_growth: verdicts
+            .iter()
+            .find(|v| v.spec.name == "heap")
+            .filter(|v| v.grew())
+            .map(|v| v.per_hour()),
+        sample_bytes: cfg.sample_bytes,
+        keep: &cfg.dhat_keep,
+    };
+    let site_report = rec
+        .sites
+        .map(|r| attribution::attribute(&r.finish(), &rec.samples, &settings));
+    let mut summary = Summary::new(SummaryInput {
         scenario: scenario.name(),
         cfg,
         wall_seconds,
@@ -139,12 +164,25 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
         extras: rec.extras,
         events: rec.events,
         dhat: dhat.as_ref().map(|p| p.report.clone()),
+        sites: site_report.as_ref(),
     });
+    if let Some((signal, hours)) = rec.stopped {
+        // A verdict on what was seen, labelled as such.
+        summary.complete = false;
+        summary.message = format!(
+            "partial run, stopped by {} at {} of {} virtual h: {}",
+            crate::interrupt::name(signal),
+            crate::units::number_text((hours * 100.0).round() / 100.0),
+            crate::units::number_text(cfg.hours),
+            summary.message
+        );
+    }
     Ok(Outcome {
         summary,
         samples: rec.samples,
         dhat,
         dir: None,
+        sites: site_report.map(|r| r.series),
     })
 }
 
@@ -155,6 +193,8 @@ struct Recording {
     extras: BTreeMap<String, serde_json::Value>,
     events: u64,
     dhat: Option<Result<Profile, Error>>,
+    stopped: Option<(i32, f64)>,
+    sites: Option<sites::Recorder>,
 }
 
 async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, BoxError> {
@@ -169,6 +209,8 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     let ctx = Ctx::new(cfg);
     let injector = (cfg.leak_rate > 0.0).then(|| spawn_leak(cfg.leak_rate, ctx.duration()));
     let failed = Cell::new(false);
+    // Set when SIGINT/SIGTERM stopped the replay: (signal, virtual hours done).
+    let stopped = Cell::new(None);
     let n = cfg.sample_count();
     let every = cfg.sample_every;
     let mut progress = Progress::new(cfg.progress, scenario.name(), cfg.hours);
@@ -188,6 +230,8 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         columns.extend(names.iter().cloned());
         let mut samples = Samples::with_capacity(columns, n);
         let mut gauge_row = Vec::with_capacity(names.len());
+        // Mapped memory, not the counted heap; no allocation while recording.
+        let mut site_rec = sites::Recorder::start(n);
         let mut iv = tokio::time::interval_at(ctx.start(), every);
         for _ in 0..n {
             let at = iv.tick().await;
@@ -197,7 +241,12 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
             clock::settle().await;
             let secs = (at - ctx.start()).as_secs_f64();
             let load = ctx.shared.events.replace(0);
-            let reading = probe::read(secs, load);
+            // Heap columns count what the run holds, not what the process held
+            // before it (CLI, earlier runs of `soak all`): see `Reading::since`.
+            let reading = probe::read(secs, load).since(&before);
+            if let Some(r) = site_rec.as_mut() {
+                r.record(secs);
+            }
             gauge_row.clear();
             gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
             samples.push_row(
@@ -211,6 +260,10 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
                 ctx.shared.total_events.get(),
                 reading.live_bytes,
             );
+            if let Some(signal) = crate::interrupt::requested() {
+                stopped.set(Some((signal, secs / 3600.0)));
+                break;
+            }
             let late_start = cfg.dhat && secs / 3600.0 >= cfg.dhat_from;
             if late_start && profile.borrow().is_none() {
                 *profile.borrow_mut() =
@@ -222,7 +275,7 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         // the scenario (which resumes a moment later) shuts its subjects down, so
         // "bytes at end" are what the day left live.
         *dhat_at_end.borrow_mut() = profile.take().map(profile::Session::stop);
-        samples
+        (samples, site_rec)
     };
     let scenario_run = async {
         let r = scenario.run(&ctx).await;
@@ -231,7 +284,21 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         }
         r
     };
-    let (result, samples) = tokio::join!(scenario_run, sampler);
+    let (result, (samples, site_rec)) = {
+        // Both to completion, unless a signal stopped the sampler: then the
+        // scenario is abandoned mid-day (dropping it drops its subjects).
+        let mut scenario_run = std::pin::pin!(scenario_run);
+        let mut sampler = std::pin::pin!(sampler);
+        let (mut result, mut samples) = (None, None);
+        while samples.is_none() || (result.is_none() && stopped.get().is_none()) {
+            tokio::select! {
+                r = &mut scenario_run, if result.is_none() => result = Some(r),
+                s = &mut sampler, if samples.is_none() => samples = Some(s),
+            }
+        }
+        // The loop ends only once the sampler has returned.
+        (result.unwrap_or(Ok(())), samples.unwrap_or_default())
+    };
     // A sampler that stopped early (the scenario failed) leaves the profile running.
     let dhat = dhat_at_end
         .take()
@@ -285,6 +352,9 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         extras,
         events,
         dhat,
+        stopped: stopped.get(),
+        // Still in mapped memory: turned into counted vectors after teardown.
+        sites: site_rec,
     })
 }
 

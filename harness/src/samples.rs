@@ -7,6 +7,8 @@
 use std::fmt::Write as _;
 use std::path::Path;
 
+use crate::probe::FIXED_COLUMNS;
+use crate::units::echo;
 use crate::Error;
 
 /// The time column of a live run's table (in place of `virtual_seconds`).
@@ -97,7 +99,52 @@ impl Samples {
         out
     }
 
-    /// Parses CSV text written by [`Samples::to_csv`]. `path` names the file in errors.
+    /// A digest of the table (column names and every value's bits, NaN as one
+    /// value): `summary.json` records it so a reader can tell whether a
+    /// `samples.csv` belongs to the summary beside it. FNV-1a, 64 bits, as hex.
+    pub fn digest(&self) -> String {
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        let mut eat = |bytes: &[u8]| {
+            for b in bytes {
+                h ^= u64::from(*b);
+                h = h.wrapping_mul(0x0000_0100_0000_01b3);
+            }
+        };
+        for c in &self.columns {
+            eat(c.as_bytes());
+            eat(b",");
+        }
+        for v in &self.data {
+            let bits = if v.is_finite() {
+                v.to_bits()
+            } else {
+                f64::NAN.to_bits()
+            };
+            eat(&bits.to_le_bytes());
+        }
+        format!("{h:016x}")
+    }
+
+    /// Fails unless every name in `required` is a column.
+    pub fn require_columns(&self, required: &[&str]) -> Result<(), String> {
+        match required
+            .iter()
+            .find(|r| !self.columns.iter().any(|c| c == *r))
+        {
+            Some(missing) => Err(format!(
+                "no {missing} column; the header must start with {}",
+                required.join(",")
+            )),
+            None => Ok(()),
+        }
+    }
+
+    /// Parses and validates CSV text written by [`Samples::to_csv`]; `path` names
+    /// the file in errors, each with its line number. Accepted: a header starting
+    /// with `virtual_seconds`, unique non-empty column names, rows as wide as the
+    /// header, finite numbers (an empty cell is a gauge that could not be read; the
+    /// time column is never empty), the probe columns ([`FIXED_COLUMNS`])
+    /// non-negative, `virtual_seconds` non-decreasing, and at least one row.
     pub fn from_csv(text: &str, path: &Path) -> Result<Self, Error> {
         let bad = |line: usize, why: String| Error::Malformed {
             path: path.to_path_buf(),
@@ -117,29 +164,80 @@ impl Samples {
                 "first column must be virtual_seconds (or wall_seconds in a live run)".into(),
             ));
         }
+        for (i, c) in columns.iter().enumerate() {
+            if c.is_empty() || c.len() > 64 || !c.bytes().all(|b| b.is_ascii_graphic()) {
+                return Err(bad(
+                    1,
+                    format!("column {} has no usable name {}", i + 1, echo(c)),
+                ));
+            }
+            if columns[..i].contains(c) {
+                return Err(bad(1, format!("column {} appears twice", echo(c))));
+            }
+        }
+        // The probe columns count bytes, blocks, tasks, descriptors, events and
+        // seconds: never negative. Gauges may be anything finite.
+        let counts: Vec<bool> = columns
+            .iter()
+            .map(|c| FIXED_COLUMNS.contains(&c.as_str()))
+            .collect();
         let mut s = Samples::with_capacity(columns, 0);
+        let mut last_time = 0.0;
         for (k, line) in lines.enumerate() {
+            let n = k + 2;
             if line.trim().is_empty() {
                 continue;
             }
-            let cells: Vec<&str> = line.split(',').collect();
-            if cells.len() != s.columns.len() {
-                return Err(bad(
-                    k + 2,
-                    format!("{} cells, header has {}", cells.len(), s.columns.len()),
-                ));
-            }
-            let mut row = Vec::with_capacity(cells.len());
-            for c in cells {
+            let cells = line.split(',');
+            let width = s.columns.len();
+            let mut row = Vec::with_capacity(width);
+            for (i, c) in cells.enumerate() {
+                if i >= width {
+                    return Err(bad(n, format!("more cells than the header's {width}")));
+                }
                 let c = c.trim();
-                row.push(if c.is_empty() {
+                let v = if c.is_empty() && i > 0 {
                     f64::NAN
                 } else {
-                    c.parse::<f64>()
-                        .map_err(|_| bad(k + 2, format!("'{c}' is not a number")))?
-                });
+                    match c.parse::<f64>() {
+                        Ok(v) if v.is_finite() && (v >= 0.0 || !counts[i]) => v,
+                        Ok(v) if v.is_finite() => {
+                            return Err(bad(
+                                n,
+                                format!("{} is negative: {c}; it counts something", s.columns[i]),
+                            ))
+                        }
+                        _ => {
+                            return Err(bad(
+                                n,
+                                format!(
+                                    "{} in column {} is not a finite number",
+                                    echo(c),
+                                    s.columns[i]
+                                ),
+                            ))
+                        }
+                    }
+                };
+                row.push(v);
             }
+            if row.len() != width {
+                return Err(bad(n, format!("{} cells, header has {width}", row.len())));
+            }
+            let t = row[0];
+            if t < last_time {
+                return Err(bad(
+                    n,
+                    format!(
+                        "virtual_seconds goes back from {last_time} to {t}; rows must be in time order"
+                    ),
+                ));
+            }
+            last_time = t;
             s.push_row(row);
+        }
+        if s.rows() == 0 {
+            return Err(bad(2, "no samples after the header".into()));
         }
         Ok(s)
     }

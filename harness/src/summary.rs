@@ -6,9 +6,11 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
+use crate::attribution::{self, SiteGrowth, SiteReport, SiteSampling};
 use crate::config::{RunConfig, Variant};
 use crate::profile::DhatReport;
 use crate::samples::Samples;
+use crate::units::{echo, number_text};
 use crate::verdict::{self, ResourceVerdict, Teardown, Verdict};
 use crate::Error;
 
@@ -49,6 +51,10 @@ pub struct Summary {
     pub injected_leak_bytes_per_hour: f64,
     /// `pass` or `fail`.
     pub verdict: Verdict,
+    /// `false` when the run was interrupted (SIGINT, SIGTERM) and judged on the
+    /// samples taken until then: a partial verdict. Absent in older summaries.
+    #[serde(default = "complete_default")]
+    pub complete: bool,
     /// One line: what failed by how much, or that all passed.
     pub message: String,
     /// Names of the resources that failed.
@@ -66,6 +72,16 @@ pub struct Summary {
     /// dhat's attribution, with `--dhat`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub dhat: Option<DhatReport>,
+    /// [`Samples::digest`] of the run's samples: ties `samples.csv` to this
+    /// summary, so a reader can tell a pair from two different runs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples_digest: Option<String>,
+    /// How allocation sites were sampled (absent with `--sample-bytes 0`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub site_sampling: Option<SiteSampling>,
+    /// Allocation sites by estimated growth of their live bytes, fastest first.
+    #[serde(default)]
+    pub growth_sites: Vec<SiteGrowth>,
     /// Scenario facts such as `peak_connections`.
     #[serde(flatten)]
     pub extras: BTreeMap<String, serde_json::Value>,
@@ -91,6 +107,8 @@ pub struct SummaryInput<'a> {
     pub events: u64,
     /// dhat's attribution.
     pub dhat: Option<DhatReport>,
+    /// Per-site growth from the allocation sampler.
+    pub sites: Option<&'a SiteReport>,
 }
 
 impl Summary {
@@ -125,7 +143,11 @@ impl Summary {
             late_growth_bytes_per_hour: est.map(|e| e.late_per_hour).unwrap_or(0.0),
             injected_leak_bytes_per_hour: i.cfg.leak_rate,
             verdict: verdict::decide(&i.verdicts),
-            message: verdict::message(&i.verdicts),
+            message: verdict::message(&i.verdicts)
+                + &i.sites
+                    .filter(|_| failed.iter().any(|f| f == "heap"))
+                    .and_then(|r| attribution::suffix(&r.sites))
+                    .unwrap_or_default(),
             failed_resources: failed,
             grown_gauges: grown,
             peak_live_bytes: heap.map(|h| h.peak as u64).unwrap_or(0),
@@ -133,6 +155,10 @@ impl Summary {
             resources: i.verdicts,
             teardown: i.teardown,
             dhat: i.dhat,
+            samples_digest: Some(i.samples.digest()),
+            complete: true,
+            site_sampling: i.sites.map(|r| r.sampling.clone()),
+            growth_sites: i.sites.map(|r| r.sites.clone()).unwrap_or_default(),
             extras: i.extras,
         }
     }
@@ -147,11 +173,46 @@ impl Summary {
     }
 
     /// Parses a saved summary; `path` names the file in errors.
+    /// Beyond the JSON shape (which already rejects an unknown `verdict`): a
+    /// plain scenario name, positive finite hours and sampling period, at least
+    /// one sample, and a message on one line.
     pub fn from_json(text: &str, path: &Path) -> Result<Self, Error> {
-        serde_json::from_str(text).map_err(|e| Error::Malformed {
+        let bad = |why: String| Error::Malformed {
             path: path.to_path_buf(),
-            why: e.to_string(),
-        })
+            why,
+        };
+        let s: Summary = serde_json::from_str(text).map_err(|e| bad(e.to_string()))?;
+        let plain = |t: &str| {
+            !t.is_empty()
+                && t.len() <= 64
+                && t.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        };
+        if !plain(&s.scenario) {
+            return Err(bad(format!(
+                "scenario {} is not a scenario name",
+                echo(&s.scenario)
+            )));
+        }
+        if !(s.virtual_hours.is_finite() && s.virtual_hours > 0.0) {
+            return Err(bad(format!(
+                "virtual_hours {} is not a positive number",
+                number_text(s.virtual_hours)
+            )));
+        }
+        if !(s.sample_every_seconds.is_finite() && s.sample_every_seconds > 0.0) {
+            return Err(bad(format!(
+                "sample_every_seconds {} is not a positive number",
+                number_text(s.sample_every_seconds)
+            )));
+        }
+        if s.samples == 0 {
+            return Err(bad("samples is 0; a run has at least one sample".into()));
+        }
+        if s.message.contains(['\n', '\r']) {
+            return Err(bad("message spans several lines".into()));
+        }
+        Ok(s)
     }
 
     /// A resource's verdict by name.
@@ -219,4 +280,8 @@ mod tests {
         assert_eq!(old.mode, MODE_VIRTUAL);
         assert!(!old.is_live());
     }
+}
+
+fn complete_default() -> bool {
+    true
 }

@@ -4,7 +4,8 @@
 //! [`Phase`]s (bursts, ramps, recurring bursts). The shape is a pure function of
 //! virtual time giving an arrival *rate* (events per second); [`Shape::count`] and
 //! [`Arrivals`] turn it into Poisson-like event counts and arrival times from an
-//! [`Rng`].
+//! [`Rng`]. [`Population`] says *who* sends them: a churning set of numbered
+//! users, the usual source of keys that a map forgets to drop.
 //!
 //! The generator is our own xoshiro256++ rather than a `rand` RNG on purpose: the
 //! byte-for-byte reproducibility of a seed is part of the report contract, and an
@@ -34,12 +35,19 @@ pub struct Rng {
     s: [u64; 4],
 }
 
-fn splitmix(state: &mut u64) -> u64 {
-    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    let mut z = *state;
+/// SplitMix64 of `x`: scatters sequential numbers (ids, seats, generations) over
+/// all 64 bits. The same function seeds [`Rng`].
+pub fn mix(x: u64) -> u64 {
+    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
+}
+
+fn splitmix(state: &mut u64) -> u64 {
+    let z = mix(*state);
+    *state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z
 }
 
 fn fnv1a(text: &str) -> u64 {
@@ -376,6 +384,39 @@ fn phase_peak(p: &Phase) -> f64 {
     }
 }
 
+/// A churning population of numbered users (or clients, or API keys): `active`
+/// are present at any moment, and `churn_per_hour` new ones replace the oldest
+/// every virtual hour, so each stays `active / churn_per_hour` hours and a day
+/// sees `active + 24 · churn_per_hour` distinct ones. At time `t` the present
+/// users are `[base(t), base(t) + active)`: who arrives is a pure function of
+/// time, so every variant and every subject sees the same people.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Population {
+    active: u64,
+    churn_per_hour: u64,
+}
+
+impl Population {
+    /// `active` users present at any moment, `churn_per_hour` arriving (and as
+    /// many leaving) every virtual hour.
+    pub fn new(active: u64, churn_per_hour: u64) -> Self {
+        Population {
+            active,
+            churn_per_hour,
+        }
+    }
+
+    /// The first user present at `t`.
+    pub fn base(&self, t: Duration) -> u64 {
+        (t.as_secs_f64() / 3600.0 * self.churn_per_hour as f64) as u64
+    }
+
+    /// A uniformly chosen present user.
+    pub fn pick(&self, rng: &mut Rng, t: Duration) -> u64 {
+        self.base(t) + rng.below(self.active)
+    }
+}
+
 /// Individual arrival times from a [`Shape`] (non-homogeneous Poisson by thinning).
 #[derive(Debug, Clone)]
 pub struct Arrivals {
@@ -433,6 +474,27 @@ mod tests {
         let zs: Vec<u64> = (0..8).map(|_| z.next_u64()).collect();
         assert_eq!(xs, ys);
         assert_ne!(xs, zs);
+    }
+
+    #[test]
+    fn mix_is_the_seeding_splitmix() {
+        let mut st = 41;
+        assert_eq!(splitmix(&mut st), mix(41));
+        assert_eq!(
+            splitmix(&mut st),
+            mix(41u64.wrapping_add(0x9E37_79B9_7F4A_7C15))
+        );
+        assert_ne!(mix(1), mix(2));
+    }
+
+    #[test]
+    fn population_churns_at_its_rate() {
+        let p = Population::new(1_000, 600);
+        let mut rng = Rng::new(3);
+        assert!((0..500).all(|_| p.pick(&mut rng, Duration::ZERO) < 1_000));
+        // After an hour the first 600 have left and 600 new ones are present.
+        assert_eq!(p.base(hours(1.0)), 600);
+        assert!((0..500).all(|_| (600..1_600).contains(&p.pick(&mut rng, hours(1.0)))));
     }
 
     #[test]

@@ -8,8 +8,28 @@ use std::path::Path;
 
 /// Lowest first. A module may import any module listed before it.
 const LAYERS: &[&str] = &[
-    "units", "alloc", "error", "clock", "traffic", "probe", "samples", "growth", "frames",
-    "config", "verdict", "profile", "summary", "scenario", "progress", "report", "run", "cli",
+    "units",
+    "limits",
+    "interrupt",
+    "sites",
+    "alloc",
+    "error",
+    "clock",
+    "traffic",
+    "probe",
+    "samples",
+    "growth",
+    "frames",
+    "config",
+    "verdict",
+    "attribution",
+    "profile",
+    "summary",
+    "scenario",
+    "progress",
+    "report",
+    "run",
+    "cli",
 ];
 
 /// Root re-exports (`crate::Error`) and the module that defines them.

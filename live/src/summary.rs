@@ -12,7 +12,7 @@
 
 use std::collections::BTreeMap;
 
-use serde_json::{json, Value};
+use serde_json::json;
 use soak_harness::samples::Samples;
 use soak_harness::summary::{Summary, MODE_LIVE};
 use soak_harness::verdict::{self, ResourceSpec, ResourceVerdict, Teardown, Verdict};
@@ -172,9 +172,11 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
                 exit.text
             );
         }
-        Ending::Interrupted { at_seconds } => {
+        Ending::Interrupted {
+            at_seconds, signal, ..
+        } => {
             message = format!(
-                "interrupted after {} of {}; partial result: {message}",
+                "interrupted by {signal} after {} of {}; partial result: {message}",
                 secs_text(*at_seconds),
                 secs_text(cfg.duration.as_secs_f64())
             );
@@ -185,6 +187,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
                 secs_text(*at_seconds),
                 f.goose_error.as_deref().unwrap_or("goose ended early")
             );
+            message = message.replace(['\n', '\r'], " ");
         }
     }
     if f.totals.shed > 0 {
@@ -285,7 +288,6 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         "ending": f.ending,
     });
     let mut extras = BTreeMap::new();
-    extras.insert("complete".to_string(), Value::Bool(f.ending.complete()));
     extras.insert("live".to_string(), live);
     if cfg.plan.has_ws() {
         extras.insert("peak_connections".to_string(), json!(tot.peak_connections));
@@ -312,6 +314,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         late_growth_bytes_per_hour: est.map(|e| e.late_per_hour).unwrap_or(0.0),
         injected_leak_bytes_per_hour: 0.0,
         verdict,
+        complete: f.ending.complete(),
         message,
         failed_resources: failed,
         grown_gauges: grown,
@@ -320,6 +323,9 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         resources: verdicts,
         teardown,
         dhat: None,
+        samples_digest: Some(samples.digest()),
+        site_sampling: None,
+        growth_sites: Vec::new(),
         extras,
     }
 }

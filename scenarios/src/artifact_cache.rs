@@ -34,16 +34,17 @@
 //! climbing all day like cumulative counters would. Only the harness's heap budget
 //! judges the run.
 
-use std::cell::Cell;
-use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
+use soak_components::hash::HashMap;
 use soak_components::lru::{spawn_sweeper, LruCache, Reason, Shared};
 use soak_harness::traffic::{hours, mins, secs, Diurnal, Phase, Rng, Shape};
 use soak_harness::{BoxError, Ctx, Gauge, RunFuture, Scenario};
+
+use crate::common::per_sample;
 
 /// Artifact store: most items (seed 003).
 pub const ARTIFACT_MAX: usize = 1_000;
@@ -407,16 +408,6 @@ where
         ))?;
     }
     Ok(())
-}
-
-/// Turns a cumulative counter into the count since the previous sample.
-fn per_sample(total: impl Fn() -> u64 + 'static) -> impl Fn() -> f64 + 'static {
-    let last = Cell::new(0u64);
-    move || {
-        let now = total();
-        let d = now.saturating_sub(last.replace(now));
-        d as f64
-    }
 }
 
 /// Locks `m`; a poisoned lock only means a panic elsewhere, the data is intact.

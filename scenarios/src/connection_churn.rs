@@ -23,7 +23,6 @@
 //! Summary: `peak_connections` (the registry's peak), `heartbeating_clients_evicted`
 //! (live clients the server closed on: must be 0), evictions by cause.
 
-use std::cell::Cell;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -31,6 +30,8 @@ use soak_components::ws::server::Monitor;
 use soak_components::ws::{ClientHandle, Command, Config, Fleet, Server, SessionId, Tally};
 use soak_harness::traffic::{mins, secs, Diurnal, Phase, Rng, Shape};
 use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
+
+use crate::common::per_sample;
 
 /// Live clients wanted at the quietest hour.
 pub const TROUGH_CLIENTS: f64 = 3_000.0;
@@ -111,14 +112,6 @@ fn wanted(curve: &Diurnal, t: Duration) -> (f64, f64) {
     (c, (c / MEAN_STAY.as_secs_f64() + slope).max(0.0))
 }
 
-fn delta_gauge(name: &str, read: impl Fn() -> u64 + 'static) -> Gauge {
-    let last = Cell::new(0u64);
-    Gauge::new(name, move || {
-        let now = read();
-        (now - last.replace(now)) as f64
-    })
-}
-
 fn register_gauges(
     ctx: &Ctx,
     monitor: &Monitor,
@@ -145,17 +138,22 @@ fn register_gauges(
         m.pending() as f64
     }))?;
     let m = monitor.clone();
-    ctx.gauge(delta_gauge("evicted_heartbeat", move || {
-        m.stats().evicted_heartbeat
-    }))?;
+    ctx.gauge(Gauge::new(
+        "evicted_heartbeat",
+        per_sample(move || m.stats().evicted_heartbeat),
+    ))?;
     let m = monitor.clone();
-    ctx.gauge(delta_gauge("evicted_idle", move || m.stats().evicted_idle))?;
+    ctx.gauge(Gauge::new(
+        "evicted_idle",
+        per_sample(move || m.stats().evicted_idle),
+    ))?;
     let m = monitor.clone();
-    ctx.gauge(delta_gauge("evicted_capacity", move || {
-        m.stats().evicted_capacity
-    }))?;
+    ctx.gauge(Gauge::new(
+        "evicted_capacity",
+        per_sample(move || m.stats().evicted_capacity),
+    ))?;
     let m = monitor.clone();
-    ctx.gauge(delta_gauge("refused", move || m.stats().refused))?;
+    ctx.gauge(Gauge::new("refused", per_sample(move || m.stats().refused)))?;
     Ok(())
 }
 
@@ -171,7 +169,7 @@ impl Scenario for ConnectionChurn {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
-            let server = Server::start(Config::variant(ctx.leaky()));
+            let server = Server::start(Config::default().leaky(ctx.leaky()));
             let fleet = Fleet::new();
             let monitor = server.monitor();
             let tally = fleet.tally();

@@ -6,6 +6,7 @@
 
 pub mod artifact_cache;
 pub mod calibration;
+mod common;
 pub mod connection_churn;
 pub mod moderator_flood;
 pub mod raid_burst;

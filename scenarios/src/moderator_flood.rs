@@ -41,9 +41,13 @@ use std::time::Duration;
 
 use soak_components::rate_limit::anti_spam::{AntiSpam, SpamVerdict};
 use soak_components::rate_limit::{flag_key, Cooldown};
-use soak_components::ttl_map::{Cleanup, TtlMap};
-use soak_harness::traffic::{hours, mins, secs, Diurnal, Phase, Rng, Shape};
-use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
+use soak_components::ttl_map::Cleanup;
+use soak_harness::traffic::{hours, mins, mix, secs, Diurnal, Phase, Population, Shape};
+use soak_harness::{Ctx, RunFuture, Scenario};
+
+use crate::common::{
+    chat_lines, map_gauge, member_key, snowflake, spam_gauges, SpamTally, CHAT_LINES,
+};
 
 /// Guilds the bot serves.
 pub const GUILDS: u64 = 4_000;
@@ -105,12 +109,12 @@ impl Scenario for ModeratorFlood {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
-            let cleanup = Cleanup::leaky(ctx.leaky());
+            let cleanup = Cleanup::default().leaky(ctx.leaky());
             let flag = Cooldown::flag(cleanup)?;
             let reset = Cooldown::modstats_reset(cleanup)?;
             let spam = AntiSpam::new(cleanup)?;
-            gauge(ctx, "flag_cooldowns", flag.map())?;
-            gauge(ctx, "reset_cooldowns", reset.map())?;
+            map_gauge(ctx, "flag_cooldowns", flag.map())?;
+            map_gauge(ctx, "reset_cooldowns", reset.map())?;
             spam_gauges(ctx, &spam)?;
 
             let (flags, waves, resets, bursts) = (flags(), flag_waves(), resets(), reset_bursts());
@@ -198,26 +202,6 @@ impl Scenario for ModeratorFlood {
     }
 }
 
-/// Registers a gauge reading the entry count of `map`.
-pub(crate) fn gauge<V: 'static>(
-    ctx: &Ctx,
-    name: &str,
-    map: &TtlMap<String, V>,
-) -> Result<(), soak_harness::BoxError> {
-    let m = map.clone();
-    ctx.gauge(Gauge::new(name, move || m.len() as f64))
-}
-
-/// Registers the three anti-spam trackers' gauges (seed 000's maps).
-pub(crate) fn spam_gauges(ctx: &Ctx, spam: &AntiSpam) -> Result<(), soak_harness::BoxError> {
-    gauge(ctx, "spam_rate", spam.rate_map())?;
-    let s = spam.clone();
-    ctx.gauge(Gauge::new("spam_duplicates", move || {
-        s.duplicates_len() as f64
-    }))?;
-    gauge(ctx, "spam_violations", spam.violations_map())
-}
-
 /// Outcomes of the day's limiter and anti-spam decisions, for `summary.json`.
 #[derive(Debug, Default)]
 struct Tally {
@@ -225,9 +209,7 @@ struct Tally {
     flags_limited: u64,
     resets_allowed: u64,
     resets_limited: u64,
-    messages: u64,
-    spam_flagged: u64,
-    mutes: u64,
+    chat: SpamTally,
 }
 
 impl Tally {
@@ -251,12 +233,7 @@ impl Tally {
     }
 
     fn message(&mut self, verdict: SpamVerdict) {
-        self.messages += 1;
-        match verdict {
-            SpamVerdict::Clean => {}
-            SpamVerdict::TooFast | SpamVerdict::Duplicate => self.spam_flagged += 1,
-            SpamVerdict::Mute => self.mutes += 1,
-        }
+        self.chat.message(verdict);
     }
 
     fn report(&self, ctx: &Ctx) {
@@ -264,9 +241,7 @@ impl Tally {
         ctx.set_summary("flags_limited", self.flags_limited);
         ctx.set_summary("resets_allowed", self.resets_allowed);
         ctx.set_summary("resets_limited", self.resets_limited);
-        ctx.set_summary("messages_checked", self.messages);
-        ctx.set_summary("spam_flagged", self.spam_flagged);
-        ctx.set_summary("spam_mutes", self.mutes);
+        self.chat.report(ctx);
     }
 }
 
@@ -278,71 +253,4 @@ fn moderator(guild: u64, seat: u64, t: Duration) -> u64 {
     let days = t.as_secs_f64() / 86_400.0;
     let generation = (days / MOD_TENURE_DAYS + phase).floor() as u64;
     snowflake((0x30d << 48) ^ (s << 8) ^ generation)
-}
-
-/// A churning user population (shared with `raid-burst`): `active` users are present at any moment and
-/// `churn_per_hour` new ones replace the oldest every hour. Users are numbered;
-/// at time `t` the present ones are `[base(t), base(t) + active)`.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Population {
-    active: u64,
-    churn_per_hour: u64,
-}
-
-impl Population {
-    pub(crate) fn new(active: u64, churn_per_hour: u64) -> Self {
-        Population {
-            active,
-            churn_per_hour,
-        }
-    }
-
-    /// A uniformly chosen present user.
-    pub(crate) fn pick(&self, rng: &mut Rng, t: Duration) -> u64 {
-        let base = (t.as_secs_f64() / 3600.0 * self.churn_per_hour as f64) as u64;
-        base + rng.below(self.active)
-    }
-}
-
-/// Distinct chat lines the population says, Zipf-popular (`lol`, `gg` ... and
-/// long one-offs): 3 to 16 words, about 50 characters on average.
-pub(crate) const CHAT_LINES: u64 = 20_000;
-
-/// The chat lines, built once per run.
-pub(crate) fn chat_lines(rng: &mut Rng) -> Vec<String> {
-    const WORDS: [&str; 24] = [
-        "gg", "lol", "anyone", "up", "for", "a", "raid", "tonight", "the", "new", "patch", "is",
-        "wild", "can", "someone", "help", "me", "with", "my", "build", "thanks", "again", "what",
-        "time",
-    ];
-    (0..CHAT_LINES)
-        .map(|_| {
-            let n = rng.between(3, 16) as usize;
-            let words: Vec<&str> = (0..n).filter_map(|_| rng.pick(&WORDS).copied()).collect();
-            words.join(" ")
-        })
-        .collect()
-}
-
-/// Writes the `guild:user` key into `buf` (reused: no allocation per message).
-pub(crate) fn member_key(buf: &mut String, guild: u64, user: u64) -> &str {
-    use std::fmt::Write;
-    buf.clear();
-    // Writing to a String cannot fail.
-    let _ = write!(buf, "{guild}:{user}");
-    buf
-}
-
-/// SplitMix64's finaliser: scatters sequential numbers.
-pub(crate) fn mix(x: u64) -> u64 {
-    let mut z = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-    z ^ (z >> 31)
-}
-
-/// A Discord-like 19-digit snowflake id for the number `x`, so keys have their
-/// real length (`guild:user` is 39 characters).
-pub(crate) fn snowflake(x: u64) -> u64 {
-    1_000_000_000_000_000_000 + mix(x) % 8_000_000_000_000_000_000
 }

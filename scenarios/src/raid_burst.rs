@@ -34,11 +34,11 @@ use soak_components::rate_limit::anti_raid::{
 use soak_components::rate_limit::anti_spam::{AntiSpam, SpamVerdict};
 use soak_components::rate_limit::tickets::Tickets;
 use soak_components::ttl_map::Cleanup;
-use soak_harness::traffic::{mins, secs, Diurnal, Phase, Rng, Shape};
+use soak_harness::traffic::{mins, secs, Diurnal, Phase, Population, Rng, Shape};
 use soak_harness::{Ctx, RunFuture, Scenario};
 
-use crate::moderator_flood::{
-    chat_lines, gauge, member_key, snowflake, spam_gauges, Population, CHAT_LINES,
+use crate::common::{
+    chat_lines, map_gauge, member_key, snowflake, spam_gauges, SpamTally, CHAT_LINES,
 };
 
 /// Guilds the bot serves.
@@ -108,15 +108,15 @@ impl Scenario for RaidBurst {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
-            let cleanup = Cleanup::leaky(ctx.leaky());
+            let cleanup = Cleanup::default().leaky(ctx.leaky());
             let spam = AntiSpam::new(cleanup)?;
             let recovery = RecoveryCache::new(cleanup)?;
             let desk = Tickets::new(cleanup)?;
             spam_gauges(ctx, &spam)?;
-            gauge(ctx, "deleted_channels", recovery.channels())?;
-            gauge(ctx, "deleted_roles", recovery.roles())?;
-            gauge(ctx, "ticket_selects", desk.selects())?;
-            gauge(ctx, "ticket_questions", desk.questions())?;
+            map_gauge(ctx, "deleted_channels", recovery.channels())?;
+            map_gauge(ctx, "deleted_roles", recovery.roles())?;
+            map_gauge(ctx, "ticket_selects", desk.selects())?;
+            map_gauge(ctx, "ticket_questions", desk.questions())?;
 
             let (messages, joins, tickets, deletions) =
                 (messages(), joins(), tickets(), deletions());
@@ -252,9 +252,7 @@ fn form(rng: &mut Rng) -> Vec<String> {
 /// The day's counts, for `summary.json`, and the deleted ids to restore.
 #[derive(Debug, Default)]
 struct Day {
-    messages: u64,
-    mutes: u64,
-    spam_flagged: u64,
+    chat: SpamTally,
     joins: u64,
     submitted: u64,
     deleted: Vec<(u64, u64, bool)>,
@@ -265,12 +263,7 @@ struct Day {
 
 impl Day {
     fn message(&mut self, verdict: SpamVerdict) {
-        self.messages += 1;
-        match verdict {
-            SpamVerdict::Clean => {}
-            SpamVerdict::TooFast | SpamVerdict::Duplicate => self.spam_flagged += 1,
-            SpamVerdict::Mute => self.mutes += 1,
-        }
+        self.chat.message(verdict);
     }
 
     fn remember(&mut self, guild: u64, id: u64, channel: bool) {
@@ -342,9 +335,7 @@ impl Day {
     }
 
     fn report(&self, ctx: &Ctx) {
-        ctx.set_summary("messages_checked", self.messages);
-        ctx.set_summary("spam_flagged", self.spam_flagged);
-        ctx.set_summary("spam_mutes", self.mutes);
+        self.chat.report(ctx);
         ctx.set_summary("joins", self.joins);
         ctx.set_summary("tickets_submitted", self.submitted);
         ctx.set_summary("restored", self.restored);

@@ -31,7 +31,6 @@ use std::time::Duration;
 
 use soak_components::lifecycle::bus::{Event, Topic};
 use soak_components::lifecycle::services::{ErrorTracker, Host, PerformanceMonitor, VoiceSession};
-use soak_components::lifecycle::Variant;
 use soak_harness::traffic::{mins, secs, Diurnal, Rng, Shape};
 use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
 
@@ -121,12 +120,7 @@ impl Scenario for TimerLifecycle {
 
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
-            let variant = if ctx.leaky() {
-                Variant::Leaky
-            } else {
-                Variant::Fixed
-            };
-            let host = Host::new(variant);
+            let host = Host::new().leaky(ctx.leaky());
             let calls_shape = Shape::new(Diurnal::new(CALL_TROUGH, CALL_PEAK, 14.0));
 
             // Gauges hold their own Arcs: the teardown check reads them after run(),

@@ -54,12 +54,64 @@ fn check_rate(rate: f64, expect_pass: Option<bool>) {
                 );
             }
         }
+        match expect_pass {
+            Some(true) => crate::support::no_site_past_budget(s),
+            Some(false) => injector_site_within_noise(s, rate),
+            None => {}
+        }
         assert_eq!(s.samples, 24 * 60 + 1);
         assert!(
             s.load_events > 500_000,
             "a day of traffic: {}",
             s.load_events
         );
+    }
+}
+
+/// The injected leak's site is the top growing one, its growth within three of its
+/// reported standard errors (sampling noise included) of the injected rate.
+fn injector_site_within_noise(s: &soak_harness::Summary, rate: f64) {
+    crate::support::top_site_on(s, &["harness/src/run.rs"]);
+    let top = &s.growth_sites[0];
+    let err = top.growth_bytes_per_hour - rate;
+    assert!(
+        err.abs() <= 3.0 * top.growth_stderr_bytes_per_hour,
+        "seed {}: injector site {} ± {} B/h for {rate} B/h",
+        s.seed,
+        top.growth_bytes_per_hour,
+        top.growth_stderr_bytes_per_hour
+    );
+}
+
+/// The acceptance: `calibration --leak-rate 4MiB/h` reports the injector's site
+/// within ±15% of 4 MiB/h — at the default interval for the default seed, and for
+/// seeds 1–5 at 256 KiB (at 512 KiB the sampling error of this leak is ±8%, so one
+/// seed in about twelve falls outside ±15%: see docs/performance.md).
+#[test]
+fn injector_site_within_15_percent_of_4_mib_per_hour() {
+    let rate = 4.0 * MIB;
+    let check = |seed: u64, sample_bytes: u64| {
+        let cfg = RunConfig::new()
+            .leak_rate(rate)
+            .seed(seed)
+            .sample_bytes(sample_bytes);
+        let o = soak_harness::run(&Calibration, &cfg).expect("calibration runs");
+        let s = &o.summary;
+        crate::support::top_site_on(s, &["harness/src/run.rs"]);
+        let got = s.growth_sites[0].growth_bytes_per_hour;
+        assert!(
+            (got / rate - 1.0).abs() <= 0.15,
+            "seed {seed}, every {sample_bytes} B: {got} B/h"
+        );
+        assert!(
+            s.message.contains("% at harness/src/run.rs:"),
+            "{}",
+            s.message
+        );
+    };
+    check(1, soak_harness::sites::DEFAULT_SAMPLE_BYTES);
+    for seed in 1..=5 {
+        check(seed, 256 * 1024);
     }
 }
 
@@ -101,8 +153,11 @@ fn grid_16_mib_per_hour_fails() {
 
 #[test]
 fn leaky_twin_fails_on_heap_and_fixed_passes() {
-    for seed in 1..=3 {
+    let leak = crate::support::leak_line("scenarios/src/calibration.rs");
+    for seed in 1..=5 {
         let leaky = run(0.0, seed, Variant::Leaky, 24.0);
+        // The top growing site is the line under `// LEAK:`.
+        crate::support::top_site_on(&leaky.summary, &[leak.as_str()]);
         assert!(!leaky.passed(), "seed {seed}: {}", leaky.summary.message);
         assert_eq!(leaky.summary.failed_resources, vec!["heap".to_string()]);
         assert!(
@@ -115,6 +170,7 @@ fn leaky_twin_fails_on_heap_and_fixed_passes() {
         assert!((1.4e6..2.6e6).contains(&g), "seed {seed}: {g}");
         let fixed = run(0.0, seed, Variant::Fixed, 24.0);
         assert!(fixed.passed(), "seed {seed}: {}", fixed.summary.message);
+        crate::support::no_site_past_budget(&fixed.summary);
         assert!(
             fixed.summary.grown_gauges.is_empty(),
             "{:?}",

@@ -9,6 +9,7 @@ use crate::support;
 
 fn fixed_passes(seed: u64) {
     let s = support::day(&ConnectionChurn, Variant::Fixed, seed).summary;
+    support::no_site_past_budget(&s);
     assert_eq!(s.verdict, Verdict::Pass, "seed {seed}: {}", s.message);
     assert!(
         support::extra(&s, "peak_connections") >= 10_000.0,
@@ -32,6 +33,8 @@ fn fixed_passes(seed: u64) {
 fn leaky_fails(seed: u64) {
     let s = support::day(&ConnectionChurn, Variant::Leaky, seed).summary;
     assert_eq!(s.verdict, Verdict::Fail, "seed {seed}: {}", s.message);
+    // The connections the server accepts and never lets go.
+    support::top_site_on(&s, &["components/src/ws/"]);
     assert!(
         s.failed_resources
             .iter()

@@ -12,6 +12,7 @@ mod ci;
 mod cli;
 mod connection_churn;
 mod dhat;
+mod hardening;
 mod moderator_flood;
 mod raid_burst;
 mod support;

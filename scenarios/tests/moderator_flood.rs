@@ -64,6 +64,7 @@ fn fixed_passes_for_seeds_1_to_5() {
             "seed {seed}"
         );
         assert!(s.teardown.clean, "seed {seed}: {:?}", s.teardown);
+        support::no_site_past_budget(s);
         assert!(s.teardown.gauges_after.values().all(|&v| v == 0.0));
         for g in GAUGES {
             assert!(o.samples.column(g).is_some(), "gauge {g}");
@@ -96,6 +97,12 @@ fn leaky_fails_on_heap_naming_the_anti_spam_maps_for_seeds_1_to_5() {
             );
         }
         assert!(s.message.contains("heap grew"), "{}", s.message);
+        // The bytes grow where the never-swept maps insert.
+        support::top_site_on(
+            s,
+            &["components/src/ttl_map.rs", "components/src/rate_limit/"],
+        );
+        assert!(s.message.contains("% at components/src/"), "{}", s.message);
         assert!(s.message.contains("spam_rate"), "{}", s.message);
         // Every speaker of the day is still held.
         assert!(peak(&o, "spam_rate") > 300_000.0, "seed {seed}");

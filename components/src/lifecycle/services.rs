@@ -17,7 +17,7 @@ use tokio::time::Instant;
 
 use super::bus::{Event, EventBus, Topic};
 use super::console::Console;
-use super::{lock, spawn_interval, Census, Kind, Released, ResourceManager, Stream, Variant};
+use super::{lock, spawn_interval, Census, Kind, Released, ResourceManager, Stream};
 
 /// Seed 002: `setInterval(() => this.cleanupInactiveSessions(), 60000)`.
 pub const VOICE_CLEANUP_EVERY: Duration = Duration::from_secs(60);
@@ -28,13 +28,13 @@ pub const FLUSH_EVERY: Duration = Duration::from_secs(30);
 /// Breadcrumbs an error tracker keeps (a ring: the newest win).
 pub const BREADCRUMBS: usize = 50;
 
-/// What services live in: the variant to build, the shared event bus (the
+/// What services live in: fixed or leaky twins, the shared event bus (the
 /// seed's `window`), the console, the census every manager counts into, and the
 /// file the performance monitor writes to.
 #[derive(Debug, Clone)]
 pub struct Host {
-    /// Fixed or leaky services.
-    pub variant: Variant,
+    /// Build the leaky twins of the services (see [`Host::leaky`]).
+    pub leaky: bool,
     /// Global events.
     pub bus: Arc<EventBus>,
     /// The wrapped logger.
@@ -47,10 +47,10 @@ pub struct Host {
 }
 
 impl Host {
-    /// A fresh host for `variant` writing metrics to `/dev/null`.
-    pub fn new(variant: Variant) -> Self {
+    /// A fresh host for the fixed services, writing metrics to `/dev/null`.
+    pub fn new() -> Self {
         Host {
-            variant,
+            leaky: false,
             bus: EventBus::new(),
             console: Console::new(),
             census: Census::new(),
@@ -58,8 +58,17 @@ impl Host {
         }
     }
 
-    fn leaky(&self) -> bool {
-        self.variant == Variant::Leaky
+    /// With `true`, services started on this host are the leaky twins: every
+    /// resource is started as in the fixed code but never handed to the manager.
+    pub fn leaky(mut self, leaky: bool) -> Self {
+        self.leaky = leaky;
+        self
+    }
+}
+
+impl Default for Host {
+    fn default() -> Self {
+        Host::new()
     }
 }
 
@@ -108,7 +117,7 @@ impl VoiceSession {
         let cleanup = spawn_interval(&host.census, VOICE_CLEANUP_EVERY, move || {
             lock(&s).cleanup_inactive(Instant::now());
         });
-        if host.leaky() {
+        if host.leaky {
             // LEAK: seed 002 #1, "setInterval(() => this.cleanupInactiveSessions(),
             // 60000)" — "No reference stored, cannot be cleared!"
             drop(cleanup);
@@ -177,7 +186,7 @@ impl ErrorTracker {
         for topic in Topic::ALL {
             let c = crumbs.clone();
             let on_event = move |e: &Event| lock(&c).add("event", e.detail);
-            if host.leaky() {
+            if host.leaky {
                 // LEAK: seed 002 #3, "5 global listeners with NO cleanup!" —
                 // "Multiple ErrorTracker instances create duplicate listeners".
                 host.bus.subscribe(topic, on_event);
@@ -187,7 +196,7 @@ impl ErrorTracker {
         }
         let c = crumbs.clone();
         let hook = move |line: &str| lock(&c).add("console", line);
-        if host.leaky() {
+        if host.leaky {
             // LEAK: seed 002 #6, "Multiple ErrorTracker instances wrap console
             // methods multiple times. Nested interceptors accumulate (3 instances =
             // 3 layers)" — no isWrapped check and no unwrap.
@@ -237,7 +246,7 @@ impl PerformanceMonitor {
         let stream = Stream::open(&host.sink, &host.census)?;
         let buffer = Arc::new(Mutex::new(String::new()));
         let resources = ResourceManager::new(&host.census);
-        if host.leaky() {
+        if host.leaky {
             // LEAK: seed 003, "HTTP streams not properly closed on disconnect/
             // error": the stream is never registered with the ResourceManager.
         } else {
@@ -245,7 +254,7 @@ impl PerformanceMonitor {
         }
         let (b, s) = (buffer.clone(), stream.clone());
         let timer = spawn_interval(&host.census, FLUSH_EVERY, move || flush(&b, &s));
-        if host.leaky() {
+        if host.leaky {
             // LEAK: seed 002 #7, "FlushTimer runs indefinitely if instance not
             // explicitly destroyed" — the timer (and the stream it writes to) outlive
             // the monitor.

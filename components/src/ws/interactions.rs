@@ -9,12 +9,13 @@
 //! [`Interactions::end_session`] times out what a session leaves pending when its
 //! last client goes.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use super::{ClientId, SessionId};
+use crate::hash::{HashMap, HashSet};
 
 #[derive(Debug, Clone, Copy)]
 struct Pending {
@@ -49,9 +50,9 @@ impl Interactions {
             timeout,
             prune,
             next_id: 0,
-            pending: HashMap::new(),
+            pending: HashMap::default(),
             deadlines: VecDeque::new(),
-            by_session: HashMap::new(),
+            by_session: HashMap::default(),
             created: 0,
             resolved: 0,
             timed_out: 0,

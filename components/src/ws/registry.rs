@@ -23,6 +23,7 @@ use lru::LruCache;
 use tokio::time::Instant;
 
 use super::{Cause, ClientId, Heartbeat, SessionId};
+use crate::hash::FixedFold;
 
 /// One connected client.
 #[derive(Debug)]
@@ -51,7 +52,7 @@ pub enum Admit<L> {
 /// Connected clients by id, least recently active first.
 #[derive(Debug)]
 pub struct Registry<L> {
-    clients: LruCache<ClientId, Entry<L>>,
+    clients: LruCache<ClientId, Entry<L>, FixedFold>,
     max: Option<usize>,
 }
 
@@ -59,7 +60,7 @@ impl<L> Registry<L> {
     /// An empty registry holding at most `max` clients (`None`: unbounded).
     pub fn new(max: Option<usize>) -> Self {
         Registry {
-            clients: LruCache::unbounded(),
+            clients: LruCache::unbounded_with_hasher(FixedFold::default()),
             max,
         }
     }

@@ -15,7 +15,6 @@
 //! loop), and each task holds a clone of an `mpsc::Sender` whose last drop tells
 //! [`Server::shutdown`] that they all ended.
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
@@ -32,6 +31,7 @@ use tokio_tungstenite::WebSocketStream;
 use super::interactions::Interactions;
 use super::registry::{Admit, Entry, Registry};
 use super::{Cause, ClientId, Config, SessionId};
+use crate::hash::HashMap;
 
 #[derive(Debug)]
 enum Ctrl {
@@ -91,7 +91,7 @@ impl State {
     fn new(config: &Config) -> Self {
         State {
             registry: Registry::new(config.max_clients),
-            sessions: HashMap::new(),
+            sessions: HashMap::default(),
             interactions: Interactions::new(config.interaction_timeout, !config.leaky),
             next_client: 0,
             stats: Stats::default(),

@@ -36,10 +36,32 @@ pub(super) fn register_fonts() {
     });
 }
 
-/// Draws both chart files into `dir`, each written atomically.
-pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Error> {
+/// Sites drawn in the allocation-site panel.
+pub const CHART_SITES: usize = 5;
+
+/// Both charts, drawn in memory: writing them is the caller's (so a full disk is
+/// an I/O error naming the file, not a drawing error).
+#[derive(Debug, Clone)]
+pub struct Charts {
+    /// `heap.svg`.
+    pub svg: String,
+    /// `heap.png`, encoded.
+    pub png: Vec<u8>,
+}
+
+/// Draws both charts of a run in memory (with the allocation sites' panel when
+/// there are sites). `dir` names the files in errors.
+pub fn render(
+    dir: &Path,
+    samples: &Samples,
+    sites: Option<&Samples>,
+    summary: &Summary,
+) -> Result<Charts, Error> {
     register_fonts();
-    let panels = panels(samples, summary.is_live());
+    let mut panels = panels(samples, summary.is_live());
+    if let Some(p) = sites.and_then(|s| site_panel(s, summary)) {
+        panels.insert(0, p);
+    }
     let height = HEAP_HEIGHT + PANEL_HEIGHT * panels.len() as u32;
 
     let mut svg = String::new();
@@ -50,27 +72,81 @@ pub fn draw(dir: &Path, samples: &Samples, summary: &Summary) -> Result<(), Erro
             why,
         })?;
     }
-    write_atomic(&dir.join(SVG_FILE), svg.as_bytes())?;
-
-    // The bitmap backend encodes by file extension, so draw to a temporary
-    // `.png` in the same directory and rename it into place.
-    let png = dir.join(PNG_FILE);
-    let tmp = dir.join(format!(".tmp-{}-{PNG_FILE}", std::process::id()));
-    let drawn = {
-        let root = BitMapBackend::new(&tmp, (WIDTH, height)).into_drawing_area();
-        plot(&root, samples, summary, &panels)
+    let png_err = |why: String| Error::Chart {
+        path: dir.join(PNG_FILE),
+        why,
     };
-    let renamed = drawn.and_then(|()| std::fs::rename(&tmp, &png).map_err(|e| e.to_string()));
-    if let Err(why) = renamed {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Chart { path: png, why });
+    let mut rgb = vec![0u8; WIDTH as usize * height as usize * 3];
+    {
+        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, height)).into_drawing_area();
+        plot(&root, samples, summary, &panels).map_err(png_err)?;
     }
-    Ok(())
+    let mut png = Vec::new();
+    {
+        let mut enc = png::Encoder::new(&mut png, WIDTH, height);
+        enc.set_color(png::ColorType::Rgb);
+        enc.set_depth(png::BitDepth::Eight);
+        // What plotters' file encoder (the `image` crate) chose: adaptive filtering.
+        enc.set_filter(png::FilterType::Sub);
+        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+        let mut w = enc.write_header().map_err(|e| png_err(e.to_string()))?;
+        w.write_image_data(&rgb)
+            .map_err(|e| png_err(e.to_string()))?;
+        w.finish().map_err(|e| png_err(e.to_string()))?;
+    }
+    Ok(Charts { svg, png })
+}
+
+/// Draws both chart files into the existing run directory `dir`, each written
+/// atomically (what `soak report` does; a run writes its charts with the rest of
+/// its files, see [`super::write_run`]).
+pub fn draw(
+    dir: &Path,
+    samples: &Samples,
+    sites: Option<&Samples>,
+    summary: &Summary,
+) -> Result<(), Error> {
+    let charts = render(dir, samples, sites, summary)?;
+    write_atomic(&dir.join(SVG_FILE), charts.svg.as_bytes())?;
+    write_atomic(&dir.join(PNG_FILE), &charts.png)
 }
 
 struct Panel {
     title: String,
     series: Vec<(String, Vec<f64>)>,
+    /// Hours of each value when not the samples' own.
+    hours: Option<Vec<f64>>,
+}
+
+/// The top sites' estimated live bytes, fastest growing first.
+fn site_panel(sites: &Samples, summary: &Summary) -> Option<Panel> {
+    let series: Vec<(String, Vec<f64>)> = summary
+        .growth_sites
+        .iter()
+        .take(CHART_SITES)
+        .filter_map(|g| {
+            let v = sites.column(&g.id)?;
+            let place = crate::attribution::place(g);
+            let short = place.split(' ').next().unwrap_or(&place).to_string();
+            Some((
+                format!("{short} {}/h", bytes_text(g.growth_bytes_per_hour)),
+                v,
+            ))
+        })
+        .collect();
+    (!series.is_empty()).then(|| Panel {
+        title: format!(
+            "allocation sites: estimated live bytes, top {} by growth (sampled every {})",
+            series.len(),
+            summary
+                .site_sampling
+                .as_ref()
+                .map(|s| bytes_text(s.sample_bytes as f64))
+                .unwrap_or_default()
+        ),
+        series,
+        hours: Some(sites.hours()),
+    })
 }
 
 /// The x axis: the run's length in display units and how to get there from hours.
@@ -144,6 +220,7 @@ fn panels(s: &Samples, live: bool) -> Vec<Panel> {
             out.push(Panel {
                 title: "load (events per sample)".into(),
                 series: vec![("load".into(), load)],
+                hours: None,
             });
         }
     }
@@ -159,6 +236,7 @@ fn panels(s: &Samples, live: bool) -> Vec<Panel> {
             ((if live { "threads" } else { "tasks" }).into(), tasks),
             ("fds".into(), fds),
         ],
+        hours: None,
     });
     let extra = || s.columns().iter().skip(crate::probe::FIXED_COLUMNS.len());
     let latency: Vec<(String, Vec<f64>)> = extra()
@@ -171,6 +249,7 @@ fn panels(s: &Samples, live: bool) -> Vec<Panel> {
         out.push(Panel {
             title: "latency (ms)".into(),
             series: latency,
+            hours: None,
         });
     }
     // A live run's counters (`*_total` from the target's /metrics) only climb:
@@ -181,6 +260,7 @@ fn panels(s: &Samples, live: bool) -> Vec<Panel> {
             out.push(Panel {
                 title: format!("gauge: {name}"),
                 series: vec![(name.clone(), v)],
+                hours: None,
             });
         }
     }
@@ -234,6 +314,7 @@ fn plot<DB: DrawingBackend>(
             .y_label_formatter(&|v| compact(*v))
             .draw()
             .map_err(e)?;
+        let t = p.hours.as_ref().unwrap_or(&t);
         for (k, (name, v)) in p.series.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             chart
