@@ -65,20 +65,18 @@ fn interrupted_by(signal: i32, name: &str, status: i32) {
         .arg(&out)
         .spawn()
         .expect("soak-live starts");
-    // Interrupt once the load is running (the run directory appears when it starts).
+    // Interrupt once the load is running (it starts within a second or two; the
+    // run directory is written whole at the end).
     let started = Instant::now();
     let run_dir = out.join("live-chat-bot").join(name);
-    while !run_dir.exists() && started.elapsed() < Duration::from_secs(20) {
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    std::thread::sleep(Duration::from_secs(2));
+    std::thread::sleep(Duration::from_secs(4));
     // SAFETY: kill has no memory preconditions; the pid is our own child's.
     unsafe {
         libc::kill(child.id() as i32, signal);
     }
     let exit = child.wait().expect("soak-live ends");
     assert!(
-        started.elapsed() < Duration::from_secs(25),
+        started.elapsed() < Duration::from_secs(15),
         "stopped promptly"
     );
     assert_eq!(exit.code(), Some(status));
