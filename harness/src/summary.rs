@@ -235,6 +235,10 @@ fn virtual_mode() -> String {
     MODE_VIRTUAL.to_string()
 }
 
+fn complete_default() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -260,6 +264,7 @@ mod tests {
                 late_growth_bytes_per_hour: 0.0,
                 injected_leak_bytes_per_hour: 0.0,
                 verdict: Verdict::Pass,
+                complete: true,
                 message: String::new(),
                 failed_resources: vec![],
                 grown_gauges: vec![],
@@ -268,6 +273,9 @@ mod tests {
                 resources: vec![],
                 teardown: Teardown::default(),
                 dhat: None,
+                samples_digest: None,
+                site_sampling: None,
+                growth_sites: Vec::new(),
                 extras: BTreeMap::new(),
             }
             .to_json(),
@@ -280,8 +288,4 @@ mod tests {
         assert_eq!(old.mode, MODE_VIRTUAL);
         assert!(!old.is_live());
     }
-}
-
-fn complete_default() -> bool {
-    true
 }
