@@ -254,7 +254,7 @@ mod tests {
                 seed: 1,
                 virtual_hours: 1.0,
                 wall_seconds: 1.0,
-                samples: 0,
+                samples: 1,
                 sample_every_seconds: 60.0,
                 warmup_hours: 0.1,
                 load_events: 0,
