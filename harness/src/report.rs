@@ -234,8 +234,10 @@ pub fn load_run(dir: &Path) -> Result<(Samples, Summary), Error> {
         path: samples_path.clone(),
         why,
     };
+    // The time column (virtual_seconds, or wall_seconds in a live run) was
+    // checked by from_csv; the probe columns follow it.
     samples
-        .require_columns(&crate::probe::FIXED_COLUMNS)
+        .require_columns(&crate::probe::FIXED_COLUMNS[1..])
         .map_err(|why| mismatch(format!("line 1: {why}")))?;
     if samples.rows() != summary.samples {
         return Err(mismatch(format!(

@@ -275,6 +275,10 @@ fn virtual_mode() -> String {
     MODE_VIRTUAL.to_string()
 }
 
+fn complete_default() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -292,7 +296,7 @@ mod tests {
                 auto: None,
                 retention_hours: None,
                 wall_seconds: 1.0,
-                samples: 0,
+                samples: 1,
                 sample_every_seconds: 60.0,
                 warmup_hours: 0.1,
                 load_events: 0,
@@ -327,8 +331,4 @@ mod tests {
         assert_eq!(old.mode, MODE_VIRTUAL);
         assert!(!old.is_live());
     }
-}
-
-fn complete_default() -> bool {
-    true
 }

@@ -75,10 +75,26 @@ pub fn load(spec: &str) -> Result<Plan, String> {
             names.join(", ")
         )
     })?;
-    let name = path
+    // The name becomes a directory and a scenario name: letters, digits, - and _.
+    let name: String = path
         .file_stem()
         .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_else(|| "plan".into());
+        .unwrap_or_default()
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '-'
+            }
+        })
+        .take(48)
+        .collect();
+    let name = if name.is_empty() {
+        "plan".to_string()
+    } else {
+        name
+    };
     Plan::parse(&name, &text).map_err(|e| format!("plan {}: {e}", path.display()))
 }
 

@@ -12,7 +12,7 @@ use crate::addr::Endpoint;
 use crate::config::LiveConfig;
 use crate::load::stats::Totals;
 use crate::rlimit::NoFile;
-use crate::run::{secs_text, EXIT_INTERRUPTED};
+use crate::run::secs_text;
 use crate::target::Exit;
 
 /// Goose's HTML report, beside ours.
@@ -39,6 +39,10 @@ pub enum Ending {
     Interrupted {
         /// Wall seconds into the run.
         at_seconds: f64,
+        /// `SIGINT` or `SIGTERM`.
+        signal: String,
+        /// 128 + the signal's number.
+        exit_status: u8,
     },
     /// Goose stopped early with an error.
     LoadFailed {
@@ -105,10 +109,11 @@ pub struct Facts<'a> {
     pub ending: Ending,
 }
 
-/// 0 pass, 1 leak or a target that died, 130 interrupted, 2 load failure.
+/// 0 pass, 1 leak or a target that died, 128 + n interrupted by signal n (130
+/// SIGINT, 143 SIGTERM), 2 load failure.
 pub fn exit_code(summary: &Summary, ending: &Ending) -> u8 {
     match ending {
-        Ending::Interrupted { .. } => EXIT_INTERRUPTED,
+        Ending::Interrupted { exit_status, .. } => *exit_status,
         Ending::LoadFailed { .. } => 2,
         Ending::Died { .. } => 1,
         Ending::Completed => {

@@ -10,7 +10,7 @@
 //! into the report directory.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::sync::atomic::{AtomicI32, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
@@ -28,10 +28,6 @@ use crate::rlimit;
 use crate::target::{self, Target, TargetSpec};
 use crate::{procfs, summary};
 
-/// Exit status of a run stopped by SIGINT or SIGTERM (the report is written and
-/// marked incomplete).
-pub const EXIT_INTERRUPTED: u8 = 130;
-
 /// What a finished live run produced.
 #[derive(Debug)]
 pub struct LiveOutcome {
@@ -41,24 +37,28 @@ pub struct LiveOutcome {
     pub samples: Samples,
     /// The run directory.
     pub dir: PathBuf,
-    /// 0 within budget, 1 leak or target died, 130 interrupted.
+    /// 0 within budget, 1 leak or target died, 128 + n interrupted by signal n.
     pub exit_code: u8,
 }
 
-static SIGNALLED: AtomicBool = AtomicBool::new(false);
 static HANDLER: OnceLock<Result<(), String>> = OnceLock::new();
 
-/// Installs the SIGINT/SIGTERM/SIGHUP handler once per process: it marks the run
-/// interrupted and trips goose's killswitch (goose's own Ctrl-C handler then
-/// cannot install, and soak decides how the run ends).
+/// Installs the signal handling once per process. goose installs a Ctrl-C handler
+/// of its own (through `ctrlc`) when a load starts; registering a no-op `ctrlc`
+/// handler first makes goose's registration fail harmlessly, and the harness's
+/// SIGINT/SIGTERM handler then takes the signals: the first is recorded (the
+/// sampler sees it, stops the load and the target, and writes an incomplete
+/// report), a second ends the process.
 fn install_signal_handler() -> Result<(), String> {
     HANDLER
         .get_or_init(|| {
-            ctrlc::set_handler(|| {
-                SIGNALLED.store(true, Ordering::SeqCst);
-                goose::trigger_killswitch("soak live: interrupted");
-            })
-            .map_err(|e| format!("cannot install the signal handler: {e}"))
+            ctrlc::set_handler(|| {})
+                .map_err(|e| format!("cannot install the signal handler: {e}"))?;
+            if soak_harness::interrupt::install() {
+                Ok(())
+            } else {
+                Err("cannot install the SIGINT/SIGTERM handler".into())
+            }
         })
         .clone()
 }
@@ -123,7 +123,6 @@ fn say(cfg: &LiveConfig, text: &str) {
 
 async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
     install_signal_handler().map_err(LiveError::Usage)?;
-    SIGNALLED.store(false, Ordering::SeqCst);
     goose::reset_killswitch();
     let nofile = rlimit::raise_nofile();
     let cpu_before = procfs::self_cpu_seconds();
@@ -194,11 +193,18 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
         )));
     }
 
-    // The report directory (only now: every refusal above wrote nothing).
+    // The report root (only now: every refusal above wrote nothing). The run
+    // directory itself is written whole at the end; goose writes its report to a
+    // staging directory until then.
     check_writable(&cfg.out)?;
     let dir = cfg.out.join(cfg.scenario()).join(&cfg.name);
-    std::fs::create_dir_all(&dir).map_err(|source| soak_harness::Error::Output {
-        path: dir.clone(),
+    let staging = std::env::temp_dir().join(format!(
+        "soak-live-goose-{}-{}",
+        std::process::id(),
+        target.pid
+    ));
+    std::fs::create_dir_all(&staging).map_err(|source| soak_harness::Error::Output {
+        path: staging.clone(),
         source,
     })?;
 
@@ -231,7 +237,7 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
     let expected_events = dispatcher.expected_events();
     let reports: Vec<String> = [report::GOOSE_HTML, report::GOOSE_JSON]
         .iter()
-        .map(|f| dir.join(f).to_string_lossy().into_owned())
+        .map(|f| staging.join(f).to_string_lossy().into_owned())
         .collect();
     let goose_cfg = load::goose_config(&endpoint.base(), users, cfg.duration, &reports)
         .map_err(LiveError::Load)?;
@@ -323,8 +329,9 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
                 }
             }
         }
+        // A row whose process readings are empty marks when the target died.
+        samples.push_row(row);
         if proc.is_none() {
-            // The last row has no process readings; keep what was measured before.
             if let Some(exit) = target.exited() {
                 ending = Ending::Died {
                     at_seconds: t,
@@ -334,9 +341,12 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
                 break;
             }
         }
-        samples.push_row(row);
-        if SIGNALLED.load(Ordering::SeqCst) {
-            ending = Ending::Interrupted { at_seconds: t };
+        if let Some(signal) = soak_harness::interrupt::requested() {
+            ending = Ending::Interrupted {
+                at_seconds: t,
+                signal: soak_harness::interrupt::name(signal).to_string(),
+                exit_status: soak_harness::interrupt::exit_status(signal),
+            };
             break;
         }
         if let Some(g) = &goose {
@@ -400,7 +410,6 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
     } else {
         None
     };
-    let logs = target.keep_logs(&dir).await;
     let cpu = procfs::self_cpu_seconds() - cpu_before;
 
     let totals = stats.totals();
@@ -412,11 +421,12 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
             Some("goose did not stop within 25 s and was abandoned".into()),
         ),
     };
-    let goose_files = [report::GOOSE_HTML, report::GOOSE_JSON]
+    let goose_files: Vec<String> = [report::GOOSE_HTML, report::GOOSE_JSON]
         .iter()
-        .filter(|f| dir.join(f).is_file())
+        .filter(|f| staging.join(f).is_file())
         .map(|f| f.to_string())
         .collect();
+    let logs: Vec<String> = target.log_names();
     let facts = Facts {
         cfg,
         endpoint: &endpoint,
@@ -435,7 +445,7 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
         totals,
         goose_requests,
         goose_error,
-        goose_files,
+        goose_files: goose_files.clone(),
         load_seconds,
         soak_cpu_seconds: cpu,
         soak_peak_rss: procfs::self_peak_rss(),
@@ -447,6 +457,13 @@ async fn run_async(cfg: &LiveConfig) -> Result<LiveOutcome, LiveError> {
     };
     let summary = summary::build(&samples, &facts);
     write_run(&dir, &samples, &summary, None, None)?;
+    // Goose's report and the target's output join the run directory once it is
+    // in place (it is written whole, replacing any earlier run of the same name).
+    for f in &goose_files {
+        move_file(&staging.join(f), &dir.join(f));
+    }
+    let _ = std::fs::remove_dir_all(&staging);
+    target.keep_logs(&dir).await;
     let exit_code = report::exit_code(&summary, &facts.ending);
     say(cfg, &report::outcome_line(&summary, &dir));
     Ok(LiveOutcome {
@@ -475,6 +492,13 @@ async fn finish_goose(
             g.abort();
             None
         }
+    }
+}
+
+/// Moves `from` to `to` (copying across file systems); best effort.
+fn move_file(from: &std::path::Path, to: &std::path::Path) {
+    if std::fs::rename(from, to).is_err() && std::fs::copy(from, to).is_ok() {
+        let _ = std::fs::remove_file(from);
     }
 }
 

@@ -73,16 +73,8 @@ impl ServerConfig {
             interaction_timeout: Duration::from_secs(30),
             ..ws::Config::default()
         };
-        let ws = if leaky {
-            // The leaky twin keeps the live timings for what it still has.
-            ws::Config {
-                sweep_every: base.sweep_every,
-                interaction_timeout: base.interaction_timeout,
-                ..ws::Config::default().leaky(true)
-            }
-        } else {
-            base
-        };
+        // The leaky twin keeps the live timings for what it still has.
+        let ws = base.leaky(leaky);
         ServerConfig {
             leaky,
             ws,
@@ -137,7 +129,7 @@ pub async fn serve(
     config: ServerConfig,
     shutdown: impl Future,
 ) -> Result<(), ServeError> {
-    let cleanup = Cleanup::Sweep.leaky(config.leaky);
+    let cleanup = Cleanup::default().leaky(config.leaky);
     let ws_server = ws::Server::start(config.ws.clone());
     let flag = Cooldown::new(
         config.flag_cooldown,

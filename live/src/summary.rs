@@ -178,9 +178,11 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
                 exit.text
             );
         }
-        Ending::Interrupted { at_seconds } => {
+        Ending::Interrupted {
+            at_seconds, signal, ..
+        } => {
             message = format!(
-                "interrupted after {} of {}; partial result: {message}",
+                "interrupted by {signal} after {} of {}; partial result: {message}",
                 secs_text(*at_seconds),
                 secs_text(cfg.duration.as_secs_f64())
             );
@@ -191,6 +193,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
                 secs_text(*at_seconds),
                 f.goose_error.as_deref().unwrap_or("goose ended early")
             );
+            message = message.replace(['\n', '\r'], " ");
         }
     }
     if f.totals.shed > 0 {
@@ -329,7 +332,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         resources: verdicts,
         teardown,
         dhat: None,
-        samples_digest: None,
+        samples_digest: Some(samples.digest()),
         site_sampling: None,
         growth_sites: Vec::new(),
         extras,

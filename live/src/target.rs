@@ -313,6 +313,18 @@ impl Target {
         exit
     }
 
+    /// The names its output files will have in the report directory.
+    pub fn log_names(&self) -> Vec<String> {
+        match &self.logs {
+            Some(l) => [STDOUT_FILE, STDERR_FILE]
+                .iter()
+                .filter(|n| l.dir.join(n).exists())
+                .map(|n| n.to_string())
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+
     /// Moves the target's output files into `dir` (after it stopped). Returns the
     /// file names written.
     pub async fn keep_logs(&mut self, dir: &Path) -> Vec<String> {

@@ -6,8 +6,10 @@
 use super::support::{self, names, stderr, summary};
 
 /// 10 s of churn sampled every 250 ms, the first 3 s left out of the fit. The
-/// budget (50 MB/h) sits between the fixed server's noise and the leak (about
-/// 150 sessions/s × a registry entry and two index entries each).
+/// budget (200 MB/h) sits between the fixed server filling over 10 s (pending
+/// interaction deadlines are kept for their 30 s timeout; 20-50 MB/h measured)
+/// and the leak (150 sessions/s × a registry entry and two index entries each;
+/// several hundred MB/h).
 fn churn(variant: &str) -> (Option<i32>, serde_json::Value, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
@@ -27,7 +29,7 @@ fn churn(variant: &str) -> (Option<i32>, serde_json::Value, String) {
             "--warmup",
             "3s",
             "--max-growth",
-            "50MB/h",
+            "200MB/h",
         ],
     );
     let s = summary(&out, "churn-test", variant);
