@@ -411,6 +411,7 @@ pub struct ExtraCommand {
 
 /// [`main`], with `extra` subcommands listed in the help.
 pub fn main_with(scenarios: Vec<Box<dyn Scenario>>, extra: &[ExtraCommand]) -> ExitCode {
+    interrupt::install();
     ExitCode::from(run_with(std::env::args_os(), &scenarios, extra))
 }
 
