@@ -14,8 +14,12 @@ OUT=${OUT:-reports/verdict-grid}
 HOURS=${HOURS:-"1 2 4 6 12 24"}
 SEEDS=${SEEDS:-"1 2 3 4 5"}
 VARIANTS=${VARIANTS:-"fixed leaky"}
-cargo build --release --bin soak -q || exit 2
-SOAK=./target/release/soak
+# SOAK=path runs that binary instead of building one (a grid takes a while; a
+# copy keeps later builds from changing it mid-way).
+if [ -z "${SOAK:-}" ]; then
+    cargo build --release --bin soak -q || exit 2
+    SOAK=./target/release/soak
+fi
 SCENARIOS=${SCENARIOS:-$($SOAK list | awk '{print $1}')}
 mkdir -p "$(dirname "$TSV")"
 

@@ -28,7 +28,8 @@ The target gets PORT in its environment (and {port} in --cmd is replaced) unless
 --allow-remote. Built-in plans: ws-churn, ws-churn-10k, cooldowns, chat-bot.
 
 Exit status: 0 within budget, 1 the target's RSS grew past its budget or the target
-died, 2 usage or input error (nothing written), 130 or 143 interrupted by SIGINT or
+died, 2 usage or input error (nothing written), 3 inconclusive (the message says
+why), 130 or 143 interrupted by SIGINT or
 SIGTERM (report written, marked \"complete\": false).
 
 Writes OUT/live-PLAN/NAME/{samples.csv,summary.json,heap.svg,heap.png,

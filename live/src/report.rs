@@ -6,6 +6,7 @@
 use std::path::Path;
 
 use serde::Serialize;
+use soak_harness::verdict::Verdict;
 use soak_harness::Summary;
 
 use crate::addr::Endpoint;
@@ -109,20 +110,19 @@ pub struct Facts<'a> {
     pub ending: Ending,
 }
 
-/// 0 pass, 1 leak or a target that died, 128 + n interrupted by signal n (130
-/// SIGINT, 143 SIGTERM), 2 load failure.
+/// 0 pass, 1 leak or a target that died, 3 inconclusive (no resource failed, one
+/// could not be judged), 128 + n interrupted by signal n (130 SIGINT, 143 SIGTERM),
+/// 2 load failure.
 pub fn exit_code(summary: &Summary, ending: &Ending) -> u8 {
     match ending {
         Ending::Interrupted { exit_status, .. } => *exit_status,
         Ending::LoadFailed { .. } => 2,
         Ending::Died { .. } => 1,
-        Ending::Completed => {
-            if summary.failed_resources.is_empty() {
-                0
-            } else {
-                1
-            }
-        }
+        Ending::Completed => match summary.verdict {
+            Verdict::Pass => 0,
+            Verdict::Inconclusive => 3,
+            _ => 1,
+        },
     }
 }
 

@@ -140,7 +140,15 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         (reqs > 0.0).then(|| e.per_hour * (e.to_hours - e.from_hours) / reqs * 1000.0)
     });
 
-    let mut message = match (failed.is_empty(), rss.and_then(|r| r.estimate)) {
+    let inconclusive: Vec<String> = verdicts
+        .iter()
+        .filter(|v| v.verdict == Verdict::Inconclusive)
+        .map(|v| v.spec.name.clone())
+        .collect();
+    let mut message = match (
+        failed.is_empty() && inconclusive.is_empty(),
+        rss.and_then(|r| r.estimate),
+    ) {
         (true, Some(e)) => format!(
             "pass: rss {} ± {} (late half {}; budget {}); no resource grew past its budget",
             verdict::rate_text(e.per_hour, "bytes"),
@@ -298,8 +306,10 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
     if cfg.plan.has_ws() {
         extras.insert("peak_connections".to_string(), json!(tot.peak_connections));
     }
+    // A target that died fails whatever its samples say; otherwise the resources
+    // decide (fail, else inconclusive, else pass), as in a virtual run.
     let verdict = if failed.is_empty() {
-        Verdict::Pass
+        verdict::decide(&verdicts)
     } else {
         Verdict::Fail
     };
@@ -325,7 +335,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         complete: f.ending.complete(),
         message,
         failed_resources: failed,
-        inconclusive_resources: Vec::new(),
+        inconclusive_resources: inconclusive,
         grown_gauges: grown,
         peak_live_bytes: rss.map(|r| r.peak as u64).unwrap_or(0),
         final_live_bytes: rss.map(|r| r.last as u64).unwrap_or(0),
