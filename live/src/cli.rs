@@ -307,7 +307,7 @@ pub const COMMAND: soak_harness::cli::ExtraCommand = soak_harness::cli::ExtraCom
     about: "Soak a real running service over loopback, driven by goose (see `soak live --help`).",
 };
 
-/// Entry point of `soak live` (argv[1] is `live`).
+/// Entry point of `soak live` (`argv[1]` is `live`).
 pub fn main() -> ExitCode {
     let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
     // `soak live …`: parse everything after `live` under the name `soak live`.

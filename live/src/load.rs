@@ -1,7 +1,7 @@
 //! The load: a dispatcher that turns the plan's compressed day into timed events,
 //! and goose users that carry them out against the target.
 //!
-//! Open loop: the dispatcher draws arrival times from the plan's [`Shape`] (the
+//! Open loop: the dispatcher draws arrival times from the plan's [`Shape`](soak_harness::traffic::Shape) (the
 //! harness's non-homogeneous Poisson arrivals, on the virtual day clock, played
 //! `compression` times faster), decides each event entirely from the seeded RNG
 //! (action, path, session, frames, hold, departure), and queues it at its wall
