@@ -271,9 +271,9 @@ struct Fit {
     slope_se: f64,
 }
 
-/// Least squares of `y` on [1, trend, hinge?, features…] by modified Gram–Schmidt,
-/// dropping columns that are (numerically) combinations of earlier ones. The trend
-/// and hinge columns come first so they are never the ones dropped.
+/// Least squares of `y` on [1, trend, hinge?, features…] ([`ols`]): the trend and
+/// hinge columns come first so they are never the ones dropped. With a hinge, the
+/// slope is the late one, b + b₂, its variance with the covariance term.
 fn fit(y: &[f64], trend: &[f64], hinge: Option<&[f64]>, feats: &[Vec<f64>]) -> Option<Fit> {
     let n = y.len();
     let mut cols: Vec<Vec<f64>> = vec![vec![1.0; n], trend.to_vec()];
@@ -283,6 +283,38 @@ fn fit(y: &[f64], trend: &[f64], hinge: Option<&[f64]>, feats: &[Vec<f64>]) -> O
     for f in feats {
         cols.push(center(f));
     }
+    let keep = cols.len() - feats.len();
+    let o = ols(y, &cols, keep)?;
+    let (slope, var) = if hinge.is_some() {
+        (
+            o.beta[1] + o.beta[2],
+            o.cov[1][1] + o.cov[2][2] + 2.0 * o.cov[1][2],
+        )
+    } else {
+        (o.beta[1], o.cov[1][1])
+    };
+    Some(Fit {
+        slope,
+        slope_se: var.max(0.0).sqrt(),
+    })
+}
+
+/// A least-squares fit: coefficients, their covariance (inflated for
+/// autocorrelated residuals as the estimate's are), residual spread and R².
+pub(crate) struct Ols {
+    pub(crate) beta: Vec<f64>,
+    pub(crate) cov: Vec<Vec<f64>>,
+    pub(crate) sigma: f64,
+    pub(crate) rho: f64,
+    pub(crate) r2: f64,
+}
+
+/// Least squares of `y` on `cols` by modified Gram–Schmidt. Columns that are
+/// numerically combinations of earlier ones are dropped (coefficient 0); the first
+/// `keep` must not be, or the window is degenerate and this returns `None`.
+#[allow(clippy::needless_range_loop)] // triangular index arithmetic reads clearer with indices
+pub(crate) fn ols(y: &[f64], cols: &[Vec<f64>], keep: usize) -> Option<Ols> {
+    let n = y.len();
     let mut q: Vec<Vec<f64>> = Vec::new();
     let mut r: Vec<Vec<f64>> = Vec::new(); // r[k] = column k of R (length k+1)
     let mut kept: Vec<usize> = Vec::new();
@@ -299,8 +331,8 @@ fn fit(y: &[f64], trend: &[f64], hinge: Option<&[f64]>, feats: &[Vec<f64>]) -> O
         }
         let nv = dot(&v, &v).sqrt();
         if norm0 == 0.0 || nv <= 1e-7 * norm0 {
-            if j <= 1 || (hinge.is_some() && j == 2) {
-                return None; // the window is degenerate (e.g. a single instant)
+            if j < keep {
+                return None;
             }
             continue;
         }
@@ -317,12 +349,7 @@ fn fit(y: &[f64], trend: &[f64], hinge: Option<&[f64]>, feats: &[Vec<f64>]) -> O
         return None;
     }
     let qty: Vec<f64> = q.iter().map(|qi| dot(qi, y)).collect();
-    // R is upper triangular: R[i][k] = r[k][i] for i <= k.
     let rinv = upper_inverse(&r, p)?;
-    let beta: Vec<f64> = (0..p)
-        .map(|i| (i..p).map(|k| rinv[i][k] * qty[k]).sum())
-        .collect();
-    // Residuals: y - Q Qᵀ y.
     let mut resid = y.to_vec();
     for (qi, &c) in q.iter().zip(&qty) {
         for (e, qk) in resid.iter_mut().zip(qi) {
@@ -332,26 +359,26 @@ fn fit(y: &[f64], trend: &[f64], hinge: Option<&[f64]>, feats: &[Vec<f64>]) -> O
     let sse = dot(&resid, &resid);
     let sigma2 = sse / (n - p) as f64;
     let rho = lag1_autocorrelation(&resid).clamp(0.0, 0.99);
-    let inflate = ((1.0 + rho) / (1.0 - rho)).sqrt();
-    let se_of =
-        |i: usize| (sigma2 * (i..p).map(|k| rinv[i][k].powi(2)).sum::<f64>()).sqrt() * inflate;
-    // Column 1 (trend) is always kept at position 1; the hinge, when present, at 2.
-    let slope = beta[1];
-    let (slope, slope_se) = if hinge.is_some() {
-        // Late slope = b + b₂; its variance needs the covariance term.
-        let var = sigma2
-            * (1..p)
-                .map(|k| {
-                    let a = if k >= 1 { rinv[1][k] } else { 0.0 };
-                    let b = if k >= 2 { rinv[2][k] } else { 0.0 };
-                    (a + b).powi(2)
-                })
-                .sum::<f64>();
-        (slope + beta[2], var.sqrt() * inflate)
-    } else {
-        (slope, se_of(1))
-    };
-    Some(Fit { slope, slope_se })
+    let inflate2 = (1.0 + rho) / (1.0 - rho);
+    let mut beta = vec![0.0; cols.len()];
+    let mut cov = vec![vec![0.0; cols.len()]; cols.len()];
+    for (a, &ja) in kept.iter().enumerate() {
+        beta[ja] = (a..p).map(|k| rinv[a][k] * qty[k]).sum();
+        for (b, &jb) in kept.iter().enumerate() {
+            let from = a.max(b);
+            cov[ja][jb] =
+                sigma2 * inflate2 * (from..p).map(|k| rinv[a][k] * rinv[b][k]).sum::<f64>();
+        }
+    }
+    let centred = center(y);
+    let syy = dot(&centred, &centred);
+    Some(Ols {
+        beta,
+        cov,
+        sigma: sigma2.sqrt(),
+        rho,
+        r2: if syy > 0.0 { 1.0 - sse / syy } else { 0.0 },
+    })
 }
 
 /// Inverse of the p×p upper-triangular R stored column-wise (`r[k][i]` = R[i][k]).

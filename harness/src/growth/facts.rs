@@ -9,10 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{
-    center, dot, lag1_autocorrelation, load_features, mean, upper_inverse, window_features,
-    MIN_POINTS,
-};
+use super::{center, load_features, mean, ols, window_features, MIN_POINTS};
 
 /// What a window shows besides the growth estimate, for one series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -150,88 +147,6 @@ fn smoothed_noise(x: &[f64], counts: f64, t_hours: &[f64]) -> f64 {
     let alpha = 1.0 - (-dt / super::LOAD_LAGS_HOURS[SMOOTH_LOAD - 1]).exp();
     // An exponential moving average keeps α / (2 − α) of white noise's variance.
     sigma * (alpha / (2.0 - alpha)).sqrt()
-}
-
-/// A least-squares fit: coefficients, their covariance (inflated for
-/// autocorrelated residuals as the estimate's are), residual spread and R².
-struct Ols {
-    beta: Vec<f64>,
-    cov: Vec<Vec<f64>>,
-    sigma: f64,
-    rho: f64,
-    r2: f64,
-}
-
-/// Least squares of `y` on `cols` by modified Gram–Schmidt. Columns that are
-/// numerically combinations of earlier ones are dropped (coefficient 0); the first
-/// `keep` must not be, or the window is degenerate and this returns `None`.
-#[allow(clippy::needless_range_loop)] // triangular index arithmetic reads clearer with indices
-fn ols(y: &[f64], cols: &[Vec<f64>], keep: usize) -> Option<Ols> {
-    let n = y.len();
-    let mut q: Vec<Vec<f64>> = Vec::new();
-    let mut r: Vec<Vec<f64>> = Vec::new(); // r[k] = column k of R (length k+1)
-    let mut kept: Vec<usize> = Vec::new();
-    for (j, col) in cols.iter().enumerate() {
-        let mut v = col.clone();
-        let norm0 = dot(&v, &v).sqrt();
-        let mut rcol = Vec::with_capacity(q.len() + 1);
-        for qi in &q {
-            let rij = dot(qi, &v);
-            for (vk, qk) in v.iter_mut().zip(qi) {
-                *vk -= rij * qk;
-            }
-            rcol.push(rij);
-        }
-        let nv = dot(&v, &v).sqrt();
-        if norm0 == 0.0 || nv <= 1e-7 * norm0 {
-            if j < keep {
-                return None;
-            }
-            continue;
-        }
-        for vk in v.iter_mut() {
-            *vk /= nv;
-        }
-        rcol.push(nv);
-        q.push(v);
-        r.push(rcol);
-        kept.push(j);
-    }
-    let p = q.len();
-    if n <= p + 2 {
-        return None;
-    }
-    let qty: Vec<f64> = q.iter().map(|qi| dot(qi, y)).collect();
-    let rinv = upper_inverse(&r, p)?;
-    let mut resid = y.to_vec();
-    for (qi, &c) in q.iter().zip(&qty) {
-        for (e, qk) in resid.iter_mut().zip(qi) {
-            *e -= c * qk;
-        }
-    }
-    let sse = dot(&resid, &resid);
-    let sigma2 = sse / (n - p) as f64;
-    let rho = lag1_autocorrelation(&resid).clamp(0.0, 0.99);
-    let inflate2 = (1.0 + rho) / (1.0 - rho);
-    let mut beta = vec![0.0; cols.len()];
-    let mut cov = vec![vec![0.0; cols.len()]; cols.len()];
-    for (a, &ja) in kept.iter().enumerate() {
-        beta[ja] = (a..p).map(|k| rinv[a][k] * qty[k]).sum();
-        for (b, &jb) in kept.iter().enumerate() {
-            let from = a.max(b);
-            cov[ja][jb] =
-                sigma2 * inflate2 * (from..p).map(|k| rinv[a][k] * rinv[b][k]).sum::<f64>();
-        }
-    }
-    let centred = center(y);
-    let syy = dot(&centred, &centred);
-    Some(Ols {
-        beta,
-        cov,
-        sigma: sigma2.sqrt(),
-        rho,
-        r2: if syy > 0.0 { 1.0 - sse / syy } else { 0.0 },
-    })
 }
 
 #[cfg(test)]
