@@ -208,6 +208,44 @@ fn junit_parses_with_junitparser_and_shows_the_leak_as_a_failure() {
     assert_eq!(case["props"]["tasks.budget_per_hour"], "1");
 }
 
+/// An inconclusive run is neither a pass nor a failure in JUnit: a skipped
+/// testcase whose message says why.
+#[test]
+fn junit_shows_an_inconclusive_run_as_skipped() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let junit = tmp.path().join("junit.xml");
+    let o = soak(&[
+        "run",
+        "calibration",
+        "--hours",
+        "2",
+        "-q",
+        "--out",
+        s(&tmp.path().join("r")),
+        "--junit",
+        s(&junit),
+    ]);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    let xml = std::fs::read_to_string(&junit).expect("junit written");
+    assert!(xml.contains("<skipped message=\"inconclusive: "), "{xml}");
+    assert!(!xml.contains("<failure"), "{xml}");
+    let Some(python) = junit_python() else {
+        return;
+    };
+    let p = Command::new(&python)
+        .args(["-c", PARSE, s(&junit)])
+        .output()
+        .expect("python runs");
+    assert!(p.status.success(), "junitparser: {}", text(&p));
+    let v: serde_json::Value = serde_json::from_slice(&p.stdout).expect("json");
+    assert_eq!(
+        (v["tests"].as_u64(), v["failures"].as_u64()),
+        (Some(1), Some(0)),
+        "{v}"
+    );
+    assert_eq!(v["cases"][0]["kinds"][0], "Skipped", "{v}");
+}
+
 fn day(s: &dyn Scenario, seed: u64, leak: f64) -> Summary {
     let cfg = RunConfig {
         variant: Variant::Fixed,
