@@ -91,9 +91,14 @@ pub struct LiveArgs {
     /// Wall time between samples.
     #[arg(long, default_value = "1s", value_name = "DURATION")]
     pub sample_every: String,
-    /// Wall time left out of the growth fit at the start [default: 10% of --duration].
+    /// Wall time left out of the growth fit at the start [default: 10% of --duration,
+    /// or the retention when the run is at least twice as long].
     #[arg(long, value_name = "DURATION")]
     pub warmup: Option<String>,
+    /// The target's longest retention (TTL, timeout) in wall time: a shorter run is
+    /// inconclusive, not judged [default: the plan's `retention`].
+    #[arg(long, value_name = "DURATION")]
+    pub retention: Option<String>,
     /// RSS growth budget per wall hour; units B, KB, MB, GB, KiB, MiB, GiB.
     #[arg(
         long,
@@ -225,9 +230,15 @@ impl LiveArgs {
                 self.duration, self.sample_every
             )));
         }
-        let warmup = match &self.warmup {
-            Some(w) => dur("warmup", w)?,
-            None => duration / 10,
+        let retention = match &self.retention {
+            Some(r) => Some(dur("retention", r)?),
+            None => plan.retention,
+        };
+        let warmup = match (&self.warmup, retention) {
+            (Some(w), _) => dur("warmup", w)?,
+            // As in a virtual run: wait the retention out when that leaves half.
+            (None, Some(r)) if r * 2 <= duration => r.max(duration / 10),
+            (None, _) => duration / 10,
         };
         if warmup >= duration {
             return Err(LiveError::Usage(format!(
@@ -289,6 +300,7 @@ impl LiveArgs {
             day,
             sample_every,
             warmup,
+            retention,
             max_growth,
             max_fd_growth,
             startup_timeout: positive("startup-timeout", &self.startup_timeout)?,

@@ -50,6 +50,8 @@ pub struct LiveConfig {
     pub sample_every: Duration,
     /// Wall time left out of the growth fit at the start.
     pub warmup: Duration,
+    /// The target's longest retention in wall time (`--retention`, else the plan's).
+    pub retention: Option<Duration>,
     /// RSS budget, bytes per wall hour.
     pub max_growth: f64,
     /// Open-descriptor budget per wall hour (`None`: reported, not judged).

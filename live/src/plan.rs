@@ -9,6 +9,7 @@
 //! ```toml
 //! about = "cooldown floods"
 //! users = 64                      # goose users: requests in flight at once
+//! retention = "60s"               # the target's longest TTL, in wall time (optional)
 //!
 //! [load]                          # events per WALL second, by hour of the compressed day
 //! trough = 5.0
@@ -113,6 +114,9 @@ pub struct Plan {
     pub pools: BTreeMap<String, Pool>,
     /// Weighted actions.
     pub actions: Vec<Action>,
+    /// The target's longest retention (a TTL, a timeout), in wall time: no run
+    /// shorter is judged, and the default warm-up waits it out (`retention = "60s"`).
+    pub retention: Option<Duration>,
 }
 
 /// The load curve: a diurnal base plus bursts, in events per wall second, with
@@ -360,6 +364,8 @@ struct RawPlan {
     http: Vec<RawHttp>,
     #[serde(default)]
     ws: Vec<RawWs>,
+    #[serde(default)]
+    retention: Option<String>,
 }
 
 fn default_users() -> usize {
@@ -642,6 +648,11 @@ impl RawPlan {
             },
             pools,
             actions,
+            retention: self
+                .retention
+                .as_deref()
+                .map(|r| dur("retention", r))
+                .transpose()?,
         })
     }
 }
@@ -655,7 +666,14 @@ mod tests {
         for (name, _) in BUILTIN {
             let p = builtin(name).expect("listed").expect("valid");
             assert!(p.requests_per_event() >= 1.0, "{name}");
+            assert!(p.retention.is_some(), "{name} declares its retention");
         }
+        let p = Plan::parse(
+            "t",
+            "retention = \"90s\"\n[load]\ntrough=1\npeak=1\n[[http]]\npath=\"/\"",
+        )
+        .expect("valid");
+        assert_eq!(p.retention, Some(Duration::from_secs(90)));
     }
 
     #[test]
@@ -672,6 +690,10 @@ mod tests {
                 "add up to 1",
             ),
             ("[load]\ntrough = 1\npeak = 2\nbogus = 1", "bogus"),
+            (
+                "retention = \"soon\"\n[load]\ntrough=1\npeak=1\n[[http]]\npath=\"/\"",
+                "retention",
+            ),
         ];
         for (text, needle) in cases {
             let e = Plan::parse("t", text).expect_err(text);

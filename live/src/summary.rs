@@ -78,6 +78,7 @@ pub fn analyse(
     samples: &Samples,
     specs: &[ResourceSpec],
     warmup_hours: f64,
+    retention_hours: Option<f64>,
     k: f64,
 ) -> Vec<ResourceVerdict> {
     let day = on_day_clock(samples, k);
@@ -91,7 +92,8 @@ pub fn analyse(
     let judging = verdict::Judging {
         run_hours: day.hours().last().copied().unwrap_or(0.0),
         warmup_hours: warmup_hours * k,
-        retention_hours: None,
+        // On the day clock, as the run's length is.
+        retention_hours: retention_hours.map(|r| r * k),
         z: soak_harness::growth::SIGNIFICANCE_Z,
     };
     let mut out = verdict::analyse(&day, &scaled, &judging);
@@ -114,7 +116,14 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
     let cfg = f.cfg;
     let k = cfg.compression();
     let warmup_hours = cfg.warmup.as_secs_f64() / 3600.0;
-    let verdicts = analyse(samples, &specs(samples, f), warmup_hours, k);
+    let retention_hours = cfg.retention.map(|r| r.as_secs_f64() / 3600.0);
+    let verdicts = analyse(
+        samples,
+        &specs(samples, f),
+        warmup_hours,
+        retention_hours,
+        k,
+    );
     let rss = verdicts.iter().find(|v| v.spec.name == "rss");
     let est = rss.and_then(|r| r.estimate);
     let mut failed: Vec<String> = verdicts
@@ -320,7 +329,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         seed: cfg.seed,
         virtual_hours: round(f.load_seconds * k / 3600.0, 3),
         auto: None,
-        retention_hours: None,
+        retention_hours: retention_hours.map(|r| r * k),
         wall_seconds: round(f.load_seconds, 3),
         samples: samples.rows(),
         sample_every_seconds: cfg.sample_every.as_secs_f64(),
@@ -391,12 +400,25 @@ mod tests {
             budget_per_hour: Some(1e6),
             gauge: false,
         };
-        let v = analyse(&s, &[spec("leak"), spec("flat")], 60.0 / 3600.0, k);
+        let v = analyse(&s, &[spec("leak"), spec("flat")], 60.0 / 3600.0, None, k);
         let leak = v[0].estimate.expect("estimated");
         assert!((leak.per_hour - 1e7).abs() < 1e4, "{}", leak.per_hour);
         assert!((leak.from_hours - 60.0 / 3600.0).abs() < 1e-9);
         assert_eq!(v[0].verdict, Verdict::Fail, "{:?}", v[0].reason);
         assert_eq!(v[0].spec.budget_per_hour, Some(1e6));
         assert_eq!(v[1].verdict, Verdict::Pass);
+        // A target that keeps state for an hour is not judged on ten minutes: the
+        // leak is inconclusive, with the retention as the reason, on the day clock.
+        let short = analyse(&s, &[spec("leak")], 60.0 / 3600.0, Some(1.0), k);
+        assert_eq!(short[0].verdict, Verdict::Inconclusive);
+        assert!(
+            matches!(
+                short[0].reason,
+                Some(soak_harness::verdict::Reason::Retention { retention_hours, .. })
+                    if (retention_hours - 144.0).abs() < 1e-9
+            ),
+            "{:?}",
+            short[0].reason
+        );
     }
 }
