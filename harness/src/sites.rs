@@ -34,6 +34,8 @@ mod capture;
 mod recorder;
 mod symbols;
 mod table;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod unwind;
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
