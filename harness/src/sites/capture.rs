@@ -125,7 +125,7 @@ pub fn weight(size: usize, mean: u64) -> u64 {
 /// without allocating; returns how many frames were written. `out[0]` is where
 /// the caller returns to, unless `skip` frames are left out first.
 ///
-/// On x86_64 Linux by DWARF rules cached per address (`unwind.rs`, about 30
+/// On x86_64 Linux by DWARF rules cached per address (`unwind.rs`, about 50
 /// instructions a frame), elsewhere by libgcc's unwinder (about 2,000).
 #[inline(always)]
 pub fn stack(out: &mut [usize; FRAME_DEPTH], skip: usize) -> usize {
