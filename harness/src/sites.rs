@@ -18,7 +18,8 @@
 //! ([`MAX_SITES`] stacks, 0.9 MiB), the arena's bitmap and block records (4.1 MiB for
 //! its 262,144 pages), and per run the series recorder (at most 2,048 rows × 257
 //! columns of `f32`, 2.1 MiB) — under 7.1 MiB of address space in all, touched only
-//! as used. Sampled blocks themselves occupy whole pages of the arena (1 GiB of
+//! as used; on x86_64 Linux the unwinder's rule cache adds 64 KiB of static memory
+//! (`unwind.rs`). Sampled blocks themselves occupy whole pages of the arena (1 GiB of
 //! address space reserved, not committed): at most 4 KiB of extra resident memory
 //! per live sampled block, and a block that cannot be placed is served unsampled.
 //!
@@ -34,6 +35,8 @@ mod capture;
 mod recorder;
 mod symbols;
 mod table;
+#[cfg(all(target_arch = "x86_64", target_os = "linux"))]
+mod unwind;
 
 use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
