@@ -180,10 +180,59 @@ pub enum Reason {
 }
 
 impl Reason {
+    /// The same reason on another clock: times divided by `k`, rates multiplied by
+    /// it (a live run judged on its compressed day, told in wall time).
+    pub fn scaled(self, k: f64) -> Reason {
+        match self {
+            Reason::TooShort { run_hours } => Reason::TooShort {
+                run_hours: run_hours / k,
+            },
+            Reason::Retention {
+                run_hours,
+                retention_hours,
+            } => Reason::Retention {
+                run_hours: run_hours / k,
+                retention_hours: retention_hours / k,
+            },
+            Reason::Fill {
+                early_per_hour,
+                late_per_hour,
+                run_hours,
+            } => Reason::Fill {
+                early_per_hour: early_per_hour * k,
+                late_per_hour: late_per_hour * k,
+                run_hours: run_hours / k,
+            },
+            Reason::LittleLoad { events, run_hours } => Reason::LittleLoad {
+                events,
+                run_hours: run_hours / k,
+            },
+            Reason::WithinNoise {
+                rise,
+                noise,
+                run_hours,
+            } => Reason::WithinNoise {
+                rise,
+                noise,
+                run_hours: run_hours / k,
+            },
+            Reason::NearBudget {
+                per_hour,
+                stderr,
+                run_hours,
+            } => Reason::NearBudget {
+                per_hour: per_hour * k,
+                stderr: stderr * k,
+                run_hours: run_hours / k,
+            },
+            r @ (Reason::Collinear { .. } | Reason::LoadNotCovered { .. }) => r,
+        }
+    }
+
     /// One line for a person: what the window could not show and what to run.
     /// `unit` is the resource's unit (for rates).
     pub fn text(&self, unit: &str) -> String {
-        let longer = |h: f64| format!("run ≥ {} h or --hours auto", hours_text(2.0 * h));
+        let longer = |h: f64| format!("run ≥ {} or --hours auto", hours_text(2.0 * h));
         match *self {
             Reason::TooShort { run_hours } => format!(
                 "too few samples after the warm-up to estimate growth — {}",
@@ -193,9 +242,9 @@ impl Reason {
                 run_hours,
                 retention_hours,
             } => format!(
-                "window shorter than the subject's longest retention ({} h; the run was {} h): \
+                "window shorter than the subject's longest retention ({}; the run was {}): \
                  what it keeps that long is still filling, and a fill looks like a leak — \
-                 run ≥ {} h",
+                 run ≥ {}",
                 hours_text(retention_hours),
                 hours_text(run_hours),
                 hours_text(retention_hours)
@@ -253,11 +302,21 @@ impl Reason {
     }
 }
 
+/// A length of time given in hours, with its unit: `24 h`, `2.5 h`, `20 min`, `45 s`.
 fn hours_text(h: f64) -> String {
-    if (h - h.round()).abs() < 0.05 {
-        format!("{:.0}", h.round())
+    let whole = |v: f64, unit: &str| {
+        if (v - v.round()).abs() < 0.05 {
+            format!("{:.0} {unit}", v.round())
+        } else {
+            format!("{v:.1} {unit}")
+        }
+    };
+    if h >= 1.0 || h <= 0.0 {
+        whole(h, "h")
+    } else if h * 60.0 >= 1.0 {
+        whole(h * 60.0, "min")
     } else {
-        format!("{h:.1}")
+        whole(h * 3600.0, "s")
     }
 }
 

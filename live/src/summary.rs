@@ -99,6 +99,7 @@ pub fn analyse(
     let mut out = verdict::analyse(&day, &scaled, &judging);
     for (v, spec) in out.iter_mut().zip(specs) {
         v.spec.budget_per_hour = spec.budget_per_hour;
+        v.reason = v.reason.map(|r| r.scaled(k));
         if let Some(e) = &mut v.estimate {
             e.per_hour *= k;
             e.stderr *= k;
@@ -167,7 +168,8 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         ),
         _ => verdict::message(&verdicts),
     }
-    .replace("/h", "/wall h");
+    .replace("/h", "/wall h")
+    .replace(" or --hours auto", " (--duration)");
     if let Some(g) = per_1k {
         message.push_str(&format!(
             "; {} per 1,000 requests",
@@ -408,14 +410,14 @@ mod tests {
         assert_eq!(v[0].spec.budget_per_hour, Some(1e6));
         assert_eq!(v[1].verdict, Verdict::Pass);
         // A target that keeps state for an hour is not judged on ten minutes: the
-        // leak is inconclusive, with the retention as the reason, on the day clock.
+        // leak is inconclusive, with the retention as the reason, told in wall hours.
         let short = analyse(&s, &[spec("leak")], 60.0 / 3600.0, Some(1.0), k);
         assert_eq!(short[0].verdict, Verdict::Inconclusive);
         assert!(
             matches!(
                 short[0].reason,
                 Some(soak_harness::verdict::Reason::Retention { retention_hours, .. })
-                    if (retention_hours - 144.0).abs() < 1e-9
+                    if (retention_hours - 1.0).abs() < 1e-9
             ),
             "{:?}",
             short[0].reason
