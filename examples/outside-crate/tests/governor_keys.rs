@@ -83,6 +83,14 @@ fn leaky_fails() {
         .expect("the gauge is reported");
     assert!(keys.per_hour() > 20_000.0, "{}", keys.per_hour());
     assert!(extra(&o, "keys_at_end") > 500_000.0);
+    // The sampler's top growing site keeps this crate's frames (the call into
+    // governor from src/limiter.rs), not only governor's and dashmap's.
+    let site = o.summary.growth_sites.first().expect("a growing site");
+    assert!(
+        site.frames.iter().any(|f| f.contains("src/limiter.rs")),
+        "{:#?}",
+        o.summary.growth_sites
+    );
 }
 
 /// dhat's top sites name this crate's code (its paths are relative: it is the
