@@ -143,6 +143,18 @@ fn junit_python() -> Option<PathBuf> {
     Some(PathBuf::from(venv).join("bin/python"))
 }
 
+/// The JUnit file as junitparser reads it (tests, failures, and per case its
+/// result kinds, messages and properties); `None` where junitparser is unavailable.
+fn parse_junit(junit: &Path) -> Option<serde_json::Value> {
+    let python = junit_python()?;
+    let p = Command::new(&python)
+        .args(["-c", PARSE, s(junit)])
+        .output()
+        .expect("python runs");
+    assert!(p.status.success(), "junitparser: {}", text(&p));
+    Some(serde_json::from_slice(&p.stdout).expect("json"))
+}
+
 const PARSE: &str = r#"
 import json, sys
 from junitparser import JUnitXml, Failure, Error, Skipped, Properties
@@ -179,15 +191,9 @@ fn junit_parses_with_junitparser_and_shows_the_leak_as_a_failure() {
     assert_eq!(o.status.code(), Some(1), "{}", text(&o));
     let xml = std::fs::read_to_string(&junit).expect("junit written");
     assert!(xml.contains("<failure message=\"fail: heap grew"), "{xml}");
-    let Some(python) = junit_python() else {
+    let Some(v) = parse_junit(&junit) else {
         return;
     };
-    let p = Command::new(&python)
-        .args(["-c", PARSE, s(&junit)])
-        .output()
-        .expect("python runs");
-    assert!(p.status.success(), "junitparser: {}", text(&p));
-    let v: serde_json::Value = serde_json::from_slice(&p.stdout).expect("json");
     assert_eq!(v["tests"], 1, "{v}");
     assert_eq!(v["failures"], 1, "{v}");
     let case = &v["cases"][0];
@@ -229,15 +235,9 @@ fn junit_shows_an_inconclusive_run_as_skipped() {
     let xml = std::fs::read_to_string(&junit).expect("junit written");
     assert!(xml.contains("<skipped message=\"inconclusive: "), "{xml}");
     assert!(!xml.contains("<failure"), "{xml}");
-    let Some(python) = junit_python() else {
+    let Some(v) = parse_junit(&junit) else {
         return;
     };
-    let p = Command::new(&python)
-        .args(["-c", PARSE, s(&junit)])
-        .output()
-        .expect("python runs");
-    assert!(p.status.success(), "junitparser: {}", text(&p));
-    let v: serde_json::Value = serde_json::from_slice(&p.stdout).expect("json");
     assert_eq!(
         (v["tests"].as_u64(), v["failures"].as_u64()),
         (Some(1), Some(0)),
