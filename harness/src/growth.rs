@@ -180,29 +180,78 @@ impl Estimate {
 /// Returns `None` when the window holds fewer than [`MIN_POINTS`] samples or the
 /// inputs disagree in length.
 pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Estimate> {
-    let n_all = t_hours.len();
-    if y.len() != n_all || load.len() != n_all {
-        return None;
+    estimate_in(&Window::of(t_hours, y, load, warmup_hours)?)
+}
+
+/// [`estimate`] and [`facts`] of one series over one window, its rows and load
+/// covariates computed once (what a verdict needs for each resource).
+pub fn assess(
+    t_hours: &[f64],
+    y: &[f64],
+    load: &[f64],
+    warmup_hours: f64,
+) -> (Option<Estimate>, Option<Facts>) {
+    match Window::of(t_hours, y, load, warmup_hours) {
+        Some(w) => (estimate_in(&w), facts::facts_in(&w)),
+        None => (None, None),
     }
-    let features = load_features(t_hours, load);
-    let idx: Vec<usize> = (0..n_all)
-        .filter(|&i| t_hours[i] >= warmup_hours && y[i].is_finite())
-        .collect();
-    if idx.len() < MIN_POINTS {
-        return None;
+}
+
+/// The rows a fit sees — after the warm-up, finite values — with the load
+/// covariates ([`load_features`], uncentred) on those rows.
+struct Window {
+    t: Vec<f64>,
+    y: Vec<f64>,
+    load: Vec<f64>,
+    feats: Vec<Vec<f64>>,
+    /// The run's mean time between samples, hours.
+    step: f64,
+}
+
+impl Window {
+    /// `None` when the series do not line up or fewer than [`MIN_POINTS`] rows remain.
+    fn of(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Window> {
+        let n_all = t_hours.len();
+        if y.len() != n_all || load.len() != n_all {
+            return None;
+        }
+        let idx: Vec<usize> = (0..n_all)
+            .filter(|&i| t_hours[i] >= warmup_hours && y[i].is_finite())
+            .collect();
+        if idx.len() < MIN_POINTS {
+            return None;
+        }
+        let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
+        Some(Window {
+            step: (t_hours[n_all - 1] - t_hours[0]) / (n_all - 1).max(1) as f64,
+            t: pick(t_hours),
+            y: pick(y),
+            load: pick(load),
+            feats: load_features(t_hours, load)
+                .iter()
+                .map(|f| pick(f))
+                .collect(),
+        })
     }
-    let t: Vec<f64> = idx.iter().map(|&i| t_hours[i]).collect();
-    let yy: Vec<f64> = idx.iter().map(|&i| y[i]).collect();
-    let feats = window_features(&features, &idx);
+
+    /// Centred time and the centred hinge at mid-window (slope change there).
+    fn trend_and_hinge(&self) -> (Vec<f64>, Vec<f64>) {
+        let t = &self.t;
+        let mid = (t[0] + t[t.len() - 1]) / 2.0;
+        let hinge = t.iter().map(|&x| (x - mid).max(0.0)).collect::<Vec<_>>();
+        (center(t), center(&hinge))
+    }
+}
+
+fn estimate_in(w: &Window) -> Option<Estimate> {
+    let (t, yy, feats) = (&w.t, &w.y, &w.feats);
     let from = t[0];
     let to = t[t.len() - 1];
-    let mid = (from + to) / 2.0;
-    let t_mean = mean(&t);
+    let t_mean = mean(t);
 
-    let trend = center(&t);
-    let whole = fit(&yy, &trend, None, &feats)?;
-    let hinge: Vec<f64> = center(&t.iter().map(|&x| (x - mid).max(0.0)).collect::<Vec<_>>());
-    let late = fit(&yy, &trend, Some(&hinge), &feats)?;
+    let (trend, hinge) = w.trend_and_hinge();
+    let whole = fit(yy, &trend, None, feats)?;
+    let late = fit(yy, &trend, Some(&hinge), feats)?;
 
     Some(Estimate {
         per_hour: whole.slope,
@@ -211,17 +260,9 @@ pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> 
         late_stderr: late.slope_se,
         from_hours: from,
         to_hours: to,
-        trend_start: mean(&yy) - whole.slope * (t_mean - from),
+        trend_start: mean(yy) - whole.slope * (t_mean - from),
         points: t.len(),
     })
-}
-
-/// The load covariates restricted to the window's rows `idx`.
-fn window_features(features: &[Vec<f64>], idx: &[usize]) -> Vec<Vec<f64>> {
-    features
-        .iter()
-        .map(|f| idx.iter().map(|&i| f[i]).collect())
-        .collect()
 }
 
 /// Load covariates over the whole run: the normalised load and its moving averages.

@@ -555,8 +555,7 @@ pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<Re
         .iter()
         .filter_map(|spec| {
             let y = samples.column(&spec.column)?;
-            let estimate = growth::estimate(&t, &y, &load, j.warmup_hours);
-            let facts = growth::facts(&t, &y, &load, j.warmup_hours);
+            let (estimate, facts) = growth::assess(&t, &y, &load, j.warmup_hours);
             let (verdict, reason) = judge(spec.budget_per_hour, estimate, facts, j);
             let finite = y.iter().copied().filter(|v| v.is_finite());
             Some(ResourceVerdict {

@@ -9,7 +9,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{center, load_features, mean, ols, window_features, MIN_POINTS};
+use super::{center, mean, ols, Window};
 
 /// What a window shows besides the growth estimate, for one series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -53,35 +53,21 @@ const SMOOTH_LOAD: usize = 2;
 /// window and load covariates as [`super::estimate`]. `None` when the window is
 /// too short or degenerate (as for the estimate).
 pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Facts> {
-    let n_all = t_hours.len();
-    if y.len() != n_all || load.len() != n_all {
-        return None;
-    }
-    let features = load_features(t_hours, load);
-    let idx: Vec<usize> = (0..n_all)
-        .filter(|&i| t_hours[i] >= warmup_hours && y[i].is_finite())
-        .collect();
-    if idx.len() < MIN_POINTS {
-        return None;
-    }
-    let pick = |v: &[f64]| idx.iter().map(|&i| v[i]).collect::<Vec<f64>>();
-    let t = pick(t_hours);
-    let yy = pick(y);
-    let feats: Vec<Vec<f64>> = window_features(&features, &idx)
-        .iter()
-        .map(|f| center(f))
-        .collect();
-    let mid = (t[0] + t[t.len() - 1]) / 2.0;
+    facts_in(&Window::of(t_hours, y, load, warmup_hours)?)
+}
+
+pub(super) fn facts_in(w: &Window) -> Option<Facts> {
+    let (t, yy, features) = (&w.t, &w.y, &w.feats);
+    let feats: Vec<Vec<f64>> = features.iter().map(|f| center(f)).collect();
     let ones = vec![1.0; t.len()];
-    let trend = center(&t);
-    let hinge = center(&t.iter().map(|&x| (x - mid).max(0.0)).collect::<Vec<_>>());
+    let (trend, hinge) = w.trend_and_hinge();
 
     let with = |mut cols: Vec<Vec<f64>>| {
         cols.extend(feats.iter().cloned());
         cols
     };
-    let bent = ols(&yy, &with(vec![ones.clone(), trend.clone(), hinge]), 3)?;
-    let whole = ols(&yy, &with(vec![ones.clone(), trend.clone()]), 2)?;
+    let bent = ols(yy, &with(vec![ones.clone(), trend.clone(), hinge]), 3)?;
+    let whole = ols(yy, &with(vec![ones.clone(), trend.clone()]), 2)?;
     // How much of time the load covariates explain.
     let r2 = if feats.is_empty() {
         0.0
@@ -90,11 +76,11 @@ pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Opt
     };
 
     let (load_rise, load_fall) = match features.get(SMOOTH_LOAD) {
-        Some(s) => hump(&pick(s)),
+        Some(s) => hump(s),
         None => (1.0, 1.0), // a constant load has no cycle to cover
     };
     let load_noise = match features.first() {
-        Some(x) => smoothed_noise(&pick(x), mean(&pick(load)), t_hours),
+        Some(x) => smoothed_noise(x, mean(&w.load), w.step),
         None => 0.0,
     };
     Some(Facts {
@@ -104,7 +90,7 @@ pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Opt
         trend_vif: 1.0 / (1.0 - r2).max(1e-9),
         noise: whole.sigma,
         rho: whole.rho,
-        window_events: pick(load).iter().sum(),
+        window_events: w.load.iter().sum(),
         load_rise,
         load_fall,
         load_noise,
@@ -128,9 +114,9 @@ fn hump(s: &[f64]) -> (f64, f64) {
 /// the edges of bursts inflate) but at least the counting noise of `counts`
 /// events per sample (1/√counts, which sparse counts need: their median
 /// difference is 0), passed through the moving average.
-fn smoothed_noise(x: &[f64], counts: f64, t_hours: &[f64]) -> f64 {
+fn smoothed_noise(x: &[f64], counts: f64, dt: f64) -> f64 {
     let n = x.len();
-    if n < 3 || t_hours.len() < 2 {
+    if n < 3 || dt <= 0.0 {
         return 0.0;
     }
     let mut d: Vec<f64> = x.windows(2).map(|w| (w[1] - w[0]).abs()).collect();
@@ -143,7 +129,6 @@ fn smoothed_noise(x: &[f64], counts: f64, t_hours: &[f64]) -> f64 {
         0.0
     };
     let sigma = robust.max(counting);
-    let dt = (t_hours[t_hours.len() - 1] - t_hours[0]) / (t_hours.len() - 1) as f64;
     let alpha = 1.0 - (-dt / super::LOAD_LAGS_HOURS[SMOOTH_LOAD - 1]).exp();
     // An exponential moving average keeps α / (2 − α) of white noise's variance.
     sigma * (alpha / (2.0 - alpha)).sqrt()
