@@ -112,6 +112,16 @@ pub const LOAD_SWING_NOISE: f64 = 3.0;
 /// keep it from passing.
 pub const LOAD_CYCLE_HOURS: f64 = 24.0;
 
+/// How a message advises a longer run: in virtual hours (`--hours`, or
+/// `--hours auto`), or in wall time (a live run's `--duration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Longer {
+    /// `run ≥ 8 h or --hours auto`.
+    Hours,
+    /// `run ≥ 20 min (--duration)`.
+    Duration,
+}
+
 /// Why a resource (or a run) is inconclusive: what the window could not show,
 /// with the figures, and what to run instead ([`Reason::text`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -232,7 +242,15 @@ impl Reason {
     /// One line for a person: what the window could not show and what to run.
     /// `unit` is the resource's unit (for rates).
     pub fn text(&self, unit: &str) -> String {
-        let longer = |h: f64| format!("run ≥ {} or --hours auto", hours_text(2.0 * h));
+        self.text_for(unit, Longer::Hours)
+    }
+
+    /// [`Reason::text`], advising a longer run the way `longer` says.
+    pub fn text_for(&self, unit: &str, longer: Longer) -> String {
+        let longer = |h: f64| match longer {
+            Longer::Hours => format!("run ≥ {} or --hours auto", hours_text(2.0 * h)),
+            Longer::Duration => format!("run ≥ {} (--duration)", hours_text(2.0 * h)),
+        };
         match *self {
             Reason::TooShort { run_hours } => format!(
                 "too few samples after the warm-up to estimate growth — {}",
@@ -587,10 +605,15 @@ pub fn rate_text(value: f64, unit: &str) -> String {
 /// or why the run cannot tell and what to run; or that everything stayed within
 /// budget.
 pub fn message(verdicts: &[ResourceVerdict]) -> String {
+    message_for(verdicts, Longer::Hours)
+}
+
+/// [`message`], advising a longer run the way `longer` says.
+pub fn message_for(verdicts: &[ResourceVerdict], longer: Longer) -> String {
     let failed: Vec<&ResourceVerdict> = verdicts.iter().filter(|v| v.failed()).collect();
     let grown = grown_gauges(verdicts);
     if failed.is_empty() && decide(verdicts) == Verdict::Inconclusive {
-        return format!("inconclusive: {}", doubts(verdicts));
+        return format!("inconclusive: {}", doubts(verdicts, longer));
     }
     if failed.is_empty() {
         let heap = verdicts.iter().find(|v| v.spec.name == "heap");
@@ -631,10 +654,10 @@ pub fn message(verdicts: &[ResourceVerdict]) -> String {
 
 /// The inconclusive resources and their reasons, resources with the same reason
 /// named together: `heap, tasks: window shorter than …`.
-pub fn doubts(verdicts: &[ResourceVerdict]) -> String {
+pub fn doubts(verdicts: &[ResourceVerdict], longer: Longer) -> String {
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for v in verdicts {
-        let Some(text) = v.reason_text() else {
+        let Some(text) = v.reason.map(|r| r.text_for(&v.spec.unit, longer)) else {
             continue;
         };
         match groups.iter_mut().find(|(t, _)| *t == text) {

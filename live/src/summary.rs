@@ -166,10 +166,9 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
             verdict::rate_text(e.late_per_hour, "bytes"),
             verdict::rate_text(cfg.max_growth, "bytes"),
         ),
-        _ => verdict::message(&verdicts),
+        _ => verdict::message_for(&verdicts, verdict::Longer::Duration),
     }
-    .replace("/h", "/wall h")
-    .replace(" or --hours auto", " (--duration)");
+    .replace("/h", "/wall h");
     if let Some(g) = per_1k {
         message.push_str(&format!(
             "; {} per 1,000 requests",
@@ -422,5 +421,8 @@ mod tests {
             "{:?}",
             short[0].reason
         );
+        let m = verdict::message_for(&short, verdict::Longer::Duration);
+        assert!(m.contains("retention (1 h; the run was 10 min)"), "{m}");
+        assert!(!m.contains("--hours"), "a live run has no --hours: {m}");
     }
 }
