@@ -265,16 +265,9 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         // Mapped memory, not the counted heap; no allocation while recording.
         let mut site_rec = sites::Recorder::start(n);
         // An auto run judges itself every LOOK_EVERY and stops once settled.
-        let auto_specs = cfg.auto.then(|| {
-            let budgets: Vec<(String, Option<f64>)> = ctx
-                .shared
-                .gauges
-                .borrow()
-                .iter()
-                .map(|g| (g.name.clone(), g.budget_per_hour))
-                .collect();
-            verdict::resource_specs(cfg, &budgets)
-        });
+        let auto_specs = cfg
+            .auto
+            .then(|| verdict::resource_specs(cfg, &gauge_budgets(&ctx)));
         let look_every = verdict::LOOK_EVERY.as_secs_f64();
         let mut iv = tokio::time::interval_at(ctx.start(), every);
         for _ in 0..n {
@@ -363,13 +356,7 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     }
     tokio::time::sleep(TEARDOWN_SETTLE).await;
     clock::settle().await;
-    let gauge_specs: Vec<(String, Option<f64>)> = ctx
-        .shared
-        .gauges
-        .borrow()
-        .iter()
-        .map(|g| (g.name.clone(), g.budget_per_hour))
-        .collect();
+    let gauge_specs = gauge_budgets(&ctx);
     let gauges_after: BTreeMap<String, f64> = ctx
         .shared
         .gauges
@@ -435,4 +422,14 @@ fn spawn_leak(rate: f64, duration: Duration) -> tokio::task::JoinHandle<()> {
             }
         }
     })
+}
+
+/// The scenario's gauges as `(name, budget per hour)`, in registration order.
+fn gauge_budgets(ctx: &Ctx) -> Vec<(String, Option<f64>)> {
+    ctx.shared
+        .gauges
+        .borrow()
+        .iter()
+        .map(|g| (g.name.clone(), g.budget_per_hour))
+        .collect()
 }
