@@ -93,6 +93,11 @@ pub struct RunConfig {
     /// Mean bytes allocated between sampled allocations, for per-site growth
     /// (0: sampling off).
     pub sample_bytes: u64,
+    /// Traffic kinds replayed without their events (`--mute`); each must be a kind
+    /// the scenario declares ([`crate::Ctx::kind`]).
+    pub mute: Vec<String>,
+    /// Factor on every traffic kind's rate (`--load-scale`; 1: as declared).
+    pub load_scale: f64,
 }
 
 impl Default for RunConfig {
@@ -114,9 +119,15 @@ impl Default for RunConfig {
             dhat_keep: Vec::new(),
             progress: false,
             sample_bytes: crate::sites::DEFAULT_SAMPLE_BYTES,
+            mute: Vec::new(),
+            load_scale: 1.0,
         }
     }
 }
+
+/// Largest `--load-scale`: a hundred times the declared traffic already makes a
+/// day's replay take minutes.
+pub const MAX_LOAD_SCALE: f64 = 100.0;
 
 /// Share of the run the default warm-up leaves out.
 pub const WARMUP_SHARE: f64 = 0.1;
@@ -234,6 +245,19 @@ impl RunConfig {
         self
     }
 
+    /// Replays the scenario without the events of traffic kind `kind`
+    /// (`--mute`); call once per kind.
+    pub fn mute(mut self, kind: impl Into<String>) -> Self {
+        self.mute.push(kind.into());
+        self
+    }
+
+    /// Scales every traffic kind's rate by `factor` (`--load-scale`).
+    pub fn load_scale(mut self, factor: f64) -> Self {
+        self.load_scale = factor;
+        self
+    }
+
     /// The warm-up actually used: the configured one or [`default_warmup`].
     pub fn warmup(&self) -> f64 {
         self.warmup_at(self.hours)
@@ -280,6 +304,17 @@ impl RunConfig {
                     num(v)
                 )));
             }
+        }
+        if !(self.load_scale.is_finite()
+            && self.load_scale > 0.0
+            && self.load_scale <= MAX_LOAD_SCALE)
+        {
+            return Err(Error::Usage(format!(
+                "--load-scale must be a factor above 0 and at most {}, got {}; e.g. 0.5 \
+                 halves every traffic kind's rate (to replay without a kind, --mute it)",
+                num(MAX_LOAD_SCALE),
+                num(self.load_scale)
+            )));
         }
         if self.sample_every.is_zero() {
             return Err(Error::Usage(

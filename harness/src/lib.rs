@@ -79,6 +79,7 @@
 //! - [`baseline`]: baselines and the regression rule (`--baseline`, `soak compare`).
 //! - [`junit`]: `--junit FILE`, the runs as JUnit XML.
 //! - [`report`]: writes `samples.csv`, `summary.json`, charts and the index.
+//! - [`shrink`]: `soak shrink`, the smallest replay that still fails.
 //! - [`cli`]: the command line shared by every binary, and yours.
 #![deny(missing_docs)]
 
@@ -103,6 +104,7 @@ pub mod run;
 pub mod samples;
 pub mod scenario;
 pub mod shard;
+pub mod shrink;
 pub mod sites;
 pub mod summary;
 pub mod traffic;
@@ -114,7 +116,7 @@ pub use config::{RunConfig, Variant};
 pub use error::{BoxError, Error};
 pub use probe::Gauge;
 pub use run::{run, Outcome};
-pub use scenario::{Ctx, RunFuture, Scenario, Ticker};
+pub use scenario::{Ctx, Kind, RunFuture, Scenario, Ticker};
 pub use summary::Summary;
 pub use verdict::Verdict;
 

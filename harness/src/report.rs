@@ -141,6 +141,19 @@ pub fn write_run(
     dhat_json: Option<&str>,
     sites: Option<&Samples>,
 ) -> Result<(), Error> {
+    write_run_with(dir, samples, summary, dhat_json, sites, &[])
+}
+
+/// [`write_run`] with `extra` files in the same directory, written in the same
+/// swap (`soak shrink`'s `shrink.json`).
+pub fn write_run_with(
+    dir: &Path,
+    samples: &Samples,
+    summary: &Summary,
+    dhat_json: Option<&str>,
+    sites: Option<&Samples>,
+    extra: &[rundir::RunFile<'_>],
+) -> Result<(), Error> {
     // Everything that can fail without I/O happens before the lock.
     let charts = render(dir, samples, sites, summary)?;
     let csv = samples.to_csv();
@@ -153,6 +166,7 @@ pub fn write_run(
     if let Some(d) = dhat_json {
         files.push((DHAT_FILE, d.as_bytes()));
     }
+    files.extend_from_slice(extra);
     files.push((SVG_FILE, charts.svg.as_bytes()));
     files.push((PNG_FILE, &charts.png));
     files.push((SUMMARY_FILE, json.as_bytes()));

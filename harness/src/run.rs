@@ -6,6 +6,7 @@
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::rc::Rc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -17,8 +18,9 @@ use crate::probe::{self, Gauge, Reading, FIXED_COLUMNS};
 use crate::profile::{self, Profile};
 use crate::progress::Progress;
 use crate::samples::Samples;
+use crate::scenario::kind::KindState;
 use crate::scenario::{Ctx, Scenario};
-use crate::summary::{Summary, SummaryInput};
+use crate::summary::{KindCount, Summary, SummaryInput};
 use crate::verdict::{self, Judging, Teardown, Verdict, TEARDOWN_SETTLE};
 use crate::{alloc, attribution, report, sites, BoxError, Error};
 
@@ -57,14 +59,25 @@ impl Outcome {
     /// Writes the report files under `root/SCENARIO/VARIANT/` (atomically, the
     /// summary last) and refreshes `root/index.html`; returns the run directory.
     pub fn write_report(&mut self, root: &Path) -> Result<PathBuf, Error> {
+        self.write_report_with(root, &[])
+    }
+
+    /// [`Outcome::write_report`] with `extra` files (name, contents) in the run
+    /// directory, swapped in with the rest.
+    pub fn write_report_with(
+        &mut self,
+        root: &Path,
+        extra: &[report::rundir::RunFile<'_>],
+    ) -> Result<PathBuf, Error> {
         let dir = report::prepare_dir(root, &self.summary.scenario, self.summary.variant)?;
         let dhat = self.dhat.as_ref().map(|p| p.json.as_str());
-        report::write_run(
+        report::write_run_with(
             &dir,
             &self.samples,
             &self.summary,
             dhat,
             self.sites.as_ref(),
+            extra,
         )?;
         self.dir = Some(dir.clone());
         Ok(dir)
@@ -113,13 +126,16 @@ static RUN_LOCK: Mutex<()> = Mutex::new(());
 /// [`Error::Usage`] for a config [`RunConfig::validate`] rejects.
 pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     let mut cfg = cfg.clone();
-    if cfg.retention_hours.is_none() {
+    // Given (`--retention`), it stands; declared by the scenario, the kinds of
+    // traffic the run replays may shorten it (see `Kind::retains`).
+    let kinds_decide = cfg.retention_hours.is_none();
+    if kinds_decide {
         cfg.retention_hours = scenario.retention().map(|d| d.as_secs_f64() / 3600.0);
     }
     preflight(&cfg)?;
     // A poisoned lock only means an earlier run panicked; the counters are still fine.
     let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
-    replay(scenario, &cfg)
+    replay(scenario, &cfg, kinds_decide)
 }
 
 /// How `cfg`'s run is judged when it ended (or is looked at) after `hours`.
@@ -149,17 +165,21 @@ pub fn preflight(cfg: &RunConfig) -> Result<(), Error> {
     Ok(())
 }
 
-fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
+fn replay(scenario: &dyn Scenario, cfg: &RunConfig, kinds_decide: bool) -> Result<Outcome, Error> {
     let wall = std::time::Instant::now();
     // The replay runs on this thread: its samples follow the seed.
     sites::configure(cfg.sample_bytes, cfg.seed);
     let rt = clock::runtime(Clock::Virtual)?;
-    let recorded = rt.block_on(drive(scenario, cfg));
+    let recorded = rt.block_on(drive(scenario, cfg, kinds_decide));
     drop(rt);
     let rec = recorded.map_err(|source| Error::Scenario {
         scenario: scenario.name().to_string(),
         source,
     })?;
+    if let Some(why) = rec.refused {
+        return Err(Error::Usage(why));
+    }
+    let cfg = &rec.cfg;
     let dhat = rec.dhat.transpose()?;
     let wall_seconds = wall.elapsed().as_secs_f64();
 
@@ -195,6 +215,7 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
         teardown: rec.teardown,
         extras: rec.extras,
         events: rec.events,
+        kinds: rec.kinds,
         dhat: dhat.as_ref().map(|p| p.report.clone()),
         sites: site_report.as_ref(),
     });
@@ -219,17 +240,26 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
 }
 
 struct Recording {
+    /// The settings as judged: the run's, with the retention its kinds decided.
+    cfg: RunConfig,
+    /// Why the run was refused before its first sample (a `--mute` of no kind).
+    refused: Option<String>,
     samples: Samples,
     gauge_specs: Vec<(String, Option<f64>)>,
     teardown: Teardown,
     extras: BTreeMap<String, serde_json::Value>,
     events: u64,
+    kinds: Vec<KindCount>,
     dhat: Option<Result<Profile, Error>>,
     stopped: Option<(i32, f64)>,
     sites: Option<sites::Recorder>,
 }
 
-async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, BoxError> {
+async fn drive(
+    scenario: &dyn Scenario,
+    cfg: &RunConfig,
+    kinds_decide: bool,
+) -> Result<Recording, BoxError> {
     // Profiling from the start begins before anything of the run exists, so dhat's
     // bytes-at-end and the counted live heap describe the same blocks.
     let profile = RefCell::new(
@@ -243,6 +273,10 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     let failed = Cell::new(false);
     // Set when SIGINT/SIGTERM stopped the replay: (signal, virtual hours done).
     let stopped = Cell::new(None);
+    // Set when the settings name a kind the scenario does not declare.
+    let refused = RefCell::new(None);
+    // The settings as judged, once the kinds are known (their retention).
+    let judged_cfg = RefCell::new(cfg.clone());
     let n = cfg.sample_count();
     let every = cfg.sample_every;
     let mut progress = Progress::new(cfg.progress, scenario.name(), cfg.hours);
@@ -251,6 +285,18 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         // Let the scenario build its subjects and register gauges first.
         tokio::task::yield_now().await;
         ctx.shared.sealed.set(true);
+        if let Err(why) = check_mutes(scenario.name(), cfg, &ctx) {
+            *refused.borrow_mut() = Some(why);
+            return (Samples::default(), None);
+        }
+        if kinds_decide {
+            if let Some(h) = kinds_retention(&ctx) {
+                judged_cfg.borrow_mut().retention_hours = Some(h);
+            }
+        }
+        // A copy: nothing is borrowed across the sampler's awaits.
+        let judged = judged_cfg.borrow().clone();
+        let cfg = &judged;
         let names: Vec<String> = ctx
             .shared
             .gauges
@@ -258,10 +304,12 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
             .iter()
             .map(|g| g.name.clone())
             .collect();
+        let kinds: Vec<Rc<KindState>> = ctx.shared.kinds.borrow().clone();
         let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|s| s.to_string()).collect();
+        columns.extend(kinds.iter().map(|k| k.column()));
         columns.extend(names.iter().cloned());
         let mut samples = Samples::with_capacity(columns, n);
-        let mut gauge_row = Vec::with_capacity(names.len());
+        let mut gauge_row = Vec::with_capacity(kinds.len() + names.len());
         // Mapped memory, not the counted heap; no allocation while recording.
         let mut site_rec = sites::Recorder::start(n);
         // An auto run judges itself every LOOK_EVERY and stops once settled.
@@ -285,6 +333,7 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
                 r.record(secs);
             }
             gauge_row.clear();
+            gauge_row.extend(kinds.iter().map(|k| k.since_sample.replace(0) as f64));
             gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
             samples.push_row(
                 reading
@@ -334,7 +383,9 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         let mut scenario_run = std::pin::pin!(scenario_run);
         let mut sampler = std::pin::pin!(sampler);
         let (mut result, mut samples) = (None, None);
-        while samples.is_none() || (result.is_none() && stopped.get().is_none()) {
+        while samples.is_none()
+            || (result.is_none() && stopped.get().is_none() && refused.borrow().is_none())
+        {
             tokio::select! {
                 r = &mut scenario_run, if result.is_none() => result = Some(r),
                 s = &mut sampler, if samples.is_none() => samples = Some(s),
@@ -347,6 +398,9 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     let dhat = dhat_at_end
         .take()
         .or_else(|| profile.take().map(profile::Session::stop));
+    if let Some(why) = refused.take() {
+        return Ok(Recording::refused(cfg, why));
+    }
     result?;
 
     // Teardown: the scenario has shut its subjects down; give stragglers
@@ -373,6 +427,17 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         .collect();
     let extras = ctx.shared.extras.take();
     let events = ctx.shared.total_events.get();
+    let kinds = ctx
+        .shared
+        .kinds
+        .borrow()
+        .iter()
+        .map(|k| KindCount {
+            name: k.name.clone(),
+            events: k.total.get(),
+            muted: k.muted,
+        })
+        .collect();
     drop(ctx); // releases the gauges and whatever they kept alive
     clock::settle().await;
     let after: Reading = probe::read(0.0, 0);
@@ -384,16 +449,80 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     )
     .require_at_rest(&at_rest);
     Ok(Recording {
+        cfg: judged_cfg.into_inner(),
+        refused: None,
         samples,
         gauge_specs,
         teardown,
         extras,
         events,
+        kinds,
         dhat,
         stopped: stopped.get(),
         // Still in mapped memory: turned into counted vectors after teardown.
         sites: site_rec,
     })
+}
+
+impl Recording {
+    /// A run refused at its first sample: nothing measured.
+    fn refused(cfg: &RunConfig, why: String) -> Self {
+        Recording {
+            cfg: cfg.clone(),
+            refused: Some(why),
+            samples: Samples::default(),
+            gauge_specs: Vec::new(),
+            teardown: Teardown::default(),
+            extras: BTreeMap::new(),
+            events: 0,
+            kinds: Vec::new(),
+            dhat: None,
+            stopped: None,
+            sites: None,
+        }
+    }
+}
+
+/// Every `--mute` name must be a kind the scenario declared: the message lists
+/// them.
+fn check_mutes(scenario: &str, cfg: &RunConfig, ctx: &Ctx) -> Result<(), String> {
+    let kinds = ctx.shared.kinds.borrow();
+    let Some(bad) = cfg
+        .mute
+        .iter()
+        .find(|m| !kinds.iter().any(|k| &k.name == *m))
+    else {
+        return Ok(());
+    };
+    let names: Vec<&str> = kinds.iter().map(|k| k.name.as_str()).collect();
+    Err(if names.is_empty() {
+        format!(
+            "--mute {}: {scenario} declares no traffic kinds, so there is nothing to mute; \
+             drop --mute",
+            crate::units::echo(bad)
+        )
+    } else {
+        format!(
+            "--mute {}: {scenario} has no traffic kind of that name; its kinds: {}",
+            crate::units::echo(bad),
+            names.join(", ")
+        )
+    })
+}
+
+/// The retention the run's kinds declare: the longest among those not muted,
+/// when every kind declares one (0 when every kind is muted); `None` when some
+/// replayed kind does not say, or the scenario declares no kinds.
+fn kinds_retention(ctx: &Ctx) -> Option<f64> {
+    let kinds = ctx.shared.kinds.borrow();
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut longest = 0.0f64;
+    for k in kinds.iter().filter(|k| !k.muted) {
+        longest = longest.max(k.retains.get()?.as_secs_f64() / 3600.0);
+    }
+    Some(longest)
 }
 
 /// Whether the samples so far give a verdict other than inconclusive.

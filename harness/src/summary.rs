@@ -45,6 +45,13 @@ pub struct Summary {
     pub warmup_hours: f64,
     /// Load events the scenario reported over the run.
     pub load_events: u64,
+    /// The scenario's traffic kinds: events each replayed, and whether it was
+    /// muted (absent when the scenario declares none).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub kinds: Vec<KindCount>,
+    /// The factor on every kind's rate (`--load-scale`; absent when 1).
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub load_scale: f64,
     /// Heap budget, bytes per virtual hour.
     pub threshold_bytes_per_hour: f64,
     /// Heap growth estimate, bytes per virtual hour.
@@ -98,6 +105,18 @@ pub struct Summary {
     pub extras: BTreeMap<String, serde_json::Value>,
 }
 
+/// One traffic kind of a run (`summary.kinds`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct KindCount {
+    /// The kind's name (its column is `load_NAME`).
+    pub name: String,
+    /// Events of the kind the run replayed.
+    pub events: u64,
+    /// Whether it was muted (`--mute`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub muted: bool,
+}
+
 /// What an `--hours auto` run records about its looks.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct AutoRun {
@@ -132,6 +151,8 @@ pub struct SummaryInput<'a> {
     pub extras: BTreeMap<String, serde_json::Value>,
     /// Total load events.
     pub events: u64,
+    /// Events per traffic kind.
+    pub kinds: Vec<KindCount>,
     /// dhat's attribution.
     pub dhat: Option<DhatReport>,
     /// Per-site growth from the allocation sampler.
@@ -171,6 +192,8 @@ impl Summary {
             sample_every_seconds: i.cfg.sample_every.as_secs_f64(),
             warmup_hours: i.judging.warmup_hours,
             load_events: i.events,
+            kinds: i.kinds,
+            load_scale: i.cfg.load_scale,
             threshold_bytes_per_hour: i.cfg.max_growth,
             growth_bytes_per_hour: est.map(|e| e.per_hour).unwrap_or(0.0),
             growth_stderr_bytes_per_hour: est.map(|e| e.stderr).unwrap_or(0.0),
@@ -279,6 +302,14 @@ fn complete_default() -> bool {
     true
 }
 
+fn one() -> f64 {
+    1.0
+}
+
+fn is_one(v: &f64) -> bool {
+    *v == 1.0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -300,6 +331,8 @@ mod tests {
                 sample_every_seconds: 60.0,
                 warmup_hours: 0.1,
                 load_events: 0,
+                kinds: vec![],
+                load_scale: 1.0,
                 threshold_bytes_per_hour: 1e6,
                 growth_bytes_per_hour: 0.0,
                 growth_stderr_bytes_per_hour: 0.0,

@@ -33,6 +33,7 @@ const LAYERS: &[&str] = &[
     "report",
     "junit",
     "run",
+    "shrink",
     "cli",
 ];
 
@@ -49,6 +50,7 @@ const REEXPORTS: &[(&str, &str)] = &[
     ("RunFuture", "scenario"),
     ("Scenario", "scenario"),
     ("Ticker", "scenario"),
+    ("Kind", "scenario"),
     ("Summary", "summary"),
     ("Verdict", "verdict"),
 ];

@@ -186,6 +186,7 @@ mod readers {
             teardown: Teardown::default(),
             extras: Default::default(),
             events: 7,
+            kinds: Vec::new(),
             dhat: None,
             sites: None,
             judging,

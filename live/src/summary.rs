@@ -336,6 +336,8 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         sample_every_seconds: cfg.sample_every.as_secs_f64(),
         warmup_hours,
         load_events: tot.requests,
+        kinds: Vec::new(),
+        load_scale: 1.0,
         threshold_bytes_per_hour: cfg.max_growth,
         growth_bytes_per_hour: est.map(|e| e.per_hour).unwrap_or(0.0),
         growth_stderr_bytes_per_hour: est.map(|e| e.stderr).unwrap_or(0.0),
