@@ -29,9 +29,12 @@ macro_rules! outln {
     }};
 }
 
+pub mod bisect;
 mod ci;
+mod shrink;
 
 pub use ci::{CiArgs, ReportArgs, RuleArgs};
+pub use shrink::ShrinkArgs;
 
 /// Exit status: every budgeted resource stayed within budget.
 pub const EXIT_PASS: u8 = 0;
@@ -151,6 +154,15 @@ enum Command {
         #[command(flatten)]
         rule: RuleArgs,
     },
+    /// Find the smallest, fastest replay that still fails: the traffic kinds the
+    /// leak needs, the shortest hours and lowest load; bytes leaked per event.
+    #[command(after_help = shrink::AFTER_HELP)]
+    Shrink {
+        /// Scenario name (see `soak list`).
+        scenario: String,
+        #[command(flatten)]
+        args: ShrinkArgs,
+    },
     /// Print the allocation sites of saved runs, fastest growing first (refitted
     /// from sites.csv, samples.csv and summary.json).
     Sites {
@@ -254,6 +266,23 @@ pub struct RunArgs {
     /// allocation site (sites.csv, growth_sites); 0 turns sampling off.
     #[arg(long, default_value = "512KiB", value_name = "SIZE")]
     pub sample_bytes: String,
+    /// Replay without the events of these traffic kinds (comma-separated or
+    /// repeated; a name the scenario does not declare is refused with the list of
+    /// its kinds, which summary.json also holds) [default: none; `soak run` only].
+    #[arg(long, value_name = "KIND[,KIND]", value_delimiter = ',')]
+    pub mute: Vec<String>,
+    /// Scale every traffic kind's rate by F (0 < F <= 100; 0.5 halves the traffic).
+    #[arg(
+        long,
+        default_value = "1",
+        value_name = "F",
+        allow_hyphen_values = true
+    )]
+    pub load_scale: String,
+    /// Exit as `git bisect run` reads it: 0 pass, 1 fail, 125 (skip this commit)
+    /// when the run is inconclusive or cannot run (a usage or build problem).
+    #[arg(long)]
+    pub bisect: bool,
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
@@ -366,6 +395,8 @@ impl RunArgs {
             sample_bytes: parse_bytes(&self.sample_bytes)
                 .map_err(|e| Error::Usage(format!("--sample-bytes: {e}")))?
                 .round() as u64,
+            mute: self.mute.iter().map(|m| m.trim().to_string()).collect(),
+            load_scale: number("load-scale", &self.load_scale, "a factor above 0, e.g. 0.5")?,
         };
         cfg.validate()?;
         Ok(cfg)
@@ -430,20 +461,25 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
     let mut cmd = <Cli as clap::CommandFactory>::command();
     for x in extra {
         cmd = cmd.subcommand(clap::Command::new(x.name).about(x.about));
     }
     let parsed = cmd
-        .try_get_matches_from(args)
+        .try_get_matches_from(&args)
         .and_then(|m| <Cli as clap::FromArgMatches>::from_arg_matches(&m));
-    let cli = match parsed {
-        Ok(c) => c,
-        Err(e) => return clap_code(e),
+    let code = match parsed {
+        Ok(cli) => match dispatch(cli.command, scenarios) {
+            Ok(code) => code,
+            Err(e) => report_error(&e),
+        },
+        Err(e) => clap_code(e),
     };
-    match dispatch(cli.command, scenarios) {
-        Ok(code) => code,
-        Err(e) => report_error(&e),
+    if bisect::requested(&args) {
+        bisect::status(code)
+    } else {
+        code
     }
 }
 
@@ -463,18 +499,19 @@ pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
     let parsed = cmd
         .try_get_matches()
         .and_then(|m| <Single as clap::FromArgMatches>::from_arg_matches(&m));
-    let single = match parsed {
-        Ok(s) => s,
-        Err(e) => return clap_exit(e),
+    let code = match parsed {
+        Ok(single) => match run_many(&[scenario.as_ref()], &single.args) {
+            Ok(code) => code,
+            Err(e) => report_error(&e),
+        },
+        Err(e) => clap_code(e),
     };
-    ExitCode::from(match run_many(&[scenario.as_ref()], &single.args) {
-        Ok(code) => code,
-        Err(e) => report_error(&e),
+    let args: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    ExitCode::from(if bisect::requested(&args) {
+        bisect::status(code)
+    } else {
+        code
     })
-}
-
-fn clap_exit(e: clap::Error) -> ExitCode {
-    ExitCode::from(clap_code(e))
 }
 
 fn clap_code(e: clap::Error) -> u8 {
@@ -551,17 +588,14 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             }
             Ok(EXIT_PASS)
         }
-        Command::Run { scenario, args } => {
-            let found = scenarios
-                .iter()
-                .find(|s| s.name() == scenario)
-                .ok_or_else(|| Error::UnknownScenario {
-                    name: scenario.clone(),
-                    known: scenarios.iter().map(|s| s.name().to_string()).collect(),
-                })?;
-            run_many(&[found.as_ref()], &args)
-        }
+        Command::Run { scenario, args } => run_many(&[find(scenarios, &scenario)?], &args),
         Command::All { shard, args } => {
+            if !args.mute.is_empty() {
+                return Err(Error::Usage(
+                    "--mute names traffic kinds of one scenario; use soak run SCENARIO --mute KIND"
+                        .to_string(),
+                ));
+            }
             let shard = parse_shard(shard.as_deref())?;
             let list: Vec<&dyn Scenario> = shard.select(scenarios).map(|s| s.as_ref()).collect();
             if list.is_empty() {
@@ -620,11 +654,24 @@ fn dispatch(cmd: Command, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> 
             markdown.as_deref(),
             link_prefix.as_deref(),
         ),
+        Command::Shrink { scenario, args } => shrink::command(find(scenarios, &scenario)?, &args),
         Command::Sites { dir } => {
             print_sites(&dir)?;
             Ok(EXIT_PASS)
         }
     }
+}
+
+/// The scenario named `name`.
+fn find<'a>(scenarios: &'a [Box<dyn Scenario>], name: &str) -> Result<&'a dyn Scenario, Error> {
+    scenarios
+        .iter()
+        .find(|s| s.name() == name)
+        .map(|s| s.as_ref())
+        .ok_or_else(|| Error::UnknownScenario {
+            name: name.to_string(),
+            known: scenarios.iter().map(|s| s.name().to_string()).collect(),
+        })
 }
 
 /// `soak sites DIR`: every run at or below `dir`, its sites refitted from the

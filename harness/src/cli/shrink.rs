@@ -1,0 +1,155 @@
+//! `soak shrink SCENARIO [run options]`: runs the scenario as `soak run` would,
+//! and when that fails, searches for the smallest and fastest replay that still
+//! fails ([`crate::shrink`]); prints what it found and writes the minimal run's
+//! report with `shrink.json` under `OUT/shrink/SCENARIO/VARIANT/`.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use super::{exit_code, print_outcome, RunArgs, EXIT_FAIL};
+use crate::scenario::Scenario;
+use crate::shrink::{self, Found, Settings, Trial};
+use crate::verdict::rate_text;
+use crate::{interrupt, report, run, Error, Verdict};
+
+/// `shrink.json`'s file name, beside the minimal run's `summary.json`.
+pub const SHRINK_FILE: &str = "shrink.json";
+
+/// Where `soak shrink` writes below `--out`.
+pub const SHRINK_DIR: &str = "shrink";
+
+/// The help's examples and statuses.
+pub const AFTER_HELP: &str = "\
+Examples:
+  soak shrink moderator-flood --variant leaky             which traffic, how short, how light
+  soak shrink raid-burst --variant leaky --seed 3 --max-runs 20
+  soak shrink calibration --leak-rate 4MiB/h              a leak that needs no traffic
+
+Every run of the search is an ordinary run, printed with the options that
+reproduce it (soak run SCENARIO OPTIONS). The minimal run's report and
+shrink.json (every run, the ablation table, bytes per event, the test) are written
+to OUT/shrink/SCENARIO/VARIANT/.
+
+Exit status: 1 the search found a failing minimal run (the leak is there), 0 the
+run passes and 3 it is inconclusive (nothing to shrink), 2 usage or input error,
+130/143 stopped by SIGINT/SIGTERM.";
+
+/// The options of `soak shrink`.
+#[derive(Debug, Args, Clone)]
+pub struct ShrinkArgs {
+    /// Most runs the search may make, the original included; when they run out
+    /// it reports the smallest failing run found so far.
+    #[arg(long, value_name = "N", default_value_t = shrink::DEFAULT_MAX_RUNS)]
+    pub max_runs: usize,
+    /// The run to shrink.
+    #[command(flatten)]
+    pub run: RunArgs,
+}
+
+/// Runs `soak shrink` over `scenario`.
+pub(super) fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, Error> {
+    let ci = &args.run.ci;
+    let not_here = |flag: &str| {
+        Err(Error::Usage(format!(
+            "{flag} does not apply to soak shrink (its runs are a search, not a CI \
+             session); drop it"
+        )))
+    };
+    if ci.junit.is_some() {
+        return not_here("--junit");
+    }
+    if ci.baseline.is_some() {
+        return not_here("--baseline");
+    }
+    if ci.save_baseline.is_some() {
+        return not_here("--save-baseline");
+    }
+    if args.run.bisect {
+        return not_here("--bisect");
+    }
+    if args.max_runs == 0 {
+        return Err(Error::Usage(
+            "--max-runs must be at least 1 (the run to shrink); e.g. --max-runs 40".to_string(),
+        ));
+    }
+    let cfg = args.run.to_config()?;
+    run::preflight(&cfg)?;
+    let root: PathBuf = args.run.out.join(SHRINK_DIR);
+    report::prepare_dir(&root, scenario.name(), cfg.variant)?;
+
+    let quiet = args.run.quiet;
+    let name = scenario.name();
+    let mut progress = |t: &Trial, max: usize| {
+        if !quiet {
+            errline(&progress_line(name, t, max));
+        }
+    };
+    let found = shrink::shrink(
+        scenario,
+        &cfg,
+        Settings {
+            max_runs: args.max_runs,
+            progress: &mut progress,
+        },
+    )?;
+    match found {
+        Found::Interrupted => Ok(interrupted()),
+        Found::NothingToShrink(outcome) => {
+            print_outcome(&outcome);
+            let why = match outcome.verdict() {
+                Verdict::Inconclusive => "the run is inconclusive",
+                _ => "the run passes",
+            };
+            outln!("nothing to shrink: {why}");
+            if !outcome.summary.complete {
+                return Ok(interrupted());
+            }
+            Ok(exit_code(outcome.verdict()))
+        }
+        Found::Shrunk(shrunk, mut outcome) => {
+            outln!("{}", shrunk.text().trim_end());
+            let json = shrunk.to_json();
+            let dir = outcome.write_report_with(&root, &[(SHRINK_FILE, json.as_bytes())])?;
+            outln!("report: {}", dir.display());
+            if shrunk.interrupted {
+                return Ok(interrupted());
+            }
+            Ok(EXIT_FAIL)
+        }
+    }
+}
+
+/// The exit status of a search a signal stopped.
+fn interrupted() -> u8 {
+    interrupt::exit_status(interrupt::requested().unwrap_or(libc::SIGTERM))
+}
+
+/// One line per run: which, its verdict and growth, and how to reproduce it.
+fn progress_line(scenario: &str, t: &Trial, max: usize) -> String {
+    let stage = serde_json::to_value(t.stage)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_string))
+        .unwrap_or_default();
+    let growth = t
+        .growth
+        .iter()
+        .find(|g| t.failed_resources.first() == Some(&g.resource))
+        .or_else(|| t.growth_of("heap"))
+        .map(|g| format!(" {} {}", g.resource, rate_text(g.per_hour, &g.unit)))
+        .unwrap_or_default();
+    format!(
+        "shrink [{}/{max}] {stage}: {}{growth}, {} virtual h in {:.2} s: soak run {scenario} {}",
+        t.run,
+        t.verdict.as_str(),
+        crate::units::number_text(t.virtual_hours),
+        t.wall_seconds,
+        t.args.join(" ")
+    )
+}
+
+/// A line on stderr (progress), ignoring a closed stderr.
+fn errline(msg: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stderr(), "{msg}");
+}
