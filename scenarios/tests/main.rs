@@ -7,6 +7,7 @@
 static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
 
 mod artifact_cache;
+mod bisect;
 mod calibration;
 mod ci;
 mod cli;
@@ -16,5 +17,6 @@ mod hardening;
 mod moderator_flood;
 mod raid_burst;
 mod short_runs;
+mod shrink;
 mod support;
 mod timer_lifecycle;

@@ -153,3 +153,64 @@ fn errline(msg: &str) {
     use std::io::Write as _;
     let _ = writeln!(std::io::stderr(), "{msg}");
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use clap::Parser;
+
+    use super::RunArgs;
+    use crate::config::{RunConfig, Variant};
+    use crate::shrink::command_args;
+
+    #[derive(Debug, Parser)]
+    struct Line {
+        #[command(flatten)]
+        args: RunArgs,
+    }
+
+    /// What `soak run SCENARIO ARGS` makes of `command_args(cfg)`.
+    fn parsed(cfg: &RunConfig) -> RunConfig {
+        let mut line = vec!["soak".to_string()];
+        line.extend(command_args(cfg));
+        let args = Line::try_parse_from(&line).expect("parses").args;
+        args.to_config().expect("valid")
+    }
+
+    #[test]
+    fn the_printed_options_give_the_same_settings_back() {
+        let cases = [
+            RunConfig::new(),
+            RunConfig::new()
+                .variant(Variant::Leaky)
+                .seed(u64::MAX)
+                .mute("flags")
+                .mute("resets")
+                .load_scale(0.0625)
+                .auto(23.0),
+            RunConfig::new()
+                .hours(6.5)
+                .max_growth(4e6 / 3.0)
+                .max_task_growth(2.5)
+                .max_fd_growth(0.0)
+                .leak_rate(4_194_304.0)
+                .sample_every(Duration::from_nanos(1_500_000_001))
+                .warmup_hours(0.7)
+                .retention_hours(1.5)
+                .sample_bytes(4096)
+                .dhat(1.0)
+                .dhat_keep("my_crate::"),
+            RunConfig::new()
+                .hours(0.1 + 0.2)
+                .sample_every(Duration::from_millis(100)),
+        ];
+        for cfg in cases {
+            let want = RunConfig {
+                progress: true,
+                ..cfg.clone()
+            };
+            assert_eq!(parsed(&cfg), want, "{:?}", command_args(&cfg));
+        }
+    }
+}

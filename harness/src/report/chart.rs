@@ -60,7 +60,7 @@ pub fn render(
     summary: &Summary,
 ) -> Result<Charts, Error> {
     register_fonts();
-    let mut panels = panels(samples, summary.is_live());
+    let mut panels = panels(samples, summary.is_live(), &kind_columns(summary));
     if let Some(p) = sites.and_then(|s| site_panel(s, summary)) {
         panels.insert(0, p);
     }
@@ -216,7 +216,16 @@ fn top_resource(sum: &Summary) -> Option<&crate::verdict::ResourceVerdict> {
     sum.resource("heap").or_else(|| sum.resource("rss"))
 }
 
-fn panels(s: &Samples, live: bool) -> Vec<Panel> {
+/// The `load_KIND` columns of the run's traffic kinds: counted in the load
+/// panel's total, not drawn as gauges.
+fn kind_columns(sum: &Summary) -> Vec<String> {
+    sum.kinds
+        .iter()
+        .map(|k| crate::scenario::kind::column(&k.name))
+        .collect()
+}
+
+fn panels(s: &Samples, live: bool, kinds: &[String]) -> Vec<Panel> {
     let mut out = Vec::new();
     if let Some(load) = s.column("load_events") {
         if load.iter().any(|v| *v > 0.0) {
@@ -258,7 +267,8 @@ fn panels(s: &Samples, live: bool) -> Vec<Panel> {
     // A live run's counters (`*_total` from the target's /metrics) only climb:
     // they stay in samples.csv and the summary, not the chart.
     let counter = |n: &str| live && n.ends_with("_total");
-    for name in extra().filter(|n| !n.starts_with("latency_") && !counter(n)) {
+    let gauge = |n: &String| !n.starts_with("latency_") && !counter(n) && !kinds.contains(n);
+    for name in extra().filter(|n| gauge(n)) {
         if let Some(v) = s.column(name) {
             out.push(Panel {
                 title: format!("gauge: {name}"),
