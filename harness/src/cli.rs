@@ -192,7 +192,8 @@ pub struct RunArgs {
     pub max_hours: Option<String>,
     /// The subjects' longest retention (TTL) in virtual hours, overriding the
     /// scenario's declaration: no shorter run is judged, and the warm-up waits it
-    /// out when the run is at least twice as long [default: the scenario's].
+    /// out when the run is at least twice as long [default: the scenario's, or
+    /// the longest its replayed traffic kinds declare when every kind does].
     #[arg(long, value_name = "H", allow_hyphen_values = true)]
     pub retention: Option<String>,
     /// Traffic seed, a whole number from 0 to 2^64-1; the same seed replays the

@@ -139,12 +139,15 @@ pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
 }
 
 /// How `cfg`'s run is judged when it ended (or is looked at) after `hours`.
-fn judging(cfg: &RunConfig, hours: f64) -> Judging {
-    if cfg.auto {
+/// `replays`: whether the run replays any traffic kind (see
+/// [`Judging::load_expected`]).
+fn judging(cfg: &RunConfig, hours: f64, replays: bool) -> Judging {
+    let j = if cfg.auto {
         Judging::auto(cfg, hours)
     } else {
         Judging::fixed(cfg)
-    }
+    };
+    j.expecting_load(replays)
 }
 
 /// Everything [`run`] checks before it replays anything: the config's ranges, the
@@ -189,7 +192,7 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig, kinds_decide: bool) -> Resul
     } else {
         cfg.hours
     };
-    let judged = judging(cfg, hours);
+    let judged = judging(cfg, hours, rec.replays_kinds);
     let verdicts = verdict::analyse(&rec.samples, &specs, &judged);
     let settings = attribution::FitSettings {
         warmup_hours: judged.warmup_hours,
@@ -244,6 +247,8 @@ struct Recording {
     cfg: RunConfig,
     /// Why the run was refused before its first sample (a `--mute` of no kind).
     refused: Option<String>,
+    /// Whether it replayed any traffic kind.
+    replays_kinds: bool,
     samples: Samples,
     gauge_specs: Vec<(String, Option<f64>)>,
     teardown: Teardown,
@@ -305,6 +310,7 @@ async fn drive(
             .map(|g| g.name.clone())
             .collect();
         let kinds: Vec<Rc<KindState>> = ctx.shared.kinds.borrow().clone();
+        let replays = kinds.iter().any(|k| !k.muted);
         let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|s| s.to_string()).collect();
         columns.extend(kinds.iter().map(|k| k.column()));
         columns.extend(names.iter().cloned());
@@ -357,7 +363,8 @@ async fn drive(
             }
             if let Some(specs) = &auto_specs {
                 let due = secs > 0.0 && (secs / look_every).fract() == 0.0;
-                if due && settled(&samples, specs, &judging(cfg, secs / 3600.0)) {
+                let j = judging(cfg, secs / 3600.0, replays);
+                if due && settled(&samples, specs, &j) {
                     ctx.shared.stop_at(at);
                     break;
                 }
@@ -427,6 +434,7 @@ async fn drive(
         .collect();
     let extras = ctx.shared.extras.take();
     let events = ctx.shared.total_events.get();
+    let replays_kinds = ctx.shared.kinds.borrow().iter().any(|k| !k.muted);
     let kinds = ctx
         .shared
         .kinds
@@ -451,6 +459,7 @@ async fn drive(
     Ok(Recording {
         cfg: judged_cfg.into_inner(),
         refused: None,
+        replays_kinds,
         samples,
         gauge_specs,
         teardown,
@@ -470,6 +479,7 @@ impl Recording {
         Recording {
             cfg: cfg.clone(),
             refused: Some(why),
+            replays_kinds: false,
             samples: Samples::default(),
             gauge_specs: Vec::new(),
             teardown: Teardown::default(),

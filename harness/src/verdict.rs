@@ -358,6 +358,10 @@ pub struct Judging {
     pub retention_hours: Option<f64>,
     /// Standard errors growth must clear.
     pub z: f64,
+    /// Whether the run replays traffic kinds (some declared, not all muted): then
+    /// a window without a single event has not seen the load at all, and cannot
+    /// pass before a day (a run of a bursty kind looked at before its first burst).
+    pub load_expected: bool,
 }
 
 impl Judging {
@@ -368,6 +372,15 @@ impl Judging {
             warmup_hours: cfg.warmup_at(hours),
             retention_hours: cfg.retention_hours,
             z,
+            load_expected: false,
+        }
+    }
+
+    /// The same, for a run that replays traffic kinds (`yes`) or not.
+    pub fn expecting_load(self, yes: bool) -> Self {
+        Judging {
+            load_expected: yes,
+            ..self
         }
     }
 
@@ -552,7 +565,8 @@ pub fn judge(
         });
     }
     let needed = MIN_LOAD_SWING.max(LOAD_SWING_NOISE * f.load_noise);
-    let swung = f.load_rise >= needed && f.load_fall >= needed;
+    let idle = j.load_expected && f.window_events == 0.0;
+    let swung = f.load_rise >= needed && f.load_fall >= needed && !idle;
     if !swung && j.run_hours < LOAD_CYCLE_HOURS {
         return inconclusive(Reason::LoadNotCovered {
             rise: f.load_rise,
@@ -811,6 +825,7 @@ mod tests {
             warmup_hours: run_hours / 10.0,
             retention_hours: retention,
             z: SIGNIFICANCE_Z,
+            load_expected: false,
         }
     }
 
@@ -976,6 +991,32 @@ mod tests {
             judge(Some(B), Some(e), Some(f), &judging(6.0, Some(1.0))),
             (Verdict::Fail, None)
         );
+    }
+
+    #[test]
+    fn a_window_without_the_traffic_it_replays_cannot_pass() {
+        let idle = Facts {
+            window_events: 0.0,
+            ..day()
+        };
+        let flat = Some(est(0.0, 1e3));
+        // No kinds replayed (or none declared): a flat heap passes as before.
+        assert_eq!(
+            judge(Some(B), flat, Some(idle), &judging(6.0, None)).0,
+            Verdict::Pass
+        );
+        let replaying = judging(6.0, None).expecting_load(true);
+        assert_eq!(
+            kind(judge(Some(B), flat, Some(idle), &replaying)),
+            (Verdict::Inconclusive, "load_not_covered".to_string())
+        );
+        // With traffic in the window, or after a day, it passes.
+        assert_eq!(
+            judge(Some(B), flat, Some(day()), &replaying).0,
+            Verdict::Pass
+        );
+        let a_day = judging(24.0, None).expecting_load(true);
+        assert_eq!(judge(Some(B), flat, Some(idle), &a_day).0, Verdict::Pass);
     }
 
     #[test]

@@ -95,6 +95,7 @@ pub fn analyse(
         // On the day clock, as the run's length is.
         retention_hours: retention_hours.map(|r| r * k),
         z: soak_harness::growth::SIGNIFICANCE_Z,
+        load_expected: false,
     };
     let mut out = verdict::analyse(&day, &scaled, &judging);
     for (v, spec) in out.iter_mut().zip(specs) {
