@@ -62,7 +62,7 @@ for j in sorted(glob.glob(f"{out}/*-[0-9]*/shrink/*/leaky/shrink.json")):
     m = s["runs"][s["minimal"] - 1]
     o, mm = walls(f"{out}/{name}-time", "o"), walls(f"{out}/{name}-time", "m")
     paired = statistics.median(o) / statistics.median(mm) if o and mm else float("nan")
-    opts = " ".join(a for a in m["args"] if a not in ("--variant", "leaky", "--seed", str(s["seed"])))
+    opts = " ".join(m["args"][4:])  # after --variant V --seed N
     per = "; ".join(f"{p['kind']}: {p['per_event']:.1f} ± {p['stderr']:.1f} {p['unit']} of {p['resource']}"
                     for p in s["per_event"] if p["resource"] == "heap" or p["resource"] == s["resource"])
     rows.append([s["scenario"], s["seed"], ", ".join(s["needed"]) or "none",
@@ -70,7 +70,7 @@ for j in sorted(glob.glob(f"{out}/*-[0-9]*/shrink/*/leaky/shrink.json")):
                  s["runs"][0]["wall_seconds"], m["wall_seconds"], round(s["speedup"], 1),
                  round(paired, 1), s["top_site"], s["same_top_site"], per])
     if m["verdict"] != "fail": bad.append(f"{name}: minimal run {m['verdict']}")
-    if not s["same_top_site"]: bad.append(f"{name}: top site {s['top_site']} vs {s['original_top_site']}")
+    if not s["same_top_site"]: bad.append(f"{name}: top site {s['top_site']} is the original's #{s['top_site_rank_in_original']}, not {s['original_top_site']}")
     if not paired >= 5: bad.append(f"{name}: paired ratio {paired:.1f} < 5")
 for path, label in [(jc, "calibration --leak-rate 4MiB/h"), (jl, "calibration leaky")]:
     if not path: bad.append(f"{label}: no shrink.json"); continue

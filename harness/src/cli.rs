@@ -269,7 +269,7 @@ pub struct RunArgs {
     pub sample_bytes: String,
     /// Replay without the events of these traffic kinds (comma-separated or
     /// repeated; a name the scenario does not declare is refused with the list of
-    /// its kinds, which summary.json also holds) [default: none; `soak run` only].
+    /// its kinds, which summary.json also holds) [default: none; not with `soak all`].
     #[arg(long, value_name = "KIND[,KIND]", value_delimiter = ',')]
     pub mute: Vec<String>,
     /// Scale every traffic kind's rate by F (0 < F <= 100; 0.5 halves the traffic).

@@ -64,8 +64,8 @@ pub enum Stage {
     LoadScale,
     /// The minimal set without one of its kinds (for the bytes per event).
     PerEvent,
-    /// The minimal run again, sampling allocation sites densely enough to name
-    /// where its (smaller) growth is.
+    /// The minimal run (or the original) again, sampling allocation sites
+    /// densely enough to name where its growth is.
     Minimal,
 }
 
@@ -199,6 +199,12 @@ pub struct Shrunk {
     pub top_site: Option<String>,
     /// Whether the two are the same site.
     pub same_top_site: bool,
+    /// Where the minimal run's top site ranks among the original's growing
+    /// sites (1: its top), if it is one of them.
+    pub top_site_rank_in_original: Option<usize>,
+    /// The run whose sites stand for the original's: the original, or the
+    /// original again sampled densely ([`Stage::Minimal`]'s rule).
+    pub original_sites_run: usize,
     /// A `#[test]` replaying the minimal run and asserting it within budget.
     pub test: String,
     /// Most runs allowed.
@@ -516,10 +522,27 @@ impl Search<'_, '_> {
                 Err(Halt::OutOfRuns) => out_of_runs = true,
             }
         }
+        // The original again, as densely sampled when its growth is too small for
+        // the default interval to place (a task leak's few bytes an hour).
+        let mut attributed = 0;
+        if !out_of_runs {
+            match self.dense_stage(0) {
+                Ok(i) => attributed = i,
+                Err(Halt::Error(e)) => return Err(e),
+                Err(Halt::OutOfRuns) => out_of_runs = true,
+            }
+        }
         let minimal = self.take(best)?;
-        let original_outcome = self.kept.get(&0);
-        let original_top_site = original_outcome.and_then(top_site);
-        let top = top_site(&minimal);
+        let original_sites = self
+            .kept
+            .get(&attributed)
+            .map(|o| growing_places(&o.summary))
+            .unwrap_or_default();
+        let top = growing_places(&minimal.summary).into_iter().next();
+        let top_rank = top
+            .as_ref()
+            .and_then(|t| original_sites.iter().position(|o| o == t))
+            .map(|i| i + 1);
         let original = &self.trials[0];
         let min_trial = &self.trials[best];
         // The test asserts the verdict: how densely sites were sampled for the
@@ -551,8 +574,10 @@ impl Search<'_, '_> {
             command: render::command(self.scenario.name(), &min_trial.args),
             speedup: original.wall_seconds / min_trial.wall_seconds.max(1e-3),
             per_event,
-            same_top_site: top.is_some() && top == original_top_site,
-            original_top_site,
+            same_top_site: top_rank == Some(1),
+            top_site_rank_in_original: top_rank,
+            original_top_site: original_sites.into_iter().next(),
+            original_sites_run: attributed + 1,
             top_site: top,
             test: test_snippet(self.scenario, &test_cfg, &minimal.summary),
             max_runs: self.set.max_runs,
@@ -758,11 +783,12 @@ fn kind_rates(o: &Outcome) -> BTreeMap<String, f64> {
         .collect()
 }
 
-/// Where the run's top growing allocation site is (`path:line (function)`).
-fn top_site(o: &Outcome) -> Option<String> {
-    o.summary
-        .growth_sites
-        .first()
-        .filter(|s| s.growth_bytes_per_hour > 0.0)
+/// Where the run's growing allocation sites are (`path:line (function)`),
+/// fastest first.
+fn growing_places(s: &Summary) -> Vec<String> {
+    s.growth_sites
+        .iter()
+        .filter(|g| g.growth_bytes_per_hour > 0.0)
         .map(crate::attribution::place)
+        .collect()
 }

@@ -193,6 +193,18 @@ fn per_event_text(v: f64, unit: &str) -> String {
     }
 }
 
+/// `2nd`, `3rd`, `11th`, ...
+fn ordinal(k: usize) -> String {
+    let suffix = match (k % 10, k % 100) {
+        (_, 11..=13) => "th",
+        (1, _) => "st",
+        (2, _) => "nd",
+        (3, _) => "rd",
+        _ => "th",
+    };
+    format!("{k}{suffix}")
+}
+
 /// What `soak shrink` prints.
 pub(super) fn text(s: &Shrunk) -> String {
     let mut o = String::new();
@@ -305,15 +317,17 @@ pub(super) fn text(s: &Shrunk) -> String {
             s.speedup
         );
     }
+    let rank = match s.top_site_rank_in_original {
+        Some(1) => "as in the original".to_string(),
+        Some(k) => format!("the original's {} growing site", ordinal(k)),
+        None => "not among the original's growing sites".to_string(),
+    };
     match (&s.top_site, &s.original_top_site) {
-        (Some(t), Some(_)) if s.same_top_site => {
-            let _ = writeln!(o, "  top growing site: {t}, as in the original");
+        (Some(t), Some(ot)) if !s.same_top_site => {
+            let _ = writeln!(o, "  top growing site: {t}, {rank} (its top: {ot})");
         }
-        (Some(t), Some(ot)) => {
-            let _ = writeln!(o, "  top growing site: {t} (the original's: {ot})");
-        }
-        (Some(t), None) => {
-            let _ = writeln!(o, "  top growing site: {t}");
+        (Some(t), _) => {
+            let _ = writeln!(o, "  top growing site: {t}, {rank}");
         }
         (None, _) => {
             let _ = writeln!(o, "  no allocation site grew");
