@@ -37,7 +37,9 @@ fn shrunk(cfg: &RunConfig, max_runs: usize) -> Shrunk {
 
 /// The `#[test]` `soak shrink calibration --leak-rate 4MiB/h` writes, as written
 /// (its `///` lines aside): compiled here, with `#[test]` taken off so that the
-/// test below can run it and see it fail while the leak is there.
+/// test below can run it and see it fail while the leak is there. The snippet
+/// builds any scenario with `Type::default()`; calibration's is a unit struct.
+#[allow(clippy::default_constructed_unit_structs)]
 mod written {
     macro_rules! as_written {
         ($(#[$attr:meta])* fn $name:ident() $body:block) => {
