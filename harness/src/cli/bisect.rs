@@ -33,6 +33,15 @@ pub fn requested(args: &[OsString]) -> bool {
         .any(|a| a == "--bisect")
 }
 
+/// `code`, or [`status`] of it when `args` ask for `--bisect`.
+pub fn status_if_requested(args: &[OsString], code: u8) -> u8 {
+    if requested(args) {
+        status(code)
+    } else {
+        code
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

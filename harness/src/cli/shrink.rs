@@ -7,10 +7,9 @@ use std::path::PathBuf;
 
 use clap::Args;
 
-use super::{exit_code, print_outcome, RunArgs, EXIT_FAIL};
+use super::{RunArgs, EXIT_FAIL};
 use crate::scenario::Scenario;
 use crate::shrink::{self, Found, Settings, Trial};
-use crate::verdict::rate_text;
 use crate::{interrupt, report, run, Error, Verdict};
 
 /// `shrink.json`'s file name, beside the minimal run's `summary.json`.
@@ -35,6 +34,22 @@ Exit status: 1 the search found a failing minimal run (the leak is there), 0 the
 run passes and 3 it is inconclusive (nothing to shrink), 2 usage or input error,
 130/143 stopped by SIGINT/SIGTERM.";
 
+/// `soak shrink`'s arguments.
+#[derive(Debug, Args)]
+pub struct ShrinkCommand {
+    /// Scenario name (see `soak list`).
+    scenario: String,
+    #[command(flatten)]
+    args: ShrinkArgs,
+}
+
+impl ShrinkCommand {
+    /// Shrinks the named scenario's run.
+    pub fn run(self, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> {
+        command(super::run::find(scenarios, &self.scenario)?, &self.args)
+    }
+}
+
 /// The options of `soak shrink`.
 #[derive(Debug, Args, Clone)]
 pub struct ShrinkArgs {
@@ -48,7 +63,7 @@ pub struct ShrinkArgs {
 }
 
 /// Runs `soak shrink` over `scenario`.
-pub(super) fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, Error> {
+fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, Error> {
     let ci = &args.run.ci;
     let not_here = |flag: &str| {
         Err(Error::Usage(format!(
@@ -75,10 +90,10 @@ pub(super) fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, 
     }
     let cfg = args.run.to_config()?;
     run::preflight(&cfg)?;
-    let root: PathBuf = args.run.out.join(SHRINK_DIR);
+    let root: PathBuf = args.run.out().join(SHRINK_DIR);
     report::prepare_dir(&root, scenario.name(), cfg.variant)?;
 
-    let quiet = args.run.quiet;
+    let quiet = args.run.shared.quiet;
     let name = scenario.name();
     let mut progress = |t: &Trial, max: usize| {
         if !quiet {
@@ -96,7 +111,7 @@ pub(super) fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, 
     match found {
         Found::Interrupted => Ok(interrupted()),
         Found::NothingToShrink(outcome) => {
-            print_outcome(&outcome);
+            outln!("{}", outcome.summary.console());
             let why = match outcome.verdict() {
                 Verdict::Inconclusive => "the run is inconclusive",
                 _ => "the run passes",
@@ -105,12 +120,16 @@ pub(super) fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, 
             if !outcome.summary.complete {
                 return Ok(interrupted());
             }
-            Ok(exit_code(outcome.verdict()))
+            Ok(crate::summary::exit_status(&outcome.summary))
         }
         Found::Shrunk(shrunk, mut outcome) => {
             outln!("{}", shrunk.text().trim_end());
             let json = shrunk.to_json();
-            let dir = outcome.write_report_with(&root, &[(SHRINK_FILE, json.as_bytes())])?;
+            let shrink_json = report::Attachment {
+                name: SHRINK_FILE.to_string(),
+                content: report::Content::Bytes(json.into_bytes()),
+            };
+            let dir = outcome.write_report_with(&root, &[shrink_json])?;
             outln!("report: {}", dir.display());
             if shrunk.interrupted {
                 return Ok(interrupted());
@@ -136,7 +155,13 @@ fn progress_line(scenario: &str, t: &Trial, max: usize) -> String {
         .iter()
         .find(|g| t.failed_resources.first() == Some(&g.resource))
         .or_else(|| t.growth_of("heap"))
-        .map(|g| format!(" {} {}", g.resource, rate_text(g.per_hour, &g.unit)))
+        .map(|g| {
+            format!(
+                " {} {}",
+                g.resource,
+                crate::units::rate_text(g.per_hour, &g.unit, "h")
+            )
+        })
         .unwrap_or_default();
     format!(
         "shrink [{}/{max}] {stage}: {}{growth}, {} virtual h in {:.2} s: soak run {scenario} {}",

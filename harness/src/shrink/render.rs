@@ -9,7 +9,6 @@ use crate::config::{RunConfig, Variant};
 use crate::scenario::Scenario;
 use crate::summary::Summary;
 use crate::units::bytes_text;
-use crate::verdict::rate_text;
 
 /// The options after `soak run SCENARIO` that give `cfg` back, exactly: every
 /// setting that differs from its default (variant and seed always). Numbers are
@@ -37,13 +36,16 @@ pub fn command_args(cfg: &RunConfig) -> Vec<String> {
     }
     for (flag, v, dv) in [
         ("max-growth", cfg.max_growth, d.max_growth),
-        ("max-task-growth", cfg.max_task_growth, d.max_task_growth),
         ("max-fd-growth", cfg.max_fd_growth, d.max_fd_growth),
         ("leak-rate", cfg.leak_rate, d.leak_rate),
     ] {
         if v != dv {
             opt(flag, v.to_string());
         }
+    }
+    // Not given: the scenario's budget (`Scenario::task_budget`), else 1.
+    if let Some(t) = cfg.max_task_growth {
+        opt("max-task-growth", t.to_string());
     }
     if cfg.sample_every != d.sample_every {
         let ns = cfg.sample_every.as_nanos();
@@ -111,13 +113,15 @@ pub fn test_snippet(scenario: &dyn Scenario, cfg: &RunConfig, summary: &Summary)
     }
     for (method, v, dv) in [
         ("max_growth", cfg.max_growth, d.max_growth),
-        ("max_task_growth", cfg.max_task_growth, d.max_task_growth),
         ("max_fd_growth", cfg.max_fd_growth, d.max_fd_growth),
         ("leak_rate", cfg.leak_rate, d.leak_rate),
     ] {
         if v != dv {
             call(method, format!("{v:?}"));
         }
+    }
+    if let Some(t) = cfg.max_task_growth {
+        call("max_task_growth", format!("{t:?}"));
     }
     if cfg.sample_every != d.sample_every {
         call(
@@ -176,8 +180,8 @@ fn growth_text(t: &Trial, resource: &str) -> String {
     match t.growth_of(resource) {
         Some(g) => format!(
             "{} ± {}",
-            rate_text(g.per_hour, &g.unit),
-            rate_text(g.stderr, &g.unit)
+            crate::units::rate_text(g.per_hour, &g.unit, "h"),
+            crate::units::rate_text(g.stderr, &g.unit, "h")
         ),
         None => "-".into(),
     }
