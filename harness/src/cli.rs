@@ -14,12 +14,13 @@ use std::process::ExitCode;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::config::{RunConfig, Variant};
+use crate::parallel::{self, Job};
 use crate::run::{self, Outcome};
 use crate::scenario::Scenario;
 use crate::shard::Shard;
 use crate::units::{bytes_text, echo, parse_bytes, parse_duration, parse_rate};
 use crate::Error;
-use crate::{interrupt, report};
+use crate::{interrupt, progress, report};
 
 /// `println!` that ignores a closed stdout (`soak list | head -1` must not panic).
 macro_rules! outln {
@@ -30,8 +31,10 @@ macro_rules! outln {
 }
 
 mod ci;
+mod jobs;
 
 pub use ci::{CiArgs, ReportArgs, RuleArgs};
+pub use jobs::{PlanArgs, Seeds};
 
 /// Exit status: every budgeted resource stayed within budget.
 pub const EXIT_PASS: u8 = 0;
@@ -162,7 +165,8 @@ enum Command {
 /// The options of a run, as typed.
 #[derive(Debug, Args, Clone)]
 pub struct RunArgs {
-    /// Subject variant: the fix the source report proposed, or the bug it found.
+    /// Subject variant: the fix the source report proposed, the bug it found, or
+    /// both (fixed, then leaky).
     #[arg(long, value_enum, default_value_t = VariantArg::Fixed)]
     pub variant: VariantArg,
     /// Virtual hours to replay (fractions allowed), or `auto`: run until every
@@ -257,6 +261,9 @@ pub struct RunArgs {
     /// No progress bar.
     #[arg(long, short)]
     pub quiet: bool,
+    /// Parallel runs and several seeds.
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// JUnit, baseline and history options.
     #[command(flatten)]
     pub ci: CiArgs,
@@ -269,6 +276,19 @@ pub enum VariantArg {
     Fixed,
     /// The bug.
     Leaky,
+    /// Fixed, then leaky.
+    Both,
+}
+
+impl VariantArg {
+    /// The variants it names, fixed first.
+    pub fn variants(self) -> Vec<Variant> {
+        match self {
+            VariantArg::Fixed => vec![Variant::Fixed],
+            VariantArg::Leaky => vec![Variant::Leaky],
+            VariantArg::Both => vec![Variant::Fixed, Variant::Leaky],
+        }
+    }
 }
 
 fn parse_seed(text: &str) -> Result<u64, String> {
@@ -341,10 +361,8 @@ impl RunArgs {
             None => None,
         };
         let cfg = RunConfig {
-            variant: match self.variant {
-                VariantArg::Fixed => Variant::Fixed,
-                VariantArg::Leaky => Variant::Leaky,
-            },
+            // The first of --variant both; the plan sets each run's variant.
+            variant: self.variant.variants()[0],
             hours,
             seed: self.seed,
             max_growth: rate("max-growth", &self.max_growth)?,
@@ -430,6 +448,10 @@ where
     I: IntoIterator<Item = T>,
     T: Into<std::ffi::OsString> + Clone,
 {
+    let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(job) = parallel::child_job(args.iter().cloned()) {
+        return run_child(job, scenarios);
+    }
     let mut cmd = <Cli as clap::CommandFactory>::command();
     for x in extra {
         cmd = cmd.subcommand(clap::Command::new(x.name).about(x.about));
@@ -450,6 +472,9 @@ where
 /// Entry point of a single scenario's binary: the options of `soak run`.
 pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
     interrupt::install();
+    if let Some(job) = parallel::child_job(std::env::args_os()) {
+        return ExitCode::from(run_child(job, std::slice::from_ref(&scenario)));
+    }
     #[derive(Debug, Parser)]
     #[command(version, after_help = AFTER_HELP)]
     struct Single {
@@ -690,54 +715,51 @@ fn parse_shard(text: Option<&str>) -> Result<Shard, Error> {
     text.map_or(Ok(Shard::all()), str::parse)
 }
 
-/// Runs `list` one after another under the same options, with the CI session
-/// (baseline comparison, JUnit, history, baseline saving) around them. Every
-/// option and report directory is checked before the first replay.
+/// Runs every run `args` asks for over `list` (each scenario × variant × seed,
+/// see [`jobs::plan`]) under the same options, with the CI session (baseline
+/// comparison, JUnit, history, baseline saving) around them: one after another
+/// in this process with `--jobs 1` (or a single run), else in child processes
+/// ([`jobs::run_parallel`]). Every option and report directory is checked before
+/// the first replay.
 fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
     let cfg = args.to_config()?;
     run::preflight(&cfg)?;
-    let planned: Vec<(String, String)> = list
+    let runs = jobs::plan(list, args, &cfg);
+    let planned: Vec<(String, String)> = runs
         .iter()
-        .map(|s| (s.name().to_string(), cfg.variant.to_string()))
+        .map(|r| (r.job.scenario.clone(), r.job.cfg.variant.to_string()))
         .collect();
     let mut session = ci::Session::start(&args.ci, &args.out, &planned)?;
-    for s in list {
-        report::prepare_dir(&args.out, s.name(), cfg.variant)?;
+    for r in &runs {
+        report::prepare_dir(&r.job.out, &r.job.scenario, r.job.cfg.variant)?;
     }
-    let mut codes = Vec::with_capacity(list.len());
-    for (i, s) in list.iter().enumerate() {
+    let width = jobs::width(&args.plan, runs.len());
+    if width > 1 {
+        return jobs::run_parallel(&runs, width, !args.quiet, &args.out, session);
+    }
+    let mut tally = jobs::Tally::default();
+    for (i, r) in runs.iter().enumerate() {
         if let Some(signal) = interrupt::requested() {
-            // Stopped before this scenario began: it is not run, nothing of it
+            // Stopped before this run began: it is not run, nothing of it
             // written; the session still closes (JUnit, history) on what ran.
-            outln!(
-                "stopped by {}: {} of {} scenarios not run",
-                interrupt::name(signal),
-                list.len() - i,
-                list.len()
-            );
-            let _ = session.finish();
-            return Ok(interrupt::exit_status(signal));
+            return Ok(jobs::stopped(session, signal, runs.len() - i, runs.len()));
         }
-        match run_one(*s, &cfg, &args.out) {
+        match run_one(r.scenario, &r.job.cfg, &r.job.out) {
             Ok((_, outcome)) if !outcome.summary.complete => {
                 // A partial run is reported (its complete:false report) but never
                 // recorded: no history entry, no JUnit case, never a baseline.
                 let signal = interrupt::requested().unwrap_or(libc::SIGTERM);
-                outln!(
-                    "stopped by {}: {} of {} scenarios not run",
-                    interrupt::name(signal),
-                    list.len() - i - 1,
-                    list.len()
-                );
-                let _ = session.finish();
-                return Ok(interrupt::exit_status(signal));
+                return Ok(jobs::stopped(
+                    session,
+                    signal,
+                    runs.len() - i - 1,
+                    runs.len(),
+                ));
             }
-            Ok((code, outcome)) => {
-                codes.push(code);
-                codes.push(session.record(&outcome));
-            }
+            Ok((code, outcome)) => tally.run(code, session.record(&outcome)),
             Err(e) => {
-                session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);
+                let job = &r.job;
+                session.record_error(&job.scenario, job.cfg.variant.as_str(), job.cfg.seed, &e);
                 // The run's error is what the user needs; a JUnit write failure
                 // on the way out would only hide it.
                 let _ = session.finish();
@@ -745,20 +767,39 @@ fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
             }
         }
     }
-    session.finish()?;
-    if list.len() > 1 {
-        let runs = |c| codes.iter().step_by(2).filter(|&&x| x == c).count();
-        outln!(
-            "{} runs: {} pass, {} fail, {} inconclusive",
-            list.len(),
-            runs(EXIT_PASS),
-            runs(EXIT_FAIL),
-            runs(EXIT_INCONCLUSIVE)
-        );
-    }
     // A signal that came once the last replay was done cut nothing short. A leak
     // (or regression) outranks an inconclusive run: exit 1 before 3.
-    Ok(combined_exit(&codes))
+    tally.close(session, runs.len())
+}
+
+/// A child of a parallel run ([`crate::parallel`]): replays its one job among
+/// `scenarios`, prints and writes as a serial run does, and returns the run's
+/// exit status (128 + the signal for a run a signal cut short).
+fn run_child(job: Result<Job, Error>, scenarios: &[Box<dyn Scenario>]) -> u8 {
+    let found = job.and_then(|job| {
+        let s = scenarios
+            .iter()
+            .find(|s| s.name() == job.scenario)
+            .ok_or_else(|| Error::UnknownScenario {
+                name: job.scenario.clone(),
+                known: scenarios.iter().map(|s| s.name().to_string()).collect(),
+            })?;
+        Ok((s, job))
+    });
+    let (s, job) = match found {
+        Ok(x) => x,
+        Err(e) => return report_error(&e),
+    };
+    if job.cfg.progress {
+        progress::report_to_parent();
+    }
+    match run_one(s.as_ref(), &job.cfg, &job.out) {
+        Ok((_, o)) if !o.summary.complete => {
+            interrupt::exit_status(interrupt::requested().unwrap_or(libc::SIGTERM))
+        }
+        Ok((code, _)) => code,
+        Err(e) => report_error(&e),
+    }
 }
 
 /// Runs one scenario (its report directory already checked), prints the verdict,

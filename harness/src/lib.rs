@@ -79,6 +79,7 @@
 //! - [`baseline`]: baselines and the regression rule (`--baseline`, `soak compare`).
 //! - [`junit`]: `--junit FILE`, the runs as JUnit XML.
 //! - [`report`]: writes `samples.csv`, `summary.json`, charts and the index.
+//! - [`parallel`]: runs as child processes, several at a time (`--jobs`).
 //! - [`cli`]: the command line shared by every binary, and yours.
 #![deny(missing_docs)]
 
@@ -95,6 +96,7 @@ pub mod history;
 pub mod interrupt;
 pub mod junit;
 pub mod limits;
+pub mod parallel;
 pub mod probe;
 pub mod profile;
 mod progress;

@@ -45,6 +45,14 @@ pub trait Scenario {
     fn retention(&self) -> Option<Duration> {
         None
     }
+
+    /// About how long 24 virtual hours of this scenario take in wall time
+    /// (release build, one core). It only orders the runs of a parallel
+    /// `soak all` longest first until the report root's `history.jsonl` has
+    /// measured them; `None` (the default): unknown, started first.
+    fn wall_guess(&self) -> Option<Duration> {
+        None
+    }
 }
 
 /// What the scenario and the run loop share while a run goes on.

@@ -33,6 +33,7 @@ const LAYERS: &[&str] = &[
     "report",
     "junit",
     "run",
+    "parallel",
     "cli",
 ];
 

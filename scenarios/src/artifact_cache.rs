@@ -134,6 +134,11 @@ impl Scenario for ArtifactCache {
         Some(ARTIFACT_TTL)
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1200))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let artifact_api = Shape::new(Diurnal::new(2.0, 12.0, 14.0));

@@ -54,6 +54,11 @@ impl Scenario for Calibration {
         Some(mins(TTL_MINUTES))
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1200))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let shape = Shape::new(Diurnal::new(TROUGH, PEAK, 14.0));

@@ -174,6 +174,11 @@ impl Scenario for ConnectionChurn {
         Config::default().idle_ttl
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(16000))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let server = Server::start(Config::default().leaky(ctx.leaky()));
