@@ -74,6 +74,7 @@ Examples:
   soak run calibration --leak-rate 4MiB/h       inject a known leak: the detector must see it
   soak run moderator-flood --variant leaky --hours 4 --dhat    where does the heap go?
   soak all --seed 3 --out reports/nightly       every scenario (the nightly job)
+  soak all --variant both --seeds 1,2,3 -j 4    both variants, three seeds, four runs at a time
   soak all --shard 2/3 --junit junit.xml        the second of three CI runners
   soak all --baseline last-night/               exit 1 if any growth rose past the rule
   soak compare last-night/ reports/             the same, for two saved report trees

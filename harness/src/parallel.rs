@@ -157,9 +157,11 @@ impl Finished {
         })
     }
 
-    /// Whether the child stopped short because of this signal (a partial run).
+    /// Whether the child stopped short because of this signal: a partial run, or
+    /// (when the signal came before its handler was installed) no run at all.
     pub fn stopped_by(&self, signal: i32) -> bool {
         self.ended == Ended::Exited(interrupt::exit_status(signal))
+            || self.ended == Ended::Killed(signal)
     }
 
     /// Why the run has no verdict, as an error naming it: the child's own error
@@ -181,7 +183,7 @@ impl Finished {
             (Ended::Killed(sig), _) => format!(
                 "its process was killed by signal {sig}{}; its run directory is as it was \
                  before the run",
-                signal_name(*sig)
+                interrupt::signal_name(*sig)
                     .map(|n| format!(" ({n})"))
                     .unwrap_or_default()
             ),
@@ -192,18 +194,6 @@ impl Finished {
             why,
         }
     }
-}
-
-fn signal_name(sig: i32) -> Option<&'static str> {
-    Some(match sig {
-        libc::SIGKILL => "SIGKILL",
-        libc::SIGTERM => "SIGTERM",
-        libc::SIGINT => "SIGINT",
-        libc::SIGSEGV => "SIGSEGV",
-        libc::SIGABRT => "SIGABRT",
-        libc::SIGBUS => "SIGBUS",
-        _ => return None,
-    })
 }
 
 /// What [`Pool::run`] reports while it runs.
@@ -550,6 +540,8 @@ mod tests {
         let partial = f(Ended::Exited(143), "").failure(&job).to_string();
         assert!(partial.contains("stopped by SIGTERM"), "{partial}");
         assert!(f(Ended::Exited(130), "").stopped_by(libc::SIGINT));
+        assert!(f(Ended::Killed(libc::SIGINT), "").stopped_by(libc::SIGINT));
+        assert!(!f(Ended::Exited(143), "").stopped_by(libc::SIGINT));
         assert!(f(Ended::Killed(9), "").outcome(&job).is_err());
     }
 }

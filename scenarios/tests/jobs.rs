@@ -287,6 +287,24 @@ fn alive(pid: u32) -> bool {
             .contains(") Z ")
 }
 
+/// `soak all --shard 2/3 --variant both --jobs 2 -q --out OUT EXTRA…`, started:
+/// moderator-flood and connection-churn, the latter first (the longest).
+fn shard_2_3_both(extra: &[&str], out: &Path) -> Child {
+    let mut args = vec![
+        "all",
+        "--shard",
+        "2/3",
+        "--variant",
+        "both",
+        "--jobs",
+        "2",
+        "-q",
+    ];
+    args.extend(["--out", s(out)]);
+    args.extend(extra);
+    spawn(&args)
+}
+
 #[test]
 fn a_killed_child_loses_only_its_own_run() {
     let tmp = tempfile::tempdir().expect("tempdir");
@@ -294,22 +312,7 @@ fn a_killed_child_loses_only_its_own_run() {
     let junit = tmp.path().join("junit.xml");
     // Shard 2/3 (moderator-flood, connection-churn), both variants: connection-churn
     // starts first (the longest) and is killed a moment in.
-    let parent = spawn(&[
-        "all",
-        "--shard",
-        "2/3",
-        "--variant",
-        "both",
-        "--hours",
-        "2",
-        "--jobs",
-        "2",
-        "-q",
-        "--out",
-        s(&out),
-        "--junit",
-        s(&junit),
-    ]);
+    let parent = shard_2_3_both(&["--hours", "2", "--junit", s(&junit)], &out);
     let first = wait_for_children(parent.id(), 1)[0];
     std::thread::sleep(Duration::from_millis(300));
     // SAFETY: kill(2) on a child of our own child, still running (checked above).
@@ -387,33 +390,13 @@ fn sigint_stops_every_child_and_leaves_each_run_whole_or_previous() {
     let out = tmp.path().join("out");
     // The previous reports: half an hour of each run of shard 2/3
     // (moderator-flood, connection-churn), both variants.
-    let first = soak(&[
-        "all",
-        "--shard",
-        "2/3",
-        "--variant",
-        "both",
-        "--hours",
-        "0.5",
-        "-q",
-        "--out",
-        s(&out),
-    ]);
+    let first = shard_2_3_both(&["--hours", "0.5"], &out)
+        .wait_with_output()
+        .expect("wait");
     assert!(matches!(first.status.code(), Some(0 | 1 | 3)));
     // A full day of each: the two connection-churn runs start first (the
     // longest) and are stopped a moment in; the other two never start.
-    let parent = spawn(&[
-        "all",
-        "--shard",
-        "2/3",
-        "--variant",
-        "both",
-        "--jobs",
-        "2",
-        "-q",
-        "--out",
-        s(&out),
-    ]);
+    let parent = shard_2_3_both(&[], &out);
     let kids = wait_for_children(parent.id(), 2);
     std::thread::sleep(Duration::from_millis(500));
     // SAFETY: kill(2) on our own child, running.

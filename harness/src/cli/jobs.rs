@@ -319,7 +319,8 @@ impl Printer<'_, '_> {
                     let verdict = exit_code(outcome.verdict());
                     tally.run(verdict, session.record(&outcome));
                 }
-                // A partial run the user asked for: shown, never recorded.
+                // A run the user stopped (partial, or not begun): shown, never
+                // recorded.
                 Err(_) if interrupt::requested().is_some_and(|s| f.stopped_by(s)) => {}
                 Err(e) => {
                     // The child's own error line is already out; a crash is not.
