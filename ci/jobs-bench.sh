@@ -13,7 +13,10 @@
 # From the serial per-run times it also projects the longest-first schedule on
 # 4 cores (a CI runner), and per nightly shard of the workflow's matrix.
 # Prints a Markdown table; raw rows in $OUT/jobs-bench.tsv. `uptime` is recorded
-# before and after: run it on a quiet machine for figures worth comparing.
+# before and after: run it on a quiet machine for figures worth comparing. (With the
+# kernel's autogroup scheduling, /proc/sys/kernel/sched_autogroup_enabled, a busy
+# machine gives this session one share of the CPU whatever its number of processes:
+# then --jobs cannot gain, and the CPU column is the figure to read.)
 #   cargo build --release --bin soak && ci/jobs-bench.sh
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -26,8 +29,14 @@ HOURS=${HOURS:-24}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 T=$OUT/jobs-bench.tsv
-echo -e "what\trep\twall_s\tsum_runs_s\tlongest_run_s\truns" > "$T"
-now() { date +%s.%N; }
+echo -e "what\trep\twall_s\tcpu_s\tsum_runs_s\tlongest_run_s\truns" > "$T"
+# wall and CPU seconds (user + system, children included) of a command, tab-separated
+timed() {
+    local f; f=$(mktemp)
+    /usr/bin/time -f "%e\t%U\t%S" -o "$f" "$@"
+    # (the file starts "Command exited with non-zero status N" when it did)
+    tail -n 1 "$f" | awk -F"\t" '{printf "%.2f\t%.2f", $1, $2 + $3}'; rm -f "$f"
+}
 # sum and max of wall_seconds over the summaries below $1, and their count
 runs_of() {
     python3 - "$1" <<'PY'
@@ -37,52 +46,48 @@ print(f"{sum(w):.2f}\t{max(w):.2f}\t{len(w)}")
 PY
 }
 row() { echo -e "$1\t$2\t$3\t$4" >> "$T"; }
+export BIN HOURS
 echo "uptime before: $(uptime)" | tee "$OUT/uptime.txt"
 for rep in $(seq 1 "$REPS"); do
     for j in 1 "$JOBS"; do
         d=$OUT/all-j$j-$rep
-        t0=$(now)
-        $BIN all --jobs "$j" --hours "$HOURS" -q --no-history --out "$d" > "$d.log" 2>&1
-        t1=$(now)
-        row "all --jobs $j" "$rep" "$(awk "BEGIN{print $t1 - $t0}")" "$(runs_of "$d")"
+        w=$(timed sh -c "\$BIN all --jobs $j --hours \$HOURS -q --no-history --out $d > $d.log 2>&1")
+        row "all --jobs $j" "$rep" "$w" "$(runs_of "$d")"
     done
 done
-old_nightly() {
-    for seed in 1 2 3; do
-        $BIN all --jobs 1 --seed "$seed" --hours "$HOURS" --out "$1/seed-$seed" -q
-        for s in $($BIN list | awk '{print $1}'); do
-            $BIN run "$s" --variant leaky --seed "$seed" --hours "$HOURS" --out "$1/seed-$seed" -q
-        done
+# The old ci/nightly.sh loop, as a script of its own so it can be timed.
+OLD_NIGHTLY='for seed in 1 2 3; do
+    $BIN all --jobs 1 --seed $seed --hours $HOURS --out $1/seed-$seed -q
+    for s in $($BIN list | awk "{print \$1}"); do
+        $BIN run $s --variant leaky --seed $seed --hours $HOURS --out $1/seed-$seed -q
     done
-}
+done'
 for rep in $(seq 1 "$NIGHTLY_REPS"); do
     d=$OUT/nightly-before-$rep
-    t0=$(now); old_nightly "$d" > "$d.log" 2>&1; t1=$(now)
-    row "nightly before (serial script)" "$rep" "$(awk "BEGIN{print $t1 - $t0}")" "$(runs_of "$d")"
+    w=$(timed bash -c "{ $OLD_NIGHTLY; } > $d.log 2>&1" old-nightly "$d")
+    row "nightly before (serial script)" "$rep" "$w" "$(runs_of "$d")"
     d=$OUT/nightly-after-$rep
-    t0=$(now)
-    $BIN all --variant both --seeds 1,2,3 --jobs "$JOBS" --hours "$HOURS" -q --out "$d" > "$d.log" 2>&1
-    t1=$(now)
-    row "nightly after (--jobs $JOBS)" "$rep" "$(awk "BEGIN{print $t1 - $t0}")" "$(runs_of "$d")"
+    w=$(timed sh -c "\$BIN all --variant both --seeds 1,2,3 --jobs $JOBS --hours \$HOURS -q --out $d > $d.log 2>&1")
+    row "nightly after (--jobs $JOBS)" "$rep" "$w" "$(runs_of "$d")"
 done
 echo "uptime after: $(uptime)" | tee -a "$OUT/uptime.txt"
 python3 - "$T" "$JOBS" "$OUT" "$BIN" <<'PY'
 import collections, json, pathlib, subprocess, sys
 tsv, jobs, out, binary = sys.argv[1], int(sys.argv[2]), pathlib.Path(sys.argv[3]), sys.argv[4]
 rows = [l.rstrip("\n").split("\t") for l in open(tsv)][1:]
-print(f"\n| what | rep | wall s | sum of runs s | longest run s | runs | bound 1.1 × max(longest, sum ÷ {jobs}) s | wall ÷ bound |")
-print("|---|---:|---:|---:|---:|---:|---:|---:|")
+print(f"\n| what | rep | wall s | CPU s | sum of runs s | longest run s | runs | bound 1.1 × max(longest, sum ÷ {jobs}) s | wall ÷ bound |")
+print("|---|---:|---:|---:|---:|---:|---:|---:|---:|")
 serial = {}
-for what, rep, wall, total, longest, n in rows:
+for what, rep, wall, cpu, total, longest, n in rows:
     if what == "all --jobs 1":
         serial[rep] = (float(total), float(longest))
-for what, rep, wall, total, longest, n in rows:
+for what, rep, wall, cpu, total, longest, n in rows:
     bound = ratio = ""
     if what.startswith("all --jobs") and what != "all --jobs 1" and rep in serial:
         total_s, longest_s = serial[rep]
         b = 1.1 * max(longest_s, total_s / jobs)
         bound, ratio = f"{b:.2f}", f"{float(wall) / b:.2f}"
-    print(f"| {what} | {rep} | {float(wall):.2f} | {float(total):.2f} | {float(longest):.2f} | {n} | {bound} | {ratio} |")
+    print(f"| {what} | {rep} | {float(wall):.2f} | {float(cpu):.2f} | {float(total):.2f} | {float(longest):.2f} | {n} | {bound} | {ratio} |")
 
 def lpt(times, cores):
     """Longest-first list schedule: the makespan of `times` on `cores`."""
