@@ -97,7 +97,7 @@ fn every_reproduction_is_one_line_exit_2_and_writes_nothing() {
         (vec!["--seed=-1"], "give a whole number from 0 to"),
         (
             vec!["--variant", "maybe"],
-            "[possible values: fixed, leaky]",
+            "[possible values: fixed, leaky, both]",
         ),
         (vec!["--frobnicate"], "unexpected argument '--frobnicate'"),
     ];
