@@ -20,9 +20,9 @@ use crate::{interrupt, Error};
 
 use super::ci::Session;
 use super::{
-    combined_exit, errln, exit_code, parse_seed, RunArgs, EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE,
-    EXIT_PASS,
+    combined_exit, errln, parse_seed, RunArgs, EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS,
 };
+use crate::summary::exit_status;
 
 /// How many runs, and which seeds.
 #[derive(Debug, Args, Clone)]
@@ -95,11 +95,11 @@ pub(super) fn plan<'a>(
     let mut runs = Vec::new();
     for &seed in &seeds {
         let out = if per_seed {
-            args.out.join(format!("seed-{seed}"))
+            args.out().join(format!("seed-{seed}"))
         } else {
-            args.out.clone()
+            args.out().to_path_buf()
         };
-        for variant in args.variant.variants() {
+        for variant in args.shared.variants() {
             for &s in list {
                 let mut cfg = cfg.clone();
                 cfg.seed = seed;
@@ -316,7 +316,7 @@ impl Printer<'_, '_> {
             let _ = std::io::stderr().write_all(f.stderr.as_bytes());
             match f.outcome(job) {
                 Ok(outcome) => {
-                    let verdict = exit_code(outcome.verdict());
+                    let verdict = exit_status(&outcome.summary);
                     tally.run(verdict, session.record(&outcome));
                 }
                 // A run the user stopped (partial, or not begun): shown, never
