@@ -19,6 +19,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 
 use crate::interrupt;
+use crate::parallel;
 use crate::scenario::Scenario;
 use crate::shard::Shard;
 use crate::Error;
@@ -36,15 +37,17 @@ pub mod args;
 pub mod bisect;
 mod ci;
 mod compare;
+mod jobs;
 mod list;
 mod report;
 mod run;
 mod shrink;
 mod sites;
 
-pub use args::{parse_seed, RunArgs, SharedArgs};
+pub use args::{parse_seed, RunArgs, SharedArgs, VariantChoice};
 pub use ci::{CiArgs, ReportArgs, RuleArgs};
 pub use shrink::ShrinkArgs;
+pub use jobs::{PlanArgs, Seeds};
 
 pub use crate::status::{EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS};
 
@@ -67,6 +70,7 @@ Examples:
   soak run calibration --leak-rate 4MiB/h       inject a known leak: the detector must see it
   soak run moderator-flood --variant leaky --hours 4 --dhat    where does the heap go?
   soak all --seed 3 --out reports/nightly       every scenario (the nightly job)
+  soak all --variant both --seeds 1,2,3 -j 4    both variants, three seeds, four runs at a time
   soak all --shard 2/3 --junit junit.xml        the second of three CI runners
   soak all --baseline last-night/               exit 1 if any growth rose past the rule
   soak compare last-night/ reports/             the same, for two saved report trees
@@ -181,6 +185,9 @@ where
     T: Into<std::ffi::OsString> + Clone,
 {
     let args: Vec<std::ffi::OsString> = args.into_iter().map(Into::into).collect();
+    if let Some(job) = parallel::child_job(args.iter().cloned()) {
+        return run::run_child(job, scenarios);
+    }
     let mut cmd = <Cli as clap::CommandFactory>::command();
     for x in extra {
         cmd = cmd.subcommand(clap::Command::new(x.name).about(x.about));
@@ -201,6 +208,9 @@ where
 /// Entry point of a single scenario's binary: the options of `soak run`.
 pub fn main_single(scenario: Box<dyn Scenario>) -> ExitCode {
     interrupt::install();
+    if let Some(job) = parallel::child_job(std::env::args_os()) {
+        return ExitCode::from(run::run_child(job, std::slice::from_ref(&scenario)));
+    }
     #[derive(Debug, Parser)]
     #[command(version, after_help = AFTER_HELP)]
     struct Single {

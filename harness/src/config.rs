@@ -54,8 +54,9 @@ impl std::fmt::Display for Variant {
     }
 }
 
-/// The validated settings of one run.
-#[derive(Debug, Clone, PartialEq)]
+/// The validated settings of one run. Serialisable, so a parallel run hands it to
+/// the child process that replays it (`crate::parallel`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     /// Subject variant.
     pub variant: Variant,

@@ -83,6 +83,7 @@
 //! - [`junit`]: `--junit FILE`, the runs as JUnit XML.
 //! - [`report`]: writes `samples.csv`, `summary.json`, charts and the index.
 //! - [`shrink`]: `soak shrink`, the smallest replay that still fails.
+//! - [`parallel`]: runs as child processes, several at a time (`--jobs`).
 //! - [`cli`]: the command line shared by every binary, and yours.
 #![deny(missing_docs)]
 
@@ -99,6 +100,7 @@ pub mod history;
 pub mod interrupt;
 pub mod junit;
 pub mod limits;
+pub mod parallel;
 pub mod probe;
 pub mod profile;
 mod progress;

@@ -59,6 +59,14 @@ pub trait Scenario {
         std::any::type_name::<Self>()
     }
 
+    /// About how long 24 virtual hours of this scenario take in wall time
+    /// (release build, one core). It only orders the runs of a parallel
+    /// `soak all` longest first until the report root's `history.jsonl` has
+    /// measured them; `None` (the default): unknown, started first.
+    fn wall_guess(&self) -> Option<Duration> {
+        None
+    }
+
     /// Alive tasks the subjects may gain per virtual hour when `--max-task-growth`
     /// is not given (`None`, the default: 1). A pass must mean the run could
     /// have seen a leak at the budget: declare a budget a day of your traffic can

@@ -39,6 +39,7 @@ const LAYERS: &[&str] = &[
     "junit",
     "run",
     "shrink",
+    "parallel",
     "cli",
 ];
 

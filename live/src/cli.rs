@@ -186,7 +186,7 @@ impl LiveArgs {
                 .as_deref()
                 .and_then(variant_in)
                 .unwrap_or(Variant::Fixed),
-        );
+        )?;
         let name = self.name(variant)?;
         Ok(LiveConfig {
             target,

@@ -137,6 +137,11 @@ impl Scenario for ArtifactCache {
         Some(ARTIFACT_TTL)
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1200))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             // The day's traffic, one kind each. No kind declares a retention:

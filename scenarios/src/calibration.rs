@@ -57,6 +57,11 @@ impl Scenario for Calibration {
         Some(mins(TTL_MINUTES))
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1200))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let ttl = mins(TTL_MINUTES);

@@ -178,6 +178,11 @@ impl Scenario for ConnectionChurn {
         Config::default().idle_ttl
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(16000))
+    }
+
     /// Every client holds tasks of its own, and the count swings by thousands a
     /// day (a reconnect storm of 3,000 at 19:00): a day's fit resolves task growth
     /// to about 45 per hour (2 standard errors of 20–23 tasks/h, seeds 1–5), so

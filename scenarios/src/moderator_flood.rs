@@ -118,6 +118,11 @@ impl Scenario for ModeratorFlood {
         Some(soak_components::rate_limit::RESET_ENTRY_TTL)
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(3700))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let cleanup = Cleanup::default().leaky(ctx.leaky());

@@ -117,6 +117,11 @@ impl Scenario for RaidBurst {
         Some(soak_components::rate_limit::anti_raid::RECOVERY_TTL)
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(3000))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let cleanup = Cleanup::default().leaky(ctx.leaky());

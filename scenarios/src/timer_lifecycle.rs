@@ -127,6 +127,11 @@ impl Scenario for TimerLifecycle {
         Some(RESTART_EVERY)
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1000))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let host = Host::new().leaky(ctx.leaky());

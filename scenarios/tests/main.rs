@@ -14,6 +14,7 @@ mod cli;
 mod connection_churn;
 mod dhat;
 mod hardening;
+mod jobs;
 mod moderator_flood;
 mod raid_burst;
 mod short_runs;

@@ -19,7 +19,8 @@ pub struct AllCommand {
 }
 
 impl AllCommand {
-    /// Runs the shard's scenarios one after another.
+    /// Runs the shard's scenarios (× variants × seeds; in parallel with
+    /// `--jobs`, see `jobs`).
     pub fn run(self, scenarios: &[Box<dyn Scenario>]) -> Result<u8, Error> {
         if !self.args.mute.is_empty() {
             return Err(Error::Usage(

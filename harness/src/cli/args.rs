@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use clap::Args;
 
 use super::ci::CiArgs;
+use super::jobs::PlanArgs;
 use super::DEFAULT_MAX_HOURS;
 use crate::config::{RunConfig, Variant};
 use crate::units::{echo, parse_bytes, parse_duration, parse_rate};
@@ -17,10 +18,11 @@ use crate::Error;
 /// where the help says so.
 #[derive(Debug, Args, Clone)]
 pub struct SharedArgs {
-    /// Subject variant: the fix the source report proposed (fixed), or the bug it
-    /// found (leaky) [default: fixed; soak live: the --variant in --cmd, else fixed].
+    /// Subject variant: the fix the source report proposed (fixed), the bug it
+    /// found (leaky), or both, fixed then leaky (soak run and soak all only)
+    /// [default: fixed; soak live: the --variant in --cmd, else fixed].
     #[arg(long, value_enum)]
-    pub variant: Option<Variant>,
+    pub variant: Option<VariantChoice>,
     /// Traffic seed, a whole number from 0 to 2^64-1; the same seed replays the
     /// same traffic.
     #[arg(
@@ -57,10 +59,47 @@ pub struct SharedArgs {
     pub quiet: bool,
 }
 
+/// The values of `--variant`: one variant, or both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum VariantChoice {
+    /// The fix.
+    Fixed,
+    /// The bug.
+    Leaky,
+    /// Fixed, then leaky (`soak run`, `soak all`).
+    Both,
+}
+
+impl VariantChoice {
+    /// The variants it names, fixed first.
+    pub fn variants(self) -> Vec<Variant> {
+        match self {
+            VariantChoice::Fixed => vec![Variant::Fixed],
+            VariantChoice::Leaky => vec![Variant::Leaky],
+            VariantChoice::Both => vec![Variant::Fixed, Variant::Leaky],
+        }
+    }
+}
+
 impl SharedArgs {
-    /// `--variant`, else `default`.
-    pub fn variant_or(&self, default: Variant) -> Variant {
-        self.variant.unwrap_or(default)
+    /// `--variant`, else `default`; `both` is refused (a command that runs one
+    /// variant at a time, `soak live`).
+    pub fn variant_or(&self, default: Variant) -> Result<Variant, Error> {
+        match self.variant {
+            None => Ok(default),
+            Some(VariantChoice::Both) => Err(Error::Usage(
+                "--variant both runs each variant in turn, which only soak run and soak all \
+                 do; give --variant fixed or --variant leaky"
+                    .to_string(),
+            )),
+            Some(v) => Ok(v.variants()[0]),
+        }
+    }
+
+    /// The variants `--variant` names, fixed first (`both`: fixed, then leaky);
+    /// fixed when not given.
+    pub fn variants(&self) -> Vec<Variant> {
+        self.variant.unwrap_or(VariantChoice::Fixed).variants()
     }
 
     /// `--max-growth`, per hour.
@@ -160,6 +199,9 @@ pub struct RunArgs {
     /// when the run is inconclusive or cannot run (a usage or build problem).
     #[arg(long)]
     pub bisect: bool,
+    /// Parallel runs and several seeds.
+    #[command(flatten)]
+    pub plan: PlanArgs,
     /// JUnit, baseline and history options.
     #[command(flatten)]
     pub ci: CiArgs,
@@ -244,7 +286,8 @@ impl RunArgs {
         };
         let shared = &self.shared;
         let cfg = RunConfig {
-            variant: shared.variant_or(Variant::Fixed),
+            // The first of --variant both; the plan sets each run's variant.
+            variant: shared.variants()[0],
             hours,
             seed: shared.seed,
             max_growth: shared.max_growth()?,

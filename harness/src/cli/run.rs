@@ -4,13 +4,14 @@
 use clap::Args;
 
 use super::args::RunArgs;
-use super::{ci, combined_exit, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS};
+use super::{ci, jobs, report_error};
 use crate::config::RunConfig;
+use crate::parallel::Job;
 use crate::run::{self, Outcome};
 use crate::scenario::Scenario;
 use crate::summary::exit_status;
 use crate::Error;
-use crate::{interrupt, report};
+use crate::{interrupt, progress, report};
 
 /// `soak run`'s arguments.
 #[derive(Debug, Args)]
@@ -43,54 +44,51 @@ pub(super) fn find<'a>(
         })
 }
 
-/// Runs `list` one after another under the same options, with the CI session
-/// (baseline comparison, JUnit, history, baseline saving) around them. Every
-/// option and report directory is checked before the first replay.
+/// Runs every run `args` asks for over `list` (each scenario × variant × seed,
+/// see [`jobs::plan`]) under the same options, with the CI session (baseline
+/// comparison, JUnit, history, baseline saving) around them: one after another
+/// in this process with `--jobs 1` (or a single run), else in child processes
+/// ([`jobs::run_parallel`]). Every option and report directory is checked before
+/// the first replay.
 pub(super) fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Error> {
     let cfg = args.to_config()?;
     run::preflight(&cfg)?;
-    let planned: Vec<(String, String)> = list
+    let runs = jobs::plan(list, args, &cfg);
+    let planned: Vec<(String, String)> = runs
         .iter()
-        .map(|s| (s.name().to_string(), cfg.variant.to_string()))
+        .map(|r| (r.job.scenario.clone(), r.job.cfg.variant.to_string()))
         .collect();
     let mut session = ci::Session::start(&args.ci, args.out(), &planned)?;
-    for s in list {
-        report::prepare_dir(args.out(), s.name(), cfg.variant)?;
+    for r in &runs {
+        report::prepare_dir(&r.job.out, &r.job.scenario, r.job.cfg.variant)?;
     }
-    let mut codes = Vec::with_capacity(list.len());
-    for (i, s) in list.iter().enumerate() {
+    let width = jobs::width(&args.plan, runs.len());
+    if width > 1 {
+        return jobs::run_parallel(&runs, width, !args.shared.quiet, args.out(), session);
+    }
+    let mut tally = jobs::Tally::default();
+    for (i, r) in runs.iter().enumerate() {
         if let Some(signal) = interrupt::requested() {
-            // Stopped before this scenario began: it is not run, nothing of it
+            // Stopped before this run began: it is not run, nothing of it
             // written; the session still closes (JUnit, history) on what ran.
-            outln!(
-                "stopped by {}: {} of {} scenarios not run",
-                interrupt::name(signal),
-                list.len() - i,
-                list.len()
-            );
-            let _ = session.finish();
-            return Ok(interrupt::exit_status(signal));
+            return Ok(jobs::stopped(session, signal, runs.len() - i, runs.len()));
         }
-        match run_one(*s, &cfg, args.out()) {
+        match run_one(r.scenario, &r.job.cfg, &r.job.out) {
             Ok((_, outcome)) if !outcome.summary.complete => {
                 // A partial run is reported (its complete:false report) but never
                 // recorded: no history entry, no JUnit case, never a baseline.
                 let signal = interrupt::requested().unwrap_or(libc::SIGTERM);
-                outln!(
-                    "stopped by {}: {} of {} scenarios not run",
-                    interrupt::name(signal),
-                    list.len() - i - 1,
-                    list.len()
-                );
-                let _ = session.finish();
-                return Ok(interrupt::exit_status(signal));
+                return Ok(jobs::stopped(
+                    session,
+                    signal,
+                    runs.len() - i - 1,
+                    runs.len(),
+                ));
             }
-            Ok((code, outcome)) => {
-                codes.push(code);
-                codes.push(session.record(&outcome));
-            }
+            Ok((code, outcome)) => tally.run(code, session.record(&outcome)),
             Err(e) => {
-                session.record_error(s.name(), cfg.variant.as_str(), cfg.seed, &e);
+                let job = &r.job;
+                session.record_error(&job.scenario, job.cfg.variant.as_str(), job.cfg.seed, &e);
                 // The run's error is what the user needs; a JUnit write failure
                 // on the way out would only hide it.
                 let _ = session.finish();
@@ -98,20 +96,30 @@ pub(super) fn run_many(list: &[&dyn Scenario], args: &RunArgs) -> Result<u8, Err
             }
         }
     }
-    session.finish()?;
-    if list.len() > 1 {
-        let runs = |c| codes.iter().step_by(2).filter(|&&x| x == c).count();
-        outln!(
-            "{} runs: {} pass, {} fail, {} inconclusive",
-            list.len(),
-            runs(EXIT_PASS),
-            runs(EXIT_FAIL),
-            runs(EXIT_INCONCLUSIVE)
-        );
-    }
     // A signal that came once the last replay was done cut nothing short. A leak
     // (or regression) outranks an inconclusive run: exit 1 before 3.
-    Ok(combined_exit(&codes))
+    tally.close(session, runs.len())
+}
+
+/// A child of a parallel run ([`crate::parallel`]): replays its one job among
+/// `scenarios`, prints and writes as a serial run does, and returns the run's
+/// exit status (128 + the signal for a run a signal cut short).
+pub(super) fn run_child(job: Result<Job, Error>, scenarios: &[Box<dyn Scenario>]) -> u8 {
+    let found = job.and_then(|job| Ok((find(scenarios, &job.scenario)?, job)));
+    let (s, job) = match found {
+        Ok(x) => x,
+        Err(e) => return report_error(&e),
+    };
+    if job.cfg.progress {
+        progress::report_to_parent();
+    }
+    match run_one(s, &job.cfg, &job.out) {
+        Ok((_, o)) if !o.summary.complete => {
+            interrupt::exit_status(interrupt::requested().unwrap_or(libc::SIGTERM))
+        }
+        Ok((code, _)) => code,
+        Err(e) => report_error(&e),
+    }
 }
 
 /// Runs one scenario (its report directory already checked), prints the verdict,

@@ -10,7 +10,7 @@ use clap::Args;
 use super::{RunArgs, EXIT_FAIL};
 use crate::scenario::Scenario;
 use crate::shrink::{self, Found, Settings, Trial};
-use crate::{interrupt, report, run, Error, Verdict};
+use crate::{interrupt, report, run, Error, Variant, Verdict};
 
 /// `shrink.json`'s file name, beside the minimal run's `summary.json`.
 pub const SHRINK_FILE: &str = "shrink.json";
@@ -83,6 +83,14 @@ fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, Error> {
     if args.run.bisect {
         return not_here("--bisect");
     }
+    if args.run.plan.seeds.is_some() {
+        return not_here("--seeds (shrink one seed's run: --seed N)");
+    }
+    if args.run.plan.jobs.is_some() {
+        return not_here("--jobs (its runs depend on each other, one at a time)");
+    }
+    // `both` is refused: a search shrinks one variant's failing run.
+    args.run.shared.variant_or(Variant::Fixed)?;
     if args.max_runs == 0 {
         return Err(Error::Usage(
             "--max-runs must be at least 1 (the run to shrink); e.g. --max-runs 40".to_string(),
