@@ -14,6 +14,8 @@
 //! - [`load`]: the dispatcher (the compressed day as timed events) and the goose
 //!   users that carry them out; `load/stats.rs` counts what they did.
 //! - [`target`]: the process under test: spawn or attach, port wait, stop, logs.
+//! - [`inspector`], [`node_heap`]: a Node target's inspector (found on its stderr,
+//!   loopback only) and its sampling heap profile as per-site series.
 //! - [`procfs`], [`prom`], [`rlimit`]: `/proc/PID` probes, Prometheus scrapes,
 //!   the descriptor limit.
 //! - [`run`]: one run from start to report.
@@ -25,7 +27,9 @@
 pub mod addr;
 pub mod cli;
 pub mod config;
+pub mod inspector;
 pub mod load;
+pub mod node_heap;
 pub mod plan;
 pub mod procfs;
 pub mod prom;
