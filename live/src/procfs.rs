@@ -47,19 +47,25 @@ pub fn alive(pid: u32) -> bool {
 
 /// CPU seconds (user + system) this process has used so far.
 pub fn self_cpu_seconds() -> f64 {
-    let Ok(stat) = fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+    stat_cpu_seconds("/proc/self/stat").unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system, all threads) `pid` has used so far; `None` once
+/// it is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
+    let stat = fs::read_to_string(path).ok()?;
     // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return 0.0;
-    };
+    let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    (ticks(11) + ticks(12)) / hz
+    Some((ticks(11) + ticks(12)) / hz)
 }
 
 /// This process's peak resident set size (`VmHWM`) in bytes.
@@ -87,5 +93,7 @@ mod tests {
         assert!(r.rss_bytes > 0 && r.threads >= 1 && r.fds >= 3, "{r:?}");
         assert!(read(u32::MAX - 1).is_none());
         assert!(self_peak_rss() >= r.rss_bytes / 2);
+        assert!(cpu_seconds(std::process::id()).is_some_and(|c| c >= 0.0));
+        assert_eq!(cpu_seconds(u32::MAX - 1), None);
     }
 }
