@@ -59,7 +59,9 @@ fn opts() -> Result<Opts, String> {
         }
     }
     if o.cmd.is_empty() {
-        return Err("give the target command, e.g. node live/tests/fixtures/cooldown-server.js".into());
+        return Err(
+            "give the target command, e.g. node live/tests/fixtures/cooldown-server.js".into(),
+        );
     }
     Ok(o)
 }
@@ -80,9 +82,7 @@ fn path_for(cmd: &str, i: u64) -> String {
 
 async fn request(conn: &mut BufReader<TcpStream>, line: &str) -> std::io::Result<()> {
     let (method, path) = line.split_once(' ').unwrap_or(("GET", line));
-    let req = format!(
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n"
-    );
+    let req = format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n");
     conn.get_mut().write_all(req.as_bytes()).await?;
     let mut len = 0usize;
     loop {
@@ -150,8 +150,12 @@ async fn main() -> Result<(), String> {
     };
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
     let t = Duration::from_secs(30);
-    let insp = Inspector::connect(&url, t).await.map_err(|e| e.to_string())?;
-    insp.start_sampling(o.interval, t).await.map_err(|e| e.to_string())?;
+    let insp = Inspector::connect(&url, t)
+        .await
+        .map_err(|e| e.to_string())?;
+    insp.start_sampling(o.interval, t)
+        .await
+        .map_err(|e| e.to_string())?;
     let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
     let start = Instant::now();
     while TcpStream::connect(addr).await.is_err() {
@@ -185,8 +189,13 @@ async fn main() -> Result<(), String> {
         }));
     }
 
-    let (mut gc_wall, mut gc_cpu, mut poll_wall, mut poll_cpu, mut usage_wall) =
-        (Stat::default(), Stat::default(), Stat::default(), Stat::default(), Stat::default());
+    let (mut gc_wall, mut gc_cpu, mut poll_wall, mut poll_cpu, mut usage_wall) = (
+        Stat::default(),
+        Stat::default(),
+        Stat::default(),
+        Stat::default(),
+        Stat::default(),
+    );
     let mut live = Stat::default();
     let mut sites = NodeSites::new(std::env::current_dir().ok());
     let cpu0 = procfs::cpu_seconds(pid).unwrap_or(0.0);
@@ -204,7 +213,9 @@ async fn main() -> Result<(), String> {
             let at = Instant::now();
             insp.collect_garbage(t).await.map_err(|e| e.to_string())?;
             gc_wall.0.push(at.elapsed().as_secs_f64() * 1e3);
-            gc_cpu.0.push((procfs::cpu_seconds(pid).unwrap_or(0.0) - c) * 1e3);
+            gc_cpu
+                .0
+                .push((procfs::cpu_seconds(pid).unwrap_or(0.0) - c) * 1e3);
             if let Ok(u) = insp.heap_usage(t).await {
                 live.0.push(u.used / 1048576.0);
             }
@@ -215,7 +226,9 @@ async fn main() -> Result<(), String> {
             let at = Instant::now();
             let p = insp.sampling_profile(t).await.map_err(|e| e.to_string())?;
             poll_wall.0.push(at.elapsed().as_secs_f64() * 1e3);
-            poll_cpu.0.push((procfs::cpu_seconds(pid).unwrap_or(0.0) - c) * 1e3);
+            poll_cpu
+                .0
+                .push((procfs::cpu_seconds(pid).unwrap_or(0.0) - c) * 1e3);
             sites.record(now, &p);
         }
     }
@@ -228,7 +241,11 @@ async fn main() -> Result<(), String> {
         }
     }
     lat.0.sort_by(f64::total_cmp);
-    let p99 = lat.0.get(lat.0.len() * 99 / 100).copied().unwrap_or(f64::NAN);
+    let p99 = lat
+        .0
+        .get(lat.0.len() * 99 / 100)
+        .copied()
+        .unwrap_or(f64::NAN);
     println!("target: {cmd} ({} requests, p99 {p99:.2} ms)", lat.0.len());
     println!(
         "target CPU {:.1}% of a core over {wall:.0} s (probe calls included)",

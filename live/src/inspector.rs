@@ -14,7 +14,10 @@
 //! reply by its `id`; events are counted and dropped. A reader task owns the
 //! socket's receiving half: when the target closes the inspector (or dies), every
 //! waiting call ends with [`InspectorError::Closed`] and [`Inspector::is_closed`]
-//! turns true, so the run goes on without it.
+//! turns true, so the run goes on without it. A Node process that exits while a
+//! session is attached waits for it ("Waiting for the debugger to disconnect…");
+//! the client asks to be told (`NodeRuntime.notifyWhenWaitingForDisconnect`) and
+//! disconnects at once, so a target that ends is never held up by soak.
 
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, SocketAddr};
@@ -41,6 +44,9 @@ pub const NODE_OPTIONS: &str = "--inspect=127.0.0.1:0 --inspect-publish-uid=stde
 
 /// The line Node prints when its inspector listens.
 const LISTENING: &str = "Debugger listening on ";
+
+/// The event Node sends when it is exiting and waits for the session to close.
+const WAITING: &str = "\"NodeRuntime.waitingForDisconnect\"";
 
 /// The largest reply soak reads (a sampling profile of a big heap is a few MiB).
 pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
@@ -103,6 +109,26 @@ pub fn parse(flag: &str, text: &str) -> Result<InspectorUrl, String> {
     })
 }
 
+/// Which of the inspectors a spawned target printed is the service's: a wrapper
+/// (`npm start`, a shell script running `node`) passes `NODE_OPTIONS` on, so each
+/// Node process in the target's process group `pgid` opens one. The service's is
+/// the one whose process also listens on `port`; failing that (the listener is
+/// not in the group, or /proc cannot tell), the last one printed.
+pub fn pick(urls: &[InspectorUrl], port: u16, pgid: u32) -> Option<&InspectorUrl> {
+    if urls.len() > 1 {
+        let group = crate::procfs::group(pgid);
+        if let Some(owner) = crate::procfs::listener(port, &group) {
+            if let Some(u) = urls
+                .iter()
+                .find(|u| crate::procfs::listener(u.addr.port(), &[owner]).is_some())
+            {
+                return Some(u);
+            }
+        }
+    }
+    urls.last()
+}
+
 /// Why an inspector call did not answer.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 pub enum InspectorError {
@@ -150,7 +176,7 @@ type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
 /// A connected inspector session.
 #[derive(Debug)]
 pub struct Inspector {
-    sink: tokio::sync::Mutex<Sink>,
+    sink: Arc<tokio::sync::Mutex<Sink>>,
     pending: Pending,
     next_id: AtomicU64,
     closed: Arc<AtomicBool>,
@@ -192,14 +218,25 @@ impl Inspector {
             .await
             .map_err(|_| fail(format!("no handshake within {} s", timeout.as_secs_f64())))??;
         let (sink, mut stream) = ws.split();
+        let sink = Arc::new(tokio::sync::Mutex::new(sink));
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
         let events = Arc::new(AtomicU64::new(0));
         let reader = {
             let (pending, closed, events) = (pending.clone(), closed.clone(), events.clone());
+            let sink = sink.clone();
             tokio::spawn(async move {
                 while let Some(Ok(msg)) = stream.next().await {
                     match msg {
+                        Message::Text(text)
+                            if text.len() < 256 && text.as_str().contains(WAITING) =>
+                        {
+                            // The target is exiting and waits for us: let it go.
+                            let mut sink = sink.lock().await;
+                            let _ =
+                                tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
+                            break;
+                        }
                         Message::Text(text) => route(text.as_str(), &pending, &events),
                         Message::Close(_) => break,
                         _ => {}
@@ -212,14 +249,25 @@ impl Inspector {
                 }
             })
         };
-        Ok(Inspector {
-            sink: tokio::sync::Mutex::new(sink),
+        let insp = Inspector {
+            sink,
             pending,
             next_id: AtomicU64::new(1),
             closed,
             events,
             reader,
-        })
+        };
+        // A Node process that exits (or calls process.exit) while a session is
+        // attached waits for the session to disconnect; ask to be told, and the
+        // reader disconnects at once. Other runtimes answer with an error: fine.
+        let _ = insp
+            .call(
+                "NodeRuntime.notifyWhenWaitingForDisconnect",
+                json!({ "enabled": true }),
+                timeout,
+            )
+            .await;
+        Ok(insp)
     }
 
     /// Whether the target has closed the inspector.
@@ -512,6 +560,30 @@ mod tests {
             .expect_err("no port")
             .contains("no port"));
         assert!(parse("x", "not a url").is_err());
+    }
+
+    #[test]
+    fn the_service_inspector_is_the_one_in_the_listening_process() {
+        // Two "inspectors" in this process's group: one on a port this process
+        // listens on, one on a port nobody holds. The service listens here too.
+        let me_listening = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let service = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let free = crate::target::free_port().expect("port");
+        let url = |p: u16| parse("x", &format!("ws://127.0.0.1:{p}/id")).expect("url");
+        let ours = url(me_listening.local_addr().expect("addr").port());
+        let other = url(free);
+        // SAFETY: getpgrp has no preconditions.
+        let pgid = unsafe { libc::getpgrp() } as u32;
+        let port = service.local_addr().expect("addr").port();
+        let urls = [ours.clone(), other.clone()];
+        assert_eq!(pick(&urls, port, pgid), Some(&ours));
+        // One URL, or no way to tell: the last printed.
+        assert_eq!(pick(&urls[1..], port, pgid), Some(&other));
+        assert_eq!(
+            pick(&[other.clone(), ours.clone()], free, pgid),
+            Some(&ours)
+        );
+        assert_eq!(pick(&[], port, pgid), None);
     }
 
     #[test]

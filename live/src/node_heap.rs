@@ -17,6 +17,8 @@
 //! internals. A site under `node_modules/PKG/` names the package and the version in
 //! its `package.json`. Each poll adds a row: every site's live bytes then.
 
+pub mod session;
+
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 

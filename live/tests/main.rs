@@ -4,6 +4,7 @@
 
 mod lifecycle;
 mod node;
+mod node_inspector;
 mod refusals;
 mod soak_server;
 mod support;
