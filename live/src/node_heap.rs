@@ -39,6 +39,14 @@ pub const MAX_ROWS: usize = 2048;
 pub struct Profile {
     /// The root of the call tree.
     pub head: ProfileNode,
+    /// The live samples (only counted).
+    #[serde(default, deserialize_with = "count")]
+    pub samples: usize,
+}
+
+/// The length of a JSON array, without keeping its items.
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    Ok(Vec::<serde::de::IgnoredAny>::deserialize(d)?.len())
 }
 
 /// One node of the call tree: a function called on one path.
@@ -379,6 +387,7 @@ pub struct NodeSites {
     other: Vec<f64>,
     polls: u64,
     stride: u64,
+    live_samples: usize,
 }
 
 impl NodeSites {
@@ -392,12 +401,14 @@ impl NodeSites {
             other: Vec::new(),
             polls: 0,
             stride: 1,
+            live_samples: 0,
         }
     }
 
     /// Adds the profile polled at `seconds` as a row.
     pub fn record(&mut self, seconds: f64, profile: &Profile) {
         self.polls += 1;
+        self.live_samples = profile.samples;
         let row = self.times.len();
         self.times.push(seconds);
         self.other.push(0.0);
@@ -474,6 +485,11 @@ impl NodeSites {
         self.polls
     }
 
+    /// Samples V8 held live at the last poll.
+    pub fn live_samples(&self) -> usize {
+        self.live_samples
+    }
+
     /// Polls per kept row: a caller may poll this many times less often.
     pub fn stride(&self) -> u64 {
         self.stride
@@ -505,6 +521,7 @@ mod tests {
     fn root(children: Vec<ProfileNode>) -> Profile {
         Profile {
             head: node("(root)", "", -1, 0.0, children),
+            samples: 0,
         }
     }
 
@@ -514,6 +531,7 @@ mod tests {
             {"callFrame":{"functionName":"leak","scriptId":"9","url":"/srv/app.js","lineNumber":4,"columnNumber":13},"selfSize":3181056,"id":19,"children":[]}]},
             "samples":[{"size":32,"nodeId":19,"ordinal":1}]}"#;
         let p: Profile = serde_json::from_str(text).expect("profile");
+        assert_eq!(p.samples, 1);
         let s = sites(&p, &mut Namer::new(Some("/srv".into())));
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].bytes, 3181056.0);

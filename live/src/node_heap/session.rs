@@ -266,9 +266,11 @@ mod tests {
                     children: vec![],
                 }],
             },
+            samples: 3,
         };
         sites.record(1.0, &p(10.0));
         sites.record(4.0, &p(40.0));
+        assert_eq!(sites.live_samples(), 3);
         let s = per_sample(&sites, &[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].0, vec!["f (/a.js:1)"]);
