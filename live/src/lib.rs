@@ -16,9 +16,11 @@
 //! - [`target`]: the process under test: spawn or attach, port wait, stop, logs.
 //! - [`inspector`], [`node_heap`]: a Node target's inspector (found on its stderr,
 //!   loopback only) and its sampling heap profile as per-site series.
-//! - [`procfs`], [`prom`], [`rlimit`]: `/proc/PID` probes, Prometheus scrapes,
+//! - [`probe`]: the probe interface and its registry: `/proc/PID`, soak's load
+//!   counts, the target's Prometheus metrics (and how to add a probe).
+//! - [`procfs`], [`prom`], [`rlimit`]: reading `/proc/PID`, Prometheus scrapes,
 //!   the descriptor limit.
-//! - [`run`]: one run from start to report.
+//! - [`run`]: one run from start to report, in four phases.
 //! - [`summary`], [`report`]: verdict on the day clock, `summary.json`, exit status.
 //! - [`server`], [`server_cli`]: `soak-server`, the components' WebSocket server and
 //!   cooldown limiters on real TCP with `/health` and `/metrics`.
@@ -31,6 +33,7 @@ pub mod inspector;
 pub mod load;
 pub mod node_heap;
 pub mod plan;
+pub mod probe;
 pub mod procfs;
 pub mod prom;
 pub mod report;
