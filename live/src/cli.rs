@@ -13,6 +13,8 @@ use soak_harness::Variant;
 
 use crate::addr;
 use crate::config::{HeapMode, LiveConfig, LiveError, MetricsSource};
+use crate::inspector;
+use crate::node_heap::session::Cadence;
 use crate::plan;
 use crate::run;
 use crate::target::TargetSpec;
@@ -118,6 +120,17 @@ pub struct LiveArgs {
     /// Run no heap probe: judge the target's RSS.
     #[arg(long)]
     pub no_heap: bool,
+    /// With --pid: the inspector of a Node target started with
+    /// --inspect=127.0.0.1:PORT, to judge its JS heap (loopback only) [default
+    /// with --cmd: soak opens the target's inspector itself and reads its URL
+    /// from the target's stderr].
+    #[arg(long, value_name = "ws://URL", conflicts_with = "no_heap")]
+    pub inspect_url: Option<String>,
+    /// Time between the Node heap probe's full collections, each followed by a
+    /// read of the live heap and of the sampling profile; `auto` spaces them so
+    /// their pauses take under 1% of the run, at least 2s apart.
+    #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
+    pub heap_every: String,
     /// How long the target's port may take to open.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub startup_timeout: String,
@@ -315,6 +328,23 @@ impl LiveArgs {
                 (true, _) => HeapMode::Required,
                 (_, true) => HeapMode::Off,
                 _ => HeapMode::Auto,
+            },
+            inspect_url: match (&self.inspect_url, &self.cmd) {
+                (None, _) => None,
+                (Some(_), Some(_)) => {
+                    return Err(LiveError::Usage(
+                        "--inspect-url is for --pid targets: with --cmd soak opens the \
+                         target's inspector itself; drop --inspect-url"
+                            .into(),
+                    ))
+                }
+                (Some(u), None) => {
+                    Some(inspector::parse("--inspect-url", u).map_err(LiveError::Usage)?)
+                }
+            },
+            heap_every: match self.heap_every.trim() {
+                "auto" => Cadence::Auto,
+                every => Cadence::Every(positive("heap-every", every)?.as_secs_f64()),
             },
             startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
             stop_grace: dur("stop-grace", &self.stop_grace)?,

@@ -176,7 +176,9 @@ type Sink = SplitSink<WebSocketStream<TcpStream>, Message>;
 /// A connected inspector session.
 #[derive(Debug)]
 pub struct Inspector {
-    sink: Arc<tokio::sync::Mutex<Sink>>,
+    /// `None` once the connection is closed (both halves dropped: the socket
+    /// closes, which a Node target closing its inspector waits for).
+    sink: Arc<tokio::sync::Mutex<Option<Sink>>>,
     pending: Pending,
     next_id: AtomicU64,
     closed: Arc<AtomicBool>,
@@ -218,7 +220,7 @@ impl Inspector {
             .await
             .map_err(|_| fail(format!("no handshake within {} s", timeout.as_secs_f64())))??;
         let (sink, mut stream) = ws.split();
-        let sink = Arc::new(tokio::sync::Mutex::new(sink));
+        let sink = Arc::new(tokio::sync::Mutex::new(Some(sink)));
         let pending: Pending = Arc::default();
         let closed = Arc::new(AtomicBool::new(false));
         let events = Arc::new(AtomicU64::new(0));
@@ -232,9 +234,6 @@ impl Inspector {
                             if text.len() < 256 && text.as_str().contains(WAITING) =>
                         {
                             // The target is exiting and waits for us: let it go.
-                            let mut sink = sink.lock().await;
-                            let _ =
-                                tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
                             break;
                         }
                         Message::Text(text) => route(text.as_str(), &pending, &events),
@@ -242,7 +241,11 @@ impl Inspector {
                         _ => {}
                     }
                 }
+                // Close and drop both halves, so the socket closes: a target that
+                // closes its inspector (or exits) blocks until it does.
                 closed.store(true, Ordering::SeqCst);
+                drop(stream);
+                shut(&sink).await;
                 let waiting: Vec<_> = lock(&pending).drain().collect();
                 for (_, tx) in waiting {
                     let _ = tx.send(Err(InspectorError::Closed));
@@ -289,11 +292,11 @@ impl Inspector {
         let (tx, rx) = oneshot::channel();
         lock(&self.pending).insert(id, tx);
         let request = json!({ "id": id, "method": method, "params": params }).to_string();
-        let sent = {
-            let mut sink = self.sink.lock().await;
-            sink.send(Message::text(request)).await
+        let sent = match self.sink.lock().await.as_mut() {
+            Some(sink) => sink.send(Message::text(request)).await.is_ok(),
+            None => false,
         };
-        if sent.is_err() {
+        if !sent {
             lock(&self.pending).remove(&id);
             return Err(InspectorError::Closed);
         }
@@ -387,10 +390,7 @@ impl Inspector {
 
     /// Closes the session (the target's inspector stays open for others).
     pub async fn close(mut self) {
-        {
-            let mut sink = self.sink.lock().await;
-            let _ = tokio::time::timeout(Duration::from_secs(1), sink.close()).await;
-        }
+        shut(&self.sink).await;
         let _ = tokio::time::timeout(Duration::from_secs(1), &mut self.reader).await;
     }
 }
@@ -398,6 +398,14 @@ impl Inspector {
 impl Drop for Inspector {
     fn drop(&mut self) {
         self.reader.abort();
+    }
+}
+
+/// Sends a close frame (briefly) and drops the sending half.
+async fn shut(sink: &tokio::sync::Mutex<Option<Sink>>) {
+    let taken = sink.lock().await.take();
+    if let Some(mut s) = taken {
+        let _ = tokio::time::timeout(Duration::from_secs(1), s.close()).await;
     }
 }
 

@@ -3,6 +3,7 @@
 //! its --duration (10 s or less) and stopping by itself.
 
 mod ctx_switches;
+mod js_heap;
 mod lifecycle;
 mod node;
 mod node_inspector;

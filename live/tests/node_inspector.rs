@@ -25,6 +25,7 @@ process.stdin.on('data', (d) => {
   const cmd = String(d).trim();
   if (cmd === 'hoard') hoard(40000);
   if (cmd === 'exit') process.exit(0);
+  if (cmd === 'close') require('inspector').close();
   console.log('done ' + cmd);
 });
 process.stdin.on('end', () => process.exit(0));
@@ -166,6 +167,29 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
         assert!(!series.is_empty());
         assert!(series.iter().all(|(_, v)| v.len() == 3 && v[1].is_nan()));
         session.close().await;
+    });
+}
+
+#[test]
+fn a_target_that_closes_its_inspector_is_let_go_at_once() {
+    if !support::node_available() {
+        eprintln!("skipped: `node` is not on PATH (the inspector tests need it)");
+        return;
+    }
+    runtime().block_on(async {
+        let mut node = start().await;
+        let t = Duration::from_secs(10);
+        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        insp.start_sampling(32 * 1024, t).await.expect("sampling");
+        insp.heap_usage(t).await.expect("usage");
+        // inspector.close() blocks the target until every session is gone: the
+        // client closes its side at once, so the target answers right after.
+        let at = std::time::Instant::now();
+        tell(&mut node, "close").await;
+        assert!(at.elapsed() < Duration::from_secs(3), "{:?}", at.elapsed());
+        tell(&mut node, "ping").await;
+        assert!(insp.is_closed());
+        assert_eq!(insp.heap_usage(t).await, Err(InspectorError::Closed));
     });
 }
 
