@@ -128,7 +128,8 @@ pub struct LiveArgs {
     pub inspect_url: Option<String>,
     /// Time between the Node heap probe's full collections, each followed by a
     /// read of the live heap and of the sampling profile; `auto` spaces them so
-    /// their pauses take under 1% of the run, at least 2s apart.
+    /// their pauses take under 1% of the run, at least 2s apart, and at least 40
+    /// of them fall after the warm-up.
     #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
     pub heap_every: String,
     /// How long the target's port may take to open.

@@ -140,7 +140,7 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
     runtime().block_on(async {
         let mut node = start().await;
         let base = node.dir.path().to_path_buf();
-        let mut session = HeapSession::connect(&node.url, Some(base), Cadence::Auto)
+        let mut session = HeapSession::connect(&node.url, Some(base), Cadence::Auto, 600.0)
             .await
             .expect("connects");
         session.start().await.expect("sampling");

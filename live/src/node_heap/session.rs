@@ -11,7 +11,10 @@
 //! milliseconds on a heap of a few MiB, growing with the heap), so the next cycle
 //! waits until the pauses so far stay under [`PAUSE_SHARE`] of the time (and at
 //! least [`MIN_GAP`]): each cycle's measured pause sets the gap after it, so a
-//! growing heap is collected less often, never more expensively in total.
+//! growing heap is collected less often. But the verdict needs its points: the
+//! gap never exceeds the judged window over [`MIN_CYCLES`], so a heap whose
+//! collections grow expensive (a leak) pauses the target a little more than 1%
+//! rather than leaving its growth unjudged.
 
 use std::time::{Duration, Instant};
 
@@ -25,6 +28,9 @@ pub const PAUSE_SHARE: f64 = 0.01;
 
 /// The shortest time between two cycles.
 pub const MIN_GAP: Duration = Duration::from_secs(2);
+
+/// Fewest cycles the judged window (the run after its warm-up) gets.
+pub const MIN_CYCLES: f64 = 40.0;
 
 /// V8's default sampling interval, bytes: one sample per 32 KiB allocated.
 pub const SAMPLE_BYTES: u64 = 32 * 1024;
@@ -78,6 +84,7 @@ pub struct HeapSession {
     sites: NodeSites,
     sample_bytes: u64,
     cadence: Cadence,
+    max_gap: f64,
     next_cycle: f64,
     sample_times: Vec<f64>,
     collections: Timings,
@@ -86,11 +93,13 @@ pub struct HeapSession {
 }
 
 impl HeapSession {
-    /// Connects to `url`; paths in sites are shown relative to `base`.
+    /// Connects to `url`; paths in sites are shown relative to `base`; the
+    /// verdict is fitted on `window` seconds (the run after its warm-up).
     pub async fn connect(
         url: &InspectorUrl,
         base: Option<std::path::PathBuf>,
         cadence: Cadence,
+        window: f64,
     ) -> Result<Self, InspectorError> {
         let insp = Inspector::connect(url, Duration::from_secs(10)).await?;
         Ok(HeapSession {
@@ -98,6 +107,7 @@ impl HeapSession {
             sites: NodeSites::new(base),
             sample_bytes: SAMPLE_BYTES,
             cadence,
+            max_gap: window / MIN_CYCLES,
             next_cycle: 0.0,
             sample_times: Vec::new(),
             collections: Timings::default(),
@@ -147,7 +157,7 @@ impl HeapSession {
         self.collections.0.push(collected.as_secs_f64() * 1e3);
         self.polls.0.push(polled.as_secs_f64() * 1e3);
         let pause = (collected + polled).as_secs_f64();
-        self.next_cycle = seconds + next_gap(self.cadence, pause);
+        self.next_cycle = seconds + next_gap(self.cadence, pause, self.max_gap);
         Ok(())
     }
 
@@ -194,11 +204,14 @@ impl HeapSession {
     }
 }
 
-/// The time to the next cycle after one that paused the target `pause` seconds.
-pub fn next_gap(cadence: Cadence, pause: f64) -> f64 {
+/// The time to the next cycle after one that paused the target `pause` seconds,
+/// at most `max_gap` (and never under [`MIN_GAP`]) when automatic.
+pub fn next_gap(cadence: Cadence, pause: f64, max_gap: f64) -> f64 {
     match cadence {
         Cadence::Every(s) => s,
-        Cadence::Auto => (pause / PAUSE_SHARE).max(MIN_GAP.as_secs_f64()),
+        Cadence::Auto => (pause / PAUSE_SHARE)
+            .min(max_gap)
+            .max(MIN_GAP.as_secs_f64()),
     }
 }
 
@@ -238,11 +251,14 @@ mod tests {
     #[test]
     fn cycles_are_spaced_by_their_cost() {
         // A 30 ms pause: 3 s to the next (1% of the time), never under 2 s.
-        assert!((next_gap(Cadence::Auto, 0.030) - 3.0).abs() < 1e-9);
-        assert_eq!(next_gap(Cadence::Auto, 0.001), 2.0);
-        // A large heap's 600 ms collection: a minute.
-        assert!((next_gap(Cadence::Auto, 0.6) - 60.0).abs() < 1e-9);
-        assert_eq!(next_gap(Cadence::Every(5.0), 0.6), 5.0);
+        assert!((next_gap(Cadence::Auto, 0.030, 600.0) - 3.0).abs() < 1e-9);
+        assert_eq!(next_gap(Cadence::Auto, 0.001, 600.0), 2.0);
+        // A large heap's 600 ms collection: a minute, unless the judged window
+        // needs more points (4 minutes: 40 cycles, one every 6 s).
+        assert!((next_gap(Cadence::Auto, 0.6, 600.0) - 60.0).abs() < 1e-9);
+        assert!((next_gap(Cadence::Auto, 0.6, 240.0 / MIN_CYCLES) - 6.0).abs() < 1e-9);
+        assert_eq!(next_gap(Cadence::Auto, 0.6, 1.0), 2.0);
+        assert_eq!(next_gap(Cadence::Every(5.0), 0.6, 1.0), 5.0);
     }
 
     #[test]

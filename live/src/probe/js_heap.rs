@@ -46,6 +46,7 @@ const LOOK_FOR: Duration = Duration::from_secs(3);
 pub struct NodeHeap {
     given: Option<InspectorUrl>,
     cadence: Cadence,
+    window: f64,
     session: Option<HeapSession>,
     port: u16,
 }
@@ -58,6 +59,11 @@ pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
     Some(Box::new(NodeHeap {
         given: setup.cfg.inspect_url.clone(),
         cadence: setup.cfg.heap_every,
+        window: setup
+            .cfg
+            .duration
+            .saturating_sub(setup.cfg.warmup)
+            .as_secs_f64(),
         session: None,
         port: setup.endpoint.addr.port(),
     }))
@@ -130,7 +136,7 @@ impl Probe for NodeHeap {
                 }
             };
             let base = std::fs::read_link(format!("/proc/{}/cwd", target.pid)).ok();
-            let session = HeapSession::connect(&url, base, self.cadence)
+            let session = HeapSession::connect(&url, base, self.cadence, self.window)
                 .await
                 .map_err(|e| Refusal::NotHere(e.to_string()))?;
             self.session = Some(session);
