@@ -20,7 +20,7 @@
 //! disconnects at once, so a target that ends is never held up by soak.
 
 use std::collections::HashMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -34,7 +34,7 @@ use tokio::sync::oneshot;
 use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
-use url::{Host, Url};
+use url::Url;
 
 use crate::addr;
 
@@ -95,18 +95,13 @@ pub fn parse(flag: &str, text: &str) -> Result<InspectorUrl, String> {
              soak only opens an inspector on this machine's loopback"
         ));
     }
-    let ip = match host {
-        Host::Ipv4(ip) => IpAddr::V4(ip),
-        Host::Ipv6(ip) => IpAddr::V6(ip),
-        Host::Domain(_) => IpAddr::V4(Ipv4Addr::LOCALHOST),
-    };
     let port = url
         .port()
         .ok_or_else(|| format!("{flag} '{shown}' has no port; give ws://127.0.0.1:PORT/ID"))?;
-    Ok(InspectorUrl {
-        addr: SocketAddr::new(ip, port),
-        url,
-    })
+    // A loopback host is an address or `localhost`: never a name to resolve.
+    let addr = addr::socket_addr(&host, port)
+        .ok_or_else(|| format!("{flag} '{shown}': give the host as an address"))?;
+    Ok(InspectorUrl { addr, url })
 }
 
 /// Which of the inspectors a spawned target printed is the service's: a wrapper

@@ -6,32 +6,16 @@
 use super::support::{self, names, stderr, summary};
 
 fn cooldowns(variant: &str) -> Option<serde_json::Value> {
-    if !support::node_available() {
-        eprintln!("skipped: `node` is not on PATH (the Node fixture needs it)");
+    if !support::node_or_skip("the Node fixture") {
         return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let plan = support::fixture("cooldown-test.toml");
     let cmd = format!(
         "node {} --variant {variant} --ttl-ms 1000 --sweep-ms 500",
         support::fixture("cooldown-server.js").display()
     );
-    let o = support::run(
-        &out,
-        &[
-            "--cmd",
-            &cmd,
-            "--plan",
-            plan.to_str().expect("utf-8 path"),
-            "--duration",
-            "10s",
-            "--sample-every",
-            "250ms",
-            "--warmup",
-            "2s",
-        ],
-    );
+    let o = support::short_run(&out, &cmd, "cooldown-test.toml", &["--warmup", "2s"]);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
     let s = summary(&out, "cooldown-test", variant);
     let r = &s["live"]["requests"];

@@ -95,8 +95,7 @@ async fn tell(node: &mut Node, cmd: &str) {
 
 #[test]
 fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
-    if !support::node_available() {
-        eprintln!("skipped: `node` is not on PATH (the inspector tests need it)");
+    if !support::node_or_skip("the inspector test") {
         return;
     }
     runtime().block_on(async {
@@ -133,8 +132,7 @@ fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
 
 #[test]
 fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
-    if !support::node_available() {
-        eprintln!("skipped: `node` is not on PATH (the inspector tests need it)");
+    if !support::node_or_skip("the inspector test") {
         return;
     }
     runtime().block_on(async {
@@ -172,8 +170,7 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
 
 #[test]
 fn a_target_that_closes_its_inspector_is_let_go_at_once() {
-    if !support::node_available() {
-        eprintln!("skipped: `node` is not on PATH (the inspector tests need it)");
+    if !support::node_or_skip("the inspector test") {
         return;
     }
     runtime().block_on(async {
