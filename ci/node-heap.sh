@@ -14,12 +14,14 @@
 # machine for the overhead pairs; PARTS selects parts.
 #   cargo build --release && ci/node-heap.sh
 #   PARTS=overhead PAIRS=8 ci/node-heap.sh
+#   PARTS=verdicts SEEDS=2 ci/node-heap.sh   (parts and seeds can run side by side)
 set -u
 cd "$(dirname "$0")/.."
 BIN=${BIN:-target/release/soak}
 OUT=${OUT:-reports/node-heap}
 PARTS=${PARTS:-verdicts plain long overhead}
 PAIRS=${PAIRS:-4}
+SEEDS=${SEEDS:-1 2 3}
 F=live/tests/fixtures
 T=$OUT/node-heap.tsv
 command -v node >/dev/null || { echo "ci/node-heap.sh: node is not on PATH" >&2; exit 2; }
@@ -72,7 +74,7 @@ PY
 # run PART FIXTURE VARIANT SEED MODE MINUTES -- soak live arguments
 run() {
   local part=$1 fixture=$2 variant=$3 seed=$4 mode=$5 minutes=$6; shift 7
-  local name="$fixture-$variant-seed$seed-$mode"
+  local name="$part-$fixture-$variant-seed$seed-$mode"
   local extra=()
   [ "$mode" = rss ] && extra=(--no-heap)
   "$BIN" live -q --duration "${minutes}m" --seed "$seed" --variant "$variant" \
@@ -89,7 +91,7 @@ voice() { echo "node $F/voice-server.js --variant $1"; }
 
 for part in $PARTS; do case $part in
 verdicts)
-  for seed in 1 2 3; do for v in fixed leaky; do
+  for seed in $SEEDS; do for v in fixed leaky; do
     run verdicts cooldown $v $seed heap 5 -- --cmd "$(cooldown $v)" --plan cooldowns
     run verdicts voice $v $seed heap 5 -- --cmd "$(voice $v)" --plan $F/voice-sessions.toml
   done; done ;;
