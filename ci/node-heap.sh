@@ -10,7 +10,8 @@
 #   long      cooldown-server fixed, 30 minutes: the sampler does not grow the target
 #   overhead  cooldown-server fixed at the plan's peak rate (cooldowns-peak.toml),
 #             2 minutes with the probe and 2 without, interleaved, 4 pairs (16 min)
-# Rows go to $OUT/node-heap.tsv (appended; remove it to start over). Run on a quiet
+# Rows go to $OUT/node-heap.tsv (appended; remove it to start over); PARTS=table
+# prints them as a Markdown table. Run on a quiet
 # machine for the overhead pairs; PARTS selects parts.
 #   cargo build --release && ci/node-heap.sh
 #   PARTS=overhead PAIRS=8 ci/node-heap.sh
@@ -105,6 +106,20 @@ overhead)
     run overhead cooldown fixed "$pair" $mode 2 -- --cmd "$(cooldown fixed)" \
         --plan $F/cooldowns-peak.toml --retention 60s
   done; done ;;
-*) echo "ci/node-heap.sh: unknown part '$part' (verdicts, plain, long, overhead)" >&2; exit 2 ;;
+table)
+  # The rows as the Markdown table of docs/performance.md.
+  python3 - "$T" <<'PY'
+import csv, sys
+rows = list(csv.DictReader(open(sys.argv[1]), delimiter="\t"))
+cols = ["part", "fixture", "variant", "seed", "mode", "minutes", "exit", "js_heap_per_h",
+        "js_heap_se", "rss_per_h", "rss_se", "top_site", "sites_past_budget",
+        "requests_per_s", "p99_ms", "target_cpu_s", "cycles", "pause_share"]
+print("| " + " | ".join(cols) + " |")
+print("|" + "---|" * len(cols))
+for r in sorted(rows, key=lambda r: (r["part"], r["fixture"], r["variant"], r["seed"], r["mode"])):
+    print("| " + " | ".join(r.get(c, "").replace("|", "\\|") for c in cols) + " |")
+PY
+  ;;
+*) echo "ci/node-heap.sh: unknown part '$part' (verdicts, plain, long, overhead, table)" >&2; exit 2 ;;
 esac; done
 echo "rows: $T"
