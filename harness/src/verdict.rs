@@ -517,7 +517,7 @@ pub fn judge(
             needed,
         });
     }
-    let detectable = detectable(&e, j);
+    let detectable = detectable(&e, Some(budget), j);
     if detectable > budget {
         return inconclusive(Reason::Undetectable {
             detectable_per_hour: detectable,
@@ -530,10 +530,14 @@ pub fn judge(
 }
 
 /// The smallest growth per hour the window could tell from zero: the test's `z`
-/// standard errors of the estimate. A leak at least this fast clears the
-/// significance test about half the time or more.
-pub fn detectable(e: &Estimate, j: &Judging) -> f64 {
-    j.z * e.stderr
+/// standard errors of the estimate a pass rests on — the whole window's, or the
+/// late half's when that half shows growth has stopped under `budget` (a cache
+/// that filled and holds still: what it does now is what a leak would change).
+/// A leak at least this fast clears the significance test about half the time or
+/// more.
+pub fn detectable(e: &Estimate, budget: Option<f64>, j: &Judging) -> f64 {
+    let stopped = budget.is_some_and(|b| e.stopped_at(b, j.z));
+    j.z * if stopped { e.late_stderr } else { e.stderr }
 }
 
 /// Estimates and judges every resource in `specs` over `samples`.
@@ -552,7 +556,7 @@ pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<Re
             Some(ResourceVerdict {
                 spec: spec.clone(),
                 estimate,
-                detectable_per_hour: estimate.map(|e| detectable(&e, j)),
+                detectable_per_hour: estimate.map(|e| detectable(&e, spec.budget_per_hour, j)),
                 facts,
                 verdict,
                 reason,

@@ -49,6 +49,8 @@ const LIVE_LAYERS: &[&str] = &[
     "prom",
     "plan",
     "target",
+    "inspector",
+    "node_heap",
     "config",
     "load",
     "probe",

@@ -29,10 +29,11 @@ The target gets PORT in its environment (and {port} in --cmd is replaced) unless
 --url gives the port. Only loopback targets (127.0.0.0/8, localhost, [::1]) unless
 --allow-remote. Built-in plans: ws-churn, ws-churn-10k, cooldowns, chat-bot.
 
-Exit status: 0 within budget, 1 the target's RSS grew past its budget or the target
-died, 2 usage or input error (nothing written), 3 inconclusive (the message says
-why), 130 or 143 interrupted by SIGINT or
-SIGTERM (report written, marked \"complete\": false).
+Exit status: 0 within budget, 1 the judged memory (a heap probe's heap, else the
+target's RSS) grew past its budget or the target died, 2 usage or input error
+(nothing written) or a load that failed, 3 inconclusive (the message says why: often
+a run too short to have seen a leak at the budget), 130 or 143 interrupted by SIGINT
+or SIGTERM (report written whole, marked \"complete\": false).
 
 Writes OUT/live-PLAN/NAME/{samples.csv,summary.json,heap.svg,heap.png,
 goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
@@ -44,8 +45,9 @@ goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
     name = "soak live",
     version,
     about = "Soak a real running service over loopback: goose plays a compressed day of \
-             traffic, soak samples the process and its /metrics, and fails when its RSS \
-             grows faster than its budget.",
+             traffic, soak's probes sample the process (/proc, its /metrics, a heap \
+             probe when one attaches), and it fails when the judged memory grows faster \
+             than its budget.",
     after_help = AFTER_HELP
 )]
 pub struct LiveArgs {

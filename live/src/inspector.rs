@@ -355,15 +355,16 @@ impl Inspector {
 
     /// `HeapProfiler.getSamplingProfile`: the live samples' call tree, without
     /// stopping the sampler.
-    pub async fn sampling_profile(
+    /// `P` is what the caller reads it as (`node_heap::Profile`).
+    pub async fn sampling_profile<P: serde::de::DeserializeOwned>(
         &self,
         timeout: Duration,
-    ) -> Result<crate::node_heap::Profile, InspectorError> {
+    ) -> Result<P, InspectorError> {
         #[derive(Deserialize)]
-        struct Reply {
-            profile: crate::node_heap::Profile,
+        struct Reply<P> {
+            profile: P,
         }
-        let r: Reply = self
+        let r: Reply<P> = self
             .call_as("HeapProfiler.getSamplingProfile", json!({}), timeout)
             .await?;
         Ok(r.profile)

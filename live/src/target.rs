@@ -463,3 +463,39 @@ pub fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(l.local_addr()?.port())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stderr_is_read_from_its_first_line_as_lines_arrive() {
+        let log = Arc::new(StderrLog::default());
+        log.push("Debugger listening on ws://127.0.0.1:9229/x");
+        let reader = |log: &Arc<StderrLog>| Lines {
+            log: log.clone(),
+            next: 0,
+        };
+        let mut early = reader(&log);
+        assert_eq!(
+            early.next().await.as_deref(),
+            Some("Debugger listening on ws://127.0.0.1:9229/x")
+        );
+        // A second reader sees every line too, and waits for the next one.
+        let mut late = reader(&log);
+        let waiting = tokio::spawn(async move {
+            let a = late.next().await;
+            let b = late.next().await;
+            (a, b, late.next().await)
+        });
+        tokio::task::yield_now().await;
+        log.push("second");
+        log.close();
+        let (a, b, end) = waiting.await.expect("the reader finishes");
+        assert!(a.is_some_and(|l| l.starts_with("Debugger")));
+        assert_eq!(b.as_deref(), Some("second"));
+        assert_eq!(end, None, "stderr closed");
+        assert_eq!(early.next().await.as_deref(), Some("second"));
+        assert_eq!(log.tail().len(), 2);
+    }
+}

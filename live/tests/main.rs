@@ -3,6 +3,7 @@
 //! its --duration (10 s or less) and stopping by itself.
 
 mod ctx_switches;
+mod heap_probe;
 mod js_heap;
 mod lifecycle;
 mod node;

@@ -21,6 +21,8 @@
 
 use std::time::Duration;
 
+use soak_harness::units::{duration_text, DurationStyle};
+
 use super::{
     Attached, Budget, Column, Probe, ProbeFuture, Refusal, Resource, Row, Setup, Site, Sites,
     Spawn, TargetView, WindDown,
@@ -184,7 +186,7 @@ impl Probe for NodeHeap {
             if let Some((at, e)) = s.failed() {
                 end.note(&format!(
                     "the JS heap probe stopped {} into the run ({e}): js_heap has no samples after that",
-                    crate::run::secs_text(at)
+                    duration_text(at.round(), DurationStyle::Flag)
                 ));
             }
             s.close().await;
