@@ -51,6 +51,8 @@ const LIVE_LAYERS: &[&str] = &[
     "prom",
     "plan",
     "target",
+    "inspector",
+    "node_heap",
     "config",
     "load",
     "probe",

@@ -13,6 +13,8 @@ use soak_harness::Variant;
 
 use crate::addr;
 use crate::config::{HeapMode, LiveConfig, LiveError, MetricsSource};
+use crate::inspector::{self, InspectorUrl};
+use crate::node_heap::session::Cadence;
 use crate::plan;
 use crate::run;
 use crate::target::TargetSpec;
@@ -103,6 +105,18 @@ pub struct LiveArgs {
     /// Run no heap probe: judge the target's RSS.
     #[arg(long)]
     pub no_heap: bool,
+    /// With --pid: the inspector of a Node target started with
+    /// --inspect=127.0.0.1:PORT, to judge its JS heap (loopback only) [default
+    /// with --cmd: soak opens the target's inspector itself and reads its URL
+    /// from the target's stderr].
+    #[arg(long, value_name = "ws://URL", conflicts_with = "no_heap")]
+    pub inspect_url: Option<String>,
+    /// Time between the Node heap probe's full collections, each followed by a
+    /// read of the live heap and of the sampling profile; `auto` spaces them so
+    /// their pauses take under 1% of the run, at least 2s apart, and at least 40
+    /// of them fall after the warm-up.
+    #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
+    pub heap_every: String,
     /// How long the target's port may take to open.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub startup_timeout: String,
@@ -208,6 +222,11 @@ impl LiveArgs {
                 (_, true) => HeapMode::Off,
                 _ => HeapMode::Auto,
             },
+            inspect_url: self.inspect_url()?,
+            heap_every: match self.heap_every.trim() {
+                "auto" => Cadence::Auto,
+                every => Cadence::Every(positive("heap-every", every)?.as_secs_f64()),
+            },
             startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
             stop_grace: dur("stop-grace", &self.stop_grace)?,
             variant,
@@ -216,6 +235,21 @@ impl LiveArgs {
             quiet: self.shared.quiet,
         })
     }
+    /// `--inspect-url`, checked: loopback, and only for `--pid`.
+    fn inspect_url(&self) -> Result<Option<InspectorUrl>, LiveError> {
+        match (&self.inspect_url, &self.cmd) {
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(LiveError::Usage(
+                "--inspect-url is for --pid targets: with --cmd soak opens the target's \
+                 inspector itself; drop --inspect-url"
+                    .into(),
+            )),
+            (Some(u), None) => inspector::parse("--inspect-url", u)
+                .map(Some)
+                .map_err(LiveError::Usage),
+        }
+    }
+
     /// `--cmd` or `--pid` (with `--url`, told by `has_url`).
     fn target(&self, has_url: bool) -> Result<TargetSpec, LiveError> {
         Ok(match (&self.cmd, self.pid) {

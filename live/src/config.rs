@@ -10,6 +10,8 @@ use std::time::Duration;
 use soak_harness::Variant;
 
 use crate::addr::Endpoint;
+use crate::inspector::InspectorUrl;
+use crate::node_heap::session::Cadence;
 use crate::plan::Plan;
 use crate::target::{StartError, TargetSpec};
 
@@ -70,6 +72,10 @@ pub struct LiveConfig {
     pub max_fd_growth: Option<f64>,
     /// Which heap probes run.
     pub heap: HeapMode,
+    /// A `--pid` Node target's inspector (`--inspect-url`).
+    pub inspect_url: Option<InspectorUrl>,
+    /// When the Node heap probe collects and reads the profile (`--heap-every`).
+    pub heap_every: Cadence,
     /// How long the target's port may take to open.
     pub startup_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.

@@ -14,6 +14,8 @@
 //! - [`load`]: the dispatcher (the compressed day as timed events) and the goose
 //!   users that carry them out; `load/stats.rs` counts what they did.
 //! - [`target`]: the process under test: spawn or attach, port wait, stop, logs.
+//! - [`inspector`], [`node_heap`]: a Node target's inspector (found on its stderr,
+//!   loopback only) and its sampling heap profile as per-site series.
 //! - [`probe`]: the probe interface and its registry: `/proc/PID`, soak's load
 //!   counts, the target's Prometheus metrics (and how to add a probe).
 //! - [`procfs`], [`prom`], [`rlimit`]: reading `/proc/PID`, Prometheus scrapes,
@@ -27,7 +29,9 @@
 pub mod addr;
 pub mod cli;
 pub mod config;
+pub mod inspector;
 pub mod load;
+pub mod node_heap;
 pub mod plan;
 pub mod probe;
 pub mod procfs;

@@ -103,6 +103,7 @@
 //! `soak_harness::attribution`), keeps the fastest growing in `sites.csv` and
 //! `growth_sites`, names the top one in a failing verdict, and draws them.
 
+pub mod js_heap;
 pub mod load_stats;
 pub mod metrics;
 pub mod proc;
@@ -118,7 +119,12 @@ use crate::load::LoadStats;
 use crate::target::Lines;
 
 /// Every probe a live run builds, in column order: add yours here.
-pub const REGISTRY: &[Register] = &[proc::register, load_stats::register, metrics::register];
+pub const REGISTRY: &[Register] = &[
+    proc::register,
+    load_stats::register,
+    metrics::register,
+    js_heap::register,
+];
 
 /// Builds a probe for a run, or `None` when the run's options turn it off.
 pub type Register = fn(&Setup<'_>) -> Option<Box<dyn Probe>>;

@@ -4,8 +4,10 @@
 
 mod ctx_switches;
 mod heap_probe;
+mod js_heap;
 mod lifecycle;
 mod node;
+mod node_inspector;
 mod refusals;
 mod soak_server;
 mod support;

@@ -32,6 +32,24 @@ pub fn run(out: &Path, args: &[&str]) -> Output {
         .expect("soak-live runs")
 }
 
+/// A 10-s run of `cmd` with the fixture plan `plan`, sampled every 250 ms, and
+/// `extra` options (`--warmup`, budgets, …).
+pub fn short_run(out: &Path, cmd: &str, plan: &str, extra: &[&str]) -> Output {
+    let plan = fixture(plan);
+    let mut args = vec![
+        "--cmd",
+        cmd,
+        "--plan",
+        plan.to_str().expect("utf-8 path"),
+        "--duration",
+        "10s",
+        "--sample-every",
+        "250ms",
+    ];
+    args.extend_from_slice(extra);
+    run(out, &args)
+}
+
 /// The summary of the only run under `out`.
 pub fn summary(out: &Path, plan: &str, name: &str) -> serde_json::Value {
     let path = out
@@ -53,12 +71,17 @@ pub fn names(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether `node` can be run.
-pub fn node_available() -> bool {
-    Command::new("node")
+/// Whether `node` can be run; when not, says that the calling test (`what`) is
+/// skipped.
+pub fn node_or_skip(what: &str) -> bool {
+    let here = Command::new("node")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !here {
+        eprintln!("skipped: `node` is not on PATH ({what} needs it)");
+    }
+    here
 }
 
 /// Stderr as text.

@@ -19,7 +19,7 @@ use soak_harness::verdict::{self, Judging, ResourceSpec, ResourceVerdict, Teardo
 
 use super::{facts, say, Declared, Ended, LiveOutcome, Running};
 use crate::config::{LiveConfig, LiveError};
-use crate::probe::{Budget, Chart, Kind, Sites};
+use crate::probe::{Budget, Chart, Kind, Site, Sites};
 
 /// Phase 4 (see the module docs).
 pub(crate) fn judge_and_write(
@@ -205,19 +205,8 @@ fn fit_sites(
         }
     }
     let s = found?;
-    let rows = e.samples.rows();
-    let mut merged: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
-    for site in &s.sites {
-        // One value per sample; a site first seen late had nothing live before.
-        let values = &site.live_bytes[site.live_bytes.len().saturating_sub(rows)..];
-        let start = rows - values.len();
-        let sum = merged
-            .entry(site.frames.clone())
-            .or_insert_with(|| vec![0.0; rows]);
-        for (t, v) in sum[start..].iter_mut().zip(values) {
-            *t += if v.is_finite() { *v } else { 0.0 };
-        }
-    }
+    let all_seconds = e.samples.column(WALL_SECONDS).unwrap_or_default();
+    let (merged, seconds) = merge_read(&s.sites, &all_seconds);
     let sampling = SiteSampling {
         sample_bytes: s.sample_bytes,
         frame_depth: s.frame_depth,
@@ -227,7 +216,6 @@ fn fit_sites(
         file: SITES_FILE.to_string(),
         resource: s.resource.clone(),
     };
-    let seconds = e.samples.column(WALL_SECONDS).unwrap_or_default();
     let time = Timeline {
         column: WALL_SECONDS,
         seconds: &seconds,
@@ -236,6 +224,40 @@ fn fit_sites(
     Some(attribution::rank(
         &merged, time, sampling, &e.samples, &settings,
     ))
+}
+
+/// Sites with equal frames added together, at the samples (of `seconds`, one per
+/// sample) where the probe read any site (a finite value; a sample where no
+/// site has one is left out), and those samples' seconds. A probe that reads its sites every few samples (the JS heap's
+/// profile after each collection) leaves the others NaN: the fit takes the read
+/// samples, each with the load since the previous one (as a virtual run's
+/// sparser ticks), not zeros in between. A site first seen late had nothing
+/// live before.
+fn merge_read(sites: &[Site], seconds: &[f64]) -> (BTreeMap<Vec<String>, Vec<f64>>, Vec<f64>) {
+    let rows = seconds.len();
+    let mut merged: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
+    let mut read = vec![false; rows];
+    for site in sites {
+        let values = &site.live_bytes[site.live_bytes.len().saturating_sub(rows)..];
+        let start = rows - values.len();
+        let sum = merged
+            .entry(site.frames.clone())
+            .or_insert_with(|| vec![0.0; rows]);
+        for ((t, v), r) in sum[start..].iter_mut().zip(values).zip(&mut read[start..]) {
+            if v.is_finite() {
+                *t += *v;
+                *r = true;
+            }
+        }
+    }
+    let kept: Vec<usize> = (0..rows).filter(|&r| read[r]).collect();
+    if kept.len() == rows {
+        return (merged, seconds.to_vec());
+    }
+    for v in merged.values_mut() {
+        *v = kept.iter().map(|&r| v[r]).collect();
+    }
+    (merged, kept.iter().map(|&r| seconds[r]).collect())
 }
 
 /// Growth per 1,000 requests over the fitted window.
@@ -256,4 +278,45 @@ fn per_1k_requests(samples: &Samples, est: Option<Estimate>) -> Option<f64> {
 pub(crate) fn round(v: f64, digits: i32) -> f64 {
     let m = 10f64.powi(digits);
     (v * m).round() / m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn site(frame: &str, live_bytes: Vec<f64>) -> Site {
+        Site {
+            frames: vec![frame.to_string()],
+            live_bytes,
+        }
+    }
+
+    #[test]
+    fn sites_read_every_few_samples_are_fitted_at_those_samples() {
+        let nan = f64::NAN;
+        let sites = [
+            site("a (x.js:1)", vec![nan, 10.0, nan, nan, 30.0, nan]),
+            // First seen at the fifth sample; the same frames as another add up.
+            site("b (x.js:9)", vec![5.0, nan]),
+            site("a (x.js:1)", vec![nan, 1.0, nan, nan, 2.0, nan]),
+        ];
+        let seconds = [1.0, 2.0, 3.0, 4.0, 5.0, 6.0];
+        let (merged, at) = merge_read(&sites, &seconds);
+        assert_eq!(at, vec![2.0, 5.0]);
+        assert_eq!(merged[&vec!["a (x.js:1)".to_string()]], vec![11.0, 32.0]);
+        assert_eq!(merged[&vec!["b (x.js:9)".to_string()]], vec![0.0, 5.0]);
+    }
+
+    #[test]
+    fn sites_read_at_every_sample_keep_every_sample() {
+        let sites = [
+            site("a (x.js:1)", vec![4.0, 1.0, 2.0]),
+            site("b (x.js:2)", vec![3.0]),
+        ];
+        let (merged, at) = merge_read(&sites, &[1.0, 2.0, 3.0]);
+        assert_eq!(at, vec![1.0, 2.0, 3.0]);
+        assert_eq!(merged[&vec!["a (x.js:1)".to_string()]], vec![4.0, 1.0, 2.0]);
+        // Seen late: nothing live before.
+        assert_eq!(merged[&vec!["b (x.js:2)".to_string()]], vec![0.0, 0.0, 3.0]);
+    }
 }
