@@ -45,7 +45,7 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 pub use recorder::{Recorder, SiteColumn, SiteSeries, MAX_COLUMNS, MAX_ROWS};
-pub use symbols::{resolve, short_name, symbolize};
+pub use symbols::{relative, resolve, short_name, symbolize};
 pub use table::MAX_SITES;
 
 /// Default mean sampling interval: one sample per 512 KiB allocated, on average.

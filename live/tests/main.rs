@@ -4,6 +4,7 @@
 
 mod lifecycle;
 mod node;
+mod preload_reader;
 mod refusals;
 mod soak_server;
 mod support;

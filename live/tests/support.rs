@@ -65,3 +65,44 @@ pub fn node_available() -> bool {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `libsoak_preload.so`, built first if this test run did not build it (a
+/// targeted `-p soak-live` run): the path `soak live --heap` finds too.
+pub fn preload_library() -> PathBuf {
+    if let Ok(p) = soak_live::preload::library() {
+        return p;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "soak-preload"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p soak-preload");
+    soak_live::preload::library().expect("built next to the test binaries")
+}
+
+/// Compiles the C fixture `NAME.c` into `dir` as `out` with `cc` (debug info,
+/// threads, `defines` such as `-DLEAKY`).
+pub fn compile_c(name: &str, dir: &Path, out: &str, flags: &[&str]) -> PathBuf {
+    let exe = dir.join(out);
+    let status = Command::new("cc")
+        .args(["-O1", "-g", "-pthread"])
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(fixture(&format!("{name}.c")))
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "cc {name}.c");
+    exe
+}
+
+/// The line of `file` (a fixture) holding `text`, 1-based.
+pub fn line_of(file: &str, text: &str) -> usize {
+    let src = std::fs::read_to_string(fixture(file)).expect("fixture reads");
+    src.lines()
+        .position(|l| l.contains(text))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{file} has no line with {text:?}"))
+}

@@ -8,7 +8,9 @@ use std::ffi::{c_int, c_void};
 use soak_harness::sites::arena;
 
 use crate::counts::{self, SHARED};
-use crate::real::{self, __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_realloc};
+use crate::real::{
+    self, __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_realloc,
+};
 use crate::sampler;
 use crate::tls::{tls, Tls};
 

@@ -57,7 +57,9 @@ impl<T> Global<T> {
     /// # Safety
     /// All-zero must be a valid `T`.
     pub(crate) const unsafe fn zeroed() -> Self {
-        Global(UnsafeCell::new(std::mem::MaybeUninit::zeroed().assume_init()))
+        Global(UnsafeCell::new(
+            std::mem::MaybeUninit::zeroed().assume_init(),
+        ))
     }
 
     pub(crate) const fn get(&self) -> *mut T {

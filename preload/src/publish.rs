@@ -54,10 +54,18 @@ extern "C" fn init() {
         if libc::pthread_key_create(&mut key, Some(thread_exit)) == 0 {
             KEY.store(key + 1, Ordering::Release);
         }
-        libc::pthread_atfork(Some(before_fork), Some(after_fork_parent), Some(after_fork_child));
+        libc::pthread_atfork(
+            Some(before_fork),
+            Some(after_fork_parent),
+            Some(after_fork_child),
+        );
     }
     let mean = sample_bytes();
-    let mean = if mean > 0 && sampler::reserve() { mean } else { 0 };
+    let mean = if mean > 0 && sampler::reserve() {
+        mean
+    } else {
+        0
+    };
     header.sample_bytes = mean;
     sampler::MEAN.store(mean, Ordering::Relaxed);
     // SAFETY: a NUL-terminated name; the value, when set, is a C string.

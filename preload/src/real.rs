@@ -45,7 +45,15 @@ pub fn check() -> bool {
     // SAFETY: see above.
     let theirs: unsafe extern "C" fn(*mut c_void) -> usize = unsafe { std::mem::transmute(theirs) };
     let mut ok = true;
-    for (align, size) in [(0, 1), (0, 24), (0, 100), (0, 5000), (0, 1 << 20), (64, 100), (4096, 10)] {
+    for (align, size) in [
+        (0, 1),
+        (0, 24),
+        (0, 100),
+        (0, 5000),
+        (0, 1 << 20),
+        (64, 100),
+        (4096, 10),
+    ] {
         // SAFETY: fresh blocks from the C library, freed right after.
         unsafe {
             let p = if align == 0 {

@@ -198,7 +198,11 @@ impl Mapped {
         if meta.len() < len as u64 {
             return Err(std::io::Error::new(
                 std::io::ErrorKind::InvalidData,
-                format!("{}: {} bytes, not a heap region", path.display(), meta.len()),
+                format!(
+                    "{}: {} bytes, not a heap region",
+                    path.display(),
+                    meta.len()
+                ),
             ));
         }
         // SAFETY: a shared read-only mapping of a file we opened; failure is
@@ -248,7 +252,12 @@ impl Mapped {
 impl Drop for Mapped {
     fn drop(&mut self) {
         // SAFETY: the mapping is ours; nothing borrows it past this point.
-        unsafe { libc::munmap(self.ptr as *mut libc::c_void, std::mem::size_of::<Published>()) };
+        unsafe {
+            libc::munmap(
+                self.ptr as *mut libc::c_void,
+                std::mem::size_of::<Published>(),
+            )
+        };
     }
 }
 
@@ -282,7 +291,9 @@ mod tests {
         p.slots[SLOTS].bytes_out.store(100, Ordering::Relaxed);
         let id = p.table.intern(&[0x10, 0x20]);
         p.table.get_mut(id).live = 5000;
-        p.header.sites.store(p.table.len() as u64, Ordering::Release);
+        p.header
+            .sites
+            .store(p.table.len() as u64, Ordering::Release);
         // SAFETY: `mem` holds `len` initialised bytes.
         let bytes = unsafe { std::slice::from_raw_parts(mem, len) };
         std::fs::write(&path, bytes).expect("writes");
