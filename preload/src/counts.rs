@@ -82,13 +82,17 @@ pub fn after_fork(t: &Tls) {
     }
 }
 
-/// Adds `v` to a word only this thread writes: one `add` to memory.
+/// Adds one to the count at `slot + COUNT` and `bytes` to the sum at `slot + SUM`
+/// (words only this thread writes): one `add` to memory each.
 #[inline(always)]
-unsafe fn add(word: &AtomicU64, v: u64) {
+unsafe fn add<const COUNT: usize, const SUM: usize>(slot: usize, bytes: usize) {
     core::arch::asm!(
-        "add qword ptr [{w}], {v}",
-        w = in(reg) word.as_ptr(),
-        v = in(reg) v,
+        "add qword ptr [{s} + {c}], 1",
+        "add qword ptr [{s} + {b}], {v}",
+        s = in(reg) slot,
+        v = in(reg) bytes,
+        c = const COUNT,
+        b = const SUM,
         options(nostack),
     );
 }
@@ -99,9 +103,9 @@ unsafe fn add(word: &AtomicU64, v: u64) {
 /// `slot` is the calling thread's own slot pointer.
 #[inline(always)]
 pub unsafe fn alloc_own(slot: usize, bytes: usize) {
-    let s = &*(slot as *const Slot);
-    add(&s.allocs, 1);
-    add(&s.bytes_in, bytes as u64);
+    add::<{ std::mem::offset_of!(Slot, allocs) }, { std::mem::offset_of!(Slot, bytes_in) }>(
+        slot, bytes,
+    );
 }
 
 /// Counts a block of `bytes` freed into the thread's own slot `slot` (> 1).
@@ -110,9 +114,9 @@ pub unsafe fn alloc_own(slot: usize, bytes: usize) {
 /// As [`alloc_own`].
 #[inline(always)]
 pub unsafe fn free_own(slot: usize, bytes: usize) {
-    let s = &*(slot as *const Slot);
-    add(&s.frees, 1);
-    add(&s.bytes_out, bytes as u64);
+    add::<{ std::mem::offset_of!(Slot, frees) }, { std::mem::offset_of!(Slot, bytes_out) }>(
+        slot, bytes,
+    );
 }
 
 /// Counts into whatever slot the thread has (claiming one first if it has

@@ -5,8 +5,6 @@
 
 use std::ffi::{c_int, c_void};
 
-use soak_harness::sites::arena;
-
 use crate::counts::{self, SHARED};
 use crate::real::{
     self, __libc_calloc, __libc_free, __libc_malloc, __libc_memalign, __libc_realloc,
@@ -93,20 +91,34 @@ pub unsafe extern "C" fn free(p: *mut c_void) {
     if p.is_null() {
         return;
     }
-    let t = tls();
-    if arena::owns(p.cast()) {
-        let size = sampler::free(t, p);
-        counts::count(t, size, true);
-        return;
+    if sampler::owns(p) {
+        return free_sampled(p);
     }
     let size = real::usable(p);
+    let t = tls();
     let own = (*t).slot;
-    if own > SHARED {
-        counts::free_own(own, size);
-    } else {
-        counts::count(t, size, true);
+    if own <= SHARED {
+        return free_slow(t, p, size);
     }
-    __libc_free(p);
+    counts::free_own(own, size);
+    __libc_free(p)
+}
+
+/// A free on the shared slot (or the thread's first): counted, then released.
+#[cold]
+#[inline(never)]
+unsafe fn free_slow(t: *mut Tls, p: *mut c_void, size: usize) {
+    counts::count(t, size, true);
+    __libc_free(p)
+}
+
+/// A sampled block back to the arena.
+#[cold]
+#[inline(never)]
+unsafe fn free_sampled(p: *mut c_void) {
+    let t = tls();
+    let size = sampler::free(t, p);
+    counts::count(t, size, true);
 }
 
 #[no_mangle]
@@ -120,7 +132,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
         return std::ptr::null_mut();
     }
     let t = tls();
-    if arena::owns(p.cast()) || !fast(t, size) {
+    if sampler::owns(p) || !fast(t, size) {
         return realloc_slow(t, p, size);
     }
     let old = real::usable(p);
@@ -136,7 +148,7 @@ pub unsafe extern "C" fn realloc(p: *mut c_void, size: usize) -> *mut c_void {
 #[cold]
 #[inline(never)]
 unsafe fn realloc_slow(t: *mut Tls, p: *mut c_void, size: usize) -> *mut c_void {
-    let sampled = arena::owns(p.cast());
+    let sampled = sampler::owns(p);
     let mut q = std::ptr::null_mut();
     if (*t).until < 0 {
         q = sampler::maybe(t, size, 16, false);
@@ -232,7 +244,7 @@ pub unsafe extern "C" fn pvalloc(size: usize) -> *mut c_void {
 pub unsafe extern "C" fn malloc_usable_size(p: *mut c_void) -> usize {
     if p.is_null() {
         0
-    } else if arena::owns(p.cast()) {
+    } else if sampler::owns(p) {
         sampler::size_of(p)
     } else {
         real::usable(p)

@@ -11,7 +11,7 @@
 use std::ffi::c_void;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 
-use soak_harness::sites::arena::{Arena, ARENA_BYTES, PAGE, PAGES};
+use soak_harness::sites::arena::{Arena, ARENA_BYTES, ARENA_SHIFT, PAGE, PAGES};
 use soak_harness::sites::{self, capture, SpinLock, FRAME_DEPTH};
 
 use crate::counts::REGION;
@@ -33,6 +33,15 @@ pub static ON: AtomicBool = AtomicBool::new(false);
 pub static OWN: [AtomicUsize; 2] = [AtomicUsize::new(0), AtomicUsize::new(0)];
 /// Seeds each thread's random stream.
 static THREADS: AtomicU64 = AtomicU64::new(0);
+/// The arena's address shifted by its size once reserved (as the harness's
+/// `arena::owns` compares), in this library's own data: one load on every free.
+static KEY: AtomicUsize = AtomicUsize::new(usize::MAX);
+
+/// Whether `p` is a sampled block.
+#[inline(always)]
+pub fn owns(p: *mut c_void) -> bool {
+    (p as usize >> ARENA_SHIFT) == KEY.load(Ordering::Relaxed)
+}
 
 /// Reserves the arena; false when the kernel refuses (sampling stays off).
 pub fn reserve() -> bool {
@@ -44,6 +53,7 @@ pub fn reserve() -> bool {
     let ok = arena.reserve();
     if ok {
         arena.publish();
+        KEY.store(arena.base() >> ARENA_SHIFT, Ordering::Relaxed);
     }
     LOCK.unlock();
     // SAFETY: as above.

@@ -49,7 +49,11 @@ fn options() -> Result<Options, String> {
         let mut value = |name: &str| args.next().ok_or(format!("{name} needs a value"));
         match a.as_str() {
             "--variant" => o.leaky = value("--variant")? == "leaky",
-            "--port" => o.port = value("--port")?.parse().map_err(|e| format!("--port: {e}"))?,
+            "--port" => {
+                o.port = value("--port")?
+                    .parse()
+                    .map_err(|e| format!("--port: {e}"))?
+            }
             "--requests-per-connection" => {
                 o.per_connection = value("--requests-per-connection")?
                     .parse()
@@ -141,7 +145,11 @@ fn serve(conn: TcpStream, cache: &Cache, limit: usize) -> std::io::Result<()> {
 fn answer(head: &str, cache: &Cache) -> (&'static str, String) {
     let mut parts = head.split_whitespace();
     let (method, path) = (parts.next().unwrap_or(""), parts.next().unwrap_or(""));
-    let segments: Vec<String> = path.split('/').filter(|s| !s.is_empty()).map(String::from).collect();
+    let segments: Vec<String> = path
+        .split('/')
+        .filter(|s| !s.is_empty())
+        .map(String::from)
+        .collect();
     let key = match (method, segments.as_slice()) {
         ("GET", [h]) if h == "health" => return ("200 OK", "ok\n".into()),
         ("POST", [f, guild, user]) if f == "flag" => format!("{guild}:{user}"),
@@ -159,7 +167,9 @@ fn answer(head: &str, cache: &Cache) -> (&'static str, String) {
     entry.last = now;
     entry.count += 1;
     if entry.reasons.len() < 4 {
-        entry.reasons.push(format!("flag #{} after {waited} ms", entry.count));
+        entry
+            .reasons
+            .push(format!("flag #{} after {waited} ms", entry.count));
     }
     ("200 OK", format!("{key}: {} flags\n", entry.count))
 }
