@@ -65,6 +65,7 @@ impl Outcome {
             &self.summary,
             dhat,
             self.sites.as_ref(),
+            &[],
         )?;
         self.dir = Some(dir.clone());
         Ok(dir)

@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::attribution::{self, SiteGrowth, SiteReport, SiteSampling};
 use crate::config::{RunConfig, Variant};
+use crate::probe::FIXED_COLUMNS;
 use crate::profile::DhatReport;
 use crate::samples::Samples;
 use crate::units::{echo, number_text};
@@ -93,9 +94,93 @@ pub struct Summary {
     /// Allocation sites by estimated growth of their live bytes, fastest first.
     #[serde(default)]
     pub growth_sites: Vec<SiteGrowth>,
+    /// What the chart draws (absent in summaries written before it was recorded:
+    /// then the chart draws [`ChartSpec::virtual_run`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub chart: Option<ChartSpec>,
     /// Scenario facts such as `peak_connections`.
     #[serde(flatten)]
     pub extras: BTreeMap<String, serde_json::Value>,
+}
+
+/// What a run's chart draws, declared by the run: the chart takes its panels from
+/// here, not from column names.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct ChartSpec {
+    /// The top panel's series (byte columns, drawn in MiB).
+    pub main: Vec<ChartSeries>,
+    /// The resource whose fitted growth and budget the top panel draws.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fit: Option<String>,
+    /// The panels beneath, top to bottom.
+    pub panels: Vec<ChartPanel>,
+}
+
+/// One line of a chart: a `samples.csv` column and its legend.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartSeries {
+    /// The column.
+    pub column: String,
+    /// Its legend.
+    pub label: String,
+}
+
+/// A panel beneath the top one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChartPanel {
+    /// Its title.
+    pub title: String,
+    /// Its lines.
+    pub series: Vec<ChartSeries>,
+}
+
+impl ChartSeries {
+    /// `column` labelled `label`.
+    pub fn new(column: &str, label: &str) -> Self {
+        ChartSeries {
+            column: column.to_string(),
+            label: label.to_string(),
+        }
+    }
+}
+
+impl ChartSpec {
+    /// A virtual run's chart: the heap (fitted) and RSS on top; beneath, the load
+    /// (when any was reported), tasks and descriptors, then one panel per gauge
+    /// (every column after the fixed ones).
+    pub fn virtual_run(samples: &Samples) -> Self {
+        let mut panels = Vec::new();
+        if samples
+            .column("load_events")
+            .is_some_and(|l| l.iter().any(|v| *v > 0.0))
+        {
+            panels.push(ChartPanel {
+                title: "load (events per sample)".into(),
+                series: vec![ChartSeries::new("load_events", "load")],
+            });
+        }
+        panels.push(ChartPanel {
+            title: "alive tasks, open descriptors".into(),
+            series: vec![
+                ChartSeries::new("alive_tasks", "tasks"),
+                ChartSeries::new("open_fds", "fds"),
+            ],
+        });
+        for name in samples.columns().iter().skip(FIXED_COLUMNS.len()) {
+            panels.push(ChartPanel {
+                title: format!("gauge: {name}"),
+                series: vec![ChartSeries::new(name, name)],
+            });
+        }
+        ChartSpec {
+            main: vec![
+                ChartSeries::new("live_bytes", "live heap"),
+                ChartSeries::new("rss_bytes", "RSS"),
+            ],
+            fit: Some("heap".into()),
+            panels,
+        }
+    }
 }
 
 /// What an `--hours auto` run records about its looks.
@@ -199,6 +284,7 @@ impl Summary {
             complete: true,
             site_sampling: i.sites.map(|r| r.sampling.clone()),
             growth_sites: i.sites.map(|r| r.sites.clone()).unwrap_or_default(),
+            chart: Some(ChartSpec::virtual_run(i.samples)),
             extras: i.extras,
         }
     }
@@ -264,6 +350,14 @@ impl Summary {
     pub fn is_live(&self) -> bool {
         self.mode == MODE_LIVE
     }
+
+    /// What its chart draws: as declared, else (an older summary) a virtual
+    /// run's chart over `samples`.
+    pub fn chart_spec(&self, samples: &Samples) -> ChartSpec {
+        self.chart
+            .clone()
+            .unwrap_or_else(|| ChartSpec::virtual_run(samples))
+    }
 }
 
 /// [`Summary::mode`] of a virtual replay.
@@ -319,6 +413,7 @@ mod tests {
                 samples_digest: None,
                 site_sampling: None,
                 growth_sites: vec![],
+                chart: None,
                 extras: BTreeMap::new(),
             }
             .to_json(),

@@ -12,7 +12,7 @@ use soak_harness::units::{parse_duration, parse_rate};
 use soak_harness::Variant;
 
 use crate::addr;
-use crate::config::{LiveConfig, LiveError, MetricsSource};
+use crate::config::{HeapMode, LiveConfig, LiveError, MetricsSource};
 use crate::plan;
 use crate::run;
 use crate::target::TargetSpec;
@@ -110,6 +110,14 @@ pub struct LiveArgs {
     /// Budget for the target's open descriptors per wall hour [default: reported only].
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub max_fd_growth: Option<String>,
+    /// Require a heap probe: judge the target's heap instead of its RSS, or refuse
+    /// the run (exit 2) before the load when none can attach [default: every heap
+    /// probe that can attach does].
+    #[arg(long, conflicts_with = "no_heap")]
+    pub heap: bool,
+    /// Run no heap probe: judge the target's RSS.
+    #[arg(long)]
+    pub no_heap: bool,
     /// How long the target's port may take to open.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub startup_timeout: String,
@@ -303,6 +311,11 @@ impl LiveArgs {
             retention,
             max_growth,
             max_fd_growth,
+            heap: match (self.heap, self.no_heap) {
+                (true, _) => HeapMode::Required,
+                (_, true) => HeapMode::Off,
+                _ => HeapMode::Auto,
+            },
             startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
             stop_grace: dur("stop-grace", &self.stop_grace)?,
             variant,

@@ -24,6 +24,18 @@ pub enum MetricsSource {
     Given(Endpoint),
 }
 
+/// Which heap probes run (`--heap`, `--no-heap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeapMode {
+    /// Every heap probe that can attach does; the others say why in a note.
+    #[default]
+    Auto,
+    /// A heap probe must attach, or the run is refused before the load.
+    Required,
+    /// None runs: the target's RSS is judged.
+    Off,
+}
+
 /// A live run's settings.
 #[derive(Debug, Clone)]
 pub struct LiveConfig {
@@ -56,6 +68,8 @@ pub struct LiveConfig {
     pub max_growth: f64,
     /// Open-descriptor budget per wall hour (`None`: reported, not judged).
     pub max_fd_growth: Option<f64>,
+    /// Which heap probes run.
+    pub heap: HeapMode,
     /// How long the target's port may take to open.
     pub startup_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.

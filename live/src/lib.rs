@@ -14,9 +14,11 @@
 //! - [`load`]: the dispatcher (the compressed day as timed events) and the goose
 //!   users that carry them out; `load/stats.rs` counts what they did.
 //! - [`target`]: the process under test: spawn or attach, port wait, stop, logs.
-//! - [`procfs`], [`prom`], [`rlimit`]: `/proc/PID` probes, Prometheus scrapes,
+//! - [`probe`]: the probe interface and its registry: `/proc/PID`, soak's load
+//!   counts, the target's Prometheus metrics (and how to add a probe).
+//! - [`procfs`], [`prom`], [`rlimit`]: reading `/proc/PID`, Prometheus scrapes,
 //!   the descriptor limit.
-//! - [`run`]: one run from start to report.
+//! - [`run`]: one run from start to report, in four phases.
 //! - [`summary`], [`report`]: verdict on the day clock, `summary.json`, exit status.
 //! - [`server`], [`server_cli`]: `soak-server`, the components' WebSocket server and
 //!   cooldown limiters on real TCP with `/health` and `/metrics`.
@@ -28,6 +30,7 @@ pub mod config;
 pub mod load;
 pub mod plan;
 pub mod preload;
+pub mod probe;
 pub mod procfs;
 pub mod prom;
 pub mod report;

@@ -13,44 +13,91 @@
 use std::collections::BTreeMap;
 
 use serde_json::json;
+use soak_harness::report::write_run;
 use soak_harness::samples::Samples;
-use soak_harness::summary::{Summary, MODE_LIVE};
+use soak_harness::summary::{ChartPanel, ChartSeries, ChartSpec, Summary, MODE_LIVE};
 use soak_harness::verdict::{self, ResourceSpec, ResourceVerdict, Teardown, Verdict};
 
-use crate::report::{Ending, Facts};
-use crate::run::secs_text;
+use crate::config::{LiveConfig, LiveError};
+use crate::probe::{Budget, Chart, Kind};
+use crate::report::{self, Ending};
+use crate::run::{say, secs_text, Declared, Ended, LiveOutcome, Running};
 
-/// Columns soak itself adds (reported, never judged or listed as grown gauges).
-const OWN: [&str; 4] = [
-    "latency_p50_ms",
-    "latency_p99_ms",
-    "errors",
-    "ws_connections",
-];
+/// The resources the declared columns make, budgets resolved: the run's memory
+/// budget (`--max-growth`) goes to the memory resources of the heap probes that
+/// attached, or to RSS when none did.
+pub(crate) fn specs(declared: &[Declared], max_growth: f64) -> Vec<ResourceSpec> {
+    let heap_judged = declared.iter().any(|d| {
+        d.heap && matches!(&d.column.kind, Kind::Resource(r) if r.budget == Budget::Memory)
+    });
+    declared
+        .iter()
+        .filter_map(|d| {
+            let c = &d.column;
+            let spec = |name: &str, unit: &str, budget: Option<f64>, gauge: bool| ResourceSpec {
+                name: name.into(),
+                column: c.name.clone(),
+                unit: unit.into(),
+                budget_per_hour: budget,
+                gauge,
+            };
+            match &c.kind {
+                Kind::Resource(r) => {
+                    let budget = match r.budget {
+                        Budget::None => None,
+                        Budget::PerHour(b) => Some(b),
+                        Budget::Memory if d.heap || !heap_judged => Some(max_growth),
+                        Budget::Memory => None,
+                    };
+                    Some(spec(&r.name, &r.unit, budget, false))
+                }
+                Kind::Gauge => Some(spec(&c.name, "count", None, true)),
+                Kind::Counter => Some(spec(&c.name, "count", None, false)),
+                Kind::Series => None,
+            }
+        })
+        .collect()
+}
 
-fn specs(samples: &Samples, f: &Facts) -> Vec<ResourceSpec> {
-    let spec =
-        |name: &str, column: &str, unit: &str, budget: Option<f64>, gauge: bool| ResourceSpec {
-            name: name.into(),
-            column: column.into(),
-            unit: unit.into(),
-            budget_per_hour: budget,
-            gauge,
-        };
-    let mut out = vec![
-        spec("rss", "rss_bytes", "bytes", Some(f.cfg.max_growth), false),
-        spec("fds", "open_fds", "fds", f.cfg.max_fd_growth, false),
-        spec("threads", "alive_tasks", "threads", None, false),
-    ];
-    for c in OWN {
-        if samples.columns().iter().any(|x| x == c) {
-            out.push(spec(c, c, "count", None, false));
+/// The chart the declared columns make: the top panel's series, the judged
+/// memory fitted, and the panels in the order their first column was declared.
+fn chart(declared: &[Declared], fit: Option<&ResourceVerdict>) -> ChartSpec {
+    let mut spec = ChartSpec {
+        fit: fit.map(|v| v.spec.name.clone()),
+        ..ChartSpec::default()
+    };
+    for d in declared {
+        let name = &d.column.name;
+        match &d.column.chart {
+            Chart::Main { label } => spec.main.push(ChartSeries::new(name, label)),
+            Chart::Panel { title, label } => {
+                let series = ChartSeries::new(name, label);
+                match spec.panels.iter_mut().find(|p| p.title == *title) {
+                    Some(p) => p.series.push(series),
+                    None => spec.panels.push(ChartPanel {
+                        title: title.clone(),
+                        series: vec![series],
+                    }),
+                }
+            }
+            Chart::Hidden => {}
         }
     }
-    for (c, gauge) in f.metric_columns {
-        out.push(spec(c, c, "count", None, *gauge));
-    }
-    out
+    spec
+}
+
+/// The judged memory: the first resource with the run's memory budget.
+fn headline<'a>(
+    verdicts: &'a [ResourceVerdict],
+    declared: &[Declared],
+) -> Option<&'a ResourceVerdict> {
+    verdicts.iter().find(|v| {
+        v.spec.budget_per_hour.is_some()
+            && declared.iter().any(|d| {
+                d.column.name == v.spec.column
+                    && matches!(&d.column.kind, Kind::Resource(r) if r.budget == Budget::Memory)
+            })
+    })
 }
 
 /// The table on the day clock: same columns, time × `k`, named `virtual_seconds`.
@@ -112,20 +159,41 @@ pub fn analyse(
     out
 }
 
+/// Phase 4: judges the run, writes its directory whole (attachments included),
+/// prints the verdict.
+pub(crate) fn judge_and_write(
+    cfg: &LiveConfig,
+    r: &Running,
+    e: Ended,
+) -> Result<LiveOutcome, LiveError> {
+    let summary = build(cfg, r, &e);
+    let attachments = &e.handed.attachments;
+    write_run(&r.dir, &e.samples, &summary, None, None, attachments)?;
+    let exit_code = report::exit_code(&summary, &e.ending);
+    say(cfg, &report::outcome_line(&summary, &r.dir));
+    Ok(LiveOutcome {
+        summary,
+        samples: e.samples,
+        dir: r.dir.clone(),
+        exit_code,
+    })
+}
+
 /// Assembles the summary.
-pub fn build(samples: &Samples, f: &Facts) -> Summary {
-    let cfg = f.cfg;
+fn build(cfg: &LiveConfig, r: &Running, e: &Ended) -> Summary {
+    let samples = &e.samples;
+    let declared = r.layout.declared();
     let k = cfg.compression();
     let warmup_hours = cfg.warmup.as_secs_f64() / 3600.0;
     let retention_hours = cfg.retention.map(|r| r.as_secs_f64() / 3600.0);
     let verdicts = analyse(
         samples,
-        &specs(samples, f),
+        &specs(declared, cfg.max_growth),
         warmup_hours,
         retention_hours,
         k,
     );
-    let rss = verdicts.iter().find(|v| v.spec.name == "rss");
+    let rss = headline(&verdicts, declared);
     let est = rss.and_then(|r| r.estimate);
     let mut failed: Vec<String> = verdicts
         .iter()
@@ -175,7 +243,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
             soak_harness::units::bytes_text(g)
         ));
     }
-    match &f.ending {
+    match &e.ending {
         Ending::Completed => {}
         Ending::Died {
             at_seconds,
@@ -209,15 +277,15 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
             message = format!(
                 "the load stopped after {}: {}",
                 secs_text(*at_seconds),
-                f.goose_error.as_deref().unwrap_or("goose ended early")
+                e.goose_error.as_deref().unwrap_or("goose ended early")
             );
             message = message.replace(['\n', '\r'], " ");
         }
     }
-    if f.totals.shed > 0 {
+    if e.totals.shed > 0 {
         message.push_str(&format!(
             "; {} events shed: the goose users could not keep up (raise --users)",
-            f.totals.shed
+            e.totals.shed
         ));
     }
 
@@ -243,74 +311,79 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         open_fds: last("open_fds") as u64,
         ..Default::default()
     };
-    let gauges_after: BTreeMap<String, f64> = f
-        .metric_columns
+    let gauges_after: BTreeMap<String, f64> = declared
         .iter()
-        .map(|(c, _)| (c.clone(), last(c)))
+        .filter(|d| matches!(d.column.kind, Kind::Gauge | Kind::Counter))
+        .map(|d| (d.column.name.clone(), last(&d.column.name)))
         .collect();
     let mut teardown = Teardown::new(&before, &after, gauges_after);
     teardown.settle_virtual_seconds = 0.0;
 
-    let metrics_peak: BTreeMap<String, f64> = verdicts
-        .iter()
-        .filter(|v| f.metric_columns.iter().any(|(c, _)| *c == v.spec.column))
-        .map(|v| (v.spec.column.clone(), v.peak))
-        .collect();
-    let tot = &f.totals;
-    let requests = json!({
-        "total": tot.requests,
-        "expected": (f.expected_requests).round(),
-        "expected_events": f.expected_events.round(),
-        "events": f.events,
-        "shed": tot.shed,
-        "errors": tot.errors,
-        "http": tot.http,
-        "ws_connects": tot.ws_connects,
-        "ws_frames": tot.ws_frames,
-        "goose_counted": f.goose_requests,
-        "target_counted": f.target_counted,
-        "count_metric": f.count_metric,
-        "per_second": round(tot.requests as f64 / f.load_seconds.max(1e-9), 1),
-        "vs_expected": ratio(tot.requests as f64, f.expected_requests),
-        "vs_target": f.target_counted.map(|c| ratio(tot.requests as f64, c as f64)),
-    });
-    let live = json!({
+    let tot = &e.totals;
+    let expected_requests = r.load.expected_events * cfg.plan.requests_per_event();
+    let mut live = json!({
         "plan": cfg.plan.name,
         "about": cfg.plan.about,
         "users": cfg.users(),
         "duration_seconds": cfg.duration.as_secs_f64(),
-        "load_seconds": round(f.load_seconds, 3),
+        "load_seconds": round(e.load_seconds, 3),
         "day_seconds": cfg.day.as_secs_f64(),
         "compression": round(k, 3),
         "warmup_seconds": cfg.warmup.as_secs_f64(),
         "target": {
-            "command": f.command,
-            "pid": f.pid,
-            "url": f.endpoint.url.as_str(),
-            "metrics_url": f.metrics_url,
-            "spawned": f.command.is_some(),
-            "stopped": f.stop_exit,
-            "logs": f.target_logs,
+            "command": r.command,
+            "pid": r.target.pid,
+            "url": r.endpoint.url.as_str(),
+            "metrics_url": null,
+            "spawned": r.command.is_some(),
+            "stopped": e.stop_exit,
+            "logs": e.target_logs,
         },
-        "requests": requests,
+        "requests": {
+            "total": tot.requests,
+            "expected": expected_requests.round(),
+            "expected_events": r.load.expected_events.round(),
+            "events": e.events,
+            "shed": tot.shed,
+            "errors": tot.errors,
+            "http": tot.http,
+            "ws_connects": tot.ws_connects,
+            "ws_frames": tot.ws_frames,
+            "goose_counted": e.goose_requests,
+            "target_counted": null,
+            "count_metric": null,
+            "per_second": round(tot.requests as f64 / e.load_seconds.max(1e-9), 1),
+            "vs_expected": ratio(tot.requests as f64, expected_requests),
+        },
         "latency_ms": tot.latency_ms,
         "peak_connections": tot.peak_connections,
-        "metrics_peak": metrics_peak,
-        "scrape_failures": f.scrape_failures,
+        "metrics_peak": {},
+        "scrape_failures": 0,
         "growth_bytes_per_1k_requests": per_1k.map(|g| round(g, 1)),
         "soak": {
-            "cpu_seconds": round(f.soak_cpu_seconds, 3),
+            "cpu_seconds": round(e.cpu_seconds, 3),
             "cpu_ms_per_1k_requests": (tot.requests > 0)
-                .then(|| round(f.soak_cpu_seconds * 1000.0 / tot.requests as f64 * 1000.0, 2)),
-            "peak_rss_bytes": f.soak_peak_rss,
-            "nofile": f.nofile,
+                .then(|| round(e.cpu_seconds * 1000.0 / tot.requests as f64 * 1000.0, 2)),
+            "peak_rss_bytes": crate::procfs::self_peak_rss(),
+            "nofile": r.nofile.as_ref().ok(),
         },
         "goose": {
-            "report_files": f.goose_files,
-            "error": f.goose_error,
+            "report_files": e.goose_files,
+            "error": e.goose_error,
         },
-        "ending": f.ending,
+        "ending": e.ending,
     });
+    if let Some(obj) = live.as_object_mut() {
+        for (key, value) in e.handed.facts.clone() {
+            crate::probe::merge(obj, &key, value);
+        }
+        let counted = obj["requests"]["target_counted"].as_f64();
+        crate::probe::merge(
+            obj,
+            "requests",
+            json!({ "vs_target": counted.map(|c| ratio(tot.requests as f64, c)) }),
+        );
+    }
     let mut extras = BTreeMap::new();
     extras.insert("live".to_string(), live);
     if cfg.plan.has_ws() {
@@ -323,15 +396,19 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
     } else {
         Verdict::Fail
     };
+    let chart = chart(declared, rss);
+    let (peak, last) = rss
+        .map(|r| (r.peak as u64, r.last as u64))
+        .unwrap_or((0, 0));
     Summary {
         mode: MODE_LIVE.to_string(),
         scenario: cfg.scenario(),
         variant: cfg.variant,
         seed: cfg.seed,
-        virtual_hours: round(f.load_seconds * k / 3600.0, 3),
+        virtual_hours: round(e.load_seconds * k / 3600.0, 3),
         auto: None,
         retention_hours: retention_hours.map(|r| r * k),
-        wall_seconds: round(f.load_seconds, 3),
+        wall_seconds: round(e.load_seconds, 3),
         samples: samples.rows(),
         sample_every_seconds: cfg.sample_every.as_secs_f64(),
         warmup_hours,
@@ -342,19 +419,20 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         late_growth_bytes_per_hour: est.map(|e| e.late_per_hour).unwrap_or(0.0),
         injected_leak_bytes_per_hour: 0.0,
         verdict,
-        complete: f.ending.complete(),
+        complete: e.ending.complete(),
         message,
         failed_resources: failed,
         inconclusive_resources: inconclusive,
         grown_gauges: grown,
-        peak_live_bytes: rss.map(|r| r.peak as u64).unwrap_or(0),
-        final_live_bytes: rss.map(|r| r.last as u64).unwrap_or(0),
+        peak_live_bytes: peak,
+        final_live_bytes: last,
         resources: verdicts,
         teardown,
         dhat: None,
         samples_digest: Some(samples.digest()),
         site_sampling: None,
         growth_sites: Vec::new(),
+        chart: Some(chart),
         extras,
     }
 }

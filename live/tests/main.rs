@@ -2,6 +2,7 @@
 //! real processes and send real traffic to 127.0.0.1 only, each run bounded by
 //! its --duration (10 s or less) and stopping by itself.
 
+mod ctx_switches;
 mod lifecycle;
 mod node;
 mod preload_reader;
