@@ -118,6 +118,11 @@ pub struct LiveArgs {
     /// Run no heap probe: judge the target's RSS.
     #[arg(long)]
     pub no_heap: bool,
+    /// Mean bytes a heap probe lets the target allocate between sampled
+    /// allocations (the per-site growth: sites.csv, growth_sites); 0 counts the
+    /// heap without sampling sites.
+    #[arg(long, default_value = "512KiB", value_name = "SIZE")]
+    pub sample_bytes: String,
     /// How long the target's port may take to open.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub startup_timeout: String,
@@ -316,6 +321,9 @@ impl LiveArgs {
                 (_, true) => HeapMode::Off,
                 _ => HeapMode::Auto,
             },
+            sample_bytes: soak_harness::units::parse_bytes(&self.sample_bytes)
+                .map_err(|e| LiveError::Usage(format!("--sample-bytes: {e}")))?
+                as u64,
             startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
             stop_grace: dur("stop-grace", &self.stop_grace)?,
             variant,

@@ -70,6 +70,8 @@ pub struct LiveConfig {
     pub max_fd_growth: Option<f64>,
     /// Which heap probes run.
     pub heap: HeapMode,
+    /// Mean bytes between a heap probe's sampled allocations (0: no sites).
+    pub sample_bytes: u64,
     /// How long the target's port may take to open.
     pub startup_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.

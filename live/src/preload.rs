@@ -170,6 +170,15 @@ impl HeapReader {
         Some(heap)
     }
 
+    /// Whether the target has the library loaded now (its mappings name it). A
+    /// file alone does not say so: the shell that executed the target published
+    /// one under the same PID.
+    pub fn loaded(&self) -> bool {
+        symbolize::maps(self.pid)
+            .iter()
+            .any(|m| m.path.file_name().is_some_and(|n| n == LIBRARY))
+    }
+
     /// What reached the library so far; `min_allocations` is the fewest blocks a
     /// program that allocates through `malloc` would have counted by now.
     pub fn reach(&mut self, min_allocations: u64) -> Reach {

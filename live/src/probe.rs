@@ -55,6 +55,7 @@
 
 pub mod load_stats;
 pub mod metrics;
+pub mod native_heap;
 pub mod proc;
 
 use std::future::Future;
@@ -68,7 +69,12 @@ use crate::load::LoadStats;
 use crate::target::Lines;
 
 /// Every probe a live run builds, in column order: add yours here.
-pub const REGISTRY: &[Register] = &[proc::register, load_stats::register, metrics::register];
+pub const REGISTRY: &[Register] = &[
+    proc::register,
+    load_stats::register,
+    metrics::register,
+    native_heap::register,
+];
 
 /// Builds a probe for a run, or `None` when the run's options turn it off.
 pub type Register = fn(&Setup<'_>) -> Option<Box<dyn Probe>>;
@@ -452,6 +458,7 @@ pub struct WindDown {
     pub(crate) notes: Vec<String>,
     pub(crate) sites: Vec<Sites>,
     pub(crate) facts: serde_json::Map<String, serde_json::Value>,
+    pub(crate) withdrawn: Vec<String>,
 }
 
 /// A file for the run directory, written with the rest of the report (it appears
@@ -479,6 +486,14 @@ impl WindDown {
     /// reader should know (`the inspector closed 4m10s into the run`).
     pub fn note(&mut self, text: &str) {
         self.notes.push(text.replace(['\n', '\r'], " "));
+    }
+
+    /// Withdraws one of the probe's resources from judging, with a note saying
+    /// why (`no allocation reached the preload …`): it stays a reported column,
+    /// and when it held the run's memory budget, RSS takes the budget back.
+    pub fn withdraw(&mut self, resource: &str, why: &str) {
+        self.withdrawn.push(resource.to_string());
+        self.note(why);
     }
 
     /// The live bytes of allocation sites over the run.

@@ -59,6 +59,25 @@ pub(crate) fn specs(declared: &[Declared], max_growth: f64) -> Vec<ResourceSpec>
         .collect()
 }
 
+/// The declarations with the resources a probe withdrew ([`crate::probe::WindDown::withdraw`])
+/// reported only: no budget, and no longer a heap probe's, so RSS takes the
+/// memory budget back when no other heap resource holds it.
+fn withdraw(declared: &[Declared], withdrawn: &[String]) -> Vec<Declared> {
+    declared
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            if let Kind::Resource(r) = &mut d.column.kind {
+                if withdrawn.contains(&r.name) {
+                    r.budget = Budget::None;
+                    d.heap = false;
+                }
+            }
+            d
+        })
+        .collect()
+}
+
 /// The chart the declared columns make: the top panel's series, the judged
 /// memory fitted, and the panels in the order their first column was declared.
 fn chart(declared: &[Declared], fit: Option<&ResourceVerdict>) -> ChartSpec {
@@ -182,7 +201,7 @@ pub(crate) fn judge_and_write(
 /// Assembles the summary.
 fn build(cfg: &LiveConfig, r: &Running, e: &Ended) -> Summary {
     let samples = &e.samples;
-    let declared = r.layout.declared();
+    let declared = &withdraw(r.layout.declared(), &e.handed.withdrawn);
     let k = cfg.compression();
     let warmup_hours = cfg.warmup.as_secs_f64() / 3600.0;
     let retention_hours = cfg.retention.map(|r| r.as_secs_f64() / 3600.0);

@@ -4,6 +4,7 @@
 
 mod ctx_switches;
 mod lifecycle;
+mod native_heap;
 mod node;
 mod preload_reader;
 mod refusals;

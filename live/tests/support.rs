@@ -106,3 +106,32 @@ pub fn line_of(file: &str, text: &str) -> usize {
         .map(|i| i + 1)
         .unwrap_or_else(|| panic!("{file} has no line with {text:?}"))
 }
+
+/// An example of this package (`target/<profile>/examples/NAME`), built first if
+/// this test run did not build it.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile.join("examples").join(name);
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "soak-live", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example {name}");
+    }
+    path
+}
+
+/// The resource called `name` in a summary.
+pub fn resource<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no resource {name} in {}", s["resources"]))
+}
