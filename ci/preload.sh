@@ -12,7 +12,8 @@
 #      `MODE=system` loop (200,000 malloc+free pairs) under glibc and the preload.
 # Rows go to $OUT/*.tsv (one per part). Takes about an hour; meant for a quiet machine:
 #   cargo build --release --workspace --lib --bins --examples && ci/preload.sh
-# PARTS=13 runs parts 1 and 3 only; DURATION, PAIR (60s) and REPS (3) shorten a trial.
+# PARTS=13 runs parts 1 and 3 only; DURATION, PAIR (60s) and REPS (3) shorten a trial;
+# SEEDS ("1 2 3") and VARIANTS ("fixed leaky") narrow part 1 (parallel shards: give each its own OUT).
 set -u
 cd "$(dirname "$0")/.."
 R=target/release
@@ -113,7 +114,7 @@ run() {
 # 1. soak-server under --heap, three seeds.
 part() { [[ $PARTS == *$1* ]]; }
 T1=$OUT/soak-server.tsv
-part 1 && header "$T1" && for seed in 1 2 3; do for v in fixed leaky; do
+part 1 && header "$T1" && for seed in ${SEEDS:-1 2 3}; do for v in ${VARIANTS:-fixed leaky}; do
     run "$T1" "ss-$v-seed$seed" "$R/soak-server" --cmd "$R/soak-server --variant $v" \
         --heap --duration "$DURATION" --seed "$seed"
 done; done

@@ -13,7 +13,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _};
-use soak_harness::sites::{relative, short_name};
+use soak_harness::sites::{relative, shared, short_name};
 
 /// One executable mapping of `/proc/PID/maps`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,25 +64,13 @@ struct MappedFile {
 
 impl MappedFile {
     fn open(path: &Path) -> Option<MappedFile> {
-        use std::os::unix::io::AsRawFd as _;
         let f = std::fs::File::open(path).ok()?;
         let len = usize::try_from(f.metadata().ok()?.len()).ok()?;
         if len == 0 {
             return None;
         }
-        // SAFETY: a private read-only mapping of a file we opened; MAP_FAILED
-        // is checked.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_PRIVATE,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        (p != libc::MAP_FAILED).then_some(MappedFile { ptr: p.cast(), len })
+        let ptr = shared::map_read_only(&f, len, libc::MAP_PRIVATE).ok()?;
+        Some(MappedFile { ptr, len })
     }
 
     fn bytes(&self) -> &[u8] {

@@ -215,14 +215,9 @@ pub unsafe extern "C" fn posix_memalign(out: *mut *mut c_void, align: usize, siz
     0
 }
 
+/// The page size (x86_64 Linux's base pages, the arena's unit too).
 fn page() -> usize {
-    // SAFETY: sysconf has no preconditions.
-    let p = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    if p > 0 {
-        p as usize
-    } else {
-        4096
-    }
+    soak_harness::sites::arena::PAGE
 }
 
 #[no_mangle]

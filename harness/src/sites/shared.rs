@@ -191,7 +191,6 @@ impl Mapped {
     /// build can read.
     pub fn open(path: &Path) -> std::io::Result<Mapped> {
         use std::os::unix::fs::MetadataExt as _;
-        use std::os::unix::io::AsRawFd as _;
         let f = std::fs::File::open(path)?;
         let meta = f.metadata()?;
         let len = std::mem::size_of::<Published>();
@@ -205,21 +204,7 @@ impl Mapped {
                 ),
             ));
         }
-        // SAFETY: a shared read-only mapping of a file we opened; failure is
-        // reported as MAP_FAILED.
-        let p = unsafe {
-            libc::mmap(
-                std::ptr::null_mut(),
-                len,
-                libc::PROT_READ,
-                libc::MAP_SHARED,
-                f.as_raw_fd(),
-                0,
-            )
-        };
-        if p == libc::MAP_FAILED {
-            return Err(std::io::Error::last_os_error());
-        }
+        let p = map_read_only(&f, len, libc::MAP_SHARED)?;
         let m = Mapped {
             ptr: p.cast(),
             inode: meta.ino(),
@@ -247,6 +232,29 @@ impl Mapped {
     pub fn inode(&self) -> u64 {
         self.inode
     }
+}
+
+/// Maps the first `len` bytes of `f` read-only (`libc::MAP_SHARED` to see a
+/// writer's later stores, `MAP_PRIVATE` for a file that does not change); unmap
+/// with `munmap(p, len)`.
+pub fn map_read_only(f: &std::fs::File, len: usize, flags: i32) -> std::io::Result<*const u8> {
+    use std::os::unix::io::AsRawFd as _;
+    // SAFETY: a read-only mapping of a file the caller opened, with no address
+    // hint; failure is reported as MAP_FAILED.
+    let p = unsafe {
+        libc::mmap(
+            std::ptr::null_mut(),
+            len,
+            libc::PROT_READ,
+            flags,
+            f.as_raw_fd(),
+            0,
+        )
+    };
+    if p == libc::MAP_FAILED {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(p.cast())
 }
 
 impl Drop for Mapped {
