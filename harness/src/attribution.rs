@@ -15,7 +15,9 @@ use crate::frames;
 use crate::growth;
 use crate::samples::Samples;
 use crate::sites::{self, SiteSeries};
+use crate::timebase::TimeBase;
 use crate::units::bytes_text;
+use crate::verdict::ResourceVerdict;
 
 /// Sites kept per run (in `sites.csv` and the summary), fastest growing first.
 pub const SAVED_SITES: usize = 20;
@@ -35,6 +37,17 @@ pub struct SiteSampling {
     pub sites: usize,
     /// The per-site series file next to the summary.
     pub file: String,
+    /// The resource whose bytes the sites split (absent: `heap`).
+    #[serde(default = "heap", skip_serializing_if = "is_heap")]
+    pub resource: String,
+}
+
+fn heap() -> String {
+    "heap".to_string()
+}
+
+fn is_heap(r: &str) -> bool {
+    r == "heap"
 }
 
 /// One allocation site's growth.
@@ -137,14 +150,14 @@ pub fn trim(raw: &[String], keep: &[String]) -> Vec<String> {
 
 /// Load per site row: the samples' `load_events` summed over each row's interval
 /// (the same values when sites were recorded at every sample).
-fn load_at(samples: &Samples, site_seconds: &[f64]) -> Vec<f64> {
-    let t = samples.column("virtual_seconds").unwrap_or_default();
+fn load_at(samples: &Samples, site_hours: &[f64]) -> Vec<f64> {
+    let t = samples.hours();
     let l = samples.column("load_events").unwrap_or_default();
-    let mut out = Vec::with_capacity(site_seconds.len());
+    let mut out = Vec::with_capacity(site_hours.len());
     let mut i = 0;
-    for &s in site_seconds {
+    for &s in site_hours {
         let mut sum = 0.0;
-        while i < t.len() && t[i] <= s + 1e-9 {
+        while i < t.len() && t[i] <= s + 1e-9 / 3600.0 {
             sum += l.get(i).copied().filter(|v| v.is_finite()).unwrap_or(0.0);
             i += 1;
         }
@@ -181,18 +194,18 @@ pub fn fit(
         budget_per_hour,
         heap_growth,
         sample_bytes,
+        time_base,
         ..
     } = *fit;
-    let secs = series.column("virtual_seconds").unwrap_or_default();
-    let hours: Vec<f64> = secs.iter().map(|s| s / 3600.0).collect();
-    let load = load_at(samples, &secs);
+    let hours = series.hours();
+    let load = load_at(samples, &hours);
     let mut out: Vec<SiteGrowth> = series
         .columns()
         .iter()
         .skip(1)
         .filter_map(|id| {
             let y = series.column(id)?;
-            let est = growth::estimate(&hours, &y, &load, warmup_hours).map(|mut e| {
+            let est = growth::estimate(&hours, &y, &load, warmup_hours, time_base).map(|mut e| {
                 let w = e.to_hours - e.from_hours;
                 e.stderr =
                     (e.stderr.powi(2) + sampling_variance(e.per_hour, w, sample_bytes)).sqrt();
@@ -233,6 +246,31 @@ pub struct FitSettings<'a> {
     pub sample_bytes: u64,
     /// Extra frame prefixes to keep (`--dhat-keep`).
     pub keep: &'a [String],
+    /// The run's clock (the fit's load covariates follow the traffic's day).
+    pub time_base: TimeBase,
+}
+
+impl<'a> FitSettings<'a> {
+    /// The settings for the sites of `resource` (the heap, or a live run's heap
+    /// probe's) in a run with this warm-up on clock `time_base`: its budget, its
+    /// growth when it grew (for shares). A finished run and `soak sites` both
+    /// build them here.
+    pub fn new(
+        warmup_hours: f64,
+        time_base: TimeBase,
+        resource: Option<&ResourceVerdict>,
+        sample_bytes: u64,
+        keep: &'a [String],
+    ) -> Self {
+        FitSettings {
+            warmup_hours,
+            budget_per_hour: resource.and_then(|r| r.spec.budget_per_hour).unwrap_or(0.0),
+            heap_growth: resource.filter(|r| r.grew()).map(|r| r.per_hour()),
+            sample_bytes,
+            keep,
+            time_base,
+        }
+    }
 }
 
 /// Attributes a finished run: symbolises and trims every recorded site, merges
@@ -251,17 +289,55 @@ pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings)
             *s += v;
         }
     }
-    let distinct = merged.len();
+    let sampling = SiteSampling {
+        sample_bytes: series.sample_bytes,
+        frame_depth: series.frame_depth,
+        samples: series.samples,
+        missed: series.missed,
+        sites: merged.len(),
+        file: SITES_FILE.to_string(),
+        resource: heap(),
+    };
+    let time = Timeline {
+        column: "virtual_seconds",
+        seconds: &series.times,
+    };
+    rank(&merged, time, sampling, samples, settings)
+}
+
+/// The time column of a site table: its name (`virtual_seconds`, or a live run's
+/// `wall_seconds`) and each row's seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeline<'a> {
+    /// The column's name.
+    pub column: &'a str,
+    /// Seconds of each row.
+    pub seconds: &'a [f64],
+}
+
+/// Fits every site of `merged` (display frames → live bytes at each row of
+/// `time`), keeps the [`SAVED_SITES`] fastest growing and their series: what a
+/// virtual run's sampler and a live run's heap probe both end with.
+pub fn rank(
+    merged: &BTreeMap<Vec<String>, Vec<f64>>,
+    time: Timeline<'_>,
+    sampling: SiteSampling,
+    samples: &Samples,
+    settings: &FitSettings,
+) -> SiteReport {
+    let times = time.seconds;
     // Fit all, keep the fastest growing.
     let mut all = Samples::with_capacity(
-        std::iter::once("virtual_seconds".to_string())
+        std::iter::once(time.column.to_string())
             .chain((1..=merged.len()).map(|i| format!("c{i}")))
             .collect(),
-        series.times.len(),
+        times.len(),
     );
     let cols: Vec<(&Vec<String>, &Vec<f64>)> = merged.iter().collect();
-    for (r, t) in series.times.iter().enumerate() {
-        all.push_row(std::iter::once(*t).chain(cols.iter().map(|(_, v)| v[r])));
+    for (r, t) in times.iter().enumerate() {
+        all.push_row(
+            std::iter::once(*t).chain(cols.iter().map(|(_, v)| v.get(r).copied().unwrap_or(0.0))),
+        );
     }
     let by_id: BTreeMap<String, Vec<String>> = cols
         .iter()
@@ -284,29 +360,22 @@ pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings)
         })
         .collect();
     let mut table = Samples::with_capacity(
-        std::iter::once("virtual_seconds".to_string())
+        std::iter::once(time.column.to_string())
             .chain(kept.iter().map(|s| s.id.clone()))
             .collect(),
-        series.times.len(),
+        times.len(),
     );
     let columns: Vec<Vec<f64>> = old_ids
         .iter()
         .map(|id| all.column(id).unwrap_or_default())
         .collect();
-    for (r, t) in series.times.iter().enumerate() {
+    for (r, t) in times.iter().enumerate() {
         table.push_row(
             std::iter::once(*t).chain(columns.iter().map(|c| c.get(r).copied().unwrap_or(0.0))),
         );
     }
     SiteReport {
-        sampling: SiteSampling {
-            sample_bytes: series.sample_bytes,
-            frame_depth: series.frame_depth,
-            samples: series.samples,
-            missed: series.missed,
-            sites: distinct,
-            file: SITES_FILE.to_string(),
-        },
+        sampling,
         sites: kept,
         series: table,
     }
@@ -340,14 +409,15 @@ fn location(frame: &str) -> Option<&str> {
 }
 
 /// What a failing heap's message ends with: ` — 94% at PLACE`, for the fastest
-/// growing site when it grows.
-pub fn suffix(sites: &[SiteGrowth]) -> Option<String> {
+/// growing site when it grows (its rate on `tb`'s clock when the heap's growth
+/// is unknown).
+pub fn suffix(sites: &[SiteGrowth], tb: &TimeBase) -> Option<String> {
     let top = sites.first().filter(|s| s.growth_bytes_per_hour > 0.0)?;
     Some(match top.share_of_heap_growth {
         Some(share) => format!(" — {:.0}% at {}", share * 100.0, place(top)),
         None => format!(
             " — {} at {}",
-            crate::verdict::rate_text(top.growth_bytes_per_hour, "bytes"),
+            tb.rate_text(top.growth_bytes_per_hour, "bytes"),
             place(top)
         ),
     })
@@ -456,14 +526,14 @@ mod tests {
         };
         assert_eq!(place(&s), "components/src/ttl_map.rs:201 (TtlMap::upsert)");
         assert_eq!(
-            suffix(std::slice::from_ref(&s)).as_deref(),
+            suffix(std::slice::from_ref(&s), &TimeBase::VIRTUAL).as_deref(),
             Some(" — 94% at components/src/ttl_map.rs:201 (TtlMap::upsert)")
         );
         let shrinking = SiteGrowth {
             growth_bytes_per_hour: -5.0,
             ..s
         };
-        assert_eq!(suffix(&[shrinking]), None);
+        assert_eq!(suffix(&[shrinking], &TimeBase::VIRTUAL), None);
     }
 
     #[test]
@@ -483,6 +553,7 @@ mod tests {
             heap_growth: Some(2.5e6),
             sample_bytes: 1,
             keep: &[],
+            time_base: TimeBase::VIRTUAL,
         };
         let fitted = fit(&series, &samples, &frames, &settings);
         assert_eq!(fitted[0].id, "b");

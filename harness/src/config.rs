@@ -19,8 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// Which twin of the subject to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// Which twin of the subject to run (also the `--variant` values of `soak run`,
+/// `soak live` and `soak-server`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     /// The cure the source report proposed.
@@ -62,8 +65,9 @@ pub struct RunConfig {
     pub seed: u64,
     /// Heap budget, bytes per virtual hour.
     pub max_growth: f64,
-    /// Alive-task budget, tasks per virtual hour.
-    pub max_task_growth: f64,
+    /// Alive-task budget, tasks per virtual hour; `None` takes the scenario's
+    /// (`Scenario::task_budget`), else [`DEFAULT_TASK_BUDGET`].
+    pub max_task_growth: Option<f64>,
     /// Open-descriptor budget, descriptors per virtual hour.
     pub max_fd_growth: f64,
     /// Time between samples.
@@ -102,7 +106,7 @@ impl Default for RunConfig {
             hours: 24.0,
             seed: 1,
             max_growth: 1e6,
-            max_task_growth: 1.0,
+            max_task_growth: None,
             max_fd_growth: 1.0,
             sample_every: Duration::from_secs(60),
             warmup_hours: None,
@@ -117,6 +121,10 @@ impl Default for RunConfig {
         }
     }
 }
+
+/// Alive tasks a run may gain per virtual hour when neither `--max-task-growth`
+/// nor the scenario says otherwise.
+pub const DEFAULT_TASK_BUDGET: f64 = 1.0;
 
 /// Share of the run the default warm-up leaves out.
 pub const WARMUP_SHARE: f64 = 0.1;
@@ -167,8 +175,13 @@ impl RunConfig {
 
     /// Sets the alive-task budget, tasks per virtual hour.
     pub fn max_task_growth(mut self, per_hour: f64) -> Self {
-        self.max_task_growth = per_hour;
+        self.max_task_growth = Some(per_hour);
         self
+    }
+
+    /// The alive-task budget judged: the one set, else [`DEFAULT_TASK_BUDGET`].
+    pub fn task_budget(&self) -> f64 {
+        self.max_task_growth.unwrap_or(DEFAULT_TASK_BUDGET)
     }
 
     /// Sets the open-descriptor budget, descriptors per virtual hour.
@@ -270,7 +283,7 @@ impl RunConfig {
         }
         for (flag, v) in [
             ("max-growth", self.max_growth),
-            ("max-task-growth", self.max_task_growth),
+            ("max-task-growth", self.task_budget()),
             ("max-fd-growth", self.max_fd_growth),
             ("leak-rate", self.leak_rate),
         ] {

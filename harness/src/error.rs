@@ -123,6 +123,6 @@ fn write_hint(e: &std::io::Error) -> &'static str {
 impl Error {
     /// Exit status for this error: always 2 (usage, input or harness error).
     pub fn exit_code(&self) -> u8 {
-        2
+        crate::status::EXIT_ERROR
     }
 }

@@ -15,7 +15,7 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// Exit status of a command a signal cut short: 128 + the signal's number (130 for
 /// SIGINT, 143 for SIGTERM), the shell's convention.
 pub fn exit_status(signal: i32) -> u8 {
-    u8::try_from(128 + signal).unwrap_or(u8::MAX)
+    crate::status::signalled(signal)
 }
 
 /// The signal that asked the run to stop, if one did.

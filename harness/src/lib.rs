@@ -57,6 +57,9 @@
 //! teardown) → verdict → summary → report. No module imports one above it.
 //!
 //! - [`units`]: byte sizes, rates and durations in and out.
+//! - [`timebase`]: the clock a run is judged and told on (virtual, or wall with
+//!   the day's compression).
+//! - [`status`]: exit statuses.
 //! - [`limits`]: upper bounds checked before a run or a report walk.
 //! - [`interrupt`]: SIGINT/SIGTERM as a request to stop the run.
 //! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
@@ -104,7 +107,9 @@ pub mod samples;
 pub mod scenario;
 pub mod shard;
 pub mod sites;
+pub mod status;
 pub mod summary;
+pub mod timebase;
 pub mod traffic;
 pub mod units;
 pub mod verdict;

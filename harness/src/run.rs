@@ -18,7 +18,7 @@ use crate::profile::{self, Profile};
 use crate::progress::Progress;
 use crate::samples::Samples;
 use crate::scenario::{Ctx, Scenario};
-use crate::summary::{Summary, SummaryInput};
+use crate::summary::{Ending, Summary, SummaryInput};
 use crate::verdict::{self, Judging, Teardown, Verdict, TEARDOWN_SETTLE};
 use crate::{alloc, attribution, report, sites, BoxError, Error};
 
@@ -117,6 +117,9 @@ pub fn run(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     if cfg.retention_hours.is_none() {
         cfg.retention_hours = scenario.retention().map(|d| d.as_secs_f64() / 3600.0);
     }
+    if cfg.max_task_growth.is_none() {
+        cfg.max_task_growth = scenario.task_budget();
+    }
     preflight(&cfg)?;
     // A poisoned lock only means an earlier run panicked; the counters are still fine.
     let _serial = RUN_LOCK.lock().unwrap_or_else(|p| p.into_inner());
@@ -172,44 +175,36 @@ fn replay(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Outcome, Error> {
     };
     let judged = judging(cfg, hours);
     let verdicts = verdict::analyse(&rec.samples, &specs, &judged);
-    let settings = attribution::FitSettings {
-        warmup_hours: judged.warmup_hours,
-        budget_per_hour: cfg.max_growth,
-        heap_growth: verdicts
-            .iter()
-            .find(|v| v.spec.name == "heap")
-            .filter(|v| v.grew())
-            .map(|v| v.per_hour()),
-        sample_bytes: cfg.sample_bytes,
-        keep: &cfg.dhat_keep,
-    };
+    let heap = verdicts.iter().find(|v| v.spec.name == "heap");
+    let settings = attribution::FitSettings::new(
+        judged.warmup_hours,
+        judged.time_base,
+        heap,
+        cfg.sample_bytes,
+        &cfg.dhat_keep,
+    );
     let site_report = rec
         .sites
         .map(|r| attribution::attribute(&r.finish(), &rec.samples, &settings));
-    let mut summary = Summary::new(SummaryInput {
-        scenario: scenario.name(),
-        cfg,
-        judging: judged,
+    let summary = Summary::new(SummaryInput {
         wall_seconds,
-        samples: &rec.samples,
-        verdicts,
         teardown: rec.teardown,
         extras: rec.extras,
         events: rec.events,
         dhat: dhat.as_ref().map(|p| p.report.clone()),
         sites: site_report.as_ref(),
-    });
-    if let Some((signal, hours)) = rec.stopped {
         // A verdict on what was seen, labelled as such.
-        summary.complete = false;
-        summary.message = format!(
-            "partial run, stopped by {} at {} of {} virtual h: {}",
-            crate::interrupt::name(signal),
-            crate::units::number_text((hours * 100.0).round() / 100.0),
-            crate::units::number_text(cfg.hours),
-            summary.message
-        );
-    }
+        ending: match rec.stopped {
+            Some((signal, hours)) => Ending::Interrupted {
+                at_seconds: hours * 3600.0,
+                of_seconds: cfg.hours * 3600.0,
+                signal: crate::interrupt::name(signal).to_string(),
+                exit_status: crate::interrupt::exit_status(signal),
+            },
+            None => Ending::Completed,
+        },
+        ..SummaryInput::replay(scenario.name(), cfg, judged, &rec.samples, verdicts)
+    });
     Ok(Outcome {
         summary,
         samples: rec.samples,
@@ -230,6 +225,22 @@ struct Recording {
     sites: Option<sites::Recorder>,
 }
 
+/// What the day's sampler shares with the rest of the replay.
+struct Day<'a> {
+    name: &'a str,
+    cfg: &'a RunConfig,
+    ctx: &'a Ctx,
+    /// What the process held before the run (the heap columns count from it).
+    before: &'a Reading,
+    /// Set when the scenario failed: the sampler stops.
+    failed: &'a Cell<bool>,
+    /// Set when SIGINT/SIGTERM stopped the replay: (signal, virtual hours done).
+    stopped: &'a Cell<Option<(i32, f64)>>,
+    /// dhat's session while it runs, and what it found once stopped.
+    profile: &'a RefCell<Option<profile::Session>>,
+    dhat_at_end: &'a RefCell<Option<Result<Profile, Error>>>,
+}
+
 async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, BoxError> {
     // Profiling from the start begins before anything of the run exists, so dhat's
     // bytes-at-end and the counted live heap describe the same blocks.
@@ -242,85 +253,16 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     let ctx = Ctx::new(cfg);
     let injector = (cfg.leak_rate > 0.0).then(|| spawn_leak(cfg.leak_rate, ctx.duration()));
     let failed = Cell::new(false);
-    // Set when SIGINT/SIGTERM stopped the replay: (signal, virtual hours done).
     let stopped = Cell::new(None);
-    let n = cfg.sample_count();
-    let every = cfg.sample_every;
-    let mut progress = Progress::new(cfg.progress, scenario.name(), cfg.hours);
-
-    let sampler = async {
-        // Let the scenario build its subjects and register gauges first.
-        tokio::task::yield_now().await;
-        ctx.shared.sealed.set(true);
-        let names: Vec<String> = ctx
-            .shared
-            .gauges
-            .borrow()
-            .iter()
-            .map(|g| g.name.clone())
-            .collect();
-        let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|s| s.to_string()).collect();
-        columns.extend(names.iter().cloned());
-        let mut samples = Samples::with_capacity(columns, n);
-        let mut gauge_row = Vec::with_capacity(names.len());
-        // Mapped memory, not the counted heap; no allocation while recording.
-        let mut site_rec = sites::Recorder::start(n);
-        // An auto run judges itself every LOOK_EVERY and stops once settled.
-        let auto_specs = cfg
-            .auto
-            .then(|| verdict::resource_specs(cfg, &gauge_budgets(&ctx)));
-        let look_every = verdict::LOOK_EVERY.as_secs_f64();
-        let mut iv = tokio::time::interval_at(ctx.start(), every);
-        for _ in 0..n {
-            let at = iv.tick().await;
-            if failed.get() {
-                break;
-            }
-            clock::settle().await;
-            let secs = (at - ctx.start()).as_secs_f64();
-            let load = ctx.shared.events.replace(0);
-            // Heap columns count what the run holds, not what the process held
-            // before it (CLI, earlier runs of `soak all`): see `Reading::since`.
-            let reading = probe::read(secs, load).since(&before);
-            if let Some(r) = site_rec.as_mut() {
-                r.record(secs);
-            }
-            gauge_row.clear();
-            gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
-            samples.push_row(
-                reading
-                    .columns()
-                    .into_iter()
-                    .chain(gauge_row.iter().copied()),
-            );
-            progress.update(
-                secs / 3600.0,
-                ctx.shared.total_events.get(),
-                reading.live_bytes,
-            );
-            if let Some(signal) = crate::interrupt::requested() {
-                stopped.set(Some((signal, secs / 3600.0)));
-                break;
-            }
-            let late_start = cfg.dhat && secs / 3600.0 >= cfg.dhat_from;
-            if late_start && profile.borrow().is_none() {
-                *profile.borrow_mut() =
-                    Some(profile::Session::start(secs / 3600.0, &cfg.dhat_keep));
-            }
-            if let Some(specs) = &auto_specs {
-                let due = secs > 0.0 && (secs / look_every).fract() == 0.0;
-                if due && settled(&samples, specs, &judging(cfg, secs / 3600.0)) {
-                    ctx.shared.stop_at(at);
-                    break;
-                }
-            }
-        }
-        progress.finish();
-        // Stop profiling right after the last sample: the end of the day, before
-        // the scenario (which resumes a moment later) shuts its subjects down, so
-        // "bytes at end" are what the day left live.
-        *dhat_at_end.borrow_mut() = profile.take().map(profile::Session::stop);
-        (samples, site_rec)
+    let day = Day {
+        name: scenario.name(),
+        cfg,
+        ctx: &ctx,
+        before: &before,
+        failed: &failed,
+        stopped: &stopped,
+        profile: &profile,
+        dhat_at_end: &dhat_at_end,
     };
     let scenario_run = async {
         let r = scenario.run(&ctx).await;
@@ -329,32 +271,141 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
         }
         r
     };
-    let (result, (samples, site_rec)) = {
-        // Both to completion, unless a signal stopped the sampler: then the
-        // scenario is abandoned mid-day (dropping it drops its subjects).
-        let mut scenario_run = std::pin::pin!(scenario_run);
-        let mut sampler = std::pin::pin!(sampler);
-        let (mut result, mut samples) = (None, None);
-        while samples.is_none() || (result.is_none() && stopped.get().is_none()) {
-            tokio::select! {
-                r = &mut scenario_run, if result.is_none() => result = Some(r),
-                s = &mut sampler, if samples.is_none() => samples = Some(s),
-            }
-        }
-        // The loop ends only once the sampler has returned.
-        (result.unwrap_or(Ok(())), samples.unwrap_or_default())
-    };
+    let (result, (samples, site_rec)) = both(scenario_run, sample_day(&day), &stopped).await;
     // A sampler that stopped early (the scenario failed) leaves the profile running.
     let dhat = dhat_at_end
         .take()
         .or_else(|| profile.take().map(profile::Session::stop));
     result?;
-
-    // Teardown: the scenario has shut its subjects down; give stragglers
-    // TEARDOWN_SETTLE of virtual time, then compare with `before`.
     if let Some(h) = injector {
         h.abort();
     }
+    let after = tear_down(ctx, &before, &samples).await;
+    Ok(Recording {
+        samples,
+        gauge_specs: after.gauge_specs,
+        teardown: after.teardown,
+        extras: after.extras,
+        events: after.events,
+        dhat,
+        stopped: stopped.get(),
+        // Still in mapped memory: turned into counted vectors after teardown.
+        sites: site_rec,
+    })
+}
+
+/// The scenario and the sampler, both to completion, unless a signal stopped the
+/// sampler: then the scenario is abandoned mid-day (dropping it drops its
+/// subjects). Returns the scenario's result and the sampler's.
+async fn both<R, S: Default>(
+    scenario_run: impl std::future::Future<Output = Result<(), R>>,
+    sampler: impl std::future::Future<Output = S>,
+    stopped: &Cell<Option<(i32, f64)>>,
+) -> (Result<(), R>, S) {
+    let mut scenario_run = std::pin::pin!(scenario_run);
+    let mut sampler = std::pin::pin!(sampler);
+    let (mut result, mut samples) = (None, None);
+    while samples.is_none() || (result.is_none() && stopped.get().is_none()) {
+        tokio::select! {
+            r = &mut scenario_run, if result.is_none() => result = Some(r),
+            s = &mut sampler, if samples.is_none() => samples = Some(s),
+        }
+    }
+    // The loop ends only once the sampler has returned.
+    (result.unwrap_or(Ok(())), samples.unwrap_or_default())
+}
+
+/// The sampler: a row every `--sample-every` over the day (the heap columns
+/// counted from what the process held before), the sites recorded, the looks of
+/// an `--hours auto` run; stops early when the scenario failed or a signal came.
+async fn sample_day(d: &Day<'_>) -> (Samples, Option<sites::Recorder>) {
+    let (cfg, ctx) = (d.cfg, d.ctx);
+    let n = cfg.sample_count();
+    let mut progress = Progress::new(cfg.progress, d.name, cfg.hours);
+    // Let the scenario build its subjects and register gauges first.
+    tokio::task::yield_now().await;
+    ctx.shared.sealed.set(true);
+    let names: Vec<String> = ctx
+        .shared
+        .gauges
+        .borrow()
+        .iter()
+        .map(|g| g.name.clone())
+        .collect();
+    let mut columns: Vec<String> = FIXED_COLUMNS.iter().map(|s| s.to_string()).collect();
+    columns.extend(names.iter().cloned());
+    let mut samples = Samples::with_capacity(columns, n);
+    let mut gauge_row = Vec::with_capacity(names.len());
+    // Mapped memory, not the counted heap; no allocation while recording.
+    let mut site_rec = sites::Recorder::start(n);
+    // An auto run judges itself every LOOK_EVERY and stops once settled.
+    let auto_specs = cfg
+        .auto
+        .then(|| verdict::resource_specs(cfg, &gauge_budgets(ctx)));
+    let look_every = verdict::LOOK_EVERY.as_secs_f64();
+    let mut iv = tokio::time::interval_at(ctx.start(), cfg.sample_every);
+    for _ in 0..n {
+        let at = iv.tick().await;
+        if d.failed.get() {
+            break;
+        }
+        clock::settle().await;
+        let secs = (at - ctx.start()).as_secs_f64();
+        let load = ctx.shared.events.replace(0);
+        // Heap columns count what the run holds, not what the process held
+        // before it (CLI, earlier runs of `soak all`): see `Reading::since`.
+        let reading = probe::read(secs, load).since(d.before);
+        if let Some(r) = site_rec.as_mut() {
+            r.record(secs);
+        }
+        gauge_row.clear();
+        gauge_row.extend(ctx.shared.gauges.borrow().iter().map(Gauge::read));
+        samples.push_row(
+            reading
+                .columns()
+                .into_iter()
+                .chain(gauge_row.iter().copied()),
+        );
+        progress.update(
+            secs / 3600.0,
+            ctx.shared.total_events.get(),
+            reading.live_bytes,
+        );
+        if let Some(signal) = crate::interrupt::requested() {
+            d.stopped.set(Some((signal, secs / 3600.0)));
+            break;
+        }
+        let late_start = cfg.dhat && secs / 3600.0 >= cfg.dhat_from;
+        if late_start && d.profile.borrow().is_none() {
+            *d.profile.borrow_mut() = Some(profile::Session::start(secs / 3600.0, &cfg.dhat_keep));
+        }
+        if let Some(specs) = &auto_specs {
+            let due = secs > 0.0 && (secs / look_every).fract() == 0.0;
+            if due && settled(&samples, specs, &judging(cfg, secs / 3600.0)) {
+                ctx.shared.stop_at(at);
+                break;
+            }
+        }
+    }
+    progress.finish();
+    // Stop profiling right after the last sample: the end of the day, before
+    // the scenario (which resumes a moment later) shuts its subjects down, so
+    // "bytes at end" are what the day left live.
+    *d.dhat_at_end.borrow_mut() = d.profile.take().map(profile::Session::stop);
+    (samples, site_rec)
+}
+
+/// What the run's context held at its end.
+struct AfterRun {
+    teardown: Teardown,
+    gauge_specs: Vec<(String, Option<f64>)>,
+    extras: BTreeMap<String, serde_json::Value>,
+    events: u64,
+}
+
+/// Teardown: the scenario has shut its subjects down; give stragglers
+/// [`TEARDOWN_SETTLE`] of virtual time, then compare with `before`.
+async fn tear_down(ctx: Ctx, before: &Reading, samples: &Samples) -> AfterRun {
     tokio::time::sleep(TEARDOWN_SETTLE).await;
     clock::settle().await;
     let gauge_specs = gauge_budgets(&ctx);
@@ -378,23 +429,14 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     clock::settle().await;
     let after: Reading = probe::read(0.0, 0);
     // The sample table is the one thing of the run the harness still holds.
-    let teardown = Teardown::new(
-        &before,
-        &after.less_heap(samples.heap_bytes()),
-        gauges_after,
-    )
-    .require_at_rest(&at_rest);
-    Ok(Recording {
-        samples,
-        gauge_specs,
+    let teardown = Teardown::new(before, &after.less_heap(samples.heap_bytes()), gauges_after)
+        .require_at_rest(&at_rest);
+    AfterRun {
         teardown,
+        gauge_specs,
         extras,
         events,
-        dhat,
-        stopped: stopped.get(),
-        // Still in mapped memory: turned into counted vectors after teardown.
-        sites: site_rec,
-    })
+    }
 }
 
 /// Whether the samples so far give a verdict other than inconclusive.

@@ -45,6 +45,15 @@ pub trait Scenario {
     fn retention(&self) -> Option<Duration> {
         None
     }
+
+    /// Alive tasks the subjects may gain per virtual hour when `--max-task-growth`
+    /// is not given (`None`, the default: 1). A pass must mean the run could
+    /// have seen a leak at the budget: declare a budget a day of your traffic can
+    /// resolve when the task count swings by thousands (a connection per task),
+    /// or every run will be inconclusive on tasks.
+    fn task_budget(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// What the scenario and the run loop share while a run goes on.

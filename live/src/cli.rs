@@ -3,12 +3,12 @@
 //! [`LiveConfig`] — every refusal is one line, exit status 2, before any process
 //! is started, signalled or connected to, and before anything is written.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use soak_harness::units::{parse_duration, parse_rate};
+use clap::Parser;
+use soak_harness::cli::SharedArgs;
+use soak_harness::units::parse_duration;
 use soak_harness::Variant;
 
 use crate::addr;
@@ -27,10 +27,11 @@ The target gets PORT in its environment (and {port} in --cmd is replaced) unless
 --url gives the port. Only loopback targets (127.0.0.0/8, localhost, [::1]) unless
 --allow-remote. Built-in plans: ws-churn, ws-churn-10k, cooldowns, chat-bot.
 
-Exit status: 0 within budget, 1 the target's RSS grew past its budget or the target
-died, 2 usage or input error (nothing written), 3 inconclusive (the message says
-why), 130 or 143 interrupted by SIGINT or
-SIGTERM (report written, marked \"complete\": false).
+Exit status: 0 within budget, 1 the judged memory (a heap probe's heap, else the
+target's RSS) grew past its budget or the target died, 2 usage or input error
+(nothing written) or a load that failed, 3 inconclusive (the message says why: often
+a run too short to have seen a leak at the budget), 130 or 143 interrupted by SIGINT
+or SIGTERM (report written whole, marked \"complete\": false).
 
 Writes OUT/live-PLAN/NAME/{samples.csv,summary.json,heap.svg,heap.png,
 goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
@@ -42,8 +43,9 @@ goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
     name = "soak live",
     version,
     about = "Soak a real running service over loopback: goose plays a compressed day of \
-             traffic, soak samples the process and its /metrics, and fails when its RSS \
-             grows faster than its budget.",
+             traffic, soak's probes sample the process (/proc, its /metrics, a heap \
+             probe when one attaches), and it fails when the judged memory grows faster \
+             than its budget.",
     after_help = AFTER_HELP
 )]
 pub struct LiveArgs {
@@ -79,18 +81,12 @@ pub struct LiveArgs {
     /// Goose users (requests in flight at once) [default: the plan's].
     #[arg(long, value_name = "N")]
     pub users: Option<usize>,
-    /// Traffic seed; the same seed sends the same events.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub seed: u64,
     /// Wall time of the load (the run stops by itself after it).
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub duration: String,
     /// Wall time one 24-hour day of the plan takes [default: --duration].
     #[arg(long, value_name = "DURATION")]
     pub day: Option<String>,
-    /// Wall time between samples.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    pub sample_every: String,
     /// Wall time left out of the growth fit at the start [default: 10% of --duration,
     /// or the retention when the run is at least twice as long].
     #[arg(long, value_name = "DURATION")]
@@ -99,17 +95,6 @@ pub struct LiveArgs {
     /// inconclusive, not judged [default: the plan's `retention`].
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
-    /// RSS growth budget per wall hour; units B, KB, MB, GB, KiB, MiB, GiB.
-    #[arg(
-        long,
-        default_value = "1MB/h",
-        value_name = "RATE",
-        allow_hyphen_values = true
-    )]
-    pub max_growth: String,
-    /// Budget for the target's open descriptors per wall hour [default: reported only].
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub max_fd_growth: Option<String>,
     /// Require a heap probe: judge the target's heap instead of its RSS, or refuse
     /// the run (exit 2) before the load when none can attach [default: every heap
     /// probe that can attach does].
@@ -129,27 +114,21 @@ pub struct LiveArgs {
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub stop_grace: String,
-    /// Label of the build under test [default: the --variant in --cmd, else fixed].
-    #[arg(long, value_enum)]
-    pub variant: Option<VariantArg>,
     /// Report directory name under OUT/live-PLAN/ [default: the variant].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// Report root directory.
-    #[arg(long, default_value = "reports", value_name = "DIR")]
-    pub out: PathBuf,
-    /// No progress lines.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// The options every run takes.
+    #[command(flatten)]
+    pub shared: SharedArgs,
 }
 
-/// `--variant` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VariantArg {
-    /// The build expected to hold.
-    Fixed,
-    /// The build expected to leak.
-    Leaky,
+/// The wall times of a run, validated.
+struct Times {
+    duration: Duration,
+    day: Duration,
+    sample_every: Duration,
+    warmup: Duration,
+    retention: Option<Duration>,
 }
 
 fn dur(flag: &str, text: &str) -> Result<Duration, LiveError> {
@@ -199,108 +178,21 @@ impl LiveArgs {
                 addr::parse("metrics-url", m, self.allow_remote).map_err(LiveError::Usage)?,
             ),
         };
-        let target = match (&self.cmd, self.pid) {
-            (Some(c), None) if !c.trim().is_empty() => TargetSpec::Cmd(c.clone()),
-            (Some(_), None) => {
-                return Err(LiveError::Usage(
-                    "--cmd is empty; give the command that starts the target".into(),
-                ))
-            }
-            (None, Some(p)) => {
-                if url.is_none() {
-                    return Err(LiveError::Usage(format!(
-                        "--pid {p} needs --url: where does the process listen?"
-                    )));
-                }
-                TargetSpec::Pid(p)
-            }
-            _ => {
-                return Err(LiveError::Usage(
-                    "give exactly one of --cmd COMMAND or --pid PID".into(),
-                ))
-            }
-        };
+        let target = self.target(url.is_some())?;
         let plan = plan::load(&self.plan).map_err(LiveError::Usage)?;
         if let Some(0) = self.users {
             return Err(LiveError::Usage("--users must be at least 1".into()));
         }
-        let duration = positive("duration", &self.duration)?;
-        let day = match &self.day {
-            Some(d) => positive("day", d)?,
-            None => duration,
-        };
-        let sample_every = positive("sample-every", &self.sample_every)?;
-        if sample_every < Duration::from_millis(50) {
-            return Err(LiveError::Usage(format!(
-                "--sample-every {}: at least 50ms, e.g. 1s",
-                self.sample_every
-            )));
-        }
-        if duration < sample_every * 12 {
-            return Err(LiveError::Usage(format!(
-                "--duration {} holds fewer than 12 samples of --sample-every {}; the growth \
-                 model needs more: lengthen --duration or shorten --sample-every",
-                self.duration, self.sample_every
-            )));
-        }
-        let retention = match &self.retention {
-            Some(r) => Some(dur("retention", r)?),
-            None => plan.retention,
-        };
-        let warmup = match (&self.warmup, retention) {
-            (Some(w), _) => dur("warmup", w)?,
-            // As in a virtual run: wait the retention out when that leaves half.
-            (None, Some(r)) if r * 2 <= duration => r.max(duration / 10),
-            (None, _) => duration / 10,
-        };
-        if warmup >= duration {
-            return Err(LiveError::Usage(format!(
-                "--warmup {} must be shorter than --duration {}",
-                self.warmup.as_deref().unwrap_or(""),
-                self.duration
-            )));
-        }
-        let max_growth = parse_rate(&self.max_growth)
-            .map_err(|e| LiveError::Usage(format!("--max-growth: {e}")))?;
-        let max_fd_growth = match &self.max_fd_growth {
-            Some(t) => Some(
-                t.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| {
-                        LiveError::Usage(format!(
-                            "--max-fd-growth '{t}' is not a count per wall hour, e.g. 10"
-                        ))
-                    })?,
-            ),
-            None => None,
-        };
-        let variant = match self.variant {
-            Some(VariantArg::Leaky) => Variant::Leaky,
-            Some(VariantArg::Fixed) => Variant::Fixed,
-            None => self
-                .cmd
+        let t = self.times(plan.retention)?;
+        let max_growth = self.shared.max_growth()?;
+        let max_fd_growth = self.shared.max_fd_growth()?;
+        let variant = self.shared.variant_or(
+            self.cmd
                 .as_deref()
                 .and_then(variant_in)
                 .unwrap_or(Variant::Fixed),
-        };
-        let name = match &self.name {
-            Some(n) => {
-                if n.is_empty()
-                    || n.starts_with('.')
-                    || !n
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
-                {
-                    return Err(LiveError::Usage(format!(
-                        "--name '{n}': use letters, digits, '-', '_' and '.', e.g. before-fix"
-                    )));
-                }
-                n.clone()
-            }
-            None => variant.as_str().to_string(),
-        };
+        );
+        let name = self.name(variant)?;
         Ok(LiveConfig {
             target,
             url,
@@ -308,12 +200,12 @@ impl LiveArgs {
             count_metric: self.count_metric.clone(),
             plan,
             users: self.users,
-            seed: self.seed,
-            duration,
-            day,
-            sample_every,
-            warmup,
-            retention,
+            seed: self.shared.seed,
+            duration: t.duration,
+            day: t.day,
+            sample_every: t.sample_every,
+            warmup: t.warmup,
+            retention: t.retention,
             max_growth,
             max_fd_growth,
             heap: match (self.heap, self.no_heap) {
@@ -328,8 +220,99 @@ impl LiveArgs {
             stop_grace: dur("stop-grace", &self.stop_grace)?,
             variant,
             name,
-            out: self.out.clone(),
-            quiet: self.quiet,
+            out: self.shared.out.clone(),
+            quiet: self.shared.quiet,
+        })
+    }
+    /// `--cmd` or `--pid` (with `--url`, told by `has_url`).
+    fn target(&self, has_url: bool) -> Result<TargetSpec, LiveError> {
+        Ok(match (&self.cmd, self.pid) {
+            (Some(c), None) if !c.trim().is_empty() => TargetSpec::Cmd(c.clone()),
+            (Some(_), None) => {
+                return Err(LiveError::Usage(
+                    "--cmd is empty; give the command that starts the target".into(),
+                ))
+            }
+            (None, Some(p)) => {
+                if !has_url {
+                    return Err(LiveError::Usage(format!(
+                        "--pid {p} needs --url: where does the process listen?"
+                    )));
+                }
+                TargetSpec::Pid(p)
+            }
+            _ => {
+                return Err(LiveError::Usage(
+                    "give exactly one of --cmd COMMAND or --pid PID".into(),
+                ))
+            }
+        })
+    }
+
+    /// The run's times; `plan_retention` is the plan's own retention.
+    fn times(&self, plan_retention: Option<Duration>) -> Result<Times, LiveError> {
+        let duration = positive("duration", &self.duration)?;
+        let day = match &self.day {
+            Some(d) => positive("day", d)?,
+            None => duration,
+        };
+        let every_text = self.shared.sample_every.as_deref().unwrap_or("1s");
+        let sample_every = positive("sample-every", every_text)?;
+        if sample_every < Duration::from_millis(50) {
+            return Err(LiveError::Usage(format!(
+                "--sample-every {every_text}: at least 50ms, e.g. 1s"
+            )));
+        }
+        if duration < sample_every * 12 {
+            return Err(LiveError::Usage(format!(
+                "--duration {} holds fewer than 12 samples of --sample-every {every_text}; the \
+                 growth model needs more: lengthen --duration or shorten --sample-every",
+                self.duration
+            )));
+        }
+        let retention = match &self.retention {
+            Some(r) => Some(dur("retention", r)?),
+            None => plan_retention,
+        };
+        let warmup = match (&self.warmup, retention) {
+            (Some(w), _) => dur("warmup", w)?,
+            // As in a virtual run: wait the retention out when that leaves half.
+            (None, Some(r)) if r * 2 <= duration => r.max(duration / 10),
+            (None, _) => duration / 10,
+        };
+        if warmup >= duration {
+            return Err(LiveError::Usage(format!(
+                "--warmup {} must be shorter than --duration {}",
+                self.warmup.as_deref().unwrap_or(""),
+                self.duration
+            )));
+        }
+        Ok(Times {
+            duration,
+            day,
+            sample_every,
+            warmup,
+            retention,
+        })
+    }
+
+    /// `--name`, else the variant's.
+    fn name(&self, variant: Variant) -> Result<String, LiveError> {
+        Ok(match &self.name {
+            Some(n) => {
+                if n.is_empty()
+                    || n.starts_with('.')
+                    || !n
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                {
+                    return Err(LiveError::Usage(format!(
+                        "--name '{n}': use letters, digits, '-', '_' and '.', e.g. before-fix"
+                    )));
+                }
+                n.clone()
+            }
+            None => variant.as_str().to_string(),
         })
     }
 }
@@ -352,16 +335,13 @@ pub fn main() -> ExitCode {
 pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let parsed = match LiveArgs::try_parse_from(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(e) => return ExitCode::from(soak_harness::cli::clap_code(e)),
     };
     let code = match parsed.to_config().and_then(|cfg| run::run(&cfg)) {
         Ok(outcome) => outcome.exit_code,
         Err(e) => {
-            eprintln!("error: {e}");
-            2
+            soak_harness::cli::errln(&e.to_string());
+            soak_harness::cli::EXIT_ERROR
         }
     };
     ExitCode::from(code)

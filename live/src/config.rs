@@ -112,7 +112,8 @@ pub enum LiveError {
     /// The target could not be brought up.
     #[error(transparent)]
     Start(#[from] StartError),
-    /// Reports could not be written (or another harness error).
+    /// Bad shared options, reports that could not be written (or another
+    /// harness error).
     #[error(transparent)]
     Harness(#[from] soak_harness::Error),
     /// Goose could not be set up or failed.

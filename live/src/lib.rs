@@ -18,8 +18,8 @@
 //!   counts, the target's Prometheus metrics (and how to add a probe).
 //! - [`procfs`], [`prom`], [`rlimit`]: reading `/proc/PID`, Prometheus scrapes,
 //!   the descriptor limit.
-//! - [`run`]: one run from start to report, in four phases.
-//! - [`summary`], [`report`]: verdict on the day clock, `summary.json`, exit status.
+//! - [`run`]: one run from start to report, in four phases; the verdict,
+//!   `summary.json` and the exit status are the harness's, on the wall clock.
 //! - [`server`], [`server_cli`]: `soak-server`, the components' WebSocket server and
 //!   cooldown limiters on real TCP with `/health` and `/metrics`.
 #![warn(missing_docs)]
@@ -33,11 +33,9 @@ pub mod preload;
 pub mod probe;
 pub mod procfs;
 pub mod prom;
-pub mod report;
 pub mod rlimit;
 pub mod run;
 pub mod server;
 pub mod server_cli;
-pub mod summary;
 pub mod symbolize;
 pub mod target;

@@ -18,8 +18,58 @@
 //!    there is its columns' position in `samples.csv`.
 //!
 //! That is all: the run calls the hooks, lays out the columns, judges the
-//! resources, draws the panels, stages the attachments and fits the sites.
-//! `live/tests/toy_probe.rs` adds a probe this way in one file and one line.
+//! resources, draws the panels, stages the attachments and fits the sites. A
+//! whole probe — the target's voluntary context switches per sample:
+//!
+//! ```
+//! use soak_live::probe::{
+//!     Attached, Budget, Column, Probe, ProbeFuture, Resource, Row, Setup, TargetView,
+//! };
+//!
+//! struct CtxSwitches {
+//!     pid: u32,
+//!     last: Option<f64>,
+//! }
+//!
+//! pub fn register(_: &Setup<'_>) -> Option<Box<dyn Probe>> {
+//!     Some(Box::new(CtxSwitches { pid: 0, last: None }))
+//! }
+//!
+//! fn read(pid: u32) -> Option<f64> {
+//!     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+//!     let line = status.lines().find(|l| l.starts_with("voluntary_ctxt_switches:"))?;
+//!     line.split_whitespace().nth(1)?.parse().ok()
+//! }
+//!
+//! impl Probe for CtxSwitches {
+//!     fn name(&self) -> &'static str {
+//!         "ctx-switches"
+//!     }
+//!
+//!     fn attach<'a>(&'a mut self, target: &'a TargetView<'a>) -> ProbeFuture<'a, Attached> {
+//!         self.pid = target.pid;
+//!         self.last = read(self.pid);
+//!         // Named once: a resource reported per wall hour, drawn in a panel.
+//!         let column = Column::resource(
+//!             "voluntary_switches",
+//!             Resource::new("ctx_switches", "switches", Budget::None),
+//!         )
+//!         .in_panel("voluntary context switches per sample", "switches");
+//!         Box::pin(async move { Ok(vec![column]) })
+//!     }
+//!
+//!     fn sample<'a>(&'a mut self, row: &'a mut Row<'_>) -> ProbeFuture<'a, ()> {
+//!         let now = read(self.pid);
+//!         if let (Some(a), Some(b)) = (self.last, now) {
+//!             row.set("voluntary_switches", b - a); // by name
+//!         }
+//!         self.last = now;
+//!         Box::pin(async {})
+//!     }
+//! }
+//! ```
+//! `live/tests/ctx_switches.rs` adds a probe this way in one file and one line;
+//! `live/tests/heap_probe.rs` adds a heap probe that hands over sites.
 //!
 //! # A run's life, as a probe sees it
 //!

@@ -11,10 +11,12 @@
 //!    with its killswitch, if it has not within 10 s); the probes hand over what
 //!    they keep while the target still runs; the held WebSocket connections are
 //!    dropped; a spawned target gets SIGTERM, then SIGKILL after `--stop-grace`.
-//! 4. judge and write ([`crate::summary`]): the verdict, `summary.json` and the
-//!    run directory with its attachments, written whole.
+//! 4. [`judge`]: the verdict, `summary.json` and the run directory with its
+//!    attachments, written whole.
 
 mod bring_up;
+mod facts;
+mod judge;
 mod sampling;
 mod table;
 mod wind_down;
@@ -45,7 +47,7 @@ pub struct LiveOutcome {
     pub samples: Samples,
     /// The run directory.
     pub dir: PathBuf,
-    /// 0 within budget, 1 leak or target died, 128 + n interrupted by signal n.
+    /// Its exit status ([`soak_harness::summary::exit_status`]).
     pub exit_code: u8,
 }
 
@@ -152,7 +154,7 @@ pub async fn run_async(
     let mut running = bring_up::bring_up(cfg, registry, group).await?;
     let sampled = sampling::sample(cfg, &mut running, stop).await;
     let ended = wind_down::wind_down(cfg, &mut running, sampled).await;
-    crate::summary::judge_and_write(cfg, &running, ended)
+    judge::judge_and_write(cfg, &running, ended)
 }
 
 /// The console, unless `--quiet`.
@@ -163,13 +165,7 @@ pub(crate) fn say(cfg: &LiveConfig, text: &str) {
     }
 }
 
-/// `95s` → `1m35s`.
-pub fn secs_text(s: f64) -> String {
-    let s = s.round() as u64;
-    match (s / 3600, (s % 3600) / 60, s % 60) {
-        (0, 0, sec) => format!("{sec}s"),
-        (0, m, 0) => format!("{m}m"),
-        (0, m, sec) => format!("{m}m{sec:02}s"),
-        (h, m, _) => format!("{h}h{m:02}m"),
-    }
+/// Wall seconds as a duration option reads them, to the second: `95s`, `10m`.
+pub(crate) fn secs_text(s: f64) -> String {
+    soak_harness::units::duration_text(s.round(), soak_harness::units::DurationStyle::Flag)
 }

@@ -116,38 +116,30 @@ pub enum TargetSpec {
 }
 
 /// How a spawned target ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Exit {
-    /// Exit code, when it exited.
-    pub code: Option<i32>,
-    /// Signal number, when a signal ended it.
-    pub signal: Option<i32>,
-    /// `exit status 3`, `killed by signal 9 (SIGKILL)`, or `unknown (not our child)`.
-    pub text: String,
+pub type Exit = soak_harness::summary::ProcessExit;
+
+/// What a child's exit status says.
+fn exit_of(s: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt as _;
+    let signal = s.signal();
+    let text = match (s.code(), signal) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
+        _ => "ended (no status)".into(),
+    };
+    Exit {
+        code: s.code(),
+        signal,
+        text,
+    }
 }
 
-impl Exit {
-    fn from_status(s: std::process::ExitStatus) -> Self {
-        use std::os::unix::process::ExitStatusExt as _;
-        let signal = s.signal();
-        let text = match (s.code(), signal) {
-            (Some(c), _) => format!("exit status {c}"),
-            (None, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
-            _ => "ended (no status)".into(),
-        };
-        Exit {
-            code: s.code(),
-            signal,
-            text,
-        }
-    }
-
-    fn unknown() -> Self {
-        Exit {
-            code: None,
-            signal: None,
-            text: "exit status unknown (not soak's child)".into(),
-        }
+/// The exit of a process that was not soak's child.
+fn unknown_exit() -> Exit {
+    Exit {
+        code: None,
+        signal: None,
+        text: "exit status unknown (not soak's child)".into(),
     }
 }
 
@@ -338,11 +330,11 @@ impl Target {
         }
         let exit = match &mut self.child {
             Some(c) => match c.try_wait() {
-                Ok(Some(status)) => Exit::from_status(status),
+                Ok(Some(status)) => exit_of(status),
                 _ => return None,
             },
             None if procfs::alive(self.pid) => return None,
-            None => Exit::unknown(),
+            None => unknown_exit(),
         };
         self.exit = Some(exit.clone());
         Some(exit)
@@ -395,7 +387,7 @@ impl Target {
                 child.wait().await.ok()
             }
         };
-        let exit = status.map(Exit::from_status);
+        let exit = status.map(exit_of);
         self.exit = exit.clone();
         exit
     }
@@ -470,4 +462,40 @@ async fn copy_lines(from: impl AsyncRead + Unpin, to: PathBuf, log: Option<Arc<S
 pub fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(l.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stderr_is_read_from_its_first_line_as_lines_arrive() {
+        let log = Arc::new(StderrLog::default());
+        log.push("Debugger listening on ws://127.0.0.1:9229/x");
+        let reader = |log: &Arc<StderrLog>| Lines {
+            log: log.clone(),
+            next: 0,
+        };
+        let mut early = reader(&log);
+        assert_eq!(
+            early.next().await.as_deref(),
+            Some("Debugger listening on ws://127.0.0.1:9229/x")
+        );
+        // A second reader sees every line too, and waits for the next one.
+        let mut late = reader(&log);
+        let waiting = tokio::spawn(async move {
+            let a = late.next().await;
+            let b = late.next().await;
+            (a, b, late.next().await)
+        });
+        tokio::task::yield_now().await;
+        log.push("second");
+        log.close();
+        let (a, b, end) = waiting.await.expect("the reader finishes");
+        assert!(a.is_some_and(|l| l.starts_with("Debugger")));
+        assert_eq!(b.as_deref(), Some("second"));
+        assert_eq!(end, None, "stderr closed");
+        assert_eq!(early.next().await.as_deref(), Some("second"));
+        assert_eq!(log.tail().len(), 2);
+    }
 }

@@ -3,6 +3,7 @@
 //! its --duration (10 s or less) and stopping by itself.
 
 mod ctx_switches;
+mod heap_probe;
 mod lifecycle;
 mod native_heap;
 mod node;

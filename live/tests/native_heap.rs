@@ -9,7 +9,9 @@ use super::support::{self, compile_c, example, names, preload_library, resource,
 
 /// `soak live --heap` on `cmd` with the flag-flood plan, sites sampled densely;
 /// returns the exit status and the summary.
-fn heap_run(out: &Path, cmd: &str, name: &str) -> (Option<i32>, serde_json::Value) {
+/// A `--heap` run of `duration`: 10s shows a leak; a pass needs 20s, enough to tell
+/// the budget from zero.
+fn heap_run(out: &Path, cmd: &str, name: &str, duration: &str) -> (Option<i32>, serde_json::Value) {
     preload_library();
     let plan = support::fixture("cooldown-test.toml");
     let o = support::run(
@@ -21,7 +23,7 @@ fn heap_run(out: &Path, cmd: &str, name: &str) -> (Option<i32>, serde_json::Valu
             "--plan",
             plan.to_str().expect("utf-8 path"),
             "--duration",
-            "10s",
+            duration,
             "--sample-every",
             "250ms",
             "--warmup",
@@ -66,7 +68,7 @@ fn the_leaky_c_server_fails_on_its_heap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = compile_c("flag-server", dir.path(), "flag-server-leaky", &["-DLEAKY"]);
     let out = dir.path().join("out");
-    let (code, s) = heap_run(&out, exe.to_str().expect("utf-8"), "leaky");
+    let (code, s) = heap_run(&out, exe.to_str().expect("utf-8"), "leaky", "10s");
     assert_eq!(code, Some(1), "{}", s["message"]);
     assert!(
         names(&s["failed_resources"]).contains(&"heap".to_string()),
@@ -88,6 +90,23 @@ fn the_leaky_c_server_fails_on_its_heap() {
     let facts = &s["live"]["native_heap"];
     assert_eq!(facts["judged"], true, "{facts}");
     assert!(facts["samples"].as_u64().expect("samples") > 100, "{facts}");
+    // The growing site, named from the target's own file, ranks first, and the
+    // failing verdict's line names it.
+    let top = s["growth_sites"][0]["frames"][0].as_str().unwrap_or("");
+    let malloc = support::line_of("flag-server.c", "struct flag *f = malloc");
+    let strdup = support::line_of("flag-server.c", "f->user = strdup(user)");
+    assert!(
+        top.starts_with("remember_flag (")
+            && (top.contains(&format!("flag-server.c:{malloc}"))
+                || top.contains(&format!("flag-server.c:{strdup}"))),
+        "{}",
+        s["growth_sites"]
+    );
+    assert!(
+        s["message"].to_string().contains("remember_flag"),
+        "{}",
+        s["message"]
+    );
 }
 
 #[test]
@@ -95,7 +114,7 @@ fn the_fixed_c_server_passes_on_its_heap() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = compile_c("flag-server", dir.path(), "flag-server", &[]);
     let out = dir.path().join("out");
-    let (code, s) = heap_run(&out, exe.to_str().expect("utf-8"), "fixed");
+    let (code, s) = heap_run(&out, exe.to_str().expect("utf-8"), "fixed", "20s");
     assert!(
         !names(&s["failed_resources"]).contains(&"heap".to_string()),
         "{}",
@@ -120,7 +139,7 @@ fn a_static_binary_is_said_unseen_and_rss_is_judged() {
         &["-static"],
     );
     let out = dir.path().join("out");
-    let (_, s) = heap_run(&out, exe.to_str().expect("utf-8"), "static");
+    let (_, s) = heap_run(&out, exe.to_str().expect("utf-8"), "static", "10s");
     let facts = &s["live"]["native_heap"];
     assert_eq!(facts["judged"], false, "{facts}");
     let warning = facts["warning"].as_str().expect("a warning");
@@ -138,7 +157,7 @@ fn a_compiled_in_allocator_is_said_unseen_and_rss_is_judged() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let exe = example("threaded-service-mimalloc");
-    let (_, s) = heap_run(&out, exe.to_str().expect("utf-8"), "mimalloc");
+    let (_, s) = heap_run(&out, exe.to_str().expect("utf-8"), "mimalloc", "10s");
     let facts = &s["live"]["native_heap"];
     assert_eq!(facts["judged"], false, "{facts}");
     let warning = facts["warning"].as_str().expect("a warning");

@@ -32,7 +32,9 @@ fn cooldowns(variant: &str) -> Option<serde_json::Value> {
             "2s",
         ],
     );
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    // The RSS verdict is not what this test is about: ten seconds cannot certify a
+    // Node heap's RSS to 1 MB/h (inconclusive, 3) and V8's growth may fail it (1).
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
     let s = summary(&out, "cooldown-test", variant);
     let r = &s["live"]["requests"];
     let total = r["total"].as_f64().expect("total");

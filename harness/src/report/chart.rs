@@ -6,8 +6,8 @@
 //! state and reasons in a line above the chart. Drawn from the sample table and
 //! summary only.
 //!
-//! A live run's chart (`summary.mode == "live"`) is drawn over wall time (minutes
-//! for runs under two hours).
+//! A run on the wall clock (a live run's `time_base`) is drawn over wall time
+//! (minutes for runs under two hours), its rates per wall hour.
 
 use std::path::Path;
 use std::sync::Once;
@@ -165,7 +165,7 @@ struct Axis {
 
 impl Axis {
     fn of(s: &Samples, sum: &Summary) -> Axis {
-        if !sum.is_live() {
+        if sum.time_base.is_virtual() {
             return Axis {
                 span: sum.virtual_hours.max(1e-6),
                 per_hour: 1.0,
@@ -373,7 +373,7 @@ fn heap_panel<DB: DrawingBackend>(
         sum.seed,
         sum.verdict.as_str().to_uppercase()
     );
-    let per = if sum.is_live() { "/wall h" } else { "/h" };
+    let per = format!("/{}", sum.time_base.per_hour());
     let suffix = axis.suffix;
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))

@@ -14,7 +14,7 @@ use tokio::time::Instant;
 use super::{say, secs_text, Running};
 use crate::config::LiveConfig;
 use crate::load;
-use crate::report::Ending;
+use soak_harness::summary::Ending;
 
 /// What goose's task returns.
 pub(crate) type GooseResult = Result<GooseMetrics, String>;
@@ -89,6 +89,7 @@ async fn sample_until_done(
             signal = &mut stop => {
                 return Ending::Interrupted {
                     at_seconds: start.elapsed().as_secs_f64(),
+                    of_seconds: cfg.duration.as_secs_f64(),
                     signal: soak_harness::interrupt::name(signal).to_string(),
                     exit_status: soak_harness::interrupt::exit_status(signal),
                 };
@@ -131,7 +132,11 @@ async fn sample_until_done(
                 g.await
                     .unwrap_or_else(|e| Err(format!("goose panicked: {e}"))),
             );
-            return Ending::LoadFailed { at_seconds: t };
+            // What failed is goose's result, read when the load winds down.
+            return Ending::LoadFailed {
+                at_seconds: t,
+                why: String::new(),
+            };
         }
         if t >= next_progress {
             next_progress += progress_every(cfg.duration);

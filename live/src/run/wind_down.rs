@@ -14,8 +14,8 @@ use crate::load::stats::Totals;
 use crate::load::{self, GOOSE_HTML, GOOSE_JSON};
 use crate::probe::{Attachment, Content, WindDown};
 use crate::procfs;
-use crate::report::Ending;
 use crate::target::Exit;
+use soak_harness::summary::Ending;
 
 /// Everything measured by the end of a run.
 pub(crate) struct Ended {
@@ -45,7 +45,7 @@ pub(crate) struct Ended {
 pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> Ended {
     let Sampled {
         samples,
-        ending,
+        mut ending,
         load_seconds,
         load,
     } = s;
@@ -77,6 +77,12 @@ pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> 
             Some("goose did not stop within 25 s and was abandoned".into()),
         ),
     };
+    if let Ending::LoadFailed { why, .. } = &mut ending {
+        *why = goose_error
+            .as_deref()
+            .unwrap_or("goose ended early")
+            .replace(['\n', '\r'], " ");
+    }
     let mut own = Vec::new();
     let goose_files = keep(&mut own, files(r, &[GOOSE_HTML, GOOSE_JSON]));
     let target_logs = keep(&mut own, r.target.log_files().await);
