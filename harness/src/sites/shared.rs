@@ -18,7 +18,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use super::table::{Site, Table, MAX_SITES};
 use super::FRAME_DEPTH;
-use crate::alloc::HeapStats;
 
 /// The environment variable naming the directory the target publishes in.
 pub const DIR_ENV: &str = "SOAK_HEAP_DIR";
@@ -267,6 +266,19 @@ impl Drop for Mapped {
             )
         };
     }
+}
+
+/// A snapshot of the process's heap as the counting allocator sees it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct HeapStats {
+    /// Bytes in live blocks.
+    pub live_bytes: u64,
+    /// Live blocks.
+    pub live_blocks: u64,
+    /// Allocations since the process started (reallocs count once).
+    pub total_allocs: u64,
+    /// Bytes allocated since the process started.
+    pub total_bytes: u64,
 }
 
 #[cfg(test)]
