@@ -55,6 +55,8 @@ const LIVE_LAYERS: &[&str] = &[
     "node_heap",
     "config",
     "load",
+    "symbolize",
+    "preload",
     "probe",
     "run",
     "cli",

@@ -117,6 +117,11 @@ pub struct LiveArgs {
     /// of them fall after the warm-up.
     #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
     pub heap_every: String,
+    /// Mean bytes a heap probe lets the target allocate between sampled
+    /// allocations (the per-site growth: sites.csv, growth_sites); 0 counts the
+    /// heap without sampling sites.
+    #[arg(long, default_value = "512KiB", value_name = "SIZE")]
+    pub sample_bytes: String,
     /// How long the target's port may take to open.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub startup_timeout: String,
@@ -227,6 +232,9 @@ impl LiveArgs {
                 "auto" => Cadence::Auto,
                 every => Cadence::Every(positive("heap-every", every)?.as_secs_f64()),
             },
+            sample_bytes: soak_harness::units::parse_bytes(&self.sample_bytes)
+                .map_err(|e| LiveError::Usage(format!("--sample-bytes: {e}")))?
+                as u64,
             startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
             stop_grace: dur("stop-grace", &self.stop_grace)?,
             variant,

@@ -76,6 +76,8 @@ pub struct LiveConfig {
     pub inspect_url: Option<InspectorUrl>,
     /// When the Node heap probe collects and reads the profile (`--heap-every`).
     pub heap_every: Cadence,
+    /// Mean bytes between a heap probe's sampled allocations (0: no sites).
+    pub sample_bytes: u64,
     /// How long the target's port may take to open.
     pub startup_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.

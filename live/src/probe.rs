@@ -106,6 +106,7 @@
 pub mod js_heap;
 pub mod load_stats;
 pub mod metrics;
+pub mod native_heap;
 pub mod proc;
 
 use std::future::Future;
@@ -124,6 +125,7 @@ pub const REGISTRY: &[Register] = &[
     load_stats::register,
     metrics::register,
     js_heap::register,
+    native_heap::register,
 ];
 
 /// Builds a probe for a run, or `None` when the run's options turn it off.
@@ -508,6 +510,7 @@ pub struct WindDown {
     pub(crate) notes: Vec<String>,
     pub(crate) sites: Vec<Sites>,
     pub(crate) facts: serde_json::Map<String, serde_json::Value>,
+    pub(crate) withdrawn: Vec<String>,
 }
 
 /// A file for the run directory, written with the rest of the report (it appears
@@ -535,6 +538,14 @@ impl WindDown {
     /// reader should know (`the inspector closed 4m10s into the run`).
     pub fn note(&mut self, text: &str) {
         self.notes.push(text.replace(['\n', '\r'], " "));
+    }
+
+    /// Withdraws one of the probe's resources from judging, with a note saying
+    /// why (`no allocation reached the preload …`): it stays a reported column,
+    /// and when it held the run's memory budget, RSS takes the budget back.
+    pub fn withdraw(&mut self, resource: &str, why: &str) {
+        self.withdrawn.push(resource.to_string());
+        self.note(why);
     }
 
     /// The live bytes of allocation sites over the run.

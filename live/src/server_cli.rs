@@ -132,6 +132,12 @@ pub fn main() -> ExitCode {
     if let Err(e) = rlimit::raise_nofile() {
         eprintln!("soak-server: {e}");
     }
+    if std::env::var_os(soak_harness::sites::shared::DIR_ENV).is_some() {
+        // A heap sampler is preloaded (`soak live --heap`): ours stands down, so
+        // that every block reaches `malloc` and the preload counts what /metrics
+        // counts (a sampled block would live in our own arena, unseen there).
+        soak_harness::sites::configure(0, 0);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()

@@ -88,3 +88,73 @@ pub fn node_or_skip(what: &str) -> bool {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// `libsoak_preload.so`, built first if this test run did not build it (a
+/// targeted `-p soak-live` run): the path `soak live --heap` finds too.
+pub fn preload_library() -> PathBuf {
+    if let Ok(p) = soak_live::preload::library() {
+        return p;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "soak-preload"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p soak-preload");
+    soak_live::preload::library().expect("built next to the test binaries")
+}
+
+/// Compiles the C fixture `NAME.c` into `dir` as `out` with `cc` (debug info,
+/// threads, `defines` such as `-DLEAKY`).
+pub fn compile_c(name: &str, dir: &Path, out: &str, flags: &[&str]) -> PathBuf {
+    let exe = dir.join(out);
+    let status = Command::new("cc")
+        .args(["-O1", "-g", "-pthread"])
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(fixture(&format!("{name}.c")))
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "cc {name}.c");
+    exe
+}
+
+/// The line of `file` (a fixture) holding `text`, 1-based.
+pub fn line_of(file: &str, text: &str) -> usize {
+    let src = std::fs::read_to_string(fixture(file)).expect("fixture reads");
+    src.lines()
+        .position(|l| l.contains(text))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{file} has no line with {text:?}"))
+}
+
+/// An example of this package (`target/<profile>/examples/NAME`), built first if
+/// this test run did not build it.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile.join("examples").join(name);
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "soak-live", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example {name}");
+    }
+    path
+}
+
+/// The resource called `name` in a summary.
+pub fn resource<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no resource {name} in {}", s["resources"]))
+}

@@ -21,13 +21,32 @@ use super::{facts, say, Declared, Ended, LiveOutcome, Running};
 use crate::config::{LiveConfig, LiveError};
 use crate::probe::{Budget, Chart, Kind, Site, Sites};
 
+/// The declarations with the resources a probe withdrew ([`crate::probe::WindDown::withdraw`])
+/// reported only: no budget, and no longer a heap probe's, so RSS takes the
+/// memory budget back when no other heap resource holds it.
+fn withdraw(declared: &[Declared], withdrawn: &[String]) -> Vec<Declared> {
+    declared
+        .iter()
+        .cloned()
+        .map(|mut d| {
+            if let Kind::Resource(r) = &mut d.column.kind {
+                if withdrawn.contains(&r.name) {
+                    r.budget = Budget::None;
+                    d.heap = false;
+                }
+            }
+            d
+        })
+        .collect()
+}
+
 /// Phase 4 (see the module docs).
 pub(crate) fn judge_and_write(
     cfg: &LiveConfig,
     r: &Running,
     e: Ended,
 ) -> Result<LiveOutcome, LiveError> {
-    let declared = r.layout.declared();
+    let declared = &withdraw(r.layout.declared(), &e.handed.withdrawn);
     let judging = Judging {
         run_hours: e.samples.hours().last().copied().unwrap_or(0.0),
         warmup_hours: cfg.warmup.as_secs_f64() / 3600.0,
