@@ -46,8 +46,8 @@ mod sites;
 
 pub use args::{parse_seed, RunArgs, SharedArgs, VariantChoice};
 pub use ci::{CiArgs, ReportArgs, RuleArgs};
-pub use shrink::ShrinkArgs;
 pub use jobs::{PlanArgs, Seeds};
+pub use shrink::ShrinkArgs;
 
 pub use crate::status::{EXIT_ERROR, EXIT_FAIL, EXIT_INCONCLUSIVE, EXIT_PASS};
 
