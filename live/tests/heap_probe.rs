@@ -103,12 +103,16 @@ fn a_heap_probe_is_judged_and_its_sites_are_fitted() {
         .to_config()
         .expect("valid");
 
-    // Without a heap probe, --heap refuses the run.
-    let refused = soak_live::run::run_with(&cfg, soak_live::probe::REGISTRY);
+    // Without a heap probe, --heap refuses the run. (The built-in heap probes are
+    // left out: native-heap would preload into this native target.)
+    use soak_live::probe::{load_stats, metrics, proc};
+    let base: &[soak_live::probe::Register] =
+        &[proc::register, load_stats::register, metrics::register];
+    let refused = soak_live::run::run_with(&cfg, base);
     assert!(refused.is_err(), "--heap without a heap probe runs");
 
     // The one registration line.
-    let registry = [soak_live::probe::REGISTRY, &[register]].concat();
+    let registry = [base, &[register]].concat();
     let outcome = soak_live::run::run_with(&cfg, &registry).expect("runs");
 
     let s = support::summary(&out, "churn-test", "fixed");

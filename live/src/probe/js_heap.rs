@@ -109,6 +109,12 @@ impl Probe for NodeHeap {
         true
     }
 
+    /// A `--pid` target is reached only through `--inspect-url`; without it the
+    /// probe must start the target itself (to open its inspector).
+    fn needs_spawn(&self) -> bool {
+        self.given.is_none()
+    }
+
     fn before_spawn(&mut self, spawn: &mut Spawn) -> Result<(), String> {
         spawn.append("NODE_OPTIONS", inspector::NODE_OPTIONS);
         Ok(())

@@ -207,7 +207,7 @@ fn build(
         if heap_names(&probes).is_empty() {
             return Err(LiveError::Usage(format!(
                 "--heap with --pid: the heap probes ({}) must start the target themselves; \
-                 start it with --cmd, or drop --heap",
+                 start it with --cmd (a Node target: or give --inspect-url), or drop --heap",
                 registered.join(", ")
             )));
         }
