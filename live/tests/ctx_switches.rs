@@ -59,26 +59,7 @@ impl Probe for CtxSwitches {
 fn a_probe_in_one_file_and_one_line_reaches_samples_summary_and_chart() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let plan = support::fixture("churn-test.toml");
-    let cmd = format!("{} --variant fixed", support::soak_server());
-    let args = [
-        "soak live",
-        "--cmd",
-        &cmd,
-        "--plan",
-        plan.to_str().expect("utf-8 path"),
-        "--duration",
-        "4s",
-        "--sample-every",
-        "200ms",
-        "--quiet",
-        "--out",
-        out.to_str().expect("utf-8 path"),
-    ];
-    let cfg = <soak_live::cli::LiveArgs as clap::Parser>::try_parse_from(args)
-        .expect("parses")
-        .to_config()
-        .expect("valid");
+    let cfg = support::toy_config(&out, &[]);
 
     // The one registration line.
     let registry = [soak_live::probe::REGISTRY, &[register]].concat();

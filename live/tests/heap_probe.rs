@@ -81,27 +81,7 @@ impl Probe for ToyHeap {
 fn a_heap_probe_is_judged_and_its_sites_are_fitted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let plan = support::fixture("churn-test.toml");
-    let cmd = format!("{} --variant fixed", support::soak_server());
-    let args = [
-        "soak live",
-        "--cmd",
-        &cmd,
-        "--plan",
-        plan.to_str().expect("utf-8 path"),
-        "--duration",
-        "4s",
-        "--sample-every",
-        "200ms",
-        "--heap",
-        "--quiet",
-        "--out",
-        out.to_str().expect("utf-8 path"),
-    ];
-    let cfg = <soak_live::cli::LiveArgs as clap::Parser>::try_parse_from(args)
-        .expect("parses")
-        .to_config()
-        .expect("valid");
+    let cfg = support::toy_config(&out, &["--heap"]);
 
     // Without a heap probe, --heap refuses the run. (The built-in heap probes are
     // left out: native-heap would preload into this native target.)

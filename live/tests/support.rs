@@ -158,3 +158,30 @@ pub fn resource<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Val
         .and_then(|rs| rs.iter().find(|r| r["name"] == name))
         .unwrap_or_else(|| panic!("no resource {name} in {}", s["resources"]))
 }
+
+/// The config of a 4-s in-process run of the fixed soak-server on the churn test
+/// plan, sampled every 200 ms, reports under `out`, plus `extra` options: what
+/// the toy-probe tests hand to `soak_live::run::run_with`.
+pub fn toy_config(out: &Path, extra: &[&str]) -> soak_live::config::LiveConfig {
+    let plan = fixture("churn-test.toml");
+    let cmd = format!("{} --variant fixed", soak_server());
+    let mut args = vec![
+        "soak live",
+        "--cmd",
+        &cmd,
+        "--plan",
+        plan.to_str().expect("utf-8 path"),
+        "--duration",
+        "4s",
+        "--sample-every",
+        "200ms",
+        "--quiet",
+        "--out",
+        out.to_str().expect("utf-8 path"),
+    ];
+    args.extend_from_slice(extra);
+    <soak_live::cli::LiveArgs as clap::Parser>::try_parse_from(args)
+        .expect("parses")
+        .to_config()
+        .expect("valid")
+}

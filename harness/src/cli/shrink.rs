@@ -83,11 +83,12 @@ fn command(scenario: &dyn Scenario, args: &ShrinkArgs) -> Result<u8, Error> {
     if args.run.bisect {
         return not_here("--bisect");
     }
-    if args.run.plan.seeds.is_some() {
-        return not_here("--seeds (shrink one seed's run: --seed N)");
-    }
-    if args.run.plan.jobs.is_some() {
-        return not_here("--jobs (its runs depend on each other, one at a time)");
+    if args.run.plan.seeds.is_some() || args.run.plan.jobs.is_some() {
+        return Err(Error::Usage(
+            "--seeds and --jobs do not apply to soak shrink (it shrinks one seed's run, \
+             one run after another); give --seed N"
+                .to_string(),
+        ));
     }
     // `both` is refused: a search shrinks one variant's failing run.
     args.run.shared.variant_or(Variant::Fixed)?;
