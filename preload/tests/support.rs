@@ -7,17 +7,44 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use soak_harness::alloc::HeapStats;
 use soak_harness::sites::shared::{self, Mapped};
 
-/// The library cargo built next to this test (`target/<profile>/`).
+/// The library next to this test binary (`target/<profile>/`), built first when
+/// this test run did not build it: a cdylib is no dependency of an integration test,
+/// so on a clean checkout `cargo nextest run` builds the tests but not the library.
 pub fn library() -> PathBuf {
+    static BUILT: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    BUILT.get_or_init(find_or_build).clone()
+}
+
+fn find_or_build() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
     let deps = exe.parent().expect("deps dir");
-    for dir in [deps.parent().expect("profile dir"), deps] {
-        let so = dir.join("libsoak_preload.so");
-        if so.is_file() {
-            return so;
-        }
+    let profile_dir = deps.parent().expect("profile dir");
+    let find = || {
+        [profile_dir, deps]
+            .into_iter()
+            .map(|d| d.join("libsoak_preload.so"))
+            .find(|so| so.is_file())
+    };
+    if let Some(so) = find() {
+        return so;
     }
-    panic!("libsoak_preload.so not built next to {}", exe.display());
+    // target/<dir>/deps/main-…: the same profile and target directory as this test.
+    let profile = match profile_dir.file_name().and_then(|n| n.to_str()) {
+        Some("debug") => "dev".to_string(),
+        Some(name) => name.to_string(),
+        None => "release".to_string(),
+    };
+    let target_dir = profile_dir.parent().expect("target dir");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "-p", "soak-preload", "--profile", &profile])
+        .arg("--target-dir")
+        .arg(target_dir)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p soak-preload --profile {profile}");
+    find().unwrap_or_else(|| panic!("libsoak_preload.so not built next to {}", exe.display()))
 }
 
 /// Compiles `tests/c/NAME.c` into `dir` with `cc` (debug info, threads).
