@@ -61,6 +61,7 @@
 //! - [`interrupt`]: SIGINT/SIGTERM as a request to stop the run.
 //! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
 //! - [`sites`]: the allocation sampler the allocator calls (stacks, arena, series).
+//! - [`symbolize`]: report-time symbolisation of code addresses (any process's).
 //! - [`alloc`]: the counting allocator ([`Counting`]) and the dhat switch.
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
@@ -105,6 +106,7 @@ pub mod scenario;
 pub mod shard;
 pub mod sites;
 pub mod summary;
+pub mod symbolize;
 pub mod traffic;
 pub mod units;
 pub mod verdict;

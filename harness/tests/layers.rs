@@ -12,6 +12,7 @@ const LAYERS: &[&str] = &[
     "limits",
     "interrupt",
     "sites",
+    "symbolize",
     "alloc",
     "error",
     "shard",
