@@ -662,7 +662,8 @@ fn print_sites(dir: &std::path::Path) -> Result<(), Error> {
             sample_bytes: sampling.map(|s| s.sample_bytes).unwrap_or(0),
             keep: &[],
         };
-        let sites = crate::attribution::fit(&series, &samples, &frames, &settings);
+        let mut sites = crate::attribution::fit(&series, &samples, &frames, &settings);
+        crate::attribution::restore(&mut sites, &summary.growth_sites);
         let how = sampling
             .map(|s| {
                 format!(

@@ -65,10 +65,12 @@
 //! - [`alloc`]: the counting allocator ([`Counting`]) and the dhat switch.
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
+//! - [`inject`]: the calibrated leak `--leak-rate` injects.
 //! - [`probe`]: samplers for heap, RSS, alive tasks, open descriptors, gauges.
 //! - [`samples`]: the sample table behind `samples.csv`.
 //! - [`growth`]: the growth model and its uncertainty.
-//! - [`frames`]: which stack frames attribution shows (the user's code).
+//! - [`frames`]: whose code each frame is (own, dependency, std, plumbing) and
+//!   which frame owns an allocation.
 //! - [`config`]: [`RunConfig`] and [`Variant`].
 //! - [`verdict`]: budgets, per-resource and run [`Verdict`]s, the teardown check.
 //! - [`attribution`]: growth per allocation site (symbolised, trimmed, fitted).
@@ -93,6 +95,7 @@ mod error;
 pub mod frames;
 pub mod growth;
 pub mod history;
+pub mod inject;
 pub mod interrupt;
 pub mod junit;
 pub mod limits;

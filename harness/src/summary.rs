@@ -6,7 +6,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::attribution::{self, SiteGrowth, SiteReport, SiteSampling};
+use crate::attribution::{self, OwnerGrowth, SiteGrowth, SiteReport, SiteSampling};
 use crate::config::{RunConfig, Variant};
 use crate::profile::DhatReport;
 use crate::samples::Samples;
@@ -93,6 +93,10 @@ pub struct Summary {
     /// Allocation sites by estimated growth of their live bytes, fastest first.
     #[serde(default)]
     pub growth_sites: Vec<SiteGrowth>,
+    /// The growth sites grouped by the frame that owns them, fastest growing
+    /// first (the failing heap's message names the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub growth_owners: Vec<OwnerGrowth>,
     /// Scenario facts such as `peak_connections`.
     #[serde(flatten)]
     pub extras: BTreeMap<String, serde_json::Value>,
@@ -180,7 +184,7 @@ impl Summary {
             message: verdict::message(&i.verdicts)
                 + &i.sites
                     .filter(|_| failed.iter().any(|f| f == "heap"))
-                    .and_then(|r| attribution::suffix(&r.sites))
+                    .and_then(|r| attribution::suffix(&r.owners, &r.sites))
                     .unwrap_or_default(),
             failed_resources: failed,
             inconclusive_resources: i
@@ -199,6 +203,7 @@ impl Summary {
             complete: true,
             site_sampling: i.sites.map(|r| r.sampling.clone()),
             growth_sites: i.sites.map(|r| r.sites.clone()).unwrap_or_default(),
+            growth_owners: i.sites.map(|r| r.owners.clone()).unwrap_or_default(),
             extras: i.extras,
         }
     }
@@ -319,6 +324,7 @@ mod tests {
                 samples_digest: None,
                 site_sampling: None,
                 growth_sites: vec![],
+                growth_owners: vec![],
                 extras: BTreeMap::new(),
             }
             .to_json(),

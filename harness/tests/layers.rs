@@ -18,6 +18,7 @@ const LAYERS: &[&str] = &[
     "shard",
     "clock",
     "traffic",
+    "inject",
     "probe",
     "samples",
     "growth",

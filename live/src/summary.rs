@@ -355,6 +355,7 @@ pub fn build(samples: &Samples, f: &Facts) -> Summary {
         samples_digest: Some(samples.digest()),
         site_sampling: None,
         growth_sites: Vec::new(),
+        growth_owners: Vec::new(),
         extras,
     }
 }

@@ -129,10 +129,13 @@ fn site_panel(sites: &Samples, summary: &Summary) -> Option<Panel> {
         .take(CHART_SITES)
         .filter_map(|g| {
             let v = sites.column(&g.id)?;
-            let place = crate::attribution::place(g);
-            let short = place.split(' ').next().unwrap_or(&place).to_string();
+            let label = if g.label.is_empty() {
+                crate::attribution::place(g)
+            } else {
+                g.label.clone()
+            };
             Some((
-                format!("{short} {}/h", bytes_text(g.growth_bytes_per_hour)),
+                format!("{label}  {}/h", bytes_text(g.growth_bytes_per_hour)),
                 v,
             ))
         })
