@@ -261,7 +261,13 @@ fn index_of(id: &str) -> Option<usize> {
 /// Rust's conventions and the tree's `Cargo.lock`.
 pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings) -> SiteReport {
     let conv = Rust::for_this_process(settings.keep);
-    attribute_with(series, samples, settings, &conv, &symbolize::Mappings::of_self())
+    attribute_with(
+        series,
+        samples,
+        settings,
+        &conv,
+        &symbolize::Mappings::of_self(),
+    )
 }
 
 /// Attributes recorded stacks captured in the process whose mappings are `maps`:
@@ -309,14 +315,18 @@ pub fn attribute_with(
                 .frames
                 .iter()
                 .flat_map(|&a| {
-                    resolved.frames.get(&(a as u64)).cloned().unwrap_or_else(|| {
-                        vec![symbolize::Frame {
-                            function: format!("{a:#x}"),
-                            file: None,
-                            line: None,
-                            inlined: false,
-                        }]
-                    })
+                    resolved
+                        .frames
+                        .get(&(a as u64))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            vec![symbolize::Frame {
+                                function: format!("{a:#x}"),
+                                file: None,
+                                line: None,
+                                inlined: false,
+                            }]
+                        })
                 })
                 .collect();
             let chain = frames::classify(&raw, conv);
@@ -500,14 +510,20 @@ fn label(sites: &mut [SiteGrowth]) {
         .iter()
         .map(|s| {
             let text = s.owner.as_ref().map(Frame::text);
-            s.frames.iter().position(|f| Some(f) == text.as_ref()).unwrap_or(0)
+            s.frames
+                .iter()
+                .position(|f| Some(f) == text.as_ref())
+                .unwrap_or(0)
         })
         .collect();
     let base: Vec<String> = sites
         .iter()
         .map(|s| match &s.owner {
             Some(o) => brief(o),
-            None => s.frames.first().map_or_else(|| "?".to_string(), |f| brief_text(f)),
+            None => s
+                .frames
+                .first()
+                .map_or_else(|| "?".to_string(), |f| brief_text(f)),
         })
         .collect();
     // Frame of site `j` at `rel` places from its owner (outward when positive).
@@ -580,7 +596,11 @@ pub fn place(site: &SiteGrowth) -> String {
 /// dependency's), else the fastest growing site's place.
 pub fn suffix(owners: &[OwnerGrowth], sites: &[SiteGrowth]) -> Option<String> {
     let (growth, share, mut at) = match owners.first() {
-        Some(o) => (o.growth_bytes_per_hour, o.share_of_heap_growth, o.place.clone()),
+        Some(o) => (
+            o.growth_bytes_per_hour,
+            o.share_of_heap_growth,
+            o.place.clone(),
+        ),
         None => {
             let s = sites.first()?;
             (s.growth_bytes_per_hour, s.share_of_heap_growth, place(s))
@@ -599,10 +619,7 @@ pub fn suffix(owners: &[OwnerGrowth], sites: &[SiteGrowth]) -> Option<String> {
     }
     Some(match share {
         Some(share) => format!(" — {:.0}% at {at}", share * 100.0),
-        None => format!(
-            " — {} at {at}",
-            crate::verdict::rate_text(growth, "bytes")
-        ),
+        None => format!(" — {} at {at}", crate::verdict::rate_text(growth, "bytes")),
     })
 }
 
@@ -714,8 +731,18 @@ mod tests {
             site("s2", 2.0e6, &[upsert(346), check(74), scen(166)], 0),
             site("s3", 1.1e6, &[upsert(346), check(79), scen(157)], 0),
             site("s4", 1.0e6, &[upsert(346), check(74), scen(157)], 0),
-            site("s5", 0.9e6, &[closure, upsert(342), check(74), scen(157)], 1),
-            site("s6", 0.2e6, &[frame("key", "components/src/rate_limit/tickets.rs", 68)], 0),
+            site(
+                "s5",
+                0.9e6,
+                &[closure, upsert(342), check(74), scen(157)],
+                1,
+            ),
+            site(
+                "s6",
+                0.2e6,
+                &[frame("key", "components/src/rate_limit/tickets.rs", 68)],
+                0,
+            ),
         ];
         label(&mut sites);
         sites
@@ -745,10 +772,15 @@ mod tests {
         assert_eq!(suffix(&shrinking, &sites), None);
         let table = table_text(&sites);
         assert!(
-            table.contains("71%  components/src/ttl_map.rs:346 (upsert), from 4 callers [s1 s2 s3 s4 s5]"),
+            table.contains(
+                "71%  components/src/ttl_map.rs:346 (upsert), from 4 callers [s1 s2 s3 s4 s5]"
+            ),
             "{table}"
         );
-        assert!(table.contains("* upsert (components/src/ttl_map.rs:342)"), "{table}");
+        assert!(
+            table.contains("* upsert (components/src/ttl_map.rs:342)"),
+            "{table}"
+        );
     }
 
     #[test]

@@ -141,7 +141,10 @@ impl Frame {
         let shown = if let Some(i) = file.find("/registry/src/") {
             let rest = &file[i + "/registry/src/".len()..];
             rest.split_once('/').map_or(rest, |(_, r)| r)
-        } else if let Some(i) = file.find("/library/").filter(|_| file.starts_with("/rustc/")) {
+        } else if let Some(i) = file
+            .find("/library/")
+            .filter(|_| file.starts_with("/rustc/"))
+        {
             &file[i + 1..]
         } else {
             file
@@ -257,9 +260,8 @@ pub fn show(chain: &[Frame], conv: &dyn Convention) -> Shown {
             caller: None,
         };
     }
-    let same_origin = |a: &Frame, b: &Frame| {
-        a.kind == b.kind && (a.kind == Kind::Own || a.package == b.package)
-    };
+    let same_origin =
+        |a: &Frame, b: &Frame| a.kind == b.kind && (a.kind == Kind::Own || a.package == b.package);
     // A closure runs for its caller when that caller is of the same origin and
     // not a closure itself (an async body polled by another reads as a closure
     // in symbols without line tables: it is not run on the poller's behalf).
@@ -422,16 +424,36 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
     #[test]
     fn without_line_tables_the_owner_is_the_first_frame_of_substance() {
         let stack = [
-            raw("soak_harness::alloc::Counting<A>::realloc_moving", None, None),
+            raw(
+                "soak_harness::alloc::Counting<A>::realloc_moving",
+                None,
+                None,
+            ),
             raw("__rust_realloc", None, None),
             raw("alloc::raw_vec::finish_grow", None, None),
-            raw("<alloc::string::String as core::clone::Clone>::clone", None, None),
+            raw(
+                "<alloc::string::String as core::clone::Clone>::clone",
+                None,
+                None,
+            ),
             raw("dashmap::DashMap<K,V,S>::_entry", None, None),
-            raw("governor::state::keyed::DashMapStateStore<K,S>::measure_and_replace", None, None),
+            raw(
+                "governor::state::keyed::DashMapStateStore<K,S>::measure_and_replace",
+                None,
+                None,
+            ),
             raw("governor::RateLimiter<K,S,C,MW>::check_key", None, None),
             raw("outside_crate::limiter::Cooldowns::check", None, None),
-            raw("outside_crate::governor_keys::GovernorKeys::run::{{closure}}", None, None),
-            raw("tokio::runtime::park::CachedParkThread::block_on", None, None),
+            raw(
+                "outside_crate::governor_keys::GovernorKeys::run::{{closure}}",
+                None,
+                None,
+            ),
+            raw(
+                "tokio::runtime::park::CachedParkThread::block_on",
+                None,
+                None,
+            ),
             raw("soak_harness::run::replay", None, None),
             raw("governor_keys::leaky_fails", None, None),
             raw("std::rt::lang_start_internal", None, None),
@@ -449,25 +471,64 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         );
         // Plumbing and std only, up to the run loop: no owner, never the allocator.
         let shallow = [
-            raw("soak_harness::alloc::Counting<A>::realloc_moving", None, None),
+            raw(
+                "soak_harness::alloc::Counting<A>::realloc_moving",
+                None,
+                None,
+            ),
             raw("hashbrown::raw::RawTable<T,A>::reserve_rehash", None, None),
             raw("soak_harness::run::replay", None, None),
         ];
-        assert_eq!(shown(&shallow), ["hashbrown::raw::RawTable::reserve_rehash"]);
+        assert_eq!(
+            shown(&shallow),
+            ["hashbrown::raw::RawTable::reserve_rehash"]
+        );
     }
 
     /// Line tables: inlined frames with short names and paths.
     #[test]
     fn closures_run_for_the_caller_they_were_handed_to() {
         let stack = [
-            raw("soak_harness::alloc::Counting<A>::alloc", Some("harness/src/alloc.rs"), Some(255)),
-            raw("grow_one<u64>", Some("/rustc/h/library/alloc/src/raw_vec.rs"), Some(9)),
-            raw("push<u64>", Some("/rustc/h/library/alloc/src/vec/mod.rs"), Some(9)),
-            raw("{closure#0}", Some("components/src/rate_limit/anti_spam.rs"), Some(76)),
-            raw("upsert<alloc::string::String, u32>", Some("components/src/ttl_map.rs"), Some(342)),
-            raw("check", Some("components/src/rate_limit/anti_spam.rs"), Some(74)),
-            raw("{async_block#0}", Some("scenarios/src/raid_burst.rs"), Some(157)),
-            raw("poll<F>", Some("/root/.cargo/registry/src/i/tokio-1.47.1/src/x.rs"), Some(1)),
+            raw(
+                "soak_harness::alloc::Counting<A>::alloc",
+                Some("harness/src/alloc.rs"),
+                Some(255),
+            ),
+            raw(
+                "grow_one<u64>",
+                Some("/rustc/h/library/alloc/src/raw_vec.rs"),
+                Some(9),
+            ),
+            raw(
+                "push<u64>",
+                Some("/rustc/h/library/alloc/src/vec/mod.rs"),
+                Some(9),
+            ),
+            raw(
+                "{closure#0}",
+                Some("components/src/rate_limit/anti_spam.rs"),
+                Some(76),
+            ),
+            raw(
+                "upsert<alloc::string::String, u32>",
+                Some("components/src/ttl_map.rs"),
+                Some(342),
+            ),
+            raw(
+                "check",
+                Some("components/src/rate_limit/anti_spam.rs"),
+                Some(74),
+            ),
+            raw(
+                "{async_block#0}",
+                Some("scenarios/src/raid_burst.rs"),
+                Some(157),
+            ),
+            raw(
+                "poll<F>",
+                Some("/root/.cargo/registry/src/i/tokio-1.47.1/src/x.rs"),
+                Some(1),
+            ),
             raw("{async_block#0}", Some("harness/src/run.rs"), Some(300)),
             raw("my_test", Some("scenarios/tests/raid_burst.rs"), Some(3)),
         ];
@@ -483,9 +544,17 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         // A closure handed to a dependency is the user's code running there: the
         // owner.
         let rayon = [
-            raw("push<u8>", Some("/rustc/h/library/alloc/src/vec/mod.rs"), Some(9)),
+            raw(
+                "push<u8>",
+                Some("/rustc/h/library/alloc/src/vec/mod.rs"),
+                Some(9),
+            ),
             raw("{closure#0}", Some("src/lib.rs"), Some(5)),
-            raw("for_each<F>", Some("/r/registry/src/i/rayon-1.10.0/src/iter.rs"), Some(9)),
+            raw(
+                "for_each<F>",
+                Some("/r/registry/src/i/rayon-1.10.0/src/iter.rs"),
+                Some(9),
+            ),
             raw("work", Some("src/lib.rs"), Some(4)),
         ];
         assert_eq!(
@@ -550,7 +619,10 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
             "governor::RateLimiter::check_key (governor 0.10.4)"
         );
         assert_eq!(chain[3].place(), "outside_crate::limiter::Cooldowns::check");
-        assert_eq!(chain[0].function_key(), "upsert (components/src/ttl_map.rs)");
+        assert_eq!(
+            chain[0].function_key(),
+            "upsert (components/src/ttl_map.rs)"
+        );
     }
 
     #[test]
@@ -608,9 +680,8 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
         assert!(here.iter().all(|f| f.kind == Kind::Plumbing), "{here:#?}");
         // The standard library's frames, by their /rustc/ paths.
         assert!(
-            chain
-                .iter()
-                .any(|f| f.kind == Kind::Std && f.file.as_deref().is_some_and(|p| p.starts_with("/rustc/"))),
+            chain.iter().any(|f| f.kind == Kind::Std
+                && f.file.as_deref().is_some_and(|p| p.starts_with("/rustc/"))),
             "{chain:#?}"
         );
     }

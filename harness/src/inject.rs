@@ -29,4 +29,3 @@ pub fn spawn(rate: f64, duration: Duration) -> tokio::task::JoinHandle<()> {
         }
     })
 }
-

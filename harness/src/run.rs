@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-
 use crate::clock::{self, Clock};
 use crate::config::RunConfig;
 use crate::probe::{self, Gauge, Reading, FIXED_COLUMNS};
@@ -237,7 +236,8 @@ async fn drive(scenario: &dyn Scenario, cfg: &RunConfig) -> Result<Recording, Bo
     clock::settle().await;
     let before = probe::read(0.0, 0);
     let ctx = Ctx::new(cfg);
-    let injector = (cfg.leak_rate > 0.0).then(|| crate::inject::spawn(cfg.leak_rate, ctx.duration()));
+    let injector =
+        (cfg.leak_rate > 0.0).then(|| crate::inject::spawn(cfg.leak_rate, ctx.duration()));
     let failed = Cell::new(false);
     // Set when SIGINT/SIGTERM stopped the replay: (signal, virtual hours done).
     let stopped = Cell::new(None);

@@ -23,7 +23,9 @@
 //! object has DWARF, `.debug_aranges` to find the compilation unit of each address,
 //! then of `.debug_info`, `.debug_abbrev`, `.debug_line`, `.debug_ranges`/
 //! `.debug_rnglists` and `.debug_str` only the parts belonging to those units.
-//! Without `.debug_aranges` every unit's header is read instead. A binary's DWARF
+//! Without `.debug_aranges` every unit's header is read instead. The pages read
+//! are dropped again after each unit and after the symbol table (`madvise`), so
+//! the resident cost peaks at one unit's share, not the sum. A binary's DWARF
 //! is 50–100 MiB; resolving the few hundred addresses of a run's shown sites
 //! touches a few MiB of it (see `docs/performance.md`).
 //!
@@ -148,6 +150,34 @@ impl Mmap {
         // SAFETY: mapped readable for `len` bytes until drop.
         unsafe { std::slice::from_raw_parts(self.ptr.cast::<u8>(), self.len) }
     }
+
+    /// Drops the resident pages under `part` (a slice of this mapping) from the
+    /// process: the mapping is a private, never written view of the file, so a
+    /// later read faults the same bytes back in from it.
+    fn release(&self, part: &[u8]) {
+        const PAGE: usize = 4096;
+        let base = self.ptr as usize;
+        let start = part.as_ptr() as usize;
+        let Some(offset) = start
+            .checked_sub(base)
+            .filter(|o| o + part.len() <= self.len)
+        else {
+            return;
+        };
+        let from = offset / PAGE * PAGE;
+        let to = (offset + part.len()).div_ceil(PAGE) * PAGE;
+        let to = to.min(self.len.div_ceil(PAGE) * PAGE);
+        if to > from {
+            // SAFETY: a page-aligned range inside our own mapping; advice only.
+            unsafe {
+                libc::madvise(
+                    (base + from) as *mut libc::c_void,
+                    to - from,
+                    libc::MADV_DONTNEED,
+                )
+            };
+        }
+    }
 }
 
 impl Drop for Mmap {
@@ -260,9 +290,7 @@ impl Object {
             };
             for (index, sym) in table.symbols().iter().enumerate() {
                 let size = sym.st_size(e);
-                if sym.st_type() != elf::STT_FUNC
-                    || size == 0
-                    || sym.st_shndx(e) == elf::SHN_UNDEF
+                if sym.st_type() != elf::STT_FUNC || size == 0 || sym.st_shndx(e) == elf::SHN_UNDEF
                 {
                     continue;
                 }
@@ -276,6 +304,15 @@ impl Object {
                     i += 1;
                 }
             }
+            // The table was read once, in full: its pages go (names are few).
+            let symbol_bytes = table.symbols();
+            // SAFETY: plain-old-data symbols viewed as the bytes they occupy.
+            self.map.release(unsafe {
+                std::slice::from_raw_parts(
+                    symbol_bytes.as_ptr().cast::<u8>(),
+                    std::mem::size_of_val(symbol_bytes),
+                )
+            });
             let strings = table.strings();
             for (i, b) in best.iter().enumerate() {
                 if let Some((_, _, index, d)) = *b {
@@ -298,7 +335,21 @@ impl Object {
             return HashMap::new();
         };
         let _ = h;
-        dwarf::frames(|name| self.section(name).unwrap_or(&[]), e, queries)
+        // After each unit, every debug section's pages go: the peak is one unit's
+        // share of them, not the sum over the units read.
+        let release = || {
+            for name in dwarf::SECTIONS {
+                if let Some(s) = self.section(name) {
+                    self.map.release(s);
+                }
+            }
+        };
+        dwarf::frames(
+            |name| self.section(name).unwrap_or(&[]),
+            e,
+            queries,
+            release,
+        )
     }
 }
 
@@ -329,10 +380,17 @@ mod tests {
     fn resolves_this_test_with_its_file_and_line() {
         let ips = stack();
         let r = resolve_return_addresses(&Mappings::of_self(), &ips);
-        let frames: Vec<&Frame> = ips.iter().filter_map(|a| r.frames.get(a)).flatten().collect();
+        let frames: Vec<&Frame> = ips
+            .iter()
+            .filter_map(|a| r.frames.get(a))
+            .flatten()
+            .collect();
         let f = frames
             .iter()
-            .find(|f| f.function.contains("resolves_this_test_with_its_file_and_line"))
+            .find(|f| {
+                f.function
+                    .contains("resolves_this_test_with_its_file_and_line")
+            })
             .unwrap_or_else(|| panic!("{frames:#?}"));
         // The workspace builds with line tables.
         assert!(
@@ -345,8 +403,9 @@ mod tests {
         assert_eq!(r.line_tables(), Some(true));
         // Physical frames carry the symbol's full path, demangled without its hash.
         assert!(
-            frames.iter().any(|f| !f.inlined
-                && f.function == "soak_harness::symbolize::tests::stack"),
+            frames
+                .iter()
+                .any(|f| !f.inlined && f.function == "soak_harness::symbolize::tests::stack"),
             "{frames:#?}"
         );
     }

@@ -78,7 +78,9 @@ impl Lock {
                 let value = value.trim();
                 match key.trim() {
                     "name" => p.name = quoted(value).unwrap_or_default().to_string(),
-                    "version" => p.versions.push(quoted(value).unwrap_or_default().to_string()),
+                    "version" => p
+                        .versions
+                        .push(quoted(value).unwrap_or_default().to_string()),
                     "source" => p.downloaded = true,
                     "dependencies" => {
                         // `dependencies = [` on its own, or a one-line list.

@@ -129,11 +129,9 @@ impl Convention for Rust {
             package: package.map(str::to_string),
             version: None,
         };
-        if self
-            .keep
-            .iter()
-            .any(|k| function.starts_with(k.as_str()) || file.is_some_and(|f| f.contains(k.as_str())))
-        {
+        if self.keep.iter().any(|k| {
+            function.starts_with(k.as_str()) || file.is_some_and(|f| f.contains(k.as_str()))
+        }) {
             return own(krate);
         }
         if plumbing(function) {
@@ -148,8 +146,7 @@ impl Convention for Rust {
                 };
             }
         }
-        if krate == Some("hashbrown") || krate.is_some_and(|k| STD.contains(&k) && file.is_none())
-        {
+        if krate == Some("hashbrown") || krate.is_some_and(|k| STD.contains(&k) && file.is_none()) {
             return Origin::of(Kind::Std);
         }
         if let Some(path) = file {
@@ -212,7 +209,14 @@ impl Convention for Rust {
 
 /// The allocator's shims and the profilers' frames.
 fn plumbing(function: &str) -> bool {
-    const PREFIXES: [&str; 6] = ["__rust_", "__rdl_", "__rg_", "dhat::", "<dhat::", "backtrace::"];
+    const PREFIXES: [&str; 6] = [
+        "__rust_",
+        "__rdl_",
+        "__rg_",
+        "dhat::",
+        "<dhat::",
+        "backtrace::",
+    ];
     PREFIXES.iter().any(|p| function.starts_with(p))
 }
 
@@ -360,7 +364,10 @@ dependencies = ["governor"]
         use Kind::*;
         let dep = |p: &str, v: &str| (Dependency, Some(p.to_string()), Some(v.to_string()));
         assert_eq!(
-            kind("governor::state::keyed::DashMapStateStore<K,S>::measure_and_replace", None),
+            kind(
+                "governor::state::keyed::DashMapStateStore<K,S>::measure_and_replace",
+                None
+            ),
             dep("governor", "0.10.4")
         );
         // The impl of a dependency's trait for another dependency's type lives in
@@ -372,25 +379,45 @@ dependencies = ["governor"]
             ),
             dep("governor", "0.10.4")
         );
-        assert_eq!(kind("<alloc::string::String as core::clone::Clone>::clone", None).0, Std);
-        assert_eq!(kind("hashbrown::raw::RawTable<T,A>::reserve_rehash", None).0, Std);
-        assert_eq!(kind("alloc::raw_vec::RawVecInner<A>::grow_one", None).0, Std);
+        assert_eq!(
+            kind("<alloc::string::String as core::clone::Clone>::clone", None).0,
+            Std
+        );
+        assert_eq!(
+            kind("hashbrown::raw::RawTable<T,A>::reserve_rehash", None).0,
+            Std
+        );
+        assert_eq!(
+            kind("alloc::raw_vec::RawVecInner<A>::grow_one", None).0,
+            Std
+        );
         assert_eq!(kind("malloc", None).0, Std);
         assert_eq!(
             kind("outside_crate::limiter::Cooldowns::check", None),
             (Own, Some("outside_crate".to_string()), None)
         );
         // A user's impl of a standard trait is the user's.
-        assert_eq!(kind("<my_app::Session as core::clone::Clone>::clone", None).0, Own);
+        assert_eq!(
+            kind("<my_app::Session as core::clone::Clone>::clone", None).0,
+            Own
+        );
         // The harness: measuring machinery and run loop are plumbing, the
         // injected leak is not.
         let harness = |f: &str| rust().origin(f, None).kind;
         assert_eq!(
-            harness("<soak_harness::alloc::Counting<A> as core::alloc::global::GlobalAlloc>::realloc"),
+            harness(
+                "<soak_harness::alloc::Counting<A> as core::alloc::global::GlobalAlloc>::realloc"
+            ),
             Plumbing
         );
-        assert_eq!(harness("soak_harness::alloc::Counting<A>::realloc_moving"), Plumbing);
-        assert_eq!(harness("soak_harness::scenario::Ticker::next::{{closure}}"), Plumbing);
+        assert_eq!(
+            harness("soak_harness::alloc::Counting<A>::realloc_moving"),
+            Plumbing
+        );
+        assert_eq!(
+            harness("soak_harness::scenario::Ticker::next::{{closure}}"),
+            Plumbing
+        );
         assert_eq!(harness("soak_harness::inject::spawn::{{closure}}"), Own);
         assert_eq!(harness("__rust_alloc"), Plumbing);
         assert!(rust().drives("soak_harness::run::replay", None));
@@ -408,18 +435,33 @@ dependencies = ["governor"]
             (Dependency, Some("governor".into()), Some("0.10.4".into()))
         );
         let hb = "/root/.cargo/registry/src/index.crates.io-1949cf8c6b5b557f/hashbrown-0.14.5/src/raw/mod.rs";
-        assert_eq!(kind("reserve_rehash<(alloc::string::String, u64)>", Some(hb)).0, Std);
+        assert_eq!(
+            kind("reserve_rehash<(alloc::string::String, u64)>", Some(hb)).0,
+            Std
+        );
         assert_eq!(
             kind("push<u8>", Some("/rustc/abc/library/alloc/src/vec/mod.rs")).0,
             Std
         );
-        assert_eq!(kind("upsert<K, V>", Some("components/src/ttl_map.rs")).0, Own);
+        assert_eq!(
+            kind("upsert<K, V>", Some("components/src/ttl_map.rs")).0,
+            Own
+        );
         assert_eq!(kind("check", Some("/home/u/app/src/limiter.rs")).0, Own);
-        assert_eq!(kind("{async_block#0}", Some("harness/src/run.rs")).0, Plumbing);
-        assert_eq!(kind("{async_block#0}", Some("harness/src/inject.rs")).0, Own);
+        assert_eq!(
+            kind("{async_block#0}", Some("harness/src/run.rs")).0,
+            Plumbing
+        );
+        assert_eq!(
+            kind("{async_block#0}", Some("harness/src/inject.rs")).0,
+            Own
+        );
         assert!(rust().drives("{async_block#0}", Some("/x/soak/harness/src/run.rs")));
         assert_eq!(
-            kind("f", Some("/u/.cargo/git/checkouts/mylib-0123abcd/4567/src/lib.rs")),
+            kind(
+                "f",
+                Some("/u/.cargo/git/checkouts/mylib-0123abcd/4567/src/lib.rs")
+            ),
             (Dependency, Some("mylib".into()), None)
         );
         assert_eq!(
@@ -432,7 +474,11 @@ dependencies = ["governor"]
         );
         // The harness from the registry is still the harness.
         assert_eq!(
-            kind("f", Some("/r/registry/src/idx/soak-harness-0.1.0/src/sites/capture.rs")).0,
+            kind(
+                "f",
+                Some("/r/registry/src/idx/soak-harness-0.1.0/src/sites/capture.rs")
+            )
+            .0,
             Plumbing
         );
     }
@@ -442,7 +488,10 @@ dependencies = ["governor"]
         let r = Rust::new(None, &["governor-".to_string(), "dashmap::".to_string()]);
         let reg = "/r/registry/src/idx/governor-0.10.4/src/lib.rs";
         assert_eq!(r.origin("check_key", Some(reg)).kind, Kind::Own);
-        assert_eq!(r.origin("dashmap::DashMap<K,V>::insert", None).kind, Kind::Own);
+        assert_eq!(
+            r.origin("dashmap::DashMap<K,V>::insert", None).kind,
+            Kind::Own
+        );
     }
 
     #[test]
@@ -461,7 +510,10 @@ dependencies = ["governor"]
             impl_parts("<alloc::vec::Vec<T> as core::clone::Clone>::clone"),
             (Some("alloc::vec::Vec<T>"), Some("core::clone::Clone"))
         );
-        assert_eq!(impl_parts("<a::B<fn() -> u8>>::f"), (Some("a::B<fn() -> u8>"), None));
+        assert_eq!(
+            impl_parts("<a::B<fn() -> u8>>::f"),
+            (Some("a::B<fn() -> u8>"), None)
+        );
         assert_eq!(impl_parts("a::b"), (Some("a::b"), None));
         assert_eq!(first_crate("&mut alloc::vec::Vec<T>"), Some("alloc"));
         assert_eq!(first_crate("u64"), None);

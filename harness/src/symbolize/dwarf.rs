@@ -21,13 +21,28 @@ use super::{demangle, Frame};
 
 type R<'a> = EndianSlice<'a, RunTimeEndian>;
 
+/// The debug sections read (whose pages are released after each unit).
+pub const SECTIONS: [&str; 10] = [
+    ".debug_info",
+    ".debug_abbrev",
+    ".debug_aranges",
+    ".debug_line",
+    ".debug_line_str",
+    ".debug_ranges",
+    ".debug_rnglists",
+    ".debug_str",
+    ".debug_str_offsets",
+    ".debug_addr",
+];
+
 /// Each address's frames, innermost first, for the `queries` (sorted) that lie in
 /// a unit with debug information. `section` gives a section's bytes by name (empty
-/// when absent).
+/// when absent); `release` is called after the unit lookup and after each unit.
 pub fn frames<'a>(
     section: impl Fn(&str) -> &'a [u8],
     endian: Endianness,
     queries: &[u64],
+    release: impl Fn(),
 ) -> HashMap<u64, Vec<Frame>> {
     let e = match endian {
         Endianness::Little => RunTimeEndian::Little,
@@ -39,6 +54,7 @@ pub fn frames<'a>(
         return HashMap::new();
     };
     let (units, by_unit) = units_of(&dwarf, queries);
+    release();
     let cx = Cx {
         dwarf: &dwarf,
         units,
@@ -53,6 +69,7 @@ pub fn frames<'a>(
                 out.insert(*q, frames);
             }
         }
+        release();
     }
     out
 }
@@ -205,7 +222,9 @@ impl<'a> Cx<'_, 'a> {
                 }
             }
             prev = (!row.end_sequence()).then(|| {
-                let line = row.line().map_or(0, |l| u32::try_from(l.get()).unwrap_or(0));
+                let line = row
+                    .line()
+                    .map_or(0, |l| u32::try_from(l.get()).unwrap_or(0));
                 (addr, row.file_index(), line)
             });
         }

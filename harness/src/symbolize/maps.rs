@@ -116,7 +116,9 @@ mod tests {
         // A deleted file is read through its map_files link.
         assert_eq!(
             m.locate(0x7f0000300010).map(|(p, _)| p.to_path_buf()),
-            Some(PathBuf::from("/proc/42/map_files/7f0000300000-7f0000301000"))
+            Some(PathBuf::from(
+                "/proc/42/map_files/7f0000300000-7f0000301000"
+            ))
         );
     }
 
