@@ -534,8 +534,12 @@ fn label(sites: &mut [SiteGrowth]) {
     let mut labels = Vec::with_capacity(sites.len());
     for i in 0..sites.len() {
         let mut same: Vec<usize> = (0..sites.len()).filter(|&j| base[j] == base[i]).collect();
-        let outward = 1..sites[i].frames.len() as isize - owner_at[i] as isize;
-        let inward = (1..=owner_at[i] as isize).map(|r| -r);
+        // As far out and in as any of them reaches: a frame one has and another
+        // lacks tells them apart too.
+        let reach_out = same.iter().map(|&j| sites[j].frames.len() - owner_at[j]).max();
+        let reach_in = same.iter().map(|&j| owner_at[j]).max().unwrap_or(0);
+        let outward = 1..reach_out.unwrap_or(1) as isize;
+        let inward = (1..=reach_in as isize).map(|r| -r);
         let mut parts = Vec::new();
         for rel in outward.chain(inward) {
             if same.len() <= 1 {
@@ -807,6 +811,15 @@ mod tests {
         label(&mut two);
         assert_eq!(two[0].label, "ttl_map.rs:342 upsert via anti_spam.rs:76");
         assert_eq!(two[1].label, "ttl_map.rs:342 upsert via anti_spam.rs:84");
+        // One stack has a closure inward of the owner, the other none.
+        let form = frame("form", "scenarios/src/raid_burst.rs", 256);
+        let mut two = vec![
+            site("s1", 2.0, &[c(255), form.clone()], 1),
+            site("s2", 1.0, &[form], 0),
+        ];
+        label(&mut two);
+        assert_eq!(two[0].label, "raid_burst.rs:256 form via anti_spam.rs:255");
+        assert_eq!(two[1].label, "raid_burst.rs:256 form");
     }
 
     #[test]

@@ -819,4 +819,11 @@ fn print_outcome(o: &Outcome) {
             outln!("  teardown: gauge {name} still at {v} after shutdown");
         }
     }
+    // Once per process: every run of a binary without line tables would repeat it.
+    if let Some(hint) = s.site_sampling.as_ref().and_then(|x| x.hint.as_deref()) {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            outln!("  note: {hint}");
+        }
+    }
 }

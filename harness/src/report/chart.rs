@@ -1,6 +1,7 @@
-//! `heap.svg` and `heap.png`: live heap and RSS over virtual hours with the fitted
-//! growth and the budget, and beneath it one small panel per other series (load,
-//! tasks and descriptors, each gauge). An inconclusive run gets its state and
+//! `heap.svg` and `heap.png`: live heap over virtual hours with the fitted growth
+//! and the budget (the panel scaled to the heap, RSS on its own axis on the
+//! right), and beneath it one small panel per other series (load, tasks and
+//! descriptors, each gauge). An inconclusive run gets its state and
 //! reasons in a line above the chart. Drawn from the sample table and summary only.
 //!
 //! A live run's chart (`summary.mode == "live"`) is drawn over wall time (minutes
@@ -360,6 +361,48 @@ fn plot<DB: DrawingBackend>(
     root.present().map_err(e)
 }
 
+/// A segment from `a` to `b` clipped to `y ≤ top` (and `y ≥ bottom`): the
+/// visible part, if any. Lines that leave the panel stop at its edge.
+fn clip(a: (f64, f64), b: (f64, f64), bottom: f64, top: f64) -> Option<[(f64, f64); 2]> {
+    let at = |y: f64| {
+        if (b.1 - a.1).abs() < f64::EPSILON {
+            a.0
+        } else {
+            a.0 + (b.0 - a.0) * (y - a.1) / (b.1 - a.1)
+        }
+    };
+    let clamp = |p: (f64, f64)| -> (f64, f64) {
+        if p.1 > top {
+            (at(top), top)
+        } else if p.1 < bottom {
+            (at(bottom), bottom)
+        } else {
+            p
+        }
+    };
+    let both_out = (a.1 > top && b.1 > top) || (a.1 < bottom && b.1 < bottom);
+    (!both_out).then(|| [clamp(a), clamp(b)])
+}
+
+/// The range a series spans, with a margin; from zero when its lowest value is
+/// under a quarter of its highest (a climb from nothing reads as one).
+fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+    if !lo.is_finite() {
+        return None;
+    }
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.01).max(0.01);
+    let lo = if lo < 0.25 * hi { 0.0 } else { (lo - pad).max(0.0) };
+    Some((lo, hi + pad))
+}
+
+/// The top panel. A virtual run's is scaled to the live heap — the fitted
+/// growth and the budget's start with it, the budget line stopping at the
+/// panel's edge — with RSS on its own axis on the right, so a healthy heap's
+/// swing fills the panel however large RSS is. A live run (no heap column) fits
+/// and scales to the target's RSS.
 fn heap_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Samples,
@@ -370,22 +413,20 @@ fn heap_panel<DB: DrawingBackend>(
     let x = |h: f64| h * axis.per_hour;
     let live: Vec<f64> = s.column("live_bytes").unwrap_or_default();
     let rss: Vec<f64> = s.column("rss_bytes").unwrap_or_default();
+    let has_heap = live.iter().any(|v| v.is_finite());
     let hours = axis.span;
     let heap = top_resource(sum);
     let est = heap.and_then(|h| h.estimate);
     let budget = heap.and_then(|h| h.spec.budget_per_hour).unwrap_or(0.0);
-    let mut ymax = live
-        .iter()
-        .chain(&rss)
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0, f64::max);
-    if let Some(e) = est {
-        ymax = ymax
-            .max(e.trend_at(e.to_hours))
-            .max(e.trend_start + budget * (e.to_hours - e.from_hours));
-    }
-    let ymax = (ymax / MIB * 1.1).max(0.1);
+    let main: &[f64] = if has_heap { &live } else { &rss };
+    let fit_ends = est.map(|e| [e.trend_at(e.from_hours), e.trend_at(e.to_hours), e.trend_start]);
+    let (lo, hi) = span(
+        main.iter()
+            .copied()
+            .chain(fit_ends.into_iter().flatten())
+            .map(|v| v / MIB),
+    )
+    .unwrap_or((0.0, 1.0));
     let title = format!(
         "{} ({}, seed {}) — {}",
         sum.scenario,
@@ -395,21 +436,40 @@ fn heap_panel<DB: DrawingBackend>(
     );
     let per = if sum.is_live() { "/wall h" } else { "/h" };
     let suffix = axis.suffix;
+    let rss_range = if has_heap {
+        span(rss.iter().map(|v| v / MIB))
+    } else {
+        None
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
         .margin(10)
         .x_label_area_size(34)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..hours, 0f64..ymax)?;
+        .right_y_label_area_size(if rss_range.is_some() { 70 } else { 0 })
+        .build_cartesian_2d(0f64..hours, lo..hi)?
+        .set_secondary_coord(0f64..hours, {
+            let (a, b) = rss_range.unwrap_or((0.0, 1.0));
+            a..b
+        });
     chart
         .configure_mesh()
         .x_desc(axis.desc)
-        .y_desc("MiB")
+        .y_desc(if has_heap { "live heap, MiB" } else { "MiB" })
         .x_labels(13)
         .x_label_formatter(&|h| axis_label(*h, hours, suffix))
         .y_label_formatter(&|v| format!("{v:.1}"))
         .label_style((FONT, 13))
         .draw()?;
+    let green = PALETTE[1];
+    if rss_range.is_some() {
+        chart
+            .configure_secondary_axes()
+            .y_desc("RSS, MiB")
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .label_style((FONT, 13).into_font().color(&green.mix(0.9)))
+            .draw()?;
+    }
     let line = |v: &[f64]| -> Vec<(f64, f64)> {
         t.iter()
             .zip(v)
@@ -418,32 +478,36 @@ fn heap_panel<DB: DrawingBackend>(
             .collect()
     };
     let blue = PALETTE[0];
-    let green = PALETTE[1];
-    if live.iter().any(|v| v.is_finite()) {
+    if has_heap {
         chart
             .draw_series(LineSeries::new(line(&live), blue.stroke_width(2)))?
             .label("live heap")
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], blue.stroke_width(2))
             });
-    }
-    let rss_style = if sum.is_live() {
-        green.stroke_width(2)
+        chart
+            .draw_secondary_series(LineSeries::new(line(&rss), green.mix(0.7).stroke_width(1)))?
+            .label("RSS (right axis)")
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], green));
     } else {
-        green.mix(0.7).stroke_width(1)
-    };
-    chart
-        .draw_series(LineSeries::new(line(&rss), rss_style))?
-        .label(if sum.is_live() { "target RSS" } else { "RSS" })
-        .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], green));
+        chart
+            .draw_series(LineSeries::new(line(&rss), green.stroke_width(2)))?
+            .label(if sum.is_live() { "target RSS" } else { "RSS" })
+            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], green));
+    }
     if let Some(e) = est {
         let red = PALETTE[2];
-        let fit = vec![
+        let fit = clip(
             (x(e.from_hours), e.trend_at(e.from_hours) / MIB),
             (x(e.to_hours), e.trend_at(e.to_hours) / MIB),
-        ];
+            lo,
+            hi,
+        );
         chart
-            .draw_series(LineSeries::new(fit, red.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                fit.into_iter().flatten(),
+                red.stroke_width(2),
+            ))?
             .label(format!(
                 "fitted growth {}{per} (late half {}{per})",
                 bytes_text(e.per_hour),
@@ -451,15 +515,22 @@ fn heap_panel<DB: DrawingBackend>(
             ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], red.stroke_width(2)));
         let orange = PALETTE[4];
-        let b = vec![
+        let b = clip(
             (x(e.from_hours), e.trend_start / MIB),
             (
                 x(e.to_hours),
                 (e.trend_start + budget * (e.to_hours - e.from_hours)) / MIB,
             ),
-        ];
+            lo,
+            hi,
+        );
         chart
-            .draw_series(DashedLineSeries::new(b, 8, 5, orange.stroke_width(2)))?
+            .draw_series(DashedLineSeries::new(
+                b.into_iter().flatten(),
+                8,
+                5,
+                orange.stroke_width(2),
+            ))?
             .label(format!("budget {}{per}", bytes_text(budget)))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2))
