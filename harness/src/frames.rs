@@ -21,8 +21,9 @@
 //! standard library nor plumbing — except that a closure passed to code of the
 //! same origin (own code to own code, a crate to itself) runs for that caller,
 //! which then owns it (`TtlMap::upsert` owns what the value constructor it was
-//! handed allocates). When the owner is a dependency, the user's own frame that
-//! called into it follows: "`flume::Shared::recv` ← `my_service::worker`". Frames
+//! handed allocates), and that a dependency's dependency answers for the direct
+//! dependency that called it (governor owns what it keeps in its dashmap). When
+//! the owner is a dependency, the user's own frame that called into it follows: "`flume::Shared::recv` ← `my_service::worker`". Frames
 //! outward of the harness's run loop (the test or `main` that started the run)
 //! are never candidates. A stack with no candidate at all is a capture problem
 //! (too shallow to reach a frame of substance): it keeps no owner.
@@ -92,6 +93,12 @@ pub trait Convention {
     /// else is left.
     fn hidden(&self, function: &str, file: Option<&str>) -> bool {
         self.origin(function, file).kind == Kind::Plumbing
+    }
+    /// Whether the user's code depends on `package` directly; a dependency's
+    /// dependency is context for the dependency that called it (governor, not
+    /// the dashmap it keeps its keys in). Unknown packages are direct.
+    fn direct(&self, _package: &str) -> bool {
+        true
     }
     /// Whether the function is a closure (or the like), which runs on behalf of
     /// a caller of the same origin.
@@ -273,6 +280,19 @@ pub fn show(chain: &[Frame], conv: &dyn Convention) -> Shown {
     {
         owner += 1;
     }
+    // A dependency's dependency answers for the dependency that called it, when
+    // one does before the user's code.
+    let transitive = |f: &Frame| {
+        f.kind == Kind::Dependency && f.package.as_deref().is_some_and(|p| !conv.direct(p))
+    };
+    if transitive(&chain[cands[owner]]) {
+        if let Some(k) = (owner + 1..cands.len())
+            .take_while(|&k| chain[cands[k]].kind == Kind::Dependency)
+            .find(|&k| !transitive(&chain[cands[k]]))
+        {
+            owner = k;
+        }
+    }
     let caller = (chain[cands[owner]].kind == Kind::Dependency)
         .then(|| (owner + 1..cands.len()).find(|&k| chain[cands[k]].kind == Kind::Own))
         .flatten();
@@ -280,9 +300,9 @@ pub fn show(chain: &[Frame], conv: &dyn Convention) -> Shown {
         .iter()
         .rposition(|&i| chain[i].kind == Kind::Own)
         .map_or(cands.len() - 1, |k| k.max(owner));
-    // Between a dependency owner and the user's caller, two frames of the
-    // dependency's own callers at most.
-    let mut picked: Vec<usize> = (0..=owner).collect();
+    // Inward of the owner (closures it ran, its dependency's frames) and between
+    // a dependency owner and the user's caller, two frames at most.
+    let mut picked: Vec<usize> = (owner.saturating_sub(2)..=owner).collect();
     let after = owner + 1..=last_own;
     for k in after {
         let between = caller.is_some_and(|c| k < c);
@@ -402,6 +422,11 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
 name = "tokio"
 version = "1.47.1"
 source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "outside-crate"
+version = "0.1.0"
+dependencies = ["governor", "tokio"]
 "#,
         )
     }
@@ -459,11 +484,12 @@ source = "registry+https://github.com/rust-lang/crates.io-index"
             raw("std::rt::lang_start_internal", None, None),
             raw("main", None, None),
         ];
+        // dashmap is governor's dependency, not the user's: governor answers.
         assert_eq!(
             shown(&stack),
             [
-                "*dashmap::DashMap::_entry",
-                "governor::state::keyed::DashMapStateStore::measure_and_replace",
+                "dashmap::DashMap::_entry",
+                "*governor::state::keyed::DashMapStateStore::measure_and_replace",
                 "governor::RateLimiter::check_key",
                 "<outside_crate::limiter::Cooldowns::check",
                 "outside_crate::governor_keys::GovernorKeys::run::{{closure}}",

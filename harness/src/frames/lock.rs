@@ -126,6 +126,14 @@ impl Lock {
         self.packages.get(crate_name)
     }
 
+    /// Whether code built from the user's tree depends on crate `krate` directly
+    /// (`false` for a dependency's dependency).
+    pub fn direct(&self, krate: &str) -> bool {
+        self.packages
+            .values()
+            .any(|p| !p.downloaded && p.deps.iter().any(|d| d == krate))
+    }
+
     /// Whether crate `a` depends on crate `b` directly.
     pub fn depends(&self, a: &str, b: &str) -> bool {
         self.get(a).is_some_and(|p| p.deps.iter().any(|d| d == b))
@@ -213,6 +221,8 @@ dependencies = ["gimli"]
         assert_eq!(own.name, "outside-crate");
         assert!(l.depends("outside_crate", "soak_harness"));
         assert!(l.depends("soak_harness", "gimli"));
+        assert!(l.direct("governor") && l.direct("gimli"));
+        assert!(!l.direct("dashmap"), "governor's, not ours");
         assert!(!l.get("soak_harness").expect("harness").downloaded);
         assert_eq!(
             l.get("hashbrown").expect("both").versions,

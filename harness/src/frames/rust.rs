@@ -200,6 +200,12 @@ impl Convention for Rust {
             || Rust::harness_module(function, file).is_some_and(|m| MEASURING.contains(&m))
     }
 
+    fn direct(&self, package: &str) -> bool {
+        self.lock
+            .as_ref()
+            .is_none_or(|l| l.get(&crate_name(package)).is_none() || l.direct(&crate_name(package)))
+    }
+
     fn runs_for_caller(&self, function: &str) -> bool {
         let name = without_generics(function);
         let last = name.rsplit("::").next().unwrap_or(&name);

@@ -8,8 +8,10 @@
 //! calls gives the frames: the innermost is located by the line row, each outer
 //! one by the call site its inner frame records (`DW_AT_call_file`/`call_line`).
 
+use std::cell::RefCell;
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use gimli::{
     AttributeValue, DebugInfoOffset, DebuggingInformationEntry, Dwarf, EndianSlice,
@@ -58,6 +60,7 @@ pub fn frames<'a>(
     let cx = Cx {
         dwarf: &dwarf,
         units,
+        others: RefCell::new(HashMap::new()),
     };
     let mut out = HashMap::new();
     for (offset, qs) in by_unit {
@@ -136,8 +139,11 @@ struct Link {
 
 struct Cx<'d, 'a> {
     dwarf: &'d Dwarf<R<'a>>,
-    /// Offsets of every unit, sorted (to find the unit of a cross-unit reference).
+    /// Offsets of the units with code, sorted: where to start looking for the
+    /// unit of a cross-unit reference.
     units: Vec<usize>,
+    /// Units parsed for cross-unit references, by offset.
+    others: RefCell<HashMap<usize, Rc<Unit<R<'a>>>>>,
 }
 
 impl<'a> Cx<'_, 'a> {
@@ -148,6 +154,32 @@ impl<'a> Cx<'_, 'a> {
             .header_from_offset(DebugInfoOffset(offset))
             .ok()?;
         self.dwarf.unit(header).ok()
+    }
+
+    /// The unit holding `.debug_info` offset `off`: from the last unit with code
+    /// that starts at or before it, unit headers are followed forward (units
+    /// holding only abstract functions have no address ranges).
+    fn unit_containing(&self, off: usize) -> Option<Rc<Unit<R<'a>>>> {
+        let i = self.units.partition_point(|&u| u <= off);
+        let mut start = i.checked_sub(1).map_or(0, |i| self.units[i]);
+        for _ in 0..100_000 {
+            let header = self
+                .dwarf
+                .debug_info
+                .header_from_offset(DebugInfoOffset(start))
+                .ok()?;
+            let end = start + header.length_including_self();
+            if off < end {
+                if let Some(u) = self.others.borrow().get(&start) {
+                    return Some(Rc::clone(u));
+                }
+                let unit = Rc::new(self.dwarf.unit(header).ok()?);
+                self.others.borrow_mut().insert(start, Rc::clone(&unit));
+                return Some(unit);
+            }
+            start = end;
+        }
+        None
     }
 
     /// The frames of each of `qs` (sorted, all in `unit`).
@@ -351,9 +383,7 @@ impl<'a> Cx<'_, 'a> {
                     return self.name(unit, &e, hops - 1);
                 }
                 Some(AttributeValue::DebugInfoRef(off)) => {
-                    // Another unit: the one whose start is the last at or before it.
-                    let i = self.units.partition_point(|&u| u <= off.0);
-                    let other = self.unit_at(*self.units.get(i.checked_sub(1)?)?)?;
+                    let other = self.unit_containing(off.0)?;
                     let local = off.to_unit_offset(&other.header)?;
                     let e = other.entry(local).ok()?;
                     return self.name(&other, &e, hops - 1);
