@@ -536,7 +536,10 @@ fn label(sites: &mut [SiteGrowth]) {
         let mut same: Vec<usize> = (0..sites.len()).filter(|&j| base[j] == base[i]).collect();
         // As far out and in as any of them reaches: a frame one has and another
         // lacks tells them apart too.
-        let reach_out = same.iter().map(|&j| sites[j].frames.len() - owner_at[j]).max();
+        let reach_out = same
+            .iter()
+            .map(|&j| sites[j].frames.len() - owner_at[j])
+            .max();
         let reach_in = same.iter().map(|&j| owner_at[j]).max().unwrap_or(0);
         let outward = 1..reach_out.unwrap_or(1) as isize;
         let inward = (1..=reach_in as isize).map(|r| -r);

@@ -68,8 +68,11 @@ impl Scenario for Day {
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let leaky = ctx.leaky();
-            let (mut listeners, mut sessions, mut audit) =
-                (Listeners::new(leaky), Sessions::new(leaky), Audit::new(leaky));
+            let (mut listeners, mut sessions, mut audit) = (
+                Listeners::new(leaky),
+                Sessions::new(leaky),
+                Audit::new(leaky),
+            );
             let held = Rc::new(Cell::new(0usize));
             let h = Rc::clone(&held);
             ctx.gauge(Gauge::new("held", move || h.get() as f64))?;

@@ -86,9 +86,10 @@ impl Rust {
         }
     }
 
-    /// The harness module a frame is in (`alloc`, `run`, …), from its path or
-    /// symbol.
-    fn harness_module<'f>(function: &'f str, file: Option<&'f str>) -> Option<&'f str> {
+    /// The harness module a frame is in (`alloc`, `run`, …), from its path or,
+    /// without one, from its symbol when the code is the harness's (not a user's
+    /// impl of a harness trait: `<my::Day as soak_harness::Scenario>::run`).
+    fn harness_module<'f>(&self, function: &'f str, file: Option<&'f str>) -> Option<&'f str> {
         if let Some(f) = file {
             let rest = f
                 .find("harness/src/")
@@ -102,6 +103,9 @@ impl Rust {
                 let module = rest.split('/').next().unwrap_or(rest);
                 return Some(module.strip_suffix(".rs").unwrap_or(module));
             }
+            return None;
+        }
+        if self.crate_of(function) != Some("soak_harness") {
             return None;
         }
         let (ty, tr) = impl_parts(function);
@@ -137,7 +141,7 @@ impl Convention for Rust {
         if plumbing(function) {
             return Origin::of(Kind::Plumbing);
         }
-        if let Some(m) = Rust::harness_module(function, file) {
+        if let Some(m) = self.harness_module(function, file) {
             if m != INJECTOR {
                 return Origin {
                     kind: Kind::Plumbing,
@@ -192,12 +196,15 @@ impl Convention for Rust {
     }
 
     fn drives(&self, function: &str, file: Option<&str>) -> bool {
-        Rust::harness_module(function, file).is_some_and(|m| DRIVERS.contains(&m))
+        self.harness_module(function, file)
+            .is_some_and(|m| DRIVERS.contains(&m))
     }
 
     fn hidden(&self, function: &str, file: Option<&str>) -> bool {
         plumbing(function)
-            || Rust::harness_module(function, file).is_some_and(|m| MEASURING.contains(&m))
+            || self
+                .harness_module(function, file)
+                .is_some_and(|m| MEASURING.contains(&m))
     }
 
     fn direct(&self, package: &str) -> bool {
@@ -308,22 +315,91 @@ fn first_crate(path: &str) -> Option<&str> {
     (!head.is_empty() && head.chars().all(|c| c.is_alphanumeric() || c == '_')).then_some(head)
 }
 
-/// A path with every generic argument list removed.
+/// A path with every generic argument list removed; an impl block's segment
+/// (`<impl governor::state::StateStore for dashmap::DashMap<K,V,S>>`) reads
+/// `<impl StateStore for DashMap>`.
 pub fn without_generics(function: &str) -> String {
+    // `<Type<T> as Trait>::method` and `<Type<T>>::method` read as `Type::method`.
+    if let (Some(ty), tr) = impl_parts(function) {
+        if function.trim_start().starts_with('<') && (tr.is_some() || ty != function.trim()) {
+            let rest = &function.trim_start()[1 + close_of(&function.trim_start()[1..])..];
+            let rest = rest.strip_prefix('>').unwrap_or(rest);
+            return format!("{}{}", without_generics(ty), without_generics(rest));
+        }
+    }
     let mut flat = String::with_capacity(function.len());
     let mut depth = 0usize;
     let mut prev = ' ';
-    for ch in function.chars() {
+    let mut impl_at: Option<usize> = None;
+    for (i, ch) in function.char_indices() {
         match ch {
-            '<' => depth += 1,
+            '<' => {
+                if depth == 0 && function[i + 1..].starts_with("impl ") {
+                    impl_at = Some(i + 1);
+                }
+                depth += 1;
+            }
             // `fn() -> T` inside generic arguments is not a closing bracket.
-            '>' if prev != '-' => depth = depth.saturating_sub(1),
+            '>' if prev != '-' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    if let Some(start) = impl_at.take() {
+                        flat.push_str(&impl_segment(&function[start..i]));
+                    }
+                }
+            }
             _ if depth == 0 => flat.push(ch),
             _ => {}
         }
         prev = ch;
     }
     flat
+}
+
+/// The position of the `>` that closes an opening `<` just before `text`.
+fn close_of(text: &str) -> usize {
+    let mut depth = 1usize;
+    let mut prev = ' ';
+    for (i, c) in text.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' if prev != '-' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+        prev = c;
+    }
+    text.len()
+}
+
+/// `impl a::Trait<T> for b::Type<U>` → `<impl Trait for Type>`.
+fn impl_segment(inner: &str) -> String {
+    let body = inner.strip_prefix("impl ").unwrap_or(inner);
+    let last = |p: &str| {
+        let flat = without_generics(p.trim());
+        flat.rsplit("::").next().unwrap_or(&flat).to_string()
+    };
+    let mut depth = 0usize;
+    let mut split = None;
+    for (i, c) in body.char_indices() {
+        match c {
+            '<' => depth += 1,
+            '>' => depth = depth.saturating_sub(1),
+            ' ' if depth == 0 && body[i..].starts_with(" for ") => {
+                split = Some(i);
+                break;
+            }
+            _ => {}
+        }
+    }
+    match split {
+        Some(i) => format!("<impl {} for {}>", last(&body[..i]), last(&body[i + 5..])),
+        None => format!("<impl {}>", last(body)),
+    }
 }
 
 /// The package a crate name in a symbol stands for, as cargo names it.
@@ -425,6 +501,11 @@ dependencies = ["governor"]
             Plumbing
         );
         assert_eq!(harness("soak_harness::inject::spawn::{{closure}}"), Own);
+        // A user's impl of the harness's trait is the user's code.
+        assert_eq!(
+            harness("<outside_crate::governor_keys::GovernorKeys as soak_harness::scenario::Scenario>::run::{{closure}}"),
+            Own
+        );
         assert_eq!(harness("__rust_alloc"), Plumbing);
         assert!(rust().drives("soak_harness::run::replay", None));
         assert!(!rust().drives("soak_harness::scenario::Ctx::gauge", None));
@@ -524,5 +605,22 @@ dependencies = ["governor"]
         assert_eq!(first_crate("&mut alloc::vec::Vec<T>"), Some("alloc"));
         assert_eq!(first_crate("u64"), None);
         assert_eq!(without_generics("a::B<T, fn() -> C<D>>::f<E>"), "a::B::f");
+        assert_eq!(
+            without_generics(
+                "governor::state::keyed::dashmap::<impl governor::state::StateStore for \
+                 dashmap::DashMap<K,governor::state::in_memory::InMemoryState,S>>::measure_and_replace"
+            ),
+            "governor::state::keyed::dashmap::<impl StateStore for DashMap>::measure_and_replace"
+        );
+        assert_eq!(
+            without_generics(
+                "<outside_crate::Day as soak_harness::scenario::Scenario>::run::{{closure}}"
+            ),
+            "outside_crate::Day::run::{{closure}}"
+        );
+        assert_eq!(
+            without_generics("<alloc::vec::Vec<T>>::push"),
+            "alloc::vec::Vec::push"
+        );
     }
 }

@@ -389,12 +389,18 @@ fn clip(a: (f64, f64), b: (f64, f64), bottom: f64, top: f64) -> Option<[(f64, f6
 fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
     let (lo, hi) = values
         .filter(|v| v.is_finite())
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| (l.min(v), h.max(v)));
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
     if !lo.is_finite() {
         return None;
     }
     let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.01).max(0.01);
-    let lo = if lo < 0.25 * hi { 0.0 } else { (lo - pad).max(0.0) };
+    let lo = if lo < 0.25 * hi {
+        0.0
+    } else {
+        (lo - pad).max(0.0)
+    };
     Some((lo, hi + pad))
 }
 
@@ -419,7 +425,13 @@ fn heap_panel<DB: DrawingBackend>(
     let est = heap.and_then(|h| h.estimate);
     let budget = heap.and_then(|h| h.spec.budget_per_hour).unwrap_or(0.0);
     let main: &[f64] = if has_heap { &live } else { &rss };
-    let fit_ends = est.map(|e| [e.trend_at(e.from_hours), e.trend_at(e.to_hours), e.trend_start]);
+    let fit_ends = est.map(|e| {
+        [
+            e.trend_at(e.from_hours),
+            e.trend_at(e.to_hours),
+            e.trend_start,
+        ]
+    });
     let (lo, hi) = span(
         main.iter()
             .copied()
