@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (the README's): formatting and lints first (cheap, and
 # a warning fails CI), the GitHub workflow through actionlint, the outside example
-# (its lints and tests, built with line tables and without), then every test, optimised, each test in its own process
-# (heap-measuring tests need the process to themselves).
+# (its lints and tests, built with line tables and without), then every test,
+# optimised, each test in its own process (heap-measuring tests need the process to
+# themselves).
 # Installs cargo-nextest first if this machine does not have it, and the CI tools
 # (actionlint, junitparser: ci/tools.sh).
 set -euo pipefail
