@@ -384,6 +384,17 @@ fn clip(a: (f64, f64), b: (f64, f64), bottom: f64, top: f64) -> Option<[(f64, f6
     (!both_out).then(|| [clamp(a), clamp(b)])
 }
 
+/// Decimals that tell apart the labels of an axis spanning `span`.
+fn decimals(span: f64) -> usize {
+    if span >= 5.0 {
+        1
+    } else if span >= 0.5 {
+        2
+    } else {
+        3
+    }
+}
+
 /// The range a series spans, with a margin; from zero when its lowest value is
 /// under a quarter of its highest (a climb from nothing reads as one).
 fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
@@ -448,8 +459,10 @@ fn heap_panel<DB: DrawingBackend>(
     );
     let per = if sum.is_live() { "/wall h" } else { "/h" };
     let suffix = axis.suffix;
+    // RSS is context on its own axis, from zero: its level in proportion, not its
+    // wiggles magnified.
     let rss_range = if has_heap {
-        span(rss.iter().map(|v| v / MIB))
+        span(rss.iter().map(|v| v / MIB)).map(|(_, hi)| (0.0, hi))
     } else {
         None
     };
@@ -470,7 +483,7 @@ fn heap_panel<DB: DrawingBackend>(
         .y_desc(if has_heap { "live heap, MiB" } else { "MiB" })
         .x_labels(13)
         .x_label_formatter(&|h| axis_label(*h, hours, suffix))
-        .y_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.*}", decimals(hi - lo)))
         .label_style((FONT, 13))
         .draw()?;
     let green = PALETTE[1];
