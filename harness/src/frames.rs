@@ -405,30 +405,7 @@ mod tests {
     }
 
     fn lock() -> lock::Lock {
-        lock::Lock::parse(
-            r#"
-[[package]]
-name = "governor"
-version = "0.10.4"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-dependencies = ["dashmap"]
-
-[[package]]
-name = "dashmap"
-version = "6.1.0"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "tokio"
-version = "1.47.1"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "outside-crate"
-version = "0.1.0"
-dependencies = ["governor", "tokio"]
-"#,
-        )
+        lock::Lock::parse(lock::EXAMPLE)
     }
 
     fn shown(stack: &[symbolize::Frame]) -> Vec<String> {

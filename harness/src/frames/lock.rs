@@ -157,6 +157,32 @@ fn read_small(path: &Path) -> std::io::Result<String> {
     Ok(text)
 }
 
+/// A lock of a user's crate on governor (which depends on dashmap) and tokio, for
+/// tests.
+#[cfg(test)]
+pub(crate) const EXAMPLE: &str = r#"
+[[package]]
+name = "governor"
+version = "0.10.4"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+dependencies = ["dashmap"]
+
+[[package]]
+name = "dashmap"
+version = "6.1.0"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "tokio"
+version = "1.47.1"
+source = "registry+https://github.com/rust-lang/crates.io-index"
+
+[[package]]
+name = "outside-crate"
+version = "0.1.0"
+dependencies = ["governor", "tokio"]
+"#;
+
 #[cfg(test)]
 mod tests {
     use super::*;

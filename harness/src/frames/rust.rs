@@ -414,25 +414,7 @@ mod tests {
     use super::*;
 
     fn rust() -> Rust {
-        let lock = Lock::parse(
-            r#"
-[[package]]
-name = "governor"
-version = "0.10.4"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-dependencies = ["dashmap"]
-
-[[package]]
-name = "dashmap"
-version = "6.1.0"
-source = "registry+https://github.com/rust-lang/crates.io-index"
-
-[[package]]
-name = "outside-crate"
-version = "0.1.0"
-dependencies = ["governor"]
-"#,
-        );
+        let lock = Lock::parse(crate::frames::lock::EXAMPLE);
         Rust::new(Some(lock), &[])
     }
 
