@@ -237,7 +237,7 @@ struct Merged {
 }
 
 /// A `sites.csv`-shaped table: `virtual_seconds`, then `{prefix}1`, `{prefix}2`, …
-fn table_of<'v>(times: &[f64], columns: &[&'v [f64]], prefix: &str) -> Samples {
+fn table_of(times: &[f64], columns: &[&[f64]], prefix: &str) -> Samples {
     let mut t = Samples::with_capacity(
         std::iter::once("virtual_seconds".to_string())
             .chain((1..=columns.len()).map(|i| format!("{prefix}{i}")))

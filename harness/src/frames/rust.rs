@@ -254,7 +254,7 @@ pub fn registry_package(path: &str) -> Option<(&str, &str)> {
         .char_indices()
         .filter(|&(k, c)| c == '-' && dir[k + 1..].starts_with(|d: char| d.is_ascii_digit()))
         .map(|(k, _)| k)
-        .last()?;
+        .next_back()?;
     Some((&dir[..cut], &dir[cut + 1..]))
 }
 
