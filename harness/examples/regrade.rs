@@ -8,6 +8,7 @@
 
 use soak_harness::growth;
 use soak_harness::report::load_run;
+use soak_harness::timebase::TimeBase;
 
 fn main() {
     let mut args = std::env::args().skip(1);
@@ -44,8 +45,8 @@ fn main() {
                 };
                 let y = &y[..n];
                 let (Some(e), Some(f)) = (
-                    growth::estimate(t, y, load, warm),
-                    growth::facts(t, y, load, warm),
+                    growth::estimate(t, y, load, warm, TimeBase::VIRTUAL),
+                    growth::facts(t, y, load, warm, TimeBase::VIRTUAL),
                 ) else {
                     continue;
                 };

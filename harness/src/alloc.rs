@@ -423,18 +423,9 @@ pub fn set_dhat(on: bool) {
     });
 }
 
-/// A snapshot of the process's heap as the counting allocator sees it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub struct HeapStats {
-    /// Bytes in live blocks.
-    pub live_bytes: u64,
-    /// Live blocks.
-    pub live_blocks: u64,
-    /// Allocations since the process started (reallocs count once).
-    pub total_allocs: u64,
-    /// Bytes allocated since the process started.
-    pub total_bytes: u64,
-}
+/// A snapshot of the process's heap (defined with the published layout, which
+/// carries one for a preloaded target).
+pub use crate::sites::shared::HeapStats;
 
 /// Sums every thread's slot. Cheap (a few hundred loads); call it once per sample.
 pub fn stats() -> HeapStats {

@@ -22,7 +22,9 @@ use crate::growth;
 use crate::samples::Samples;
 use crate::sites::SiteSeries;
 use crate::symbolize;
+use crate::timebase::TimeBase;
 use crate::units::bytes_text;
+use crate::verdict::ResourceVerdict;
 
 /// Sites kept per run (in `sites.csv` and the summary), fastest growing first.
 pub const SAVED_SITES: usize = 20;
@@ -61,6 +63,17 @@ pub struct SiteSampling {
     /// [`LINE_TABLES_HINT`] when the binary has no line tables.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
+    /// The resource whose bytes the sites split (absent: `heap`).
+    #[serde(default = "heap", skip_serializing_if = "is_heap")]
+    pub resource: String,
+}
+
+fn heap() -> String {
+    "heap".to_string()
+}
+
+fn is_heap(r: &str) -> bool {
+    r == "heap"
 }
 
 /// What a run says once when its binary has no line tables.
@@ -124,14 +137,14 @@ pub struct SiteReport {
 
 /// Load per site row: the samples' `load_events` summed over each row's interval
 /// (the same values when sites were recorded at every sample).
-fn load_at(samples: &Samples, site_seconds: &[f64]) -> Vec<f64> {
-    let t = samples.column("virtual_seconds").unwrap_or_default();
+fn load_at(samples: &Samples, site_hours: &[f64]) -> Vec<f64> {
+    let t = samples.hours();
     let l = samples.column("load_events").unwrap_or_default();
-    let mut out = Vec::with_capacity(site_seconds.len());
+    let mut out = Vec::with_capacity(site_hours.len());
     let mut i = 0;
-    for &s in site_seconds {
+    for &s in site_hours {
         let mut sum = 0.0;
-        while i < t.len() && t[i] <= s + 1e-9 {
+        while i < t.len() && t[i] <= s + 1e-9 / 3600.0 {
             sum += l.get(i).copied().filter(|v| v.is_finite()).unwrap_or(0.0);
             i += 1;
         }
@@ -168,18 +181,18 @@ pub fn fit(
         budget_per_hour,
         heap_growth,
         sample_bytes,
+        time_base,
         ..
     } = *fit;
-    let secs = series.column("virtual_seconds").unwrap_or_default();
-    let hours: Vec<f64> = secs.iter().map(|s| s / 3600.0).collect();
-    let load = load_at(samples, &secs);
+    let hours = series.hours();
+    let load = load_at(samples, &hours);
     let mut out: Vec<SiteGrowth> = series
         .columns()
         .iter()
         .skip(1)
         .filter_map(|id| {
             let y = series.column(id)?;
-            let est = growth::estimate(&hours, &y, &load, warmup_hours).map(|mut e| {
+            let est = growth::estimate(&hours, &y, &load, warmup_hours, time_base).map(|mut e| {
                 let w = e.to_hours - e.from_hours;
                 e.stderr =
                     (e.stderr.powi(2) + sampling_variance(e.per_hour, w, sample_bytes)).sqrt();
@@ -224,6 +237,31 @@ pub struct FitSettings<'a> {
     pub sample_bytes: u64,
     /// Extra frame prefixes to keep (`--dhat-keep`).
     pub keep: &'a [String],
+    /// The run's clock (the fit's load covariates follow the traffic's day).
+    pub time_base: TimeBase,
+}
+
+impl<'a> FitSettings<'a> {
+    /// The settings for the sites of `resource` (the heap, or a live run's heap
+    /// probe's) in a run with this warm-up on clock `time_base`: its budget, its
+    /// growth when it grew (for shares). A finished run and `soak sites` both
+    /// build them here.
+    pub fn new(
+        warmup_hours: f64,
+        time_base: TimeBase,
+        resource: Option<&ResourceVerdict>,
+        sample_bytes: u64,
+        keep: &'a [String],
+    ) -> Self {
+        FitSettings {
+            warmup_hours,
+            budget_per_hour: resource.and_then(|r| r.spec.budget_per_hour).unwrap_or(0.0),
+            heap_growth: resource.filter(|r| r.grew()).map(|r| r.per_hour()),
+            sample_bytes,
+            keep,
+            time_base,
+        }
+    }
 }
 
 /// Recorded stacks symbolised per round, fastest growing first.
@@ -236,10 +274,12 @@ struct Merged {
     values: Vec<f64>,
 }
 
-/// A `sites.csv`-shaped table: `virtual_seconds`, then `{prefix}1`, `{prefix}2`, …
-fn table_of(times: &[f64], columns: &[&[f64]], prefix: &str) -> Samples {
+/// A `sites.csv`-shaped table: the time column (`virtual_seconds`, or a live
+/// run's `wall_seconds`), then `{prefix}1`, `{prefix}2`, …
+fn table_of(time: Timeline<'_>, columns: &[&[f64]], prefix: &str) -> Samples {
+    let times = time.seconds;
     let mut t = Samples::with_capacity(
-        std::iter::once("virtual_seconds".to_string())
+        std::iter::once(time.column.to_string())
             .chain((1..=columns.len()).map(|i| format!("{prefix}{i}")))
             .collect(),
         times.len(),
@@ -250,6 +290,109 @@ fn table_of(times: &[f64], columns: &[&[f64]], prefix: &str) -> Samples {
         );
     }
     t
+}
+
+/// A virtual run's time column over `seconds`.
+fn virtual_time(seconds: &[f64]) -> Timeline<'_> {
+    Timeline {
+        column: "virtual_seconds",
+        seconds,
+    }
+}
+
+/// The time column of a site table: its name (`virtual_seconds`, or a live run's
+/// `wall_seconds`) and each row's seconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timeline<'a> {
+    /// The column's name.
+    pub column: &'a str,
+    /// Seconds of each row.
+    pub seconds: &'a [f64],
+}
+
+/// Fits every site of `merged` (display frames → live bytes at each row of
+/// `time`), keeps the [`SAVED_SITES`] fastest growing and their series, labels
+/// them: what a live run's heap probe ends with (its frames named and trimmed
+/// already, so they carry no owner and form no group).
+pub fn rank(
+    merged: &BTreeMap<Vec<String>, Vec<f64>>,
+    time: Timeline<'_>,
+    sampling: SiteSampling,
+    samples: &Samples,
+    settings: &FitSettings,
+) -> SiteReport {
+    let cols: Vec<(&Vec<String>, &Vec<f64>)> = merged.iter().collect();
+    let values: Vec<&[f64]> = cols.iter().map(|(_, v)| v.as_slice()).collect();
+    let texts: BTreeMap<String, Vec<String>> = cols
+        .iter()
+        .enumerate()
+        .map(|(i, (k, _))| (format!("c{}", i + 1), (*k).clone()))
+        .collect();
+    let mut kept: Vec<SiteGrowth> = fit(&table_of(time, &values, "c"), samples, &texts, settings)
+        .into_iter()
+        .take(SAVED_SITES)
+        .collect();
+    let mut columns: Vec<&[f64]> = Vec::with_capacity(kept.len());
+    for (i, site) in kept.iter_mut().enumerate() {
+        if let Some(v) = index_of(&site.id).and_then(|k| values.get(k)) {
+            columns.push(v);
+        }
+        site.id = format!("s{}", i + 1);
+    }
+    label(&mut kept);
+    SiteReport {
+        sampling,
+        owners: owners(&kept),
+        series: table_of(time, &columns, "s"),
+        sites: kept,
+    }
+}
+
+/// The frames a site shows, for a stack another process's symboliser named as
+/// `function (path:line[:col])` texts (a live run's native heap): each read
+/// back, classified by Rust's conventions and trimmed as this process's sites
+/// are. The C library's frames (paths relative to its own build, `./csu/…`)
+/// are left out.
+pub fn trim(raw: &[String], keep: &[String]) -> Vec<String> {
+    let conv = Rust::for_this_process(keep);
+    let parsed: Vec<symbolize::Frame> = raw.iter().filter_map(|t| parse_text(t)).collect();
+    let chain = frames::classify(&parsed, &conv);
+    let shown = frames::show(&chain, &conv);
+    shown.frames.iter().map(|&i| chain[i].text()).collect()
+}
+
+/// `name (path:line:col)` → a frame (the column dropped); `None` for the C
+/// library's frames.
+fn parse_text(text: &str) -> Option<symbolize::Frame> {
+    let located = text
+        .strip_suffix(')')
+        .and_then(|t| t.rfind(" (").map(|open| (&text[..open], &t[open + 2..])));
+    let Some((function, loc)) = located else {
+        return Some(symbolize::Frame {
+            function: text.to_string(),
+            file: None,
+            line: None,
+            inlined: false,
+        });
+    };
+    if loc.starts_with("./") || loc.starts_with("../") {
+        return None;
+    }
+    let mut parts = loc.rsplitn(3, ':');
+    let nums: Vec<&str> = parts.by_ref().take(2).collect();
+    let (file, line) = match (nums.as_slice(), parts.next()) {
+        ([col, line, ..], Some(file)) if col.parse::<u32>().is_ok() => (file, line.parse().ok()),
+        _ => match loc.rsplit_once(':') {
+            Some((file, line)) if line.parse::<u32>().is_ok() => (file, line.parse().ok()),
+            _ => (loc, None),
+        },
+    };
+    Some(symbolize::Frame {
+        function: function.to_string(),
+        file: Some(file.to_string()),
+        line,
+        inlined: false,
+    })
 }
 
 /// The position (from 0) a `{prefix}N` id stands for.
@@ -285,7 +428,7 @@ pub fn attribute_with(
     let times = &series.times;
     let recorded: Vec<&[f64]> = series.columns.iter().map(|c| c.values.as_slice()).collect();
     let order: Vec<usize> = fit(
-        &table_of(times, &recorded, "c"),
+        &table_of(virtual_time(times), &recorded, "c"),
         samples,
         &BTreeMap::new(),
         settings,
@@ -359,10 +502,15 @@ pub fn attribute_with(
             (format!("c{}", i + 1), t)
         })
         .collect();
-    let mut kept: Vec<SiteGrowth> = fit(&table_of(times, &sums, "c"), samples, &texts, settings)
-        .into_iter()
-        .take(SAVED_SITES)
-        .collect();
+    let mut kept: Vec<SiteGrowth> = fit(
+        &table_of(virtual_time(times), &sums, "c"),
+        samples,
+        &texts,
+        settings,
+    )
+    .into_iter()
+    .take(SAVED_SITES)
+    .collect();
     let mut columns: Vec<&[f64]> = Vec::with_capacity(kept.len());
     for (i, site) in kept.iter_mut().enumerate() {
         let Some(m) = index_of(&site.id).and_then(|k| merged.get(k)) else {
@@ -389,9 +537,10 @@ pub fn attribute_with(
             sites_without_owner: kept.iter().filter(|s| s.owner.is_none()).count(),
             line_tables,
             hint: (line_tables == Some(false)).then(|| LINE_TABLES_HINT.to_string()),
+            resource: heap(),
         },
         owners: owners(&kept),
-        series: table_of(times, &columns, "s"),
+        series: table_of(virtual_time(times), &columns, "s"),
         sites: kept,
     }
 }
@@ -601,7 +750,7 @@ pub fn place(site: &SiteGrowth) -> String {
 /// What a failing heap's message ends with: ` — 89% at PLACE, from 4 callers`
 /// for the fastest growing owner when it grows (` ← CALLER` after a
 /// dependency's), else the fastest growing site's place.
-pub fn suffix(owners: &[OwnerGrowth], sites: &[SiteGrowth]) -> Option<String> {
+pub fn suffix(owners: &[OwnerGrowth], sites: &[SiteGrowth], tb: &TimeBase) -> Option<String> {
     let (growth, share, mut at) = match owners.first() {
         Some(o) => (
             o.growth_bytes_per_hour,
@@ -626,7 +775,7 @@ pub fn suffix(owners: &[OwnerGrowth], sites: &[SiteGrowth]) -> Option<String> {
     }
     Some(match share {
         Some(share) => format!(" — {:.0}% at {at}", share * 100.0),
-        None => format!(" — {} at {at}", crate::verdict::rate_text(growth, "bytes")),
+        None => format!(" — {} at {at}", tb.rate_text(growth, "bytes")),
     })
 }
 
@@ -766,7 +915,7 @@ mod tests {
         assert!((o[0].share_of_heap_growth.unwrap_or(0.0) - 0.71).abs() < 1e-9);
         assert_eq!(o[0].place, "components/src/ttl_map.rs:346 (upsert)");
         assert_eq!(
-            suffix(&o, &sites).as_deref(),
+            suffix(&o, &sites, &TimeBase::VIRTUAL).as_deref(),
             Some(" — 71% at components/src/ttl_map.rs:346 (upsert), from 4 callers")
         );
         let shrinking: Vec<OwnerGrowth> = o
@@ -776,7 +925,7 @@ mod tests {
                 ..g
             })
             .collect();
-        assert_eq!(suffix(&shrinking, &sites), None);
+        assert_eq!(suffix(&shrinking, &sites, &TimeBase::VIRTUAL), None);
         let table = table_text(&sites);
         assert!(
             table.contains(
@@ -849,7 +998,7 @@ mod tests {
         s.caller = Some(own);
         let o = owners(std::slice::from_ref(&s));
         assert_eq!(
-            suffix(&o, &[s]).as_deref(),
+            suffix(&o, &[s], &TimeBase::VIRTUAL).as_deref(),
             Some(
                 " — 50% at governor::state::keyed::DashMapStateStore::measure_and_replace \
                  (governor 0.10.4) ← outside_crate::limiter::Cooldowns::check"
@@ -874,6 +1023,7 @@ mod tests {
             heap_growth: Some(2.5e6),
             sample_bytes: 1,
             keep: &[],
+            time_base: TimeBase::VIRTUAL,
         };
         let fitted = fit(&series, &samples, &frames, &settings);
         assert_eq!(fitted[0].id, "b");

@@ -19,8 +19,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::Error;
 
-/// Which twin of the subject to run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize)]
+/// Which twin of the subject to run (also the `--variant` values of `soak run`,
+/// `soak live` and `soak-server`).
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize, Deserialize, clap::ValueEnum,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Variant {
     /// The cure the source report proposed.
@@ -51,8 +54,9 @@ impl std::fmt::Display for Variant {
     }
 }
 
-/// The validated settings of one run.
-#[derive(Debug, Clone, PartialEq)]
+/// The validated settings of one run. Serialisable, so a parallel run hands it to
+/// the child process that replays it (`crate::parallel`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunConfig {
     /// Subject variant.
     pub variant: Variant,
@@ -62,8 +66,9 @@ pub struct RunConfig {
     pub seed: u64,
     /// Heap budget, bytes per virtual hour.
     pub max_growth: f64,
-    /// Alive-task budget, tasks per virtual hour.
-    pub max_task_growth: f64,
+    /// Alive-task budget, tasks per virtual hour; `None` takes the scenario's
+    /// (`Scenario::task_budget`), else [`DEFAULT_TASK_BUDGET`].
+    pub max_task_growth: Option<f64>,
     /// Open-descriptor budget, descriptors per virtual hour.
     pub max_fd_growth: f64,
     /// Time between samples.
@@ -93,6 +98,11 @@ pub struct RunConfig {
     /// Mean bytes allocated between sampled allocations, for per-site growth
     /// (0: sampling off).
     pub sample_bytes: u64,
+    /// Traffic kinds replayed without their events (`--mute`); each must be a kind
+    /// the scenario declares ([`crate::Ctx::kind`]).
+    pub mute: Vec<String>,
+    /// Factor on every traffic kind's rate (`--load-scale`; 1: as declared).
+    pub load_scale: f64,
 }
 
 impl Default for RunConfig {
@@ -102,7 +112,7 @@ impl Default for RunConfig {
             hours: 24.0,
             seed: 1,
             max_growth: 1e6,
-            max_task_growth: 1.0,
+            max_task_growth: None,
             max_fd_growth: 1.0,
             sample_every: Duration::from_secs(60),
             warmup_hours: None,
@@ -114,9 +124,19 @@ impl Default for RunConfig {
             dhat_keep: Vec::new(),
             progress: false,
             sample_bytes: crate::sites::DEFAULT_SAMPLE_BYTES,
+            mute: Vec::new(),
+            load_scale: 1.0,
         }
     }
 }
+
+/// Largest `--load-scale`: a hundred times the declared traffic already makes a
+/// day's replay take minutes.
+pub const MAX_LOAD_SCALE: f64 = 100.0;
+
+/// Alive tasks a run may gain per virtual hour when neither `--max-task-growth`
+/// nor the scenario says otherwise.
+pub const DEFAULT_TASK_BUDGET: f64 = 1.0;
 
 /// Share of the run the default warm-up leaves out.
 pub const WARMUP_SHARE: f64 = 0.1;
@@ -167,8 +187,13 @@ impl RunConfig {
 
     /// Sets the alive-task budget, tasks per virtual hour.
     pub fn max_task_growth(mut self, per_hour: f64) -> Self {
-        self.max_task_growth = per_hour;
+        self.max_task_growth = Some(per_hour);
         self
+    }
+
+    /// The alive-task budget judged: the one set, else [`DEFAULT_TASK_BUDGET`].
+    pub fn task_budget(&self) -> f64 {
+        self.max_task_growth.unwrap_or(DEFAULT_TASK_BUDGET)
     }
 
     /// Sets the open-descriptor budget, descriptors per virtual hour.
@@ -234,6 +259,19 @@ impl RunConfig {
         self
     }
 
+    /// Replays the scenario without the events of traffic kind `kind`
+    /// (`--mute`); call once per kind.
+    pub fn mute(mut self, kind: impl Into<String>) -> Self {
+        self.mute.push(kind.into());
+        self
+    }
+
+    /// Scales every traffic kind's rate by `factor` (`--load-scale`).
+    pub fn load_scale(mut self, factor: f64) -> Self {
+        self.load_scale = factor;
+        self
+    }
+
     /// The warm-up actually used: the configured one or [`default_warmup`].
     pub fn warmup(&self) -> f64 {
         self.warmup_at(self.hours)
@@ -270,7 +308,7 @@ impl RunConfig {
         }
         for (flag, v) in [
             ("max-growth", self.max_growth),
-            ("max-task-growth", self.max_task_growth),
+            ("max-task-growth", self.task_budget()),
             ("max-fd-growth", self.max_fd_growth),
             ("leak-rate", self.leak_rate),
         ] {
@@ -280,6 +318,17 @@ impl RunConfig {
                     num(v)
                 )));
             }
+        }
+        if !(self.load_scale.is_finite()
+            && self.load_scale > 0.0
+            && self.load_scale <= MAX_LOAD_SCALE)
+        {
+            return Err(Error::Usage(format!(
+                "--load-scale must be a factor above 0 and at most {}, got {}; e.g. 0.5 \
+                 halves every traffic kind's rate (to replay without a kind, --mute it)",
+                num(MAX_LOAD_SCALE),
+                num(self.load_scale)
+            )));
         }
         if self.sample_every.is_zero() {
             return Err(Error::Usage(

@@ -99,6 +99,15 @@ pub enum Error {
         crate::alloc::DECLARE_LINE
     )]
     AllocatorMissing,
+    /// A run replayed in a child process (`--jobs`) ended without a verdict: its
+    /// own error, a crash, a signal.
+    #[error("{run}: {why}")]
+    Child {
+        /// `SCENARIO (VARIANT, seed N)`.
+        run: String,
+        /// What the child said, or how it ended.
+        why: String,
+    },
     /// A chart could not be drawn.
     #[error("cannot draw chart {}: {why}", path.display())]
     Chart {
@@ -123,6 +132,6 @@ fn write_hint(e: &std::io::Error) -> &'static str {
 impl Error {
     /// Exit status for this error: always 2 (usage, input or harness error).
     pub fn exit_code(&self) -> u8 {
-        2
+        crate::status::EXIT_ERROR
     }
 }

@@ -37,10 +37,14 @@
 
 use serde::{Deserialize, Serialize};
 
+use crate::timebase::TimeBase;
+
 mod facts;
 pub use facts::{facts, Facts};
 
-/// Time constants (hours) of the load moving averages used as covariates.
+/// Time constants of the load moving averages used as covariates, in hours of
+/// the traffic's day (a live run's compressed day puts them on its wall clock:
+/// [`TimeBase::from_day`]).
 pub const LOAD_LAGS_HOURS: [f64; 3] = [5.0 / 60.0, 0.5, 2.0];
 
 /// How many standard errors growth must clear to count as real.
@@ -122,7 +126,7 @@ pub const MIN_POINTS: usize = 12;
 /// A growth estimate for one series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Estimate {
-    /// Growth per virtual hour over the steady window.
+    /// Growth per hour (of the run's clock) over the steady window.
     pub per_hour: f64,
     /// Standard error of `per_hour` (autocorrelation-adjusted).
     pub stderr: f64,
@@ -130,9 +134,9 @@ pub struct Estimate {
     pub late_per_hour: f64,
     /// Standard error of `late_per_hour`.
     pub late_stderr: f64,
-    /// Start of the steady window, virtual hours.
+    /// Start of the steady window, hours.
     pub from_hours: f64,
-    /// End of the window, virtual hours.
+    /// End of the window, hours.
     pub to_hours: f64,
     /// Value of the drawn trend line at `from_hours`: the line through the window's
     /// mean with slope `per_hour`.
@@ -174,13 +178,20 @@ impl Estimate {
     }
 }
 
-/// Estimates growth of `y` (sampled at `t_hours`) over `[warmup_hours, end]`, with
-/// `load` (events per sample, same length) as the covariate source.
+/// Estimates growth of `y` (sampled at `t_hours`, hours of `tb`'s clock) over
+/// `[warmup_hours, end]`, with `load` (events per sample, same length) as the
+/// covariate source. Rates are per hour of `tb`'s clock.
 ///
 /// Returns `None` when the window holds fewer than [`MIN_POINTS`] samples or the
 /// inputs disagree in length.
-pub fn estimate(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Estimate> {
-    estimate_in(&Window::of(t_hours, y, load, warmup_hours)?)
+pub fn estimate(
+    t_hours: &[f64],
+    y: &[f64],
+    load: &[f64],
+    warmup_hours: f64,
+    tb: TimeBase,
+) -> Option<Estimate> {
+    estimate_in(&Window::of(t_hours, y, load, warmup_hours, tb)?)
 }
 
 /// [`estimate`] and [`facts`] of one series over one window, its rows and load
@@ -190,8 +201,9 @@ pub fn assess(
     y: &[f64],
     load: &[f64],
     warmup_hours: f64,
+    tb: TimeBase,
 ) -> (Option<Estimate>, Option<Facts>) {
-    match Window::of(t_hours, y, load, warmup_hours) {
+    match Window::of(t_hours, y, load, warmup_hours, tb) {
         Some(w) => (estimate_in(&w), facts::facts_in(&w)),
         None => (None, None),
     }
@@ -210,7 +222,13 @@ struct Window {
 
 impl Window {
     /// `None` when the series do not line up or fewer than [`MIN_POINTS`] rows remain.
-    fn of(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Window> {
+    fn of(
+        t_hours: &[f64],
+        y: &[f64],
+        load: &[f64],
+        warmup_hours: f64,
+        tb: TimeBase,
+    ) -> Option<Window> {
         let n_all = t_hours.len();
         if y.len() != n_all || load.len() != n_all {
             return None;
@@ -227,7 +245,7 @@ impl Window {
             t: pick(t_hours),
             y: pick(y),
             load: pick(load),
-            feats: load_features(t_hours, load)
+            feats: load_features(t_hours, load, tb)
                 .iter()
                 .map(|f| pick(f))
                 .collect(),
@@ -265,11 +283,11 @@ fn estimate_in(w: &Window) -> Option<Estimate> {
     })
 }
 
-/// Load covariates over the whole run: the normalised load and its moving averages.
-/// Empty when the run reported no load (or a constant one). The first and last
-/// samples' loads are taken to be their neighbours' (they count partial
-/// intervals).
-pub fn load_features(t_hours: &[f64], load: &[f64]) -> Vec<Vec<f64>> {
+/// Load covariates over the whole run: the normalised load and its moving averages
+/// ([`LOAD_LAGS_HOURS`] of the day, on `tb`'s clock). Empty when the run reported
+/// no load (or a constant one). The first and last samples' loads are taken to be
+/// their neighbours' (they count partial intervals).
+pub fn load_features(t_hours: &[f64], load: &[f64], tb: TimeBase) -> Vec<Vec<f64>> {
     let n = load.len();
     if n < 3 || t_hours.len() != n {
         return Vec::new();
@@ -291,7 +309,7 @@ pub fn load_features(t_hours: &[f64], load: &[f64]) -> Vec<Vec<f64>> {
     let x: Vec<f64> = load.iter().map(|v| v / m).collect();
     let dt = (t_hours[n - 1] - t_hours[0]) / (n - 1) as f64;
     let mut out = vec![x.clone()];
-    for tau in LOAD_LAGS_HOURS {
+    for tau in LOAD_LAGS_HOURS.map(|l| tb.from_day(l)) {
         let alpha = 1.0 - (-dt / tau).exp();
         // Start at the mean so a long average has no warm-up ramp that mimics a trend.
         let mut e = 1.0;
@@ -471,6 +489,7 @@ fn center(v: &[f64]) -> Vec<f64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::timebase::TimeBase;
     use crate::traffic::Rng;
     use std::f64::consts::PI;
 
@@ -488,7 +507,7 @@ mod tests {
         let t = day(24.0, 1.0);
         let y: Vec<f64> = t.iter().map(|h| 1000.0 + 250.0 * h).collect();
         let load = vec![0.0; t.len()];
-        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        let e = estimate(&t, &y, &load, 2.4, TimeBase::VIRTUAL).expect("enough points");
         assert!((e.per_hour - 250.0).abs() < 1e-6, "{e:?}");
         assert!((e.late_per_hour - 250.0).abs() < 1e-6, "{e:?}");
         assert!(e.exceeds(200.0) && !e.exceeds(300.0));
@@ -511,7 +530,7 @@ mod tests {
                 5e6 + ws + 2e4 * rng.normal()
             })
             .collect();
-        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        let e = estimate(&t, &y, &load, 2.4, TimeBase::VIRTUAL).expect("enough points");
         assert!(e.per_hour.abs() < 50_000.0, "{e:?}");
         assert!(!e.exceeds(1e6));
         // The naive slope over the same window is far larger: the point of the model.
@@ -538,7 +557,7 @@ mod tests {
             .zip(&load)
             .map(|(&h, &l)| 3e6 + 8_000.0 * l + 2_097_152.0 * h + 1e4 * rng.normal())
             .collect();
-        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        let e = estimate(&t, &y, &load, 2.4, TimeBase::VIRTUAL).expect("enough points");
         assert!((e.per_hour / 2_097_152.0 - 1.0).abs() < 0.02, "{e:?}");
         assert!(e.exceeds(1e6));
     }
@@ -549,7 +568,7 @@ mod tests {
         // Fills at 3 MB/h until hour 12, then flat at capacity.
         let y: Vec<f64> = t.iter().map(|&h| 1e6 + 3e6 * h.min(12.0)).collect();
         let load = vec![0.0; t.len()];
-        let e = estimate(&t, &y, &load, 2.4).expect("enough points");
+        let e = estimate(&t, &y, &load, 2.4, TimeBase::VIRTUAL).expect("enough points");
         assert!(
             e.per_hour > 1e6,
             "whole-window slope still sees the fill: {e:?}"
@@ -562,8 +581,8 @@ mod tests {
     fn too_few_points_gives_none() {
         let t = day(0.1, 1.0);
         let y = vec![1.0; t.len()];
-        assert!(estimate(&t, &y, &vec![0.0; t.len()], 0.0).is_none());
-        assert!(estimate(&t, &y[1..], &vec![0.0; t.len()], 0.0).is_none());
+        assert!(estimate(&t, &y, &vec![0.0; t.len()], 0.0, TimeBase::VIRTUAL).is_none());
+        assert!(estimate(&t, &y[1..], &vec![0.0; t.len()], 0.0, TimeBase::VIRTUAL).is_none());
     }
 
     #[test]
@@ -584,7 +603,8 @@ mod tests {
         let t = day(24.0, 1.0);
         let mut rng = Rng::new(4);
         let y: Vec<f64> = t.iter().map(|_| 100.0 + rng.normal()).collect();
-        let e = estimate(&t, &y, &vec![0.0; t.len()], 2.4).expect("enough points");
+        let e =
+            estimate(&t, &y, &vec![0.0; t.len()], 2.4, TimeBase::VIRTUAL).expect("enough points");
         assert!(!e.exceeds(0.0), "{e:?}");
     }
 }

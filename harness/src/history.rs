@@ -68,6 +68,10 @@ pub struct Entry {
     /// The run's directory relative to the report root.
     #[serde(default)]
     pub run: String,
+    /// The run's wall time, seconds (orders the next parallel run longest
+    /// first); absent in lines written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wall_seconds: Option<f64>,
 }
 
 impl Entry {
@@ -112,6 +116,7 @@ impl Entry {
             regressions,
             resources,
             run: run.to_string(),
+            wall_seconds: Some(summary.wall_seconds),
         }
     }
 
@@ -312,6 +317,7 @@ mod tests {
             regressions: vec![],
             resources,
             run: run.into(),
+            wall_seconds: Some(1.5),
         }
     }
 

@@ -15,7 +15,7 @@ static SIGNAL: AtomicI32 = AtomicI32::new(0);
 /// Exit status of a command a signal cut short: 128 + the signal's number (130 for
 /// SIGINT, 143 for SIGTERM), the shell's convention.
 pub fn exit_status(signal: i32) -> u8 {
-    u8::try_from(128 + signal).unwrap_or(u8::MAX)
+    crate::status::signalled(signal)
 }
 
 /// The signal that asked the run to stop, if one did.
@@ -26,13 +26,24 @@ pub fn requested() -> Option<i32> {
     }
 }
 
-/// `SIGINT` or `SIGTERM` for a message.
+/// `SIGINT` or `SIGTERM` (or another signal's name) for a message.
 pub fn name(signal: i32) -> &'static str {
-    match signal {
+    signal_name(signal).unwrap_or("a signal")
+}
+
+/// The name of the signals a soak process is stopped or killed by, `None` for
+/// others.
+pub fn signal_name(signal: i32) -> Option<&'static str> {
+    Some(match signal {
         libc::SIGINT => "SIGINT",
         libc::SIGTERM => "SIGTERM",
-        _ => "a signal",
-    }
+        libc::SIGKILL => "SIGKILL",
+        libc::SIGSEGV => "SIGSEGV",
+        libc::SIGABRT => "SIGABRT",
+        libc::SIGBUS => "SIGBUS",
+        libc::SIGHUP => "SIGHUP",
+        _ => return None,
+    })
 }
 
 extern "C" fn on_signal(signal: libc::c_int) {

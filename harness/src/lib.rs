@@ -57,6 +57,9 @@
 //! teardown) → verdict → summary → report. No module imports one above it.
 //!
 //! - [`units`]: byte sizes, rates and durations in and out.
+//! - [`timebase`]: the clock a run is judged and told on (virtual, or wall with
+//!   the day's compression).
+//! - [`status`]: exit statuses.
 //! - [`limits`]: upper bounds checked before a run or a report walk.
 //! - [`interrupt`]: SIGINT/SIGTERM as a request to stop the run.
 //! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
@@ -82,6 +85,8 @@
 //! - [`baseline`]: baselines and the regression rule (`--baseline`, `soak compare`).
 //! - [`junit`]: `--junit FILE`, the runs as JUnit XML.
 //! - [`report`]: writes `samples.csv`, `summary.json`, charts and the index.
+//! - [`shrink`]: `soak shrink`, the smallest replay that still fails.
+//! - [`parallel`]: runs as child processes, several at a time (`--jobs`).
 //! - [`cli`]: the command line shared by every binary, and yours.
 #![deny(missing_docs)]
 
@@ -99,6 +104,7 @@ pub mod inject;
 pub mod interrupt;
 pub mod junit;
 pub mod limits;
+pub mod parallel;
 pub mod probe;
 pub mod profile;
 mod progress;
@@ -107,9 +113,12 @@ pub mod run;
 pub mod samples;
 pub mod scenario;
 pub mod shard;
+pub mod shrink;
 pub mod sites;
+pub mod status;
 pub mod summary;
 pub mod symbolize;
+pub mod timebase;
 pub mod traffic;
 pub mod units;
 pub mod verdict;
@@ -119,7 +128,7 @@ pub use config::{RunConfig, Variant};
 pub use error::{BoxError, Error};
 pub use probe::Gauge;
 pub use run::{run, Outcome};
-pub use scenario::{Ctx, RunFuture, Scenario, Ticker};
+pub use scenario::{Ctx, Kind, RunFuture, Scenario, Ticker};
 pub use summary::Summary;
 pub use verdict::Verdict;
 

@@ -4,7 +4,7 @@
 
 use std::time::Duration;
 
-use crate::units::{bytes_text, number_text};
+use crate::units::{bytes_text, duration_text, number_text, DurationStyle};
 
 /// Most samples one run takes: a week sampled every 6 s, or a year every 6 min.
 /// Past it the table, `samples.csv` (~100 bytes a row) and the charts grow
@@ -37,9 +37,9 @@ pub fn sample_count(hours: f64, every: Duration) -> Result<usize, String> {
             "--hours {} sampled every {} takes {} samples, more than {MAX_SAMPLES}; \
              raise --sample-every to at least {} or lower --hours",
             number_text(hours),
-            seconds_text(per),
+            duration_text(per, DurationStyle::Flag),
             number_text(n + 1.0),
-            seconds_text(min_every)
+            duration_text(min_every, DurationStyle::Flag)
         ));
     }
     // n is finite, non-negative and below MAX_SAMPLES: the cast is exact.
@@ -60,19 +60,6 @@ pub fn injected_leak(rate: f64, hours: f64) -> Result<(), String> {
         ));
     }
     Ok(())
-}
-
-/// `90s`, `1.5s`, `12m`, `2h`: a period in the units `--sample-every` accepts.
-fn seconds_text(secs: f64) -> String {
-    if secs >= 3600.0 && secs % 3600.0 == 0.0 {
-        format!("{}h", number_text(secs / 3600.0))
-    } else if secs >= 60.0 && secs % 60.0 == 0.0 {
-        format!("{}m", number_text(secs / 60.0))
-    } else if secs >= 1.0 {
-        format!("{}s", number_text(secs))
-    } else {
-        format!("{}ms", number_text(secs * 1000.0))
-    }
 }
 
 #[cfg(test)]

@@ -129,33 +129,93 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), Error> {
     result.map_err(err)
 }
 
+/// A file a mode adds to its run directories (goose's report, the target's
+/// logs, a heap profile), written with the rest, so it appears with the swap.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Attachment {
+    /// Its name in the run directory: a plain file name, none of soak's own.
+    pub name: String,
+    /// Its contents.
+    pub content: Content,
+}
+
+/// Where an attachment's bytes are.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Content {
+    /// In memory.
+    Bytes(Vec<u8>),
+    /// In a file, moved into the run directory (copied across file systems).
+    File(PathBuf),
+}
+
+/// The files soak writes in every run directory: no attachment may take a name.
+pub const OWN_FILES: [&str; 6] = [
+    SAMPLES_FILE,
+    SUMMARY_FILE,
+    SVG_FILE,
+    PNG_FILE,
+    SITES_FILE,
+    DHAT_FILE,
+];
+
+/// Why `name` cannot be an attachment's name, if it cannot.
+pub fn attachment_name_problem(name: &str) -> Option<String> {
+    if name.is_empty() || name.starts_with('.') || name.contains(['/', '\\', '\0']) {
+        Some(format!(
+            "{} is not a plain file name",
+            crate::units::echo(name)
+        ))
+    } else if OWN_FILES.contains(&name) {
+        Some(format!("{name} is one of soak's own report files"))
+    } else {
+        None
+    }
+}
+
 /// Writes one run's report as the run directory `dir` (`ROOT/SCENARIO/VARIANT`),
-/// whole: the data files, charts and dhat's profile (when there is one) are staged
-/// beside it and swapped in under the directory's lock, so nothing of a previous
-/// run survives (a stale `dhat-heap.json` included) and a failed write leaves the
-/// previous report as it was. Then refreshes `ROOT/index.html` under the root's lock.
+/// whole: the data files, charts, dhat's profile (when there is one) and the
+/// mode's attachments are staged beside it and swapped in under the directory's
+/// lock, so nothing of a previous run survives (a stale `dhat-heap.json` included)
+/// and a failed write leaves the previous report as it was. Then refreshes
+/// `ROOT/index.html` under the root's lock.
 pub fn write_run(
     dir: &Path,
     samples: &Samples,
     summary: &Summary,
     dhat_json: Option<&str>,
     sites: Option<&Samples>,
+    attachments: &[Attachment],
 ) -> Result<(), Error> {
     // Everything that can fail without I/O happens before the lock.
+    for a in attachments {
+        if let Some(why) = attachment_name_problem(&a.name) {
+            return Err(Error::Usage(format!("attachment {why}")));
+        }
+    }
     let charts = render(dir, samples, sites, summary)?;
     let csv = samples.to_csv();
     let sites_csv = sites.map(Samples::to_csv);
     let json = summary.to_json();
-    let mut files: Vec<rundir::RunFile<'_>> = vec![(SAMPLES_FILE, csv.as_bytes())];
+    let bytes = rundir::Source::Bytes;
+    let mut files: Vec<rundir::RunFile<'_>> = vec![(SAMPLES_FILE, bytes(csv.as_bytes()))];
     if let Some(s) = &sites_csv {
-        files.push((SITES_FILE, s.as_bytes()));
+        files.push((SITES_FILE, bytes(s.as_bytes())));
     }
     if let Some(d) = dhat_json {
-        files.push((DHAT_FILE, d.as_bytes()));
+        files.push((DHAT_FILE, bytes(d.as_bytes())));
     }
-    files.push((SVG_FILE, charts.svg.as_bytes()));
-    files.push((PNG_FILE, &charts.png));
-    files.push((SUMMARY_FILE, json.as_bytes()));
+    for a in attachments {
+        files.push((
+            &a.name,
+            match &a.content {
+                Content::Bytes(b) => bytes(b),
+                Content::File(p) => rundir::Source::File(p),
+            },
+        ));
+    }
+    files.push((SVG_FILE, bytes(charts.svg.as_bytes())));
+    files.push((PNG_FILE, bytes(&charts.png)));
+    files.push((SUMMARY_FILE, bytes(json.as_bytes())));
     if let Some(parent) = dir.parent() {
         std::fs::create_dir_all(parent).map_err(|source| Error::Write {
             path: parent.to_path_buf(),

@@ -5,6 +5,10 @@
 //! [`Ctx::end`]. Everything else — the paused clock, sampling every virtual minute,
 //! the injected calibration leak, the teardown check and the verdict — is the run
 //! loop's job ([`crate::run()`]), so a scenario file reads like the day it simulates.
+//! Each kind of traffic it replays is declared by name ([`Ctx::kind`], [`kind`]),
+//! so a run can be replayed without some kinds or at another rate.
+
+pub mod kind;
 
 use std::cell::{Cell, RefCell};
 use std::collections::BTreeMap;
@@ -18,8 +22,11 @@ use tokio::time::Instant;
 
 use crate::config::{RunConfig, Variant};
 use crate::probe::{self, Gauge};
-use crate::traffic::Rng;
+use crate::traffic::{Rng, Shape};
 use crate::BoxError;
+
+pub use kind::Kind;
+use kind::KindState;
 
 /// What [`Scenario::run`] returns.
 pub type RunFuture<'a> = Pin<Box<dyn Future<Output = Result<(), BoxError>> + 'a>>;
@@ -45,11 +52,35 @@ pub trait Scenario {
     fn retention(&self) -> Option<Duration> {
         None
     }
+
+    /// The scenario's Rust type path, for the code soak writes for you (the
+    /// `#[test]` of `soak shrink`). Leave the default.
+    fn type_path(&self) -> &'static str {
+        std::any::type_name::<Self>()
+    }
+
+    /// About how long 24 virtual hours of this scenario take in wall time
+    /// (release build, one core). It only orders the runs of a parallel
+    /// `soak all` longest first until the report root's `history.jsonl` has
+    /// measured them; `None` (the default): unknown, started first.
+    fn wall_guess(&self) -> Option<Duration> {
+        None
+    }
+
+    /// Alive tasks the subjects may gain per virtual hour when `--max-task-growth`
+    /// is not given (`None`, the default: 1). A pass must mean the run could
+    /// have seen a leak at the budget: declare a budget a day of your traffic can
+    /// resolve when the task count swings by thousands (a connection per task),
+    /// or every run will be inconclusive on tasks.
+    fn task_budget(&self) -> Option<f64> {
+        None
+    }
 }
 
 /// What the scenario and the run loop share while a run goes on.
 pub(crate) struct Shared {
     pub(crate) gauges: RefCell<Vec<Gauge>>,
+    pub(crate) kinds: RefCell<Vec<Rc<KindState>>>,
     pub(crate) sealed: Cell<bool>,
     pub(crate) events: Cell<u64>,
     pub(crate) total_events: Cell<u64>,
@@ -62,6 +93,12 @@ pub(crate) struct Shared {
 }
 
 impl Shared {
+    /// Counts `n` load events (the `load_events` column and the progress bar).
+    pub(crate) fn load(&self, n: u64) {
+        self.events.set(self.events.get() + n);
+        self.total_events.set(self.total_events.get() + n);
+    }
+
     /// Ends the run at `at` (no later than it would have) and wakes every waiter.
     pub(crate) fn stop_at(&self, at: Instant) {
         if at < self.end.get() {
@@ -81,6 +118,8 @@ pub struct Ctx {
     variant: Variant,
     seed: u64,
     start: Instant,
+    mute: Vec<String>,
+    load_scale: f64,
     pub(crate) shared: Rc<Shared>,
 }
 
@@ -91,8 +130,11 @@ impl Ctx {
             variant: cfg.variant,
             seed: cfg.seed,
             start,
+            mute: cfg.mute.clone(),
+            load_scale: cfg.load_scale,
             shared: Rc::new(Shared {
                 gauges: RefCell::new(Vec::new()),
+                kinds: RefCell::new(Vec::new()),
                 sealed: Cell::new(false),
                 events: Cell::new(0),
                 total_events: Cell::new(0),
@@ -168,6 +210,19 @@ impl Ctx {
             )
             .into());
         }
+        if self
+            .shared
+            .kinds
+            .borrow()
+            .iter()
+            .any(|k| k.column() == gauge.name)
+        {
+            return Err(format!(
+                "gauge '{}' has the name of a traffic kind's column; rename the gauge",
+                gauge.name
+            )
+            .into());
+        }
         let mut g = self.shared.gauges.borrow_mut();
         if g.iter().any(|x| x.name == gauge.name) {
             return Err(format!("gauge '{}' registered twice", gauge.name).into());
@@ -176,13 +231,74 @@ impl Ctx {
         Ok(())
     }
 
-    /// Reports `n` load events (requests, messages, connections): the load the
-    /// growth model uses as its covariate, and the events/s on the progress bar.
+    /// Declares a named kind of traffic the scenario replays (`flags`,
+    /// `flag_waves`, `messages`, ...), drawing its events from `shape` (or `None`
+    /// for a kind whose events the scenario computes: see [`Kind::poisson`],
+    /// [`Kind::take`], [`Kind::chance`]). Every event drawn through the returned
+    /// [`Kind`] counts as load (no [`Ctx::events`] call for them) and in the
+    /// kind's own `load_NAME` column; `--mute NAME` replays without them and
+    /// `--load-scale F` scales their rate. Declare kinds before the first
+    /// `.await` that waits on time, as gauges.
+    ///
+    /// ```
+    /// # use soak_harness::{Ctx, RunFuture, Scenario};
+    /// # use soak_harness::traffic::{secs, Diurnal, Shape};
+    /// # struct S;
+    /// # impl Scenario for S {
+    /// #     fn name(&self) -> &'static str { "s" }
+    /// #     fn about(&self) -> &'static str { "" }
+    /// fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
+    ///     Box::pin(async move {
+    ///         let flags = ctx.kind("flags", Shape::new(Diurnal::new(0.3, 3.0, 20.0)))?;
+    ///         let mut rng = ctx.rng("flags");
+    ///         let mut ticker = ctx.ticker(secs(1));
+    ///         while let Some(t) = ticker.next().await {
+    ///             for _ in 0..flags.count(&mut rng, t, secs(1)) {
+    ///                 // one /flag command
+    ///             }
+    ///         }
+    ///         Ok(())
+    ///     })
+    /// }
+    /// # }
+    /// ```
+    pub fn kind(&self, name: &str, shape: impl Into<Option<Shape>>) -> Result<Kind, BoxError> {
+        if self.shared.sealed.get() {
+            return Err(format!(
+                "traffic kind '{name}' declared after sampling started; declare kinds \
+                 before the first .await that waits on time"
+            )
+            .into());
+        }
+        if !kind::valid_kind_name(name) {
+            return Err(format!(
+                "traffic kind name '{name}' must be 1 to {} lowercase letters, digits and '_'",
+                kind::MAX_KIND_NAME
+            )
+            .into());
+        }
+        let column = kind::column(name);
+        if self.shared.gauges.borrow().iter().any(|g| g.name == column) {
+            return Err(format!(
+                "traffic kind '{name}': a gauge is already named {column}; rename one"
+            )
+            .into());
+        }
+        let mut kinds = self.shared.kinds.borrow_mut();
+        if kinds.iter().any(|k| k.name == name) {
+            return Err(format!("traffic kind '{name}' declared twice").into());
+        }
+        let muted = self.mute.iter().any(|m| m == name);
+        let state = Rc::new(KindState::new(name, muted, self.load_scale));
+        kinds.push(state.clone());
+        Ok(Kind::new(state, self.shared.clone(), shape.into()))
+    }
+
+    /// Reports `n` load events (requests, messages, connections) that are not
+    /// drawn through a [`Kind`]: the load the growth model uses as its covariate,
+    /// and the events/s on the progress bar.
     pub fn events(&self, n: u64) {
-        self.shared.events.set(self.shared.events.get() + n);
-        self.shared
-            .total_events
-            .set(self.shared.total_events.get() + n);
+        self.shared.load(n);
     }
 
     /// Sets a top-level field of `summary.json` (e.g. `peak_connections`).

@@ -30,10 +30,13 @@
 //! dhat sees every block, and sampled blocks freed meanwhile still go back to the
 //! arena.
 
-mod arena;
-mod capture;
+// `arena`, `capture`, `table` and `shared` are public for `soak-preload`, the
+// same sampler preloaded into a process that does not link the harness.
+pub mod arena;
+pub mod capture;
 mod recorder;
-mod table;
+pub mod shared;
+pub mod table;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod unwind;
 
@@ -51,7 +54,7 @@ pub const FRAME_DEPTH: usize = 24;
 
 static MEAN: AtomicU64 = AtomicU64::new(DEFAULT_SAMPLE_BYTES);
 static STATE: AtomicPtr<State> = AtomicPtr::new(std::ptr::null_mut());
-static LOCK: AtomicBool = AtomicBool::new(false);
+static LOCK: SpinLock = SpinLock::new();
 /// Set when the state or the arena could not be mapped: sampling stays off.
 static BROKEN: AtomicBool = AtomicBool::new(false);
 
@@ -70,30 +73,45 @@ fn with_state(f: impl FnOnce(&mut State)) {
     if p.is_null() {
         return;
     }
-    lock();
+    LOCK.lock();
     // SAFETY: the state is mapped once and never unmapped; the lock gives this
     // thread the only access.
     f(unsafe { &mut *p });
-    unlock();
+    LOCK.unlock();
 }
 
-fn lock() {
-    let mut spins = 0u32;
-    while LOCK
-        .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
-        .is_err()
-    {
-        spins += 1;
-        if spins < 64 {
-            std::hint::spin_loop();
-        } else {
-            std::thread::yield_now();
+/// The sampler's lock: a spin lock that never allocates (a mutex may, and the
+/// allocator holds this one). Held only for a table update or an arena search.
+#[derive(Debug, Default)]
+pub struct SpinLock(AtomicBool);
+
+impl SpinLock {
+    /// An unlocked lock.
+    pub const fn new() -> Self {
+        SpinLock(AtomicBool::new(false))
+    }
+
+    /// Takes the lock, spinning and then yielding while another thread has it.
+    pub fn lock(&self) {
+        let mut spins = 0u32;
+        while self
+            .0
+            .compare_exchange_weak(false, true, Ordering::Acquire, Ordering::Relaxed)
+            .is_err()
+        {
+            spins += 1;
+            if spins < 64 {
+                std::hint::spin_loop();
+            } else {
+                std::thread::yield_now();
+            }
         }
     }
-}
 
-fn unlock() {
-    LOCK.store(false, Ordering::Release);
+    /// Releases the lock.
+    pub fn unlock(&self) {
+        self.0.store(false, Ordering::Release);
+    }
 }
 
 /// Maps the state and the arena on first use (under the lock).
@@ -105,7 +123,7 @@ fn state() -> Option<*mut State> {
     if BROKEN.load(Ordering::Relaxed) {
         return None;
     }
-    lock();
+    LOCK.lock();
     let mut p = STATE.load(Ordering::Acquire);
     if p.is_null() {
         match arena::map(std::mem::size_of::<State>()) {
@@ -124,7 +142,7 @@ fn state() -> Option<*mut State> {
             None => BROKEN.store(true, Ordering::Relaxed),
         }
     }
-    unlock();
+    LOCK.unlock();
     (!p.is_null()).then_some(p)
 }
 
@@ -181,20 +199,16 @@ pub unsafe fn sample<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) ->
     let mut placed = None;
     if layout.align() <= arena::PAGE {
         if let Some(p) = state() {
-            lock();
+            LOCK.lock();
             // SAFETY: the lock gives this thread the only access to the state.
             let st = unsafe { &mut *p };
-            let site = st.table.intern(&frames[..depth]);
-            placed = st.arena.take(size, site, weight);
+            placed = record(&mut st.arena, &mut st.table, &frames[..depth], size, weight);
             if placed.is_some() {
-                let s = st.table.get_mut(site);
-                s.live += weight;
-                s.live_blocks += 1;
                 st.samples += 1;
             } else {
                 st.missed += 1;
             }
-            unlock();
+            LOCK.unlock();
         }
     }
     capture::rearm(mean);
@@ -224,12 +238,35 @@ unsafe fn plain<A: GlobalAlloc>(inner: &A, layout: Layout, zeroed: bool) -> *mut
 #[cold]
 #[inline(never)]
 pub unsafe fn free(ptr: *mut u8) {
-    with_state(|st| {
-        let rec = st.arena.give_back(ptr);
-        if rec.pages > 0 {
-            let s = st.table.get_mut(rec.site);
-            s.live = s.live.saturating_sub(rec.weight);
-            s.live_blocks = s.live_blocks.saturating_sub(1);
-        }
-    });
+    with_state(|st| release(&mut st.arena, &mut st.table, ptr));
+}
+
+/// Places a sampled block of `size` bytes standing for `weight` bytes in `arena`
+/// and adds it to its stack's site in `table`: the block and whether its pages
+/// are known to be zero, or `None` when the arena has no room (nothing recorded).
+/// The caller holds the lock that guards both.
+pub fn record(
+    arena: &mut arena::Arena,
+    table: &mut table::Table,
+    frames: &[usize],
+    size: usize,
+    weight: u64,
+) -> Option<(*mut u8, bool)> {
+    let site = table.intern(frames);
+    let placed = arena.take(size, site, weight)?;
+    let s = table.get_mut(site);
+    s.live += weight;
+    s.live_blocks += 1;
+    Some(placed)
+}
+
+/// Releases a sampled block placed by [`record`] and takes it off its site.
+/// The caller holds the lock that guards both.
+pub fn release(arena: &mut arena::Arena, table: &mut table::Table, ptr: *mut u8) {
+    let rec = arena.give_back(ptr);
+    if rec.pages > 0 {
+        let s = table.get_mut(rec.site);
+        s.live = s.live.saturating_sub(rec.weight);
+        s.live_blocks = s.live_blocks.saturating_sub(1);
+    }
 }

@@ -285,6 +285,71 @@ pub fn number_text(v: f64) -> String {
     }
 }
 
+/// How [`duration_text`] writes a length of time.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DurationStyle {
+    /// In words, for prose, in the largest unit that reaches 1, whole or to a
+    /// tenth: `24 h`, `2.5 h`, `20 min`, `45 s`.
+    Words,
+    /// As a duration option takes it, in the largest unit that divides it:
+    /// `2h`, `12m`, `90s`, `1.5s`, `19ms`.
+    Flag,
+}
+
+/// `secs` seconds as text, in `style`: the one duration formatter of messages,
+/// reasons and suggested settings.
+pub fn duration_text(secs: f64, style: DurationStyle) -> String {
+    match style {
+        DurationStyle::Words => {
+            let whole = |v: f64, unit: &str| {
+                if (v - v.round()).abs() < 0.05 {
+                    format!("{:.0} {unit}", v.round())
+                } else {
+                    format!("{v:.1} {unit}")
+                }
+            };
+            let h = secs / 3600.0;
+            if h >= 1.0 || h <= 0.0 {
+                whole(h, "h")
+            } else if h * 60.0 >= 1.0 {
+                whole(h * 60.0, "min")
+            } else {
+                whole(secs, "s")
+            }
+        }
+        DurationStyle::Flag => {
+            if secs >= 3600.0 && secs % 3600.0 == 0.0 {
+                format!("{}h", number_text(secs / 3600.0))
+            } else if secs >= 60.0 && secs % 60.0 == 0.0 {
+                format!("{}m", number_text(secs / 60.0))
+            } else if secs >= 1.0 {
+                format!("{}s", number_text(secs))
+            } else {
+                format!("{}ms", number_text(secs * 1000.0))
+            }
+        }
+    }
+}
+
+/// `value` per `per` (`h`, `wall h`) in `unit`'s form: bytes in binary units
+/// (`3.20 MiB/h`), `count` bare (`3.0/h`), any other unit named (`41.0 tasks/h`).
+pub fn rate_text(value: f64, unit: &str, per: &str) -> String {
+    match unit {
+        "bytes" => format!("{}/{per}", bytes_text(value)),
+        "count" => format!("{value:.1}/{per}"),
+        _ => format!("{value:.1} {unit}/{per}"),
+    }
+}
+
+/// An amount in `unit`'s form: `3.20 MiB`, `3.0`, `41.0 tasks`.
+pub fn amount_text(value: f64, unit: &str) -> String {
+    match unit {
+        "bytes" => bytes_text(value),
+        "count" => format!("{value:.1}"),
+        _ => format!("{value:.1} {unit}"),
+    }
+}
+
 /// Formats bytes with a binary unit: `512 B`, `3.2 KiB`, `4.00 MiB`.
 pub fn bytes_text(bytes: f64) -> String {
     let a = bytes.abs();
@@ -364,6 +429,33 @@ mod tests {
         assert!(parse_duration("1e20s")
             .expect_err("huge")
             .contains("at most a year"));
+    }
+
+    #[test]
+    fn durations_format_in_words_or_as_flags() {
+        let words = |s| duration_text(s, DurationStyle::Words);
+        assert_eq!(words(24.0 * 3600.0), "24 h");
+        assert_eq!(words(2.5 * 3600.0), "2.5 h");
+        assert_eq!(words(1200.0), "20 min");
+        assert_eq!(words(45.0), "45 s");
+        let flag = |s| duration_text(s, DurationStyle::Flag);
+        assert_eq!(flag(7200.0), "2h");
+        assert_eq!(flag(720.0), "12m");
+        assert_eq!(flag(90.0), "90s");
+        assert_eq!(flag(1.5), "1.5s");
+        assert_eq!(flag(0.019), "19ms");
+        for s in [7200.0, 720.0, 90.0, 1.5, 0.019] {
+            let back = parse_duration(&flag(s)).expect("a flag reads back");
+            assert!((back.as_secs_f64() - s).abs() < 1e-9, "{s}");
+        }
+    }
+
+    #[test]
+    fn rates_and_amounts_name_their_unit() {
+        assert_eq!(rate_text(3.0 * 1_048_576.0, "bytes", "h"), "3.00 MiB/h");
+        assert_eq!(rate_text(3.0, "count", "wall h"), "3.0/wall h");
+        assert_eq!(rate_text(41.0, "tasks", "h"), "41.0 tasks/h");
+        assert_eq!(amount_text(41.0, "tasks"), "41.0 tasks");
     }
 
     #[test]

@@ -26,11 +26,19 @@
 //!    of support, and the window saw the load rise and fall by at least
 //!    [`MIN_LOAD_SWING`] (and [`LOAD_SWING_NOISE`] times the smoothed load's
 //!    noise), or the run lasted a day ([`LOAD_CYCLE_HOURS`]) — a leak that grows
-//!    with traffic shows its full rate only through the busiest hours.
+//!    with traffic shows its full rate only through the busiest hours;
+//! 5. a pass: the run could have caught a leak at the budget — its *detectable
+//!    growth* (the smallest growth it could tell from zero: z standard errors,
+//!    [`ResourceVerdict::detectable_per_hour`]) is within the budget. A window
+//!    whose noise hides a leak at the budget says so, with the figure
+//!    ([`Reason::Undetectable`]).
 //!
 //! A full day of every scenario passes every check, so 24-hour verdicts are what
 //! they were before the third answer; the grid of shorter runs that motivated each
 //! check is in `docs/verdict.md`.
+//!
+//! Hours are the run's own ([`Judging::time_base`]): virtual hours, or a live
+//! run's wall hours; reasons and messages are told on that clock.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -41,6 +49,8 @@ use crate::config::RunConfig;
 use crate::growth::{self, Estimate, Facts, SIGNIFICANCE_Z};
 use crate::probe::Reading;
 use crate::samples::Samples;
+use crate::timebase::TimeBase;
+use crate::units::amount_text;
 
 /// A resource's or a run's verdict.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -112,16 +122,6 @@ pub const LOAD_SWING_NOISE: f64 = 3.0;
 /// keep it from passing.
 pub const LOAD_CYCLE_HOURS: f64 = 24.0;
 
-/// How a message advises a longer run: in virtual hours (`--hours`, or
-/// `--hours auto`), or in wall time (a live run's `--duration`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Longer {
-    /// `run ≥ 8 h or --hours auto`.
-    Hours,
-    /// `run ≥ 20 min (--duration)`.
-    Duration,
-}
-
 /// Why a resource (or a run) is inconclusive: what the window could not show,
 /// with the figures, and what to run instead ([`Reason::text`]).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -187,74 +187,30 @@ pub enum Reason {
         /// The swing needed.
         needed: f64,
     },
+    /// No growth past the budget, but a leak at the budget would not have
+    /// shown: the smallest growth the window can tell from zero is over it.
+    Undetectable {
+        /// The detectable growth, per hour (`z` standard errors).
+        detectable_per_hour: f64,
+        /// The budget, per hour.
+        budget_per_hour: f64,
+        /// Standard errors a growth must clear.
+        z: f64,
+        /// The run's length, hours.
+        run_hours: f64,
+    },
 }
 
 impl Reason {
-    /// The same reason on another clock: times divided by `k`, rates multiplied by
-    /// it (a live run judged on its compressed day, told in wall time).
-    pub fn scaled(self, k: f64) -> Reason {
-        match self {
-            Reason::TooShort { run_hours } => Reason::TooShort {
-                run_hours: run_hours / k,
-            },
-            Reason::Retention {
-                run_hours,
-                retention_hours,
-            } => Reason::Retention {
-                run_hours: run_hours / k,
-                retention_hours: retention_hours / k,
-            },
-            Reason::Fill {
-                early_per_hour,
-                late_per_hour,
-                run_hours,
-            } => Reason::Fill {
-                early_per_hour: early_per_hour * k,
-                late_per_hour: late_per_hour * k,
-                run_hours: run_hours / k,
-            },
-            Reason::LittleLoad { events, run_hours } => Reason::LittleLoad {
-                events,
-                run_hours: run_hours / k,
-            },
-            Reason::WithinNoise {
-                rise,
-                noise,
-                run_hours,
-            } => Reason::WithinNoise {
-                rise,
-                noise,
-                run_hours: run_hours / k,
-            },
-            Reason::NearBudget {
-                per_hour,
-                stderr,
-                run_hours,
-            } => Reason::NearBudget {
-                per_hour: per_hour * k,
-                stderr: stderr * k,
-                run_hours: run_hours / k,
-            },
-            r @ (Reason::Collinear { .. } | Reason::LoadNotCovered { .. }) => r,
-        }
-    }
-
     /// One line for a person: what the window could not show and what to run.
-    /// `unit` is the resource's unit (for rates).
-    pub fn text(&self, unit: &str) -> String {
-        self.text_for(unit, Longer::Hours)
-    }
-
-    /// [`Reason::text`], advising a longer run the way `longer` says.
-    pub fn text_for(&self, unit: &str, longer: Longer) -> String {
-        let longer = |h: f64| match longer {
-            Longer::Hours => format!("run ≥ {} or --hours auto", hours_text(2.0 * h)),
-            Longer::Duration => format!("run ≥ {} (--duration)", hours_text(2.0 * h)),
-        };
+    /// `unit` is the resource's unit (for rates); `tb` the run's clock (for the
+    /// hours, the rates and which option makes a run longer).
+    pub fn text(&self, unit: &str, tb: &TimeBase) -> String {
+        let rate = |v: f64| tb.rate_text(v, unit);
         match *self {
             Reason::TooShort { run_hours } => format!(
                 "too few samples after the warm-up to estimate growth — {}",
-                longer(run_hours)
+                tb.longer(run_hours)
             ),
             Reason::Retention {
                 run_hours,
@@ -263,9 +219,9 @@ impl Reason {
                 "window shorter than the subject's longest retention ({}; the run was {}): \
                  what it keeps that long is still filling, and a fill looks like a leak — \
                  run ≥ {}",
-                hours_text(retention_hours),
-                hours_text(run_hours),
-                hours_text(retention_hours)
+                tb.hours_text(retention_hours),
+                tb.hours_text(run_hours),
+                tb.hours_text(retention_hours)
             ),
             Reason::Collinear { vif } => format!(
                 "trend and load are inseparable in this window (the load only rose or fell: \
@@ -278,15 +234,15 @@ impl Reason {
                 run_hours,
             } => format!(
                 "growth is slowing — a fill, not yet a plateau ({} early, {} late) — {}",
-                rate_text(early_per_hour, unit),
-                rate_text(late_per_hour, unit),
-                longer(run_hours)
+                rate(early_per_hour),
+                rate(late_per_hour),
+                tb.longer(run_hours)
             ),
             Reason::LittleLoad { events, run_hours } => format!(
                 "the window saw only {events:.0} load events (fewer than \
                  {MIN_WINDOW_EVENTS:.0}): too few to tell growth from the chance drift of a few \
                  long-lived requests — {}",
-                longer(run_hours)
+                tb.longer(run_hours)
             ),
             Reason::WithinNoise {
                 rise,
@@ -296,7 +252,7 @@ impl Reason {
                 "the growth over the window ({}) hardly stands out of the noise (± {}) — {}",
                 amount_text(rise, unit),
                 amount_text(noise, unit),
-                longer(run_hours)
+                tb.longer(run_hours)
             ),
             Reason::NearBudget {
                 per_hour,
@@ -304,9 +260,9 @@ impl Reason {
                 run_hours,
             } => format!(
                 "growth {} ± {} is over the budget but within the noise — {}",
-                rate_text(per_hour, unit),
-                rate_text(stderr, unit),
-                longer(run_hours)
+                rate(per_hour),
+                rate(stderr),
+                tb.longer(run_hours)
             ),
             Reason::LoadNotCovered { rise, fall, needed } => format!(
                 "the window has not seen the load rise and fall (rise {:.0}%, fall {:.0}%; \
@@ -316,38 +272,31 @@ impl Reason {
                 100.0 * fall,
                 100.0 * needed
             ),
+            Reason::Undetectable {
+                detectable_per_hour,
+                budget_per_hour,
+                z,
+                run_hours,
+            } => format!(
+                "a leak at the budget would not have shown: the smallest growth this run \
+                 could tell from zero is {} ({z:.2} standard errors), over the budget of {} \
+                 — {}, or a larger budget{}",
+                rate(detectable_per_hour),
+                rate(budget_per_hour),
+                tb.longer(run_hours),
+                if unit == "bytes" && !tb.is_virtual() {
+                    ", or judge the heap with a heap probe (--heap) instead of RSS"
+                } else {
+                    ""
+                }
+            ),
         }
     }
 }
 
-/// A length of time given in hours, with its unit: `24 h`, `2.5 h`, `20 min`, `45 s`.
-fn hours_text(h: f64) -> String {
-    let whole = |v: f64, unit: &str| {
-        if (v - v.round()).abs() < 0.05 {
-            format!("{:.0} {unit}", v.round())
-        } else {
-            format!("{v:.1} {unit}")
-        }
-    };
-    if h >= 1.0 || h <= 0.0 {
-        whole(h, "h")
-    } else if h * 60.0 >= 1.0 {
-        whole(h * 60.0, "min")
-    } else {
-        whole(h * 3600.0, "s")
-    }
-}
-
-fn amount_text(v: f64, unit: &str) -> String {
-    match unit {
-        "bytes" => crate::units::bytes_text(v),
-        "count" => format!("{v:.1}"),
-        _ => format!("{v:.1} {unit}"),
-    }
-}
-
-/// How a run is judged: its length, the subjects' retention, the warm-up and the
-/// significance threshold (higher when the run looks repeatedly).
+/// How a run is judged: its length, the subjects' retention, the warm-up, the
+/// significance threshold (higher when the run looks repeatedly), and the clock
+/// all these hours are on.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Judging {
     /// Hours of the run (or of the run so far, at a look).
@@ -358,6 +307,12 @@ pub struct Judging {
     pub retention_hours: Option<f64>,
     /// Standard errors growth must clear.
     pub z: f64,
+    /// The clock: virtual hours, or a live run's wall hours.
+    pub time_base: TimeBase,
+    /// Whether the run replays traffic kinds (some declared, not all muted): then
+    /// a window without a single event has not seen the load at all, and cannot
+    /// pass before a day (a run of a bursty kind looked at before its first burst).
+    pub load_expected: bool,
 }
 
 impl Judging {
@@ -368,6 +323,16 @@ impl Judging {
             warmup_hours: cfg.warmup_at(hours),
             retention_hours: cfg.retention_hours,
             z,
+            time_base: TimeBase::VIRTUAL,
+            load_expected: false,
+        }
+    }
+
+    /// The same, for a run that replays traffic kinds (`yes`) or not.
+    pub fn expecting_load(self, yes: bool) -> Self {
+        Judging {
+            load_expected: yes,
+            ..self
         }
     }
 
@@ -417,7 +382,7 @@ pub fn resource_specs(cfg: &RunConfig, gauges: &[(String, Option<f64>)]) -> Vec<
     let mut specs = vec![
         fixed("heap", "live_bytes", "bytes", Some(cfg.max_growth)),
         fixed("rss", "rss_bytes", "bytes", None),
-        fixed("tasks", "alive_tasks", "tasks", Some(cfg.max_task_growth)),
+        fixed("tasks", "alive_tasks", "tasks", Some(cfg.task_budget())),
         fixed("fds", "open_fds", "fds", Some(cfg.max_fd_growth)),
     ];
     specs.extend(gauges.iter().map(|(name, budget)| ResourceSpec {
@@ -453,6 +418,11 @@ pub struct ResourceVerdict {
     pub spec: ResourceSpec,
     /// The growth estimate (absent when the window was too short).
     pub estimate: Option<Estimate>,
+    /// The smallest growth per hour the run could have told from zero
+    /// ([`detectable`]); a budgeted resource passes only when it is within the
+    /// budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub detectable_per_hour: Option<f64>,
     /// What the window showed besides the estimate (absent with it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub facts: Option<Facts>,
@@ -485,9 +455,9 @@ impl ResourceVerdict {
         self.estimate.is_some_and(|e| e.exceeds(0.0))
     }
 
-    /// The reason as a line of text, when inconclusive.
-    pub fn reason_text(&self) -> Option<String> {
-        self.reason.map(|r| r.text(&self.spec.unit))
+    /// The reason as a line of text on clock `tb`, when inconclusive.
+    pub fn reason_text(&self, tb: &TimeBase) -> Option<String> {
+        self.reason.map(|r| r.text(&self.spec.unit, tb))
     }
 }
 
@@ -552,15 +522,36 @@ pub fn judge(
         });
     }
     let needed = MIN_LOAD_SWING.max(LOAD_SWING_NOISE * f.load_noise);
-    let swung = f.load_rise >= needed && f.load_fall >= needed;
-    if !swung && j.run_hours < LOAD_CYCLE_HOURS {
+    let idle = j.load_expected && f.window_events == 0.0;
+    let swung = f.load_rise >= needed && f.load_fall >= needed && !idle;
+    if !swung && j.run_hours < j.time_base.from_day(LOAD_CYCLE_HOURS) {
         return inconclusive(Reason::LoadNotCovered {
             rise: f.load_rise,
             fall: f.load_fall,
             needed,
         });
     }
+    let detectable = detectable(&e, Some(budget), j);
+    if detectable > budget {
+        return inconclusive(Reason::Undetectable {
+            detectable_per_hour: detectable,
+            budget_per_hour: budget,
+            z: j.z,
+            run_hours: j.run_hours,
+        });
+    }
     (Verdict::Pass, None)
+}
+
+/// The smallest growth per hour the window could tell from zero: the test's `z`
+/// standard errors of the estimate a pass rests on — the whole window's, or the
+/// late half's when that half shows growth has stopped under `budget` (a cache
+/// that filled and holds still: what it does now is what a leak would change).
+/// A leak at least this fast clears the significance test about half the time or
+/// more.
+pub fn detectable(e: &Estimate, budget: Option<f64>, j: &Judging) -> f64 {
+    let stopped = budget.is_some_and(|b| e.stopped_at(b, j.z));
+    j.z * if stopped { e.late_stderr } else { e.stderr }
 }
 
 /// Estimates and judges every resource in `specs` over `samples`.
@@ -573,12 +564,13 @@ pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<Re
         .iter()
         .filter_map(|spec| {
             let y = samples.column(&spec.column)?;
-            let (estimate, facts) = growth::assess(&t, &y, &load, j.warmup_hours);
+            let (estimate, facts) = growth::assess(&t, &y, &load, j.warmup_hours, j.time_base);
             let (verdict, reason) = judge(spec.budget_per_hour, estimate, facts, j);
             let finite = y.iter().copied().filter(|v| v.is_finite());
             Some(ResourceVerdict {
                 spec: spec.clone(),
                 estimate,
+                detectable_per_hour: estimate.map(|e| detectable(&e, spec.budget_per_hour, j)),
                 facts,
                 verdict,
                 reason,
@@ -590,39 +582,27 @@ pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<Re
         .collect()
 }
 
-/// Formats a per-hour amount in the resource's unit (`3.2 MiB/h`, `41.0 tasks/h`).
-pub fn rate_text(value: f64, unit: &str) -> String {
-    if unit == "bytes" {
-        format!("{}/h", crate::units::bytes_text(value))
-    } else if unit == "count" {
-        format!("{value:.1}/h")
-    } else {
-        format!("{value:.1} {unit}/h")
-    }
-}
-
 /// One line saying what failed and by how much, and which gauges grew with it;
 /// or why the run cannot tell and what to run; or that everything stayed within
-/// budget.
-pub fn message(verdicts: &[ResourceVerdict]) -> String {
-    message_for(verdicts, Longer::Hours)
-}
-
-/// [`message`], advising a longer run the way `longer` says.
-pub fn message_for(verdicts: &[ResourceVerdict], longer: Longer) -> String {
+/// budget, with the growth of `headline` (the run's judged memory, `heap`).
+/// Rates and hours are on `tb`'s clock.
+pub fn message(verdicts: &[ResourceVerdict], headline: Option<&str>, tb: &TimeBase) -> String {
     let failed: Vec<&ResourceVerdict> = verdicts.iter().filter(|v| v.failed()).collect();
     let grown = grown_gauges(verdicts);
     if failed.is_empty() && decide(verdicts) == Verdict::Inconclusive {
-        return format!("inconclusive: {}", doubts(verdicts, longer));
+        return format!("inconclusive: {}", doubts(verdicts, tb));
     }
     if failed.is_empty() {
-        let heap = verdicts.iter().find(|v| v.spec.name == "heap");
-        return match heap.and_then(|h| h.estimate.map(|e| (h, e))) {
+        let head = verdicts
+            .iter()
+            .find(|v| Some(v.spec.name.as_str()) == headline);
+        return match head.and_then(|h| h.estimate.map(|e| (h, e))) {
             Some((h, e)) => format!(
-                "pass: heap {} ± {} (budget {}); no resource grew past its budget",
-                rate_text(e.per_hour, "bytes"),
-                rate_text(e.stderr, "bytes"),
-                rate_text(h.spec.budget_per_hour.unwrap_or(0.0), "bytes"),
+                "pass: {} {} ± {} (budget {}); no resource grew past its budget",
+                h.spec.name,
+                tb.rate_text(e.per_hour, &h.spec.unit),
+                tb.rate_text(e.stderr, &h.spec.unit),
+                tb.rate_text(h.spec.budget_per_hour.unwrap_or(0.0), &h.spec.unit),
             ),
             None => "pass: no resource grew past its budget".to_string(),
         };
@@ -631,13 +611,14 @@ pub fn message_for(verdicts: &[ResourceVerdict], longer: Longer) -> String {
         .iter()
         .filter_map(|v| v.estimate.map(|e| (v, e)))
         .map(|(v, e)| {
+            let rate = |x: f64| tb.rate_text(x, &v.spec.unit);
             format!(
                 "{} grew {} ± {} (late half {}; budget {})",
                 v.spec.name,
-                rate_text(e.per_hour, &v.spec.unit),
-                rate_text(e.stderr, &v.spec.unit),
-                rate_text(e.late_per_hour, &v.spec.unit),
-                rate_text(v.spec.budget_per_hour.unwrap_or(0.0), &v.spec.unit),
+                rate(e.per_hour),
+                rate(e.stderr),
+                rate(e.late_per_hour),
+                rate(v.spec.budget_per_hour.unwrap_or(0.0)),
             )
         })
         .collect();
@@ -645,7 +626,7 @@ pub fn message_for(verdicts: &[ResourceVerdict], longer: Longer) -> String {
     if !grown.is_empty() {
         let g: Vec<String> = grown
             .iter()
-            .map(|v| format!("{} +{:.0}/h", v.spec.name, v.per_hour()))
+            .map(|v| format!("{} +{:.0}/{}", v.spec.name, v.per_hour(), tb.per_hour()))
             .collect();
         msg.push_str(&format!("; gauges that grew: {}", g.join(", ")));
     }
@@ -654,10 +635,10 @@ pub fn message_for(verdicts: &[ResourceVerdict], longer: Longer) -> String {
 
 /// The inconclusive resources and their reasons, resources with the same reason
 /// named together: `heap, tasks: window shorter than …`.
-pub fn doubts(verdicts: &[ResourceVerdict], longer: Longer) -> String {
+pub fn doubts(verdicts: &[ResourceVerdict], tb: &TimeBase) -> String {
     let mut groups: Vec<(String, Vec<&str>)> = Vec::new();
     for v in verdicts {
-        let Some(text) = v.reason.map(|r| r.text_for(&v.spec.unit, longer)) else {
+        let Some(text) = v.reason_text(tb) else {
             continue;
         };
         match groups.iter_mut().find(|(t, _)| *t == text) {
@@ -751,6 +732,34 @@ impl Teardown {
         }
     }
 
+    /// The check of a run that has no shutdown of its own (a live run's target,
+    /// which soak only stops): the first and the last sample's tasks and
+    /// descriptors, and the last value read of each of `gauges`; nothing settles.
+    pub fn between_samples(samples: &Samples, gauges: &[String]) -> Self {
+        let finite = |c: &str, last: bool| {
+            let v = samples.column(c).unwrap_or_default();
+            let mut it: Box<dyn Iterator<Item = &f64>> = if last {
+                Box::new(v.iter().rev())
+            } else {
+                Box::new(v.iter())
+            };
+            it.find(|x| x.is_finite()).copied().unwrap_or(0.0)
+        };
+        let reading = |last: bool| Reading {
+            alive_tasks: finite("alive_tasks", last) as u64,
+            open_fds: finite("open_fds", last) as u64,
+            ..Reading::default()
+        };
+        let gauges_after = gauges
+            .iter()
+            .map(|g| (g.clone(), finite(g, true)))
+            .collect();
+        Teardown {
+            settle_virtual_seconds: 0.0,
+            ..Teardown::new(&reading(false), &reading(true), gauges_after)
+        }
+    }
+
     /// Judges the gauges that must settle: `limits` maps a gauge to the highest
     /// value it may read after shutdown (a gauge not read counts as not back).
     pub fn require_at_rest(mut self, limits: &BTreeMap<String, f64>) -> Self {
@@ -811,6 +820,8 @@ mod tests {
             warmup_hours: run_hours / 10.0,
             retention_hours: retention,
             z: SIGNIFICANCE_Z,
+            time_base: TimeBase::VIRTUAL,
+            load_expected: false,
         }
     }
 
@@ -861,11 +872,53 @@ mod tests {
             .0,
             Verdict::Inconclusive
         );
-        // Over budget but indistinguishable from no growth at all: a pass, as
-        // before the third answer (a task count swinging by thousands a day).
+        // Over budget but indistinguishable from no growth at all (a task count
+        // swinging by thousands a day): not a pass, since a leak at the budget
+        // would not have shown either; the reason names what the run could see.
+        let (v, r) = judge(Some(1.0), Some(est(2.0, 23.0)), Some(day()), &j);
+        assert_eq!(v, Verdict::Inconclusive);
         assert_eq!(
-            judge(Some(1.0), Some(est(2.0, 23.0)), Some(day()), &j),
+            r,
+            Some(Reason::Undetectable {
+                detectable_per_hour: 46.0,
+                budget_per_hour: 1.0,
+                z: SIGNIFICANCE_Z,
+                run_hours: 24.0
+            })
+        );
+        // The same noise under a budget it can resolve passes.
+        assert_eq!(
+            judge(Some(50.0), Some(est(2.0, 23.0)), Some(day()), &j),
             (Verdict::Pass, None)
+        );
+    }
+
+    #[test]
+    fn a_wall_clock_day_is_the_compressed_one() {
+        // A live run of 12 wall minutes playing a day every 10: its load's
+        // cycle is covered, where 12 virtual hours would not cover it.
+        let live = Judging {
+            time_base: TimeBase::wall(144.0),
+            ..judging(0.2, None)
+        };
+        let flat = Facts {
+            load_rise: 0.02,
+            load_fall: 0.04,
+            ..day()
+        };
+        assert_eq!(
+            judge(Some(B), Some(est(1e4, 5e3)), Some(flat), &live),
+            (Verdict::Pass, None)
+        );
+        let r = Reason::NearBudget {
+            per_hour: 2e6,
+            stderr: 1.5e6,
+            run_hours: 10.0 / 60.0,
+        };
+        assert_eq!(
+            r.text("bytes", &live.time_base),
+            "growth 1.91 MiB/wall h ± 1.43 MiB/wall h is over the budget but within the noise \
+             — run ≥ 20 min (--duration)"
         );
     }
 
@@ -979,6 +1032,32 @@ mod tests {
     }
 
     #[test]
+    fn a_window_without_the_traffic_it_replays_cannot_pass() {
+        let idle = Facts {
+            window_events: 0.0,
+            ..day()
+        };
+        let flat = Some(est(0.0, 1e3));
+        // No kinds replayed (or none declared): a flat heap passes as before.
+        assert_eq!(
+            judge(Some(B), flat, Some(idle), &judging(6.0, None)).0,
+            Verdict::Pass
+        );
+        let replaying = judging(6.0, None).expecting_load(true);
+        assert_eq!(
+            kind(judge(Some(B), flat, Some(idle), &replaying)),
+            (Verdict::Inconclusive, "load_not_covered".to_string())
+        );
+        // With traffic in the window, or after a day, it passes.
+        assert_eq!(
+            judge(Some(B), flat, Some(day()), &replaying).0,
+            Verdict::Pass
+        );
+        let a_day = judging(24.0, None).expecting_load(true);
+        assert_eq!(judge(Some(B), flat, Some(idle), &a_day).0, Verdict::Pass);
+    }
+
+    #[test]
     fn repeated_looks_need_more_to_fail() {
         let e = Some(est(1.6e6, 0.5e6)); // 3.2 standard errors
         let once = judging(6.0, None);
@@ -1003,6 +1082,7 @@ mod tests {
                 gauge: false,
             },
             estimate: Some(est(0.0, 1.0)),
+            detectable_per_hour: Some(2.0),
             facts: None,
             verdict,
             reason,
@@ -1032,7 +1112,7 @@ mod tests {
             unsure,
             rv("listeners", Verdict::Info, None),
         ];
-        let m = message(&both);
+        let m = message(&both, Some("heap"), &TimeBase::VIRTUAL);
         assert!(
             m.starts_with("inconclusive: heap, tasks: window shorter than the subject's longest retention (24 h; the run was 4 h)"),
             "{m}"
@@ -1048,7 +1128,7 @@ mod tests {
             run_hours: 2.0,
         };
         assert_eq!(
-            fill.text("bytes"),
+            fill.text("bytes", &TimeBase::VIRTUAL),
             "growth is slowing — a fill, not yet a plateau (2.38 MiB/h early, 293.0 KiB/h late) \
              — run ≥ 4 h or --hours auto"
         );

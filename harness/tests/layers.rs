@@ -1,14 +1,19 @@
-//! The harness's module graph has no cycle: data flows one way (config → scenario
-//! → run loop → verdict → summary; report writes, run and cli call), and every module imports only
-//! modules below it in [`LAYERS`]. Read from the source, so a new `use` that
-//! points upward fails here, with the module and the import named.
+//! The module graphs of the harness and of live mode have no cycle: data flows
+//! one way (config → scenario → run loop → verdict → summary; report writes, run
+//! and cli call; live: target and load → probes → run → cli), and every module
+//! imports only modules below it in its crate's layers ([`LAYERS`],
+//! [`LIVE_LAYERS`]). Read from the source, so a new `use` that points upward
+//! fails here with the module and the import named, and a circle of imports
+//! fails with the circle.
 
-use std::collections::BTreeMap;
-use std::path::Path;
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::{Path, PathBuf};
 
 /// Lowest first. A module may import any module listed before it.
 const LAYERS: &[&str] = &[
     "units",
+    "status",
+    "timebase",
     "limits",
     "interrupt",
     "sites",
@@ -35,7 +40,30 @@ const LAYERS: &[&str] = &[
     "report",
     "junit",
     "run",
+    "shrink",
+    "parallel",
     "cli",
+];
+
+/// Live mode's modules, lowest first (its binaries and `lib.rs` are not layers).
+const LIVE_LAYERS: &[&str] = &[
+    "addr",
+    "rlimit",
+    "procfs",
+    "prom",
+    "plan",
+    "target",
+    "inspector",
+    "node_heap",
+    "config",
+    "load",
+    "symbolize",
+    "preload",
+    "probe",
+    "run",
+    "cli",
+    "server",
+    "server_cli",
 ];
 
 /// Root re-exports (`crate::Error`) and the module that defines them.
@@ -51,6 +79,7 @@ const REEXPORTS: &[(&str, &str)] = &[
     ("RunFuture", "scenario"),
     ("Scenario", "scenario"),
     ("Ticker", "scenario"),
+    ("Kind", "scenario"),
     ("Summary", "summary"),
     ("Verdict", "verdict"),
 ];
@@ -90,64 +119,179 @@ fn references(text: &str) -> Vec<String> {
     out
 }
 
-fn module_of(name: &str) -> Option<&str> {
-    if let Some((_, m)) = REEXPORTS.iter().find(|(n, _)| *n == name) {
-        return Some(m);
+/// A crate's sources, its layers and root re-exports.
+struct Crate {
+    src: PathBuf,
+    layers: &'static [&'static str],
+    reexports: &'static [(&'static str, &'static str)],
+}
+
+impl Crate {
+    fn module_of(&self, name: &str) -> Option<&'static str> {
+        if let Some((_, m)) = self.reexports.iter().find(|(n, _)| *n == name) {
+            return Some(m);
+        }
+        self.layers.iter().find(|m| **m == name).copied()
     }
-    LAYERS.iter().find(|m| **m == name).copied()
+
+    /// Every `.rs` file under `src`.
+    fn files(&self) -> Vec<PathBuf> {
+        let mut files = Vec::new();
+        let mut stack = vec![self.src.clone()];
+        while let Some(d) = stack.pop() {
+            for e in std::fs::read_dir(&d).expect("readable src dir").flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else if p.extension().is_some_and(|x| x == "rs") {
+                    files.push(p);
+                }
+            }
+        }
+        files
+    }
+
+    /// Which module imports which: top-level module → the crate's modules its
+    /// files name. Panics on a module missing from the layers.
+    fn graph(&self) -> BTreeMap<&'static str, BTreeSet<&'static str>> {
+        let mut graph: BTreeMap<&'static str, BTreeSet<&'static str>> = BTreeMap::new();
+        for file in self.files() {
+            let rel = file.strip_prefix(&self.src).expect("under src");
+            // `report/chart.rs` belongs to `report`.
+            let top = rel
+                .components()
+                .next()
+                .and_then(|c| c.as_os_str().to_str())
+                .map(|s| s.trim_end_matches(".rs"))
+                .expect("a file name");
+            if top == "lib" || top == "bin" {
+                continue;
+            }
+            let own = self.module_of(top).unwrap_or_else(|| {
+                panic!("module {top} is not in the layers: place it in the order")
+            });
+            let text = std::fs::read_to_string(&file).expect("readable source");
+            let deps = graph.entry(own).or_default();
+            for name in references(&text) {
+                let target = self.module_of(&name).unwrap_or_else(|| {
+                    panic!(
+                        "{}: crate::{name} is neither a module nor a known re-export",
+                        rel.display()
+                    )
+                });
+                if target != own {
+                    deps.insert(target);
+                }
+            }
+        }
+        graph
+    }
+
+    /// Imports that point upward in the layers.
+    fn upward(&self, graph: &BTreeMap<&'static str, BTreeSet<&'static str>>) -> Vec<String> {
+        let rank: BTreeMap<&str, usize> = self
+            .layers
+            .iter()
+            .enumerate()
+            .map(|(i, m)| (*m, i))
+            .collect();
+        let mut out = Vec::new();
+        for (from, deps) in graph {
+            for to in deps {
+                if rank[to] > rank[from] {
+                    out.push(format!("{from} imports {to} (above it)"));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// A circle of imports in `graph`, as the modules around it (the first repeated
+/// at the end), if there is one.
+fn circle<'a>(graph: &BTreeMap<&'a str, BTreeSet<&'a str>>) -> Option<Vec<&'a str>> {
+    fn visit<'a>(
+        m: &'a str,
+        graph: &BTreeMap<&'a str, BTreeSet<&'a str>>,
+        path: &mut Vec<&'a str>,
+        done: &mut BTreeSet<&'a str>,
+    ) -> Option<Vec<&'a str>> {
+        if let Some(i) = path.iter().position(|p| *p == m) {
+            let mut c = path[i..].to_vec();
+            c.push(m);
+            return Some(c);
+        }
+        if done.contains(m) {
+            return None;
+        }
+        path.push(m);
+        for d in graph.get(m).into_iter().flatten() {
+            if let Some(c) = visit(d, graph, path, done) {
+                return Some(c);
+            }
+        }
+        path.pop();
+        done.insert(m);
+        None
+    }
+    let mut done = BTreeSet::new();
+    graph
+        .keys()
+        .find_map(|m| visit(m, graph, &mut Vec::new(), &mut done))
+}
+
+fn check(krate: &Crate) {
+    let graph = krate.graph();
+    assert!(
+        graph.len() + 2 >= krate.layers.len(),
+        "read only {} modules of {}",
+        graph.len(),
+        krate.src.display()
+    );
+    if let Some(c) = circle(&graph) {
+        panic!(
+            "{}: modules import each other in a circle: {}",
+            krate.src.display(),
+            c.join(" → ")
+        );
+    }
+    let up = krate.upward(&graph);
+    assert!(up.is_empty(), "upward imports:\n{}", up.join("\n"));
 }
 
 #[test]
-fn every_module_imports_only_modules_below_it() {
-    let src = Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
-    let rank: BTreeMap<&str, usize> = LAYERS.iter().enumerate().map(|(i, m)| (*m, i)).collect();
-    let mut files = Vec::new();
-    let mut stack = vec![src.clone()];
-    while let Some(d) = stack.pop() {
-        for e in std::fs::read_dir(&d).expect("readable src dir").flatten() {
-            let p = e.path();
-            if p.is_dir() {
-                stack.push(p);
-            } else if p.extension().is_some_and(|x| x == "rs") {
-                files.push(p);
-            }
-        }
-    }
-    let mut violations = Vec::new();
-    let mut seen = 0;
-    for file in &files {
-        let rel = file.strip_prefix(&src).expect("under src");
-        // `report/chart.rs` belongs to `report`.
-        let top = rel
-            .components()
-            .next()
-            .and_then(|c| c.as_os_str().to_str())
-            .map(|s| s.trim_end_matches(".rs"))
-            .expect("a file name");
-        if top == "lib" {
-            continue;
-        }
-        let own = *rank
-            .get(top)
-            .unwrap_or_else(|| panic!("module {top} is not in LAYERS: place it in the order"));
-        seen += 1;
-        let text = std::fs::read_to_string(file).expect("readable source");
-        for name in references(&text) {
-            let Some(target) = module_of(&name) else {
-                panic!(
-                    "{}: crate::{name} is neither a module nor a known re-export",
-                    rel.display()
-                );
-            };
-            if target != top && rank[target] > own {
-                violations.push(format!("{} imports {target} (above it)", rel.display()));
-            }
-        }
-    }
-    assert!(seen >= LAYERS.len(), "read {seen} files");
-    assert!(
-        violations.is_empty(),
-        "upward imports:\n{}",
-        violations.join("\n")
+fn every_harness_module_imports_only_modules_below_it() {
+    check(&Crate {
+        src: Path::new(env!("CARGO_MANIFEST_DIR")).join("src"),
+        layers: LAYERS,
+        reexports: REEXPORTS,
+    });
+}
+
+#[test]
+fn every_live_module_imports_only_modules_below_it() {
+    check(&Crate {
+        src: Path::new(env!("CARGO_MANIFEST_DIR")).join("../live/src"),
+        layers: LIVE_LAYERS,
+        reexports: &[],
+    });
+}
+
+#[test]
+fn a_circle_of_imports_is_found() {
+    let graph: BTreeMap<&str, BTreeSet<&str>> = [
+        ("run", BTreeSet::from(["summary", "table"])),
+        ("summary", BTreeSet::from(["report"])),
+        ("report", BTreeSet::from(["run"])),
+        ("table", BTreeSet::new()),
+    ]
+    .into_iter()
+    .collect();
+    assert_eq!(
+        circle(&graph),
+        Some(vec!["report", "run", "summary", "report"])
     );
+    let mut fixed = graph.clone();
+    fixed.insert("report", BTreeSet::new());
+    assert_eq!(circle(&fixed), None);
 }

@@ -178,17 +178,10 @@ mod readers {
         let judging = verdict::Judging::fixed(&cfg);
         let verdicts = verdict::analyse(s, &verdict::resource_specs(&cfg, &[]), &judging);
         Summary::new(SummaryInput {
-            scenario: "prop-test",
-            cfg: &cfg,
             wall_seconds: 0.5,
-            samples: s,
-            verdicts,
             teardown: Teardown::default(),
-            extras: Default::default(),
             events: 7,
-            dhat: None,
-            sites: None,
-            judging,
+            ..SummaryInput::replay("prop-test", &cfg, judging, s, verdicts)
         })
     }
 

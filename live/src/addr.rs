@@ -87,22 +87,29 @@ pub fn parse(flag: &str, text: &str, allow_remote: bool) -> Result<Endpoint, Str
         ));
     }
     let port = url.port_or_known_default().unwrap_or(80);
-    let ip: IpAddr = match host {
-        Host::Ipv4(ip) => IpAddr::V4(ip),
-        Host::Ipv6(ip) => IpAddr::V6(ip),
-        Host::Domain(d) if d.eq_ignore_ascii_case("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
-        Host::Domain(d) => {
-            return Err(format!(
-                "--{flag} '{text}': give the remote host as an IP address, not the name '{d}' \
-                 (soak does not resolve names for remote targets)"
-            ))
-        }
-    };
+    let addr = socket_addr(&host, port).ok_or_else(|| {
+        format!(
+            "--{flag} '{text}': give the remote host as an IP address, not the name '{host}' \
+             (soak does not resolve names for remote targets)"
+        )
+    })?;
     Ok(Endpoint {
-        addr: SocketAddr::new(ip, port),
+        addr,
         url,
         loopback,
     })
+}
+
+/// Where to connect for `host`: an IP address as it is, `localhost` as
+/// 127.0.0.1, any other name `None` (soak never resolves names).
+pub fn socket_addr(host: &Host<&str>, port: u16) -> Option<SocketAddr> {
+    let ip = match host {
+        Host::Ipv4(ip) => IpAddr::V4(*ip),
+        Host::Ipv6(ip) => IpAddr::V6(*ip),
+        Host::Domain(d) if d.eq_ignore_ascii_case("localhost") => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        Host::Domain(_) => return None,
+    };
+    Some(SocketAddr::new(ip, port))
 }
 
 #[cfg(test)]

@@ -3,16 +3,18 @@
 //! [`LiveConfig`] — every refusal is one line, exit status 2, before any process
 //! is started, signalled or connected to, and before anything is written.
 
-use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
-use soak_harness::units::{parse_duration, parse_rate};
+use clap::Parser;
+use soak_harness::cli::SharedArgs;
+use soak_harness::units::parse_duration;
 use soak_harness::Variant;
 
 use crate::addr;
-use crate::config::{LiveConfig, LiveError, MetricsSource};
+use crate::config::{HeapMode, LiveConfig, LiveError, MetricsSource};
+use crate::inspector::{self, InspectorUrl};
+use crate::node_heap::session::Cadence;
 use crate::plan;
 use crate::run;
 use crate::target::TargetSpec;
@@ -27,10 +29,11 @@ The target gets PORT in its environment (and {port} in --cmd is replaced) unless
 --url gives the port. Only loopback targets (127.0.0.0/8, localhost, [::1]) unless
 --allow-remote. Built-in plans: ws-churn, ws-churn-10k, cooldowns, chat-bot.
 
-Exit status: 0 within budget, 1 the target's RSS grew past its budget or the target
-died, 2 usage or input error (nothing written), 3 inconclusive (the message says
-why), 130 or 143 interrupted by SIGINT or
-SIGTERM (report written, marked \"complete\": false).
+Exit status: 0 within budget, 1 the judged memory (a heap probe's heap, else the
+target's RSS) grew past its budget or the target died, 2 usage or input error
+(nothing written) or a load that failed, 3 inconclusive (the message says why: often
+a run too short to have seen a leak at the budget), 130 or 143 interrupted by SIGINT
+or SIGTERM (report written whole, marked \"complete\": false).
 
 Writes OUT/live-PLAN/NAME/{samples.csv,summary.json,heap.svg,heap.png,
 goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
@@ -42,8 +45,9 @@ goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
     name = "soak live",
     version,
     about = "Soak a real running service over loopback: goose plays a compressed day of \
-             traffic, soak samples the process and its /metrics, and fails when its RSS \
-             grows faster than its budget.",
+             traffic, soak's probes sample the process (/proc, its /metrics, a heap \
+             probe when one attaches), and it fails when the judged memory grows faster \
+             than its budget.",
     after_help = AFTER_HELP
 )]
 pub struct LiveArgs {
@@ -79,18 +83,12 @@ pub struct LiveArgs {
     /// Goose users (requests in flight at once) [default: the plan's].
     #[arg(long, value_name = "N")]
     pub users: Option<usize>,
-    /// Traffic seed; the same seed sends the same events.
-    #[arg(long, default_value_t = 1, value_name = "N")]
-    pub seed: u64,
     /// Wall time of the load (the run stops by itself after it).
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub duration: String,
     /// Wall time one 24-hour day of the plan takes [default: --duration].
     #[arg(long, value_name = "DURATION")]
     pub day: Option<String>,
-    /// Wall time between samples.
-    #[arg(long, default_value = "1s", value_name = "DURATION")]
-    pub sample_every: String,
     /// Wall time left out of the growth fit at the start [default: 10% of --duration,
     /// or the retention when the run is at least twice as long].
     #[arg(long, value_name = "DURATION")]
@@ -99,44 +97,52 @@ pub struct LiveArgs {
     /// inconclusive, not judged [default: the plan's `retention`].
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
-    /// RSS growth budget per wall hour; units B, KB, MB, GB, KiB, MiB, GiB.
-    #[arg(
-        long,
-        default_value = "1MB/h",
-        value_name = "RATE",
-        allow_hyphen_values = true
-    )]
-    pub max_growth: String,
-    /// Budget for the target's open descriptors per wall hour [default: reported only].
-    #[arg(long, value_name = "N", allow_hyphen_values = true)]
-    pub max_fd_growth: Option<String>,
+    /// Require a heap probe: judge the target's heap instead of its RSS, or refuse
+    /// the run (exit 2) before the load when none can attach [default: every heap
+    /// probe that can attach does].
+    #[arg(long, conflicts_with = "no_heap")]
+    pub heap: bool,
+    /// Run no heap probe: judge the target's RSS.
+    #[arg(long)]
+    pub no_heap: bool,
+    /// With --pid: the inspector of a Node target started with
+    /// --inspect=127.0.0.1:PORT, to judge its JS heap (loopback only) [default
+    /// with --cmd: soak opens the target's inspector itself and reads its URL
+    /// from the target's stderr].
+    #[arg(long, value_name = "ws://URL", conflicts_with = "no_heap")]
+    pub inspect_url: Option<String>,
+    /// Time between the Node heap probe's full collections, each followed by a
+    /// read of the live heap and of the sampling profile; `auto` spaces them so
+    /// their pauses take under 1% of the run, at least 2s apart, and at least 40
+    /// of them fall after the warm-up.
+    #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
+    pub heap_every: String,
+    /// Mean bytes a heap probe lets the target allocate between sampled
+    /// allocations (the per-site growth: sites.csv, growth_sites); 0 counts the
+    /// heap without sampling sites.
+    #[arg(long, default_value = "512KiB", value_name = "SIZE")]
+    pub sample_bytes: String,
     /// How long the target's port may take to open.
     #[arg(long, default_value = "30s", value_name = "DURATION")]
     pub startup_timeout: String,
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub stop_grace: String,
-    /// Label of the build under test [default: the --variant in --cmd, else fixed].
-    #[arg(long, value_enum)]
-    pub variant: Option<VariantArg>,
     /// Report directory name under OUT/live-PLAN/ [default: the variant].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
-    /// Report root directory.
-    #[arg(long, default_value = "reports", value_name = "DIR")]
-    pub out: PathBuf,
-    /// No progress lines.
-    #[arg(long, short)]
-    pub quiet: bool,
+    /// The options every run takes.
+    #[command(flatten)]
+    pub shared: SharedArgs,
 }
 
-/// `--variant` values.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum VariantArg {
-    /// The build expected to hold.
-    Fixed,
-    /// The build expected to leak.
-    Leaky,
+/// The wall times of a run, validated.
+struct Times {
+    duration: Duration,
+    day: Duration,
+    sample_every: Duration,
+    warmup: Duration,
+    retention: Option<Duration>,
 }
 
 fn dur(flag: &str, text: &str) -> Result<Duration, LiveError> {
@@ -186,7 +192,75 @@ impl LiveArgs {
                 addr::parse("metrics-url", m, self.allow_remote).map_err(LiveError::Usage)?,
             ),
         };
-        let target = match (&self.cmd, self.pid) {
+        let target = self.target(url.is_some())?;
+        let plan = plan::load(&self.plan).map_err(LiveError::Usage)?;
+        if let Some(0) = self.users {
+            return Err(LiveError::Usage("--users must be at least 1".into()));
+        }
+        let t = self.times(plan.retention)?;
+        let max_growth = self.shared.max_growth()?;
+        let max_fd_growth = self.shared.max_fd_growth()?;
+        let variant = self.shared.variant_or(
+            self.cmd
+                .as_deref()
+                .and_then(variant_in)
+                .unwrap_or(Variant::Fixed),
+        )?;
+        let name = self.name(variant)?;
+        Ok(LiveConfig {
+            target,
+            url,
+            metrics,
+            count_metric: self.count_metric.clone(),
+            plan,
+            users: self.users,
+            seed: self.shared.seed,
+            duration: t.duration,
+            day: t.day,
+            sample_every: t.sample_every,
+            warmup: t.warmup,
+            retention: t.retention,
+            max_growth,
+            max_fd_growth,
+            heap: match (self.heap, self.no_heap) {
+                (true, _) => HeapMode::Required,
+                (_, true) => HeapMode::Off,
+                _ => HeapMode::Auto,
+            },
+            inspect_url: self.inspect_url()?,
+            heap_every: match self.heap_every.trim() {
+                "auto" => Cadence::Auto,
+                every => Cadence::Every(positive("heap-every", every)?.as_secs_f64()),
+            },
+            sample_bytes: soak_harness::units::parse_bytes(&self.sample_bytes)
+                .map_err(|e| LiveError::Usage(format!("--sample-bytes: {e}")))?
+                as u64,
+            startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
+            stop_grace: dur("stop-grace", &self.stop_grace)?,
+            variant,
+            name,
+            out: self.shared.out.clone(),
+            quiet: self.shared.quiet,
+        })
+    }
+    /// `--inspect-url`, checked: loopback, and only for `--pid`.
+    fn inspect_url(&self) -> Result<Option<InspectorUrl>, LiveError> {
+        match (&self.inspect_url, &self.cmd) {
+            (None, _) => Ok(None),
+            (Some(_), Some(_)) => Err(LiveError::Usage(
+                "--inspect-url is for --pid targets: with --cmd soak opens the target's \
+                 inspector itself; drop --inspect-url"
+                    .into(),
+            )),
+            (Some(u), None) => inspector::parse("--inspect-url", u)
+                .map(Some)
+                .map_err(LiveError::Usage),
+        }
+    }
+
+    /// `--cmd` or `--pid` (with `--url`, told by `has_url`).
+    fn target(&self, has_url: bool) -> Result<TargetSpec, LiveError> {
+        Ok(match (&self.cmd, self.pid) {
             (Some(c), None) if !c.trim().is_empty() => TargetSpec::Cmd(c.clone()),
             (Some(_), None) => {
                 return Err(LiveError::Usage(
@@ -194,7 +268,7 @@ impl LiveArgs {
                 ))
             }
             (None, Some(p)) => {
-                if url.is_none() {
+                if !has_url {
                     return Err(LiveError::Usage(format!(
                         "--pid {p} needs --url: where does the process listen?"
                     )));
@@ -206,33 +280,33 @@ impl LiveArgs {
                     "give exactly one of --cmd COMMAND or --pid PID".into(),
                 ))
             }
-        };
-        let plan = plan::load(&self.plan).map_err(LiveError::Usage)?;
-        if let Some(0) = self.users {
-            return Err(LiveError::Usage("--users must be at least 1".into()));
-        }
+        })
+    }
+
+    /// The run's times; `plan_retention` is the plan's own retention.
+    fn times(&self, plan_retention: Option<Duration>) -> Result<Times, LiveError> {
         let duration = positive("duration", &self.duration)?;
         let day = match &self.day {
             Some(d) => positive("day", d)?,
             None => duration,
         };
-        let sample_every = positive("sample-every", &self.sample_every)?;
+        let every_text = self.shared.sample_every.as_deref().unwrap_or("1s");
+        let sample_every = positive("sample-every", every_text)?;
         if sample_every < Duration::from_millis(50) {
             return Err(LiveError::Usage(format!(
-                "--sample-every {}: at least 50ms, e.g. 1s",
-                self.sample_every
+                "--sample-every {every_text}: at least 50ms, e.g. 1s"
             )));
         }
         if duration < sample_every * 12 {
             return Err(LiveError::Usage(format!(
-                "--duration {} holds fewer than 12 samples of --sample-every {}; the growth \
-                 model needs more: lengthen --duration or shorten --sample-every",
-                self.duration, self.sample_every
+                "--duration {} holds fewer than 12 samples of --sample-every {every_text}; the \
+                 growth model needs more: lengthen --duration or shorten --sample-every",
+                self.duration
             )));
         }
         let retention = match &self.retention {
             Some(r) => Some(dur("retention", r)?),
-            None => plan.retention,
+            None => plan_retention,
         };
         let warmup = match (&self.warmup, retention) {
             (Some(w), _) => dur("warmup", w)?,
@@ -247,32 +321,18 @@ impl LiveArgs {
                 self.duration
             )));
         }
-        let max_growth = parse_rate(&self.max_growth)
-            .map_err(|e| LiveError::Usage(format!("--max-growth: {e}")))?;
-        let max_fd_growth = match &self.max_fd_growth {
-            Some(t) => Some(
-                t.trim()
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|v| v.is_finite() && *v >= 0.0)
-                    .ok_or_else(|| {
-                        LiveError::Usage(format!(
-                            "--max-fd-growth '{t}' is not a count per wall hour, e.g. 10"
-                        ))
-                    })?,
-            ),
-            None => None,
-        };
-        let variant = match self.variant {
-            Some(VariantArg::Leaky) => Variant::Leaky,
-            Some(VariantArg::Fixed) => Variant::Fixed,
-            None => self
-                .cmd
-                .as_deref()
-                .and_then(variant_in)
-                .unwrap_or(Variant::Fixed),
-        };
-        let name = match &self.name {
+        Ok(Times {
+            duration,
+            day,
+            sample_every,
+            warmup,
+            retention,
+        })
+    }
+
+    /// `--name`, else the variant's.
+    fn name(&self, variant: Variant) -> Result<String, LiveError> {
+        Ok(match &self.name {
             Some(n) => {
                 if n.is_empty()
                     || n.starts_with('.')
@@ -287,28 +347,6 @@ impl LiveArgs {
                 n.clone()
             }
             None => variant.as_str().to_string(),
-        };
-        Ok(LiveConfig {
-            target,
-            url,
-            metrics,
-            count_metric: self.count_metric.clone(),
-            plan,
-            users: self.users,
-            seed: self.seed,
-            duration,
-            day,
-            sample_every,
-            warmup,
-            retention,
-            max_growth,
-            max_fd_growth,
-            startup_timeout: positive("startup-timeout", &self.startup_timeout)?,
-            stop_grace: dur("stop-grace", &self.stop_grace)?,
-            variant,
-            name,
-            out: self.out.clone(),
-            quiet: self.quiet,
         })
     }
 }
@@ -331,16 +369,13 @@ pub fn main() -> ExitCode {
 pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode {
     let parsed = match LiveArgs::try_parse_from(args) {
         Ok(a) => a,
-        Err(e) => {
-            let _ = e.print();
-            return ExitCode::from(if e.use_stderr() { 2 } else { 0 });
-        }
+        Err(e) => return ExitCode::from(soak_harness::cli::clap_code(e)),
     };
     let code = match parsed.to_config().and_then(|cfg| run::run(&cfg)) {
         Ok(outcome) => outcome.exit_code,
         Err(e) => {
-            eprintln!("error: {e}");
-            2
+            soak_harness::cli::errln(&e.to_string());
+            soak_harness::cli::EXIT_ERROR
         }
     };
     ExitCode::from(code)

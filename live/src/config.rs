@@ -10,6 +10,8 @@ use std::time::Duration;
 use soak_harness::Variant;
 
 use crate::addr::Endpoint;
+use crate::inspector::InspectorUrl;
+use crate::node_heap::session::Cadence;
 use crate::plan::Plan;
 use crate::target::{StartError, TargetSpec};
 
@@ -22,6 +24,18 @@ pub enum MetricsSource {
     Off,
     /// This endpoint, which must answer at startup.
     Given(Endpoint),
+}
+
+/// Which heap probes run (`--heap`, `--no-heap`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum HeapMode {
+    /// Every heap probe that can attach does; the others say why in a note.
+    #[default]
+    Auto,
+    /// A heap probe must attach, or the run is refused before the load.
+    Required,
+    /// None runs: the target's RSS is judged.
+    Off,
 }
 
 /// A live run's settings.
@@ -56,6 +70,14 @@ pub struct LiveConfig {
     pub max_growth: f64,
     /// Open-descriptor budget per wall hour (`None`: reported, not judged).
     pub max_fd_growth: Option<f64>,
+    /// Which heap probes run.
+    pub heap: HeapMode,
+    /// A `--pid` Node target's inspector (`--inspect-url`).
+    pub inspect_url: Option<InspectorUrl>,
+    /// When the Node heap probe collects and reads the profile (`--heap-every`).
+    pub heap_every: Cadence,
+    /// Mean bytes between a heap probe's sampled allocations (0: no sites).
+    pub sample_bytes: u64,
     /// How long the target's port may take to open.
     pub startup_timeout: Duration,
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.
@@ -96,7 +118,8 @@ pub enum LiveError {
     /// The target could not be brought up.
     #[error(transparent)]
     Start(#[from] StartError),
-    /// Reports could not be written (or another harness error).
+    /// Bad shared options, reports that could not be written (or another
+    /// harness error).
     #[error(transparent)]
     Harness(#[from] soak_harness::Error),
     /// Goose could not be set up or failed.

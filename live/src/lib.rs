@@ -14,10 +14,14 @@
 //! - [`load`]: the dispatcher (the compressed day as timed events) and the goose
 //!   users that carry them out; `load/stats.rs` counts what they did.
 //! - [`target`]: the process under test: spawn or attach, port wait, stop, logs.
-//! - [`procfs`], [`prom`], [`rlimit`]: `/proc/PID` probes, Prometheus scrapes,
+//! - [`inspector`], [`node_heap`]: a Node target's inspector (found on its stderr,
+//!   loopback only) and its sampling heap profile as per-site series.
+//! - [`probe`]: the probe interface and its registry: `/proc/PID`, soak's load
+//!   counts, the target's Prometheus metrics (and how to add a probe).
+//! - [`procfs`], [`prom`], [`rlimit`]: reading `/proc/PID`, Prometheus scrapes,
 //!   the descriptor limit.
-//! - [`run`]: one run from start to report.
-//! - [`summary`], [`report`]: verdict on the day clock, `summary.json`, exit status.
+//! - [`run`]: one run from start to report, in four phases; the verdict,
+//!   `summary.json` and the exit status are the harness's, on the wall clock.
 //! - [`server`], [`server_cli`]: `soak-server`, the components' WebSocket server and
 //!   cooldown limiters on real TCP with `/health` and `/metrics`.
 #![warn(missing_docs)]
@@ -25,14 +29,17 @@
 pub mod addr;
 pub mod cli;
 pub mod config;
+pub mod inspector;
 pub mod load;
+pub mod node_heap;
 pub mod plan;
+pub mod preload;
+pub mod probe;
 pub mod procfs;
 pub mod prom;
-pub mod report;
 pub mod rlimit;
 pub mod run;
 pub mod server;
 pub mod server_cli;
-pub mod summary;
+pub mod symbolize;
 pub mod target;

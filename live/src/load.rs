@@ -48,6 +48,11 @@ use crate::addr::Endpoint;
 use crate::plan::{ActionKind, Departure, Plan, WsSpec};
 pub use stats::{Kind, LoadStats};
 
+/// Goose's HTML report, kept in the run directory.
+pub const GOOSE_HTML: &str = "goose-report.html";
+/// Goose's JSON report.
+pub const GOOSE_JSON: &str = "goose-report.json";
+
 /// Queue length per goose user before events are shed.
 pub const QUEUE_PER_USER: usize = 64;
 

@@ -500,7 +500,37 @@ impl RawPlan {
         if self.users == 0 || self.users > 100_000 {
             return Err(format!("users must be 1 to 100000, got {}", self.users));
         }
-        let l = &self.load;
+        let load = self.load.validate()?;
+        let pools = pools(&self.pools)?;
+        let mut actions = Vec::new();
+        for (i, h) in self.http.into_iter().enumerate() {
+            actions.push(h.validate(i)?);
+        }
+        for (i, w) in self.ws.into_iter().enumerate() {
+            actions.push(w.validate(i)?);
+        }
+        if actions.is_empty() {
+            return Err("the plan has no [[http]] or [[ws]] action".into());
+        }
+        Ok(Plan {
+            name: name.to_string(),
+            about: self.about,
+            users: self.users,
+            load,
+            pools,
+            actions,
+            retention: self
+                .retention
+                .as_deref()
+                .map(|r| dur("retention", r))
+                .transpose()?,
+        })
+    }
+}
+
+impl RawLoad {
+    fn validate(&self) -> Result<LoadSpec, String> {
+        let l = self;
         for (f, v) in [("load.trough", l.trough), ("load.peak", l.peak)] {
             if !v.is_finite() || v < 0.0 {
                 return Err(format!("{f} must be a non-negative rate, got {v}"));
@@ -545,114 +575,111 @@ impl RawPlan {
                 over,
             ));
         }
-        let mut pools = default_pools();
-        for (k, p) in &self.pools {
-            if !PLACEHOLDERS.contains(&k.as_str()) {
-                return Err(format!(
-                    "pools.{k}: unknown pool; pools are user, guild, session"
-                ));
-            }
-            if p.size == 0 {
-                return Err(format!("pools.{k}.size must be at least 1"));
-            }
-            if !p.churn.is_finite() || p.churn < 0.0 {
-                return Err(format!(
-                    "pools.{k}.churn must be a non-negative share per hour"
-                ));
-            }
-            pools.insert(
-                k.clone(),
-                Pool {
-                    size: p.size,
-                    churn: p.churn,
-                },
-            );
+        Ok(LoadSpec {
+            base: Diurnal::new(l.trough, l.peak, l.peak_hour),
+            phases,
+        })
+    }
+}
+
+/// The plan's pools over the defaults.
+fn pools(raw: &BTreeMap<String, RawPool>) -> Result<BTreeMap<String, Pool>, String> {
+    let mut pools = default_pools();
+    for (k, p) in raw {
+        if !PLACEHOLDERS.contains(&k.as_str()) {
+            return Err(format!(
+                "pools.{k}: unknown pool; pools are user, guild, session"
+            ));
         }
-        let mut actions = Vec::new();
-        for (i, h) in self.http.into_iter().enumerate() {
-            let f = |k: &str| format!("http[{i}].{k}");
-            let method = h.method.to_ascii_uppercase();
-            if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"].contains(&method.as_str()) {
-                return Err(format!(
-                    "{} '{}' is not an HTTP method",
-                    f("method"),
-                    h.method
-                ));
-            }
-            check_template(&f("path"), &h.path)?;
-            if !h.weight.is_finite() || h.weight <= 0.0 {
-                return Err(format!("{} must be positive", f("weight")));
-            }
-            let name = h.name.unwrap_or_else(|| format!("{method} {}", h.path));
-            actions.push(Action {
-                weight: h.weight,
-                kind: ActionKind::Http(HttpSpec {
-                    method,
-                    path: h.path,
-                    name,
-                }),
-            });
+        if p.size == 0 {
+            return Err(format!("pools.{k}.size must be at least 1"));
         }
-        for (i, w) in self.ws.into_iter().enumerate() {
-            let f = |k: &str| format!("ws[{i}].{k}");
-            check_template(&f("path"), &w.path)?;
-            if !w.weight.is_finite() || w.weight <= 0.0 {
-                return Err(format!("{} must be positive", f("weight")));
-            }
-            if w.messages[0] == 0 || w.messages[0] > w.messages[1] || w.messages[1] > 10_000 {
-                return Err(format!(
-                    "{} must be [min, max] with 1 ≤ min ≤ max ≤ 10000",
-                    f("messages")
-                ));
-            }
-            let hold = (dur(&f("hold"), &w.hold[0])?, dur(&f("hold"), &w.hold[1])?);
-            if hold.0 > hold.1 {
-                return Err(format!("{} must be [min, max] with min ≤ max", f("hold")));
-            }
-            let departures = [
-                share(&f("graceful"), w.graceful)?,
-                share(&f("abrupt"), w.abrupt)?,
-                share(&f("half_open"), w.half_open)?,
-            ];
-            let sum: f64 = departures.iter().sum();
-            if (sum - 1.0).abs() > 1e-6 {
-                return Err(format!(
-                    "{}, {} and {} must add up to 1, got {sum}",
-                    f("graceful"),
-                    f("abrupt"),
-                    f("half_open")
-                ));
-            }
-            actions.push(Action {
-                weight: w.weight,
-                kind: ActionKind::Ws(WsSpec {
-                    path: w.path,
-                    messages: (w.messages[0], w.messages[1]),
-                    ask: share(&f("ask"), w.ask)?,
-                    resolve: share(&f("resolve"), w.resolve)?,
-                    hold,
-                    departures,
-                }),
-            });
+        if !p.churn.is_finite() || p.churn < 0.0 {
+            return Err(format!(
+                "pools.{k}.churn must be a non-negative share per hour"
+            ));
         }
-        if actions.is_empty() {
-            return Err("the plan has no [[http]] or [[ws]] action".into());
-        }
-        Ok(Plan {
-            name: name.to_string(),
-            about: self.about,
-            users: self.users,
-            load: LoadSpec {
-                base: Diurnal::new(l.trough, l.peak, l.peak_hour),
-                phases,
+        pools.insert(
+            k.clone(),
+            Pool {
+                size: p.size,
+                churn: p.churn,
             },
-            pools,
-            actions,
-            retention: self
-                .retention
-                .as_deref()
-                .map(|r| dur("retention", r))
-                .transpose()?,
+        );
+    }
+    Ok(pools)
+}
+
+impl RawHttp {
+    fn validate(self, i: usize) -> Result<Action, String> {
+        let h = self;
+        let f = |k: &str| format!("http[{i}].{k}");
+        let method = h.method.to_ascii_uppercase();
+        if !["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD"].contains(&method.as_str()) {
+            return Err(format!(
+                "{} '{}' is not an HTTP method",
+                f("method"),
+                h.method
+            ));
+        }
+        check_template(&f("path"), &h.path)?;
+        if !h.weight.is_finite() || h.weight <= 0.0 {
+            return Err(format!("{} must be positive", f("weight")));
+        }
+        let name = h.name.unwrap_or_else(|| format!("{method} {}", h.path));
+        Ok(Action {
+            weight: h.weight,
+            kind: ActionKind::Http(HttpSpec {
+                method,
+                path: h.path,
+                name,
+            }),
+        })
+    }
+}
+
+impl RawWs {
+    fn validate(self, i: usize) -> Result<Action, String> {
+        let w = self;
+        let f = |k: &str| format!("ws[{i}].{k}");
+        check_template(&f("path"), &w.path)?;
+        if !w.weight.is_finite() || w.weight <= 0.0 {
+            return Err(format!("{} must be positive", f("weight")));
+        }
+        if w.messages[0] == 0 || w.messages[0] > w.messages[1] || w.messages[1] > 10_000 {
+            return Err(format!(
+                "{} must be [min, max] with 1 ≤ min ≤ max ≤ 10000",
+                f("messages")
+            ));
+        }
+        let hold = (dur(&f("hold"), &w.hold[0])?, dur(&f("hold"), &w.hold[1])?);
+        if hold.0 > hold.1 {
+            return Err(format!("{} must be [min, max] with min ≤ max", f("hold")));
+        }
+        let departures = [
+            share(&f("graceful"), w.graceful)?,
+            share(&f("abrupt"), w.abrupt)?,
+            share(&f("half_open"), w.half_open)?,
+        ];
+        let sum: f64 = departures.iter().sum();
+        if (sum - 1.0).abs() > 1e-6 {
+            return Err(format!(
+                "{}, {} and {} must add up to 1, got {sum}",
+                f("graceful"),
+                f("abrupt"),
+                f("half_open")
+            ));
+        }
+        Ok(Action {
+            weight: w.weight,
+            kind: ActionKind::Ws(WsSpec {
+                path: w.path,
+                messages: (w.messages[0], w.messages[1]),
+                ask: share(&f("ask"), w.ask)?,
+                resolve: share(&f("resolve"), w.resolve)?,
+                hold,
+                departures,
+            }),
         })
     }
 }

@@ -47,19 +47,76 @@ pub fn alive(pid: u32) -> bool {
 
 /// CPU seconds (user + system) this process has used so far.
 pub fn self_cpu_seconds() -> f64 {
-    let Ok(stat) = fs::read_to_string("/proc/self/stat") else {
-        return 0.0;
-    };
+    stat_cpu_seconds("/proc/self/stat").unwrap_or(0.0)
+}
+
+/// CPU seconds (user + system, all threads) `pid` has used so far; `None` once
+/// it is gone.
+pub fn cpu_seconds(pid: u32) -> Option<f64> {
+    stat_cpu_seconds(&format!("/proc/{pid}/stat"))
+}
+
+fn stat_cpu_seconds(path: &str) -> Option<f64> {
+    let stat = fs::read_to_string(path).ok()?;
     // Fields after the parenthesised command name; utime and stime are 14 and 15.
-    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
-        return 0.0;
-    };
+    let rest = &stat[stat.rfind(')')? + 1..];
     let f: Vec<&str> = rest.split_whitespace().collect();
     let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
     // SAFETY: sysconf has no preconditions.
     let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) };
     let hz = if hz > 0 { hz as f64 } else { 100.0 };
-    (ticks(11) + ticks(12)) / hz
+    Some((ticks(11) + ticks(12)) / hz)
+}
+
+/// The processes in process group `pgid` (a spawned target and its children).
+pub fn group(pgid: u32) -> Vec<u32> {
+    let Ok(dir) = fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    dir.filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|pid| {
+            fs::read_to_string(format!("/proc/{pid}/stat"))
+                .ok()
+                .and_then(|s| {
+                    // pgrp is the third field after the command name.
+                    let rest = &s[s.rfind(')')? + 1..];
+                    rest.split_whitespace().nth(2)?.parse::<u32>().ok()
+                })
+                == Some(pgid)
+        })
+        .collect()
+}
+
+/// Which of `pids` holds a socket listening on TCP `port` (any address).
+pub fn listener(port: u16, pids: &[u32]) -> Option<u32> {
+    let mut inodes = Vec::new();
+    for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
+        let Ok(text) = fs::read_to_string(table) else {
+            continue;
+        };
+        for line in text.lines().skip(1) {
+            let f: Vec<&str> = line.split_whitespace().collect();
+            // local_address is HEXIP:HEXPORT; state 0A is LISTEN; inode is field 9.
+            let local_port = f
+                .get(1)
+                .and_then(|a| a.rsplit_once(':'))
+                .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
+            if local_port == Some(port) && f.get(3) == Some(&"0A") {
+                if let Some(inode) = f.get(9) {
+                    inodes.push(format!("socket:[{inode}]"));
+                }
+            }
+        }
+    }
+    if inodes.is_empty() {
+        return None;
+    }
+    pids.iter().copied().find(|pid| {
+        fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| {
+            d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+                .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
+        })
+    })
 }
 
 /// This process's peak resident set size (`VmHWM`) in bytes.
@@ -87,5 +144,21 @@ mod tests {
         assert!(r.rss_bytes > 0 && r.threads >= 1 && r.fds >= 3, "{r:?}");
         assert!(read(u32::MAX - 1).is_none());
         assert!(self_peak_rss() >= r.rss_bytes / 2);
+        assert!(cpu_seconds(std::process::id()).is_some_and(|c| c >= 0.0));
+        assert_eq!(cpu_seconds(u32::MAX - 1), None);
+    }
+
+    #[test]
+    fn finds_which_process_listens_on_a_port() {
+        let me = std::process::id();
+        let l = std::net::TcpListener::bind(("127.0.0.1", 0)).expect("bind");
+        let port = l.local_addr().expect("addr").port();
+        assert_eq!(listener(port, &[u32::MAX - 1, me]), Some(me));
+        drop(l);
+        assert_eq!(listener(port, &[me]), None);
+        // This test's process group holds this process.
+        // SAFETY: getpgrp has no preconditions.
+        let pgid = unsafe { libc::getpgrp() } as u32;
+        assert!(group(pgid).contains(&me));
     }
 }

@@ -5,9 +5,10 @@ use std::net::{IpAddr, SocketAddr};
 use std::process::ExitCode;
 use std::time::Duration;
 
-use clap::{Parser, ValueEnum};
+use clap::Parser;
 use soak_components::ws::Heartbeat;
 use soak_harness::units::parse_duration;
+use soak_harness::Variant;
 
 use crate::rlimit;
 use crate::server::{self, ServerConfig};
@@ -19,8 +20,8 @@ use crate::server::{self, ServerConfig};
 struct Args {
     /// Which build to serve: the fix, or the leaky twin (seed 004's registry and
     /// session index, seed 001's cooldown maps).
-    #[arg(long, value_enum, default_value_t = VariantArg::Fixed)]
-    variant: VariantArg,
+    #[arg(long, value_enum, default_value_t = Variant::Fixed)]
+    variant: Variant,
     /// Port to listen on; 0 picks a free one. [default: $PORT, else 8080]
     #[arg(long, value_name = "N")]
     port: Option<u16>,
@@ -60,12 +61,6 @@ Prints one line, `soak-server (VARIANT) listening on http://ADDR`, once it accep
 connections. Exit status: 0 after SIGINT or SIGTERM, 2 on bad options or a port
 that cannot be bound.";
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-enum VariantArg {
-    Fixed,
-    Leaky,
-}
-
 fn duration(flag: &str, text: &str) -> Result<Duration, String> {
     parse_duration(text).map_err(|e| format!("--{flag}: {e}"))
 }
@@ -81,7 +76,7 @@ impl Args {
                 Err(_) => 8080,
             },
         };
-        let leaky = self.variant == VariantArg::Leaky;
+        let leaky = self.variant.is_leaky();
         let mut cfg = ServerConfig::new(leaky);
         let ping_after = duration("ping-after", &self.ping_after)?;
         let timeout = duration("heartbeat-timeout", &self.heartbeat_timeout)?;
@@ -136,6 +131,12 @@ pub fn main() -> ExitCode {
     };
     if let Err(e) = rlimit::raise_nofile() {
         eprintln!("soak-server: {e}");
+    }
+    if std::env::var_os(soak_harness::sites::shared::DIR_ENV).is_some() {
+        // A heap sampler is preloaded (`soak live --heap`): ours stands down, so
+        // that every block reaches `malloc` and the preload counts what /metrics
+        // counts (a sampled block would live in our own arena, unseen there).
+        soak_harness::sites::configure(0, 0);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()

@@ -1,6 +1,11 @@
 //! The process under test: spawned from `--cmd` (soak owns it: waits for its
 //! port, watches it, stops it with SIGTERM then SIGKILL, keeps its output) or
 //! attached by `--pid` (soak only watches it and never signals it).
+//!
+//! A spawned target's stderr is written to a file (kept in the report) and kept
+//! as lines in memory ([`StderrLog`]): its last lines go into the message when it
+//! dies, and a probe reads its first lines as they arrive ([`Lines`]; the Node
+//! probe finds the inspector's URL there).
 
 use std::collections::VecDeque;
 use std::path::{Path, PathBuf};
@@ -11,12 +16,95 @@ use std::time::Duration;
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWriteExt, BufReader};
 use tokio::net::TcpStream;
 use tokio::process::{Child, Command};
+use tokio::sync::Notify;
 use tokio::time::Instant;
 
 use crate::procfs;
 
 /// Lines of the target's stderr kept for messages.
 pub const STDERR_TAIL: usize = 12;
+
+/// Lines from the start of the target's stderr kept for probes to read.
+pub const STDERR_HEAD: usize = 1_000;
+
+/// Longest stderr line kept in memory, in characters.
+const LINE_CHARS: usize = 300;
+
+/// The target's stderr in memory: its first [`STDERR_HEAD`] lines (for probes)
+/// and its last [`STDERR_TAIL`] (for messages), filled as the lines arrive.
+#[derive(Debug, Default)]
+pub struct StderrLog {
+    state: Mutex<LogState>,
+    arrived: Notify,
+}
+
+#[derive(Debug, Default)]
+struct LogState {
+    head: Vec<String>,
+    tail: VecDeque<String>,
+    closed: bool,
+}
+
+impl StderrLog {
+    fn push(&self, line: &str) {
+        let line: String = line.chars().take(LINE_CHARS).collect();
+        {
+            let mut s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+            if s.head.len() < STDERR_HEAD {
+                s.head.push(line.clone());
+            }
+            if s.tail.len() == STDERR_TAIL {
+                s.tail.pop_front();
+            }
+            s.tail.push_back(line);
+        }
+        self.arrived.notify_waiters();
+    }
+
+    fn close(&self) {
+        self.state.lock().unwrap_or_else(|p| p.into_inner()).closed = true;
+        self.arrived.notify_waiters();
+    }
+
+    /// The last lines.
+    pub fn tail(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.tail.iter().cloned().collect()
+    }
+}
+
+/// A reader of the target's stderr from its first line: [`Lines::next`] gives
+/// the lines already written, then waits for the next one. Ends when stderr
+/// closes, or after [`STDERR_HEAD`] lines. Several readers each see every line.
+#[derive(Debug, Clone)]
+pub struct Lines {
+    log: Arc<StderrLog>,
+    next: usize,
+}
+
+impl Lines {
+    /// The next line, waiting for it to arrive; `None` once stderr closed (or past
+    /// the first [`STDERR_HEAD`] lines). Bound it with a timeout of your own.
+    pub async fn next(&mut self) -> Option<String> {
+        loop {
+            let arrived = self.log.arrived.notified();
+            tokio::pin!(arrived);
+            // Registered before looking, so a line pushed in between still wakes us.
+            arrived.as_mut().enable();
+            {
+                let s = self.log.state.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(line) = s.head.get(self.next) {
+                    self.next += 1;
+                    return Some(line.clone());
+                }
+                if s.closed || self.next >= STDERR_HEAD {
+                    return None;
+                }
+            }
+            arrived.await;
+        }
+    }
+}
 
 /// How the target is found.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -28,38 +116,30 @@ pub enum TargetSpec {
 }
 
 /// How a spawned target ended.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
-pub struct Exit {
-    /// Exit code, when it exited.
-    pub code: Option<i32>,
-    /// Signal number, when a signal ended it.
-    pub signal: Option<i32>,
-    /// `exit status 3`, `killed by signal 9 (SIGKILL)`, or `unknown (not our child)`.
-    pub text: String,
+pub type Exit = soak_harness::summary::ProcessExit;
+
+/// What a child's exit status says.
+fn exit_of(s: std::process::ExitStatus) -> Exit {
+    use std::os::unix::process::ExitStatusExt as _;
+    let signal = s.signal();
+    let text = match (s.code(), signal) {
+        (Some(c), _) => format!("exit status {c}"),
+        (None, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
+        _ => "ended (no status)".into(),
+    };
+    Exit {
+        code: s.code(),
+        signal,
+        text,
+    }
 }
 
-impl Exit {
-    fn from_status(s: std::process::ExitStatus) -> Self {
-        use std::os::unix::process::ExitStatusExt as _;
-        let signal = s.signal();
-        let text = match (s.code(), signal) {
-            (Some(c), _) => format!("exit status {c}"),
-            (None, Some(sig)) => format!("killed by signal {sig} ({})", signal_name(sig)),
-            _ => "ended (no status)".into(),
-        };
-        Exit {
-            code: s.code(),
-            signal,
-            text,
-        }
-    }
-
-    fn unknown() -> Self {
-        Exit {
-            code: None,
-            signal: None,
-            text: "exit status unknown (not soak's child)".into(),
-        }
+/// The exit of a process that was not soak's child.
+fn unknown_exit() -> Exit {
+    Exit {
+        code: None,
+        signal: None,
+        text: "exit status unknown (not soak's child)".into(),
     }
 }
 
@@ -118,12 +198,12 @@ pub struct Target {
     child: Option<Child>,
     /// Where its stdout and stderr are being written (spawned targets only).
     logs: Option<Logs>,
-    tail: Arc<Mutex<VecDeque<String>>>,
+    stderr: Arc<StderrLog>,
     exit: Option<Exit>,
 }
 
-/// The spawned target's output files, in a private temporary directory until
-/// the report directory takes them.
+/// The spawned target's output files, in the run's scratch directory until
+/// the report takes them.
 #[derive(Debug)]
 struct Logs {
     dir: PathBuf,
@@ -136,28 +216,26 @@ pub const STDOUT_FILE: &str = "target-stdout.log";
 pub const STDERR_FILE: &str = "target-stderr.log";
 
 impl Target {
-    /// Spawns `cmd` with `PORT=port` in its environment and `{port}` replaced.
-    pub fn spawn(cmd: &str, port: u16) -> Result<Target, StartError> {
+    /// Spawns `cmd` with `PORT=port` and `env` in its environment and `{port}`
+    /// replaced; its output goes to files in `dir` (which must exist).
+    pub fn spawn(
+        cmd: &str,
+        port: u16,
+        env: &[(String, String)],
+        dir: &Path,
+    ) -> Result<Target, StartError> {
         let line = cmd.replace("{port}", &port.to_string());
         let spawn_err = |why: String| StartError::Spawn {
             cmd: cmd.to_string(),
             why,
         };
-        let dir = std::env::temp_dir().join(format!(
-            "soak-live-{}-{}",
-            std::process::id(),
-            std::time::SystemTime::now()
-                .duration_since(std::time::UNIX_EPOCH)
-                .map(|d| d.as_nanos())
-                .unwrap_or(0)
-        ));
-        std::fs::create_dir_all(&dir)
-            .map_err(|e| spawn_err(format!("cannot create {}: {e}", dir.display())))?;
+        let dir = dir.to_path_buf();
         let mut command = Command::new("/bin/sh");
         command
             .arg("-c")
             .arg(format!("exec {line}"))
             .env("PORT", port.to_string())
+            .envs(env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -165,15 +243,9 @@ impl Target {
             // then stops the target itself (and the target's children with it).
             .process_group(0)
             .kill_on_drop(true);
-        let mut child = match command.spawn() {
-            Ok(c) => c,
-            Err(e) => {
-                let _ = std::fs::remove_dir_all(&dir);
-                return Err(spawn_err(e.to_string()));
-            }
-        };
+        let mut child = command.spawn().map_err(|e| spawn_err(e.to_string()))?;
         let pid = child.id().unwrap_or(0);
-        let tail = Arc::new(Mutex::new(VecDeque::new()));
+        let stderr = Arc::new(StderrLog::default());
         let mut tasks = Vec::new();
         if let Some(out) = child.stdout.take() {
             tasks.push(tokio::spawn(copy_lines(out, dir.join(STDOUT_FILE), None)));
@@ -182,14 +254,14 @@ impl Target {
             tasks.push(tokio::spawn(copy_lines(
                 err,
                 dir.join(STDERR_FILE),
-                Some(tail.clone()),
+                Some(stderr.clone()),
             )));
         }
         Ok(Target {
             pid,
             child: Some(child),
             logs: Some(Logs { dir, tasks }),
-            tail,
+            stderr,
             exit: None,
         })
     }
@@ -203,7 +275,7 @@ impl Target {
             pid,
             child: None,
             logs: None,
-            tail: Arc::new(Mutex::new(VecDeque::new())),
+            stderr: Arc::new(StderrLog::default()),
             exit: None,
         })
     }
@@ -258,11 +330,11 @@ impl Target {
         }
         let exit = match &mut self.child {
             Some(c) => match c.try_wait() {
-                Ok(Some(status)) => Exit::from_status(status),
+                Ok(Some(status)) => exit_of(status),
                 _ => return None,
             },
             None if procfs::alive(self.pid) => return None,
-            None => Exit::unknown(),
+            None => unknown_exit(),
         };
         self.exit = Some(exit.clone());
         Some(exit)
@@ -270,19 +342,26 @@ impl Target {
 
     /// The last lines of its stderr, as `; last stderr: a | b`, or empty.
     pub fn tail_text(&self) -> String {
-        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
+        let tail = self.tail_lines();
         if tail.is_empty() {
             String::new()
         } else {
-            let lines: Vec<&str> = tail.iter().map(String::as_str).collect();
-            format!("; last stderr: {}", lines.join(" | "))
+            format!("; last stderr: {}", tail.join(" | "))
         }
     }
 
     /// The last stderr lines.
     pub fn tail_lines(&self) -> Vec<String> {
-        let tail = self.tail.lock().unwrap_or_else(|p| p.into_inner());
-        tail.iter().cloned().collect()
+        self.stderr.tail()
+    }
+
+    /// A reader of its stderr from the first line (`None` for an attached
+    /// target, whose stderr soak does not see).
+    pub fn stderr_lines(&self) -> Option<Lines> {
+        self.logs.as_ref().map(|_| Lines {
+            log: self.stderr.clone(),
+            next: 0,
+        })
     }
 
     /// Stops a spawned target: SIGTERM to its process group, SIGKILL after
@@ -308,53 +387,32 @@ impl Target {
                 child.wait().await.ok()
             }
         };
-        let exit = status.map(Exit::from_status);
+        let exit = status.map(exit_of);
         self.exit = exit.clone();
         exit
     }
 
-    /// The names its output files will have in the report directory.
-    pub fn log_names(&self) -> Vec<String> {
-        match &self.logs {
-            Some(l) => [STDOUT_FILE, STDERR_FILE]
-                .iter()
-                .filter(|n| l.dir.join(n).exists())
-                .map(|n| n.to_string())
-                .collect(),
-            None => Vec::new(),
-        }
-    }
-
-    /// Moves the target's output files into `dir` (after it stopped). Returns the
-    /// file names written.
-    pub async fn keep_logs(&mut self, dir: &Path) -> Vec<String> {
+    /// Its output files, complete (after it stopped): `(name in the report, path
+    /// now)`. They stay in the scratch directory until the report takes them.
+    pub async fn log_files(&mut self) -> Vec<(String, PathBuf)> {
         let Some(logs) = self.logs.take() else {
             return Vec::new();
         };
         for t in logs.tasks {
             let _ = tokio::time::timeout(Duration::from_secs(2), t).await;
         }
-        let mut kept = Vec::new();
-        for name in [STDOUT_FILE, STDERR_FILE] {
-            let from = logs.dir.join(name);
-            let to = dir.join(name);
-            if from.exists()
-                && (std::fs::rename(&from, &to).is_ok() || std::fs::copy(&from, &to).is_ok())
-            {
-                kept.push(name.to_string());
-            }
-        }
-        let _ = std::fs::remove_dir_all(&logs.dir);
-        kept
+        [STDOUT_FILE, STDERR_FILE]
+            .iter()
+            .map(|n| (n.to_string(), logs.dir.join(n)))
+            .filter(|(_, p)| p.is_file())
+            .collect()
     }
 
-    /// Forgets the output files (a refused run writes nothing).
-    pub fn discard_logs(&mut self) {
+    fn stop_copying(&mut self) {
         if let Some(logs) = self.logs.take() {
             for t in logs.tasks {
                 t.abort();
             }
-            let _ = std::fs::remove_dir_all(&logs.dir);
         }
     }
 }
@@ -373,16 +431,15 @@ impl Drop for Target {
                 }
             }
         }
-        self.discard_logs();
+        self.stop_copying();
     }
 }
 
-async fn copy_lines(
-    from: impl AsyncRead + Unpin,
-    to: PathBuf,
-    tail: Option<Arc<Mutex<VecDeque<String>>>>,
-) {
+async fn copy_lines(from: impl AsyncRead + Unpin, to: PathBuf, log: Option<Arc<StderrLog>>) {
     let Ok(file) = tokio::fs::File::create(&to).await else {
+        if let Some(l) = &log {
+            l.close();
+        }
         return;
     };
     let mut file = tokio::io::BufWriter::new(file);
@@ -391,19 +448,54 @@ async fn copy_lines(
         let _ = file.write_all(line.as_bytes()).await;
         let _ = file.write_all(b"\n").await;
         let _ = file.flush().await;
-        if let Some(t) = &tail {
-            let mut t = t.lock().unwrap_or_else(|p| p.into_inner());
-            if t.len() == STDERR_TAIL {
-                t.pop_front();
-            }
-            t.push_back(line.chars().take(300).collect());
+        if let Some(l) = &log {
+            l.push(&line);
         }
     }
     let _ = file.flush().await;
+    if let Some(l) = &log {
+        l.close();
+    }
 }
 
 /// A free TCP port on 127.0.0.1 (bound, read, released).
 pub fn free_port() -> std::io::Result<u16> {
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(l.local_addr()?.port())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn stderr_is_read_from_its_first_line_as_lines_arrive() {
+        let log = Arc::new(StderrLog::default());
+        log.push("Debugger listening on ws://127.0.0.1:9229/x");
+        let reader = |log: &Arc<StderrLog>| Lines {
+            log: log.clone(),
+            next: 0,
+        };
+        let mut early = reader(&log);
+        assert_eq!(
+            early.next().await.as_deref(),
+            Some("Debugger listening on ws://127.0.0.1:9229/x")
+        );
+        // A second reader sees every line too, and waits for the next one.
+        let mut late = reader(&log);
+        let waiting = tokio::spawn(async move {
+            let a = late.next().await;
+            let b = late.next().await;
+            (a, b, late.next().await)
+        });
+        tokio::task::yield_now().await;
+        log.push("second");
+        log.close();
+        let (a, b, end) = waiting.await.expect("the reader finishes");
+        assert!(a.is_some_and(|l| l.starts_with("Debugger")));
+        assert_eq!(b.as_deref(), Some("second"));
+        assert_eq!(end, None, "stderr closed");
+        assert_eq!(early.next().await.as_deref(), Some("second"));
+        assert_eq!(log.tail().len(), 2);
+    }
 }

@@ -39,10 +39,18 @@ fn a_target_that_dies_fails_the_run_with_its_status_and_stderr() {
     assert!(msg.contains("out of cheese"), "{msg}");
     assert_eq!(s["verdict"], "fail");
     assert!(names(&s["failed_resources"]).contains(&"target".to_string()));
-    assert_eq!(s["live"]["ending"]["how"], "died");
+    assert_eq!(s["ending"]["how"], "died");
     let log = out.join("live-chat-bot/fixed/target-stderr.log");
     let log = std::fs::read_to_string(&log).expect("the target's stderr is kept");
     assert!(log.contains("out of cheese"), "{log}");
+}
+
+fn signal_name(signal: i32) -> &'static str {
+    if signal == libc::SIGINT {
+        "SIGINT"
+    } else {
+        "SIGTERM"
+    }
 }
 
 fn interrupted_by(signal: i32, name: &str, status: i32) {
@@ -83,10 +91,20 @@ fn interrupted_by(signal: i32, name: &str, status: i32) {
     let s = summary(&out, "chat-bot", name);
     assert_eq!(s["complete"], false);
     assert_eq!(s["mode"], "live");
-    assert!(s["message"]
-        .as_str()
-        .expect("message")
-        .starts_with("interrupted"));
+    let msg = s["message"].as_str().expect("message");
+    assert!(
+        msg.starts_with(&format!("partial run, stopped by {}", signal_name(signal))),
+        "{msg}"
+    );
+    assert_eq!(s["ending"]["how"], "interrupted");
+    // Written whole: goose's reports and the target's output came with the rest.
+    for f in [
+        "goose-report.html",
+        "goose-report.json",
+        "target-stderr.log",
+    ] {
+        assert!(run_dir.join(f).is_file(), "{f} missing");
+    }
     assert!(s["live"]["requests"]["total"].as_u64().expect("count") > 0);
     // The spawned target was stopped.
     let pid = s["live"]["target"]["pid"].as_u64().expect("pid") as i32;

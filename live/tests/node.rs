@@ -6,33 +6,19 @@
 use super::support::{self, names, stderr, summary};
 
 fn cooldowns(variant: &str) -> Option<serde_json::Value> {
-    if !support::node_available() {
-        eprintln!("skipped: `node` is not on PATH (the Node fixture needs it)");
+    if !support::node_or_skip("the Node fixture") {
         return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let plan = support::fixture("cooldown-test.toml");
     let cmd = format!(
         "node {} --variant {variant} --ttl-ms 1000 --sweep-ms 500",
         support::fixture("cooldown-server.js").display()
     );
-    let o = support::run(
-        &out,
-        &[
-            "--cmd",
-            &cmd,
-            "--plan",
-            plan.to_str().expect("utf-8 path"),
-            "--duration",
-            "10s",
-            "--sample-every",
-            "250ms",
-            "--warmup",
-            "2s",
-        ],
-    );
-    assert!(matches!(o.status.code(), Some(0 | 1)), "{}", stderr(&o));
+    let o = support::short_run(&out, &cmd, "cooldown-test.toml", &["--warmup", "2s"]);
+    // The verdict is not what this test is about: ten seconds cannot certify a Node
+    // heap to 1 MB/h (inconclusive, 3) and V8's growth may fail it (1).
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
     let s = summary(&out, "cooldown-test", variant);
     let r = &s["live"]["requests"];
     let total = r["total"].as_f64().expect("total");

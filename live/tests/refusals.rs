@@ -79,6 +79,28 @@ fn bad_inputs_are_refused() {
         (vec!["--cmd", &server, "--plan", &bad_plan], "plan"),
         (vec!["--cmd", &server, "--duration", "0"], "--duration"),
         (vec!["--cmd", &server, "--plan", "no-such-plan"], "built-in"),
+        // Not a Node target: the heap probe finds no inspector, and --heap
+        // refuses the run before the load.
+        (
+            vec!["--cmd", &server, "--heap"],
+            "the target printed no inspector URL: not a Node target",
+        ),
+        (
+            vec![
+                "--pid",
+                "1",
+                "--url",
+                "http://127.0.0.1:9",
+                "--inspect-url",
+                "ws://10.1.2.3:9229/abc",
+            ],
+            "not a loopback address",
+        ),
+        (
+            vec!["--cmd", &server, "--inspect-url", "ws://127.0.0.1:9229/abc"],
+            "for --pid targets",
+        ),
+        (vec!["--cmd", &server, "--heap-every", "0"], "--heap-every"),
     ];
     for (args, needle) in cases {
         let out = dir.path().join("out");

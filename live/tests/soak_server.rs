@@ -13,24 +13,12 @@ use super::support::{self, names, stderr, summary};
 fn churn(variant: &str) -> (Option<i32>, serde_json::Value, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let plan = support::fixture("churn-test.toml");
     let cmd = format!("{} --variant {variant}", support::soak_server());
-    let o = support::run(
+    let o = support::short_run(
         &out,
-        &[
-            "--cmd",
-            &cmd,
-            "--plan",
-            plan.to_str().expect("utf-8 path"),
-            "--duration",
-            "10s",
-            "--sample-every",
-            "250ms",
-            "--warmup",
-            "3s",
-            "--max-growth",
-            "200MB/h",
-        ],
+        &cmd,
+        "churn-test.toml",
+        &["--warmup", "3s", "--max-growth", "200MB/h"],
     );
     let s = summary(&out, "churn-test", variant);
     // The harness reads the live run back like any other, and redraws it.

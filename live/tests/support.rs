@@ -32,6 +32,24 @@ pub fn run(out: &Path, args: &[&str]) -> Output {
         .expect("soak-live runs")
 }
 
+/// A 10-s run of `cmd` with the fixture plan `plan`, sampled every 250 ms, and
+/// `extra` options (`--warmup`, budgets, …).
+pub fn short_run(out: &Path, cmd: &str, plan: &str, extra: &[&str]) -> Output {
+    let plan = fixture(plan);
+    let mut args = vec![
+        "--cmd",
+        cmd,
+        "--plan",
+        plan.to_str().expect("utf-8 path"),
+        "--duration",
+        "10s",
+        "--sample-every",
+        "250ms",
+    ];
+    args.extend_from_slice(extra);
+    run(out, &args)
+}
+
 /// The summary of the only run under `out`.
 pub fn summary(out: &Path, plan: &str, name: &str) -> serde_json::Value {
     let path = out
@@ -53,15 +71,90 @@ pub fn names(v: &serde_json::Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-/// Whether `node` can be run.
-pub fn node_available() -> bool {
-    Command::new("node")
+/// Whether `node` can be run; when not, says that the calling test (`what`) is
+/// skipped.
+pub fn node_or_skip(what: &str) -> bool {
+    let here = Command::new("node")
         .arg("--version")
         .output()
-        .is_ok_and(|o| o.status.success())
+        .is_ok_and(|o| o.status.success());
+    if !here {
+        eprintln!("skipped: `node` is not on PATH ({what} needs it)");
+    }
+    here
 }
 
 /// Stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// `libsoak_preload.so`, built first if this test run did not build it (a
+/// targeted `-p soak-live` run): the path `soak live --heap` finds too.
+pub fn preload_library() -> PathBuf {
+    if let Ok(p) = soak_live::preload::library() {
+        return p;
+    }
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .args(["build", "--release", "-p", "soak-preload"])
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .status()
+        .expect("cargo runs");
+    assert!(status.success(), "cargo build -p soak-preload");
+    soak_live::preload::library().expect("built next to the test binaries")
+}
+
+/// Compiles the C fixture `NAME.c` into `dir` as `out` with `cc` (debug info,
+/// threads, `defines` such as `-DLEAKY`).
+pub fn compile_c(name: &str, dir: &Path, out: &str, flags: &[&str]) -> PathBuf {
+    let exe = dir.join(out);
+    let status = Command::new("cc")
+        .args(["-O1", "-g", "-pthread"])
+        .args(flags)
+        .arg("-o")
+        .arg(&exe)
+        .arg(fixture(&format!("{name}.c")))
+        .status()
+        .expect("cc runs");
+    assert!(status.success(), "cc {name}.c");
+    exe
+}
+
+/// The line of `file` (a fixture) holding `text`, 1-based.
+pub fn line_of(file: &str, text: &str) -> usize {
+    let src = std::fs::read_to_string(fixture(file)).expect("fixture reads");
+    src.lines()
+        .position(|l| l.contains(text))
+        .map(|i| i + 1)
+        .unwrap_or_else(|| panic!("{file} has no line with {text:?}"))
+}
+
+/// An example of this package (`target/<profile>/examples/NAME`), built first if
+/// this test run did not build it.
+pub fn example(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test binary path");
+    let profile = exe
+        .parent()
+        .and_then(Path::parent)
+        .expect("target/<profile>");
+    let path = profile.join("examples").join(name);
+    if !path.is_file() {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "--release", "-p", "soak-live", "--example", name])
+            .current_dir(env!("CARGO_MANIFEST_DIR"))
+            .status()
+            .expect("cargo runs");
+        assert!(status.success(), "cargo build --example {name}");
+    }
+    path
+}
+
+/// The resource called `name` in a summary.
+pub fn resource<'a>(s: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    s["resources"]
+        .as_array()
+        .and_then(|rs| rs.iter().find(|r| r["name"] == name))
+        .unwrap_or_else(|| panic!("no resource {name} in {}", s["resources"]))
 }

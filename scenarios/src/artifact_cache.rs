@@ -29,6 +29,9 @@
 //! seeds replaced. Uploads, new tokens and orphaned sessions (and their unanswered
 //! interactions) accumulate for the whole day.
 //!
+//! Traffic kinds (`--mute`, `soak shrink`): `artifact_requests`,
+//! `auth_requests`, `interactions`, `reconnect_storm`.
+//!
 //! Gauges per cache: entries, weight (bytes as the weigher counts them), and
 //! evictions *per sample* by reason — per-sample counts follow load instead of
 //! climbing all day like cumulative counters would. Only the harness's heap budget
@@ -134,17 +137,33 @@ impl Scenario for ArtifactCache {
         Some(ARTIFACT_TTL)
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1200))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
-            let artifact_api = Shape::new(Diurnal::new(2.0, 12.0, 14.0));
-            let auth_requests = Shape::new(Diurnal::new(3.0, 24.0, 14.0));
-            let interactions = Shape::new(Diurnal::new(1.0, 8.0, 20.0));
-            let reconnect_storm = Shape::new(Diurnal::flat(0.0)).with(Phase::recurring(
-                hours(19.0),
-                hours(24.0),
-                1_500,
-                mins(2),
-            ));
+            // The day's traffic, one kind each. No kind declares a retention:
+            // sessions stay in the index as long as they stay busy, so only the
+            // scenario's (the artifacts' 24 h) is safe.
+            let artifact_api = ctx.kind(
+                "artifact_requests",
+                Shape::new(Diurnal::new(2.0, 12.0, 14.0)),
+            )?;
+            let auth_requests =
+                ctx.kind("auth_requests", Shape::new(Diurnal::new(3.0, 24.0, 14.0)))?;
+            let interactions =
+                ctx.kind("interactions", Shape::new(Diurnal::new(1.0, 8.0, 20.0)))?;
+            let reconnect_storm = ctx.kind(
+                "reconnect_storm",
+                Shape::new(Diurnal::flat(0.0)).with(Phase::recurring(
+                    hours(19.0),
+                    hours(24.0),
+                    1_500,
+                    mins(2),
+                )),
+            )?;
 
             let artifacts: Shared<u64, Box<[u8]>> = Arc::new(Mutex::new(
                 LruCache::<u64, Box<[u8]>>::builder(ARTIFACT_MAX)
@@ -196,7 +215,6 @@ impl Scenario for ArtifactCache {
                 let r = auth_requests.count(&mut day.rng, t, secs(1));
                 let i = interactions.count(&mut day.rng, t, secs(1));
                 let s = reconnect_storm.count(&mut day.rng, t, secs(1));
-                ctx.events(a + r + i + s);
                 day.artifact_requests(&mut lock(&artifacts), a);
                 day.auth_requests(&mut lock(&auth), r);
                 day.interactions(&sessions, &pending, i, false);

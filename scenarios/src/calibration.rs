@@ -7,6 +7,9 @@
 //! injects exactly `--leak-rate` bytes per virtual hour. The detector must read the
 //! daily swing as no growth and recover the injected rate.
 //!
+//! One traffic kind, `requests`: muted (`--mute requests`), only the injected
+//! leak is left, a leak that needs no traffic.
+//!
 //! Leaky twin: a load-proportional leak instead of a time-based one — the store
 //! forgets to release one item in fifty (about 1.9 MB/h at this load), the shape of
 //! most real leaks (seed 001's cooldown maps grow per request, not per hour).
@@ -54,10 +57,17 @@ impl Scenario for Calibration {
         Some(mins(TTL_MINUTES))
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1200))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
-            let shape = Shape::new(Diurnal::new(TROUGH, PEAK, 14.0));
             let ttl = mins(TTL_MINUTES);
+            let requests = ctx
+                .kind("requests", Shape::new(Diurnal::new(TROUGH, PEAK, 14.0)))?
+                .retains(ttl);
             let store = Rc::new(RefCell::new(Store::default()));
             // Room for twice the peak working set: the ring never regrows, so the
             // only heap growth is what the items themselves hold.
@@ -77,8 +87,7 @@ impl Scenario for Calibration {
             let mut served = 0u64;
             while let Some(t) = ticker.next().await {
                 let now = Instant::now();
-                let n = shape.count(&mut rng, t, secs(1));
-                ctx.events(n);
+                let n = requests.count(&mut rng, t, secs(1));
                 let mut st = store.borrow_mut();
                 for _ in 0..n {
                     let size = rng.between(256, 4096) as usize;

@@ -13,6 +13,9 @@
 //! shared event bus and the console, so leaked listeners and wrappers keep doing
 //! work.
 //!
+//! Traffic kinds (`--mute`, `soak shrink`): `calls`, `reconnects` (a call's
+//! second session), `deploys` (the monitoring stack's restarts).
+//!
 //! Measured: alive tasks and open descriptors (harness columns, 1/h budgets each)
 //! and the gauges `listeners` and `unmanaged_intervals` (1/h budgets: seed 002's
 //! targets are "0 duplicate listeners", "0 unmanaged intervals"), `wrapper_depth`
@@ -32,7 +35,7 @@ use std::time::Duration;
 use soak_components::lifecycle::bus::{Event, Topic};
 use soak_components::lifecycle::services::{ErrorTracker, Host, PerformanceMonitor, VoiceSession};
 use soak_harness::traffic::{mins, secs, Diurnal, Rng, Shape};
-use soak_harness::{Ctx, Gauge, RunFuture, Scenario};
+use soak_harness::{Ctx, Gauge, Kind, RunFuture, Scenario};
 
 /// Calls per second at the quietest hour (02:00).
 pub const CALL_TROUGH: f64 = 0.01;
@@ -95,10 +98,10 @@ fn emit(host: &Host, topic: Topic, detail: &'static str) {
     host.bus.emit(Event { topic, detail });
 }
 
-fn new_call(host: &Host, rng: &mut Rng, t: Duration) -> Call {
+fn new_call(host: &Host, rng: &mut Rng, t: Duration, reconnects: &Kind) -> Call {
     let len = secs(10) + Duration::from_secs_f64(rng.exp(1.0 / MEAN_CALL.as_secs_f64()));
-    let reconnect_at = rng
-        .chance(RECONNECT_SHARE)
+    // Decided now, counted when it comes.
+    let reconnect_at = (!reconnects.muted() && rng.chance(RECONNECT_SHARE * reconnects.scale()))
         .then(|| t + len.mul_f64(rng.unit()));
     Call {
         session: VoiceSession::start(host),
@@ -124,10 +127,20 @@ impl Scenario for TimerLifecycle {
         Some(RESTART_EVERY)
     }
 
+    fn wall_guess(&self) -> Option<Duration> {
+        // The slower variant's 24 h in docs/performance.md (2026-11-28).
+        Some(Duration::from_millis(1000))
+    }
+
     fn run<'a>(&'a self, ctx: &'a Ctx) -> RunFuture<'a> {
         Box::pin(async move {
             let host = Host::new().leaky(ctx.leaky());
-            let calls_shape = Shape::new(Diurnal::new(CALL_TROUGH, CALL_PEAK, 14.0));
+            let call_arrivals = ctx.kind(
+                "calls",
+                Shape::new(Diurnal::new(CALL_TROUGH, CALL_PEAK, 14.0)),
+            )?;
+            let reconnects = ctx.kind("reconnects", None)?;
+            let deploys = ctx.kind("deploys", None)?;
 
             // Gauges hold their own Arcs: the teardown check reads them after run(),
             // and the owned ones must be back at 0 by then.
@@ -164,27 +177,27 @@ impl Scenario for TimerLifecycle {
             let mut stack = Stack::start(&host, &mut open_errors);
             let mut next_restart = RESTART_EVERY;
             let mut calls: Vec<Call> = Vec::new();
-            let (mut sessions, mut reconnects, mut restarts, mut peak) = (0u64, 0u64, 0u64, 0usize);
+            let (mut sessions, mut reconnected, mut restarts, mut peak) =
+                (0u64, 0u64, 0u64, 0usize);
 
             let mut ticker = ctx.ticker(secs(1));
             while let Some(t) = ticker.next().await {
-                let mut events = 0;
                 if t >= next_restart {
-                    // Deploy: the old stack stops before the new one starts.
-                    stack.shutdown();
-                    stack = Stack::start(&host, &mut open_errors);
                     next_restart += RESTART_EVERY;
-                    restarts += 1;
-                    events += 1;
-                    emit(&host, Topic::PopState, "deployed");
+                    if deploys.take(1) == 1 {
+                        // Deploy: the old stack stops before the new one starts.
+                        stack.shutdown();
+                        stack = Stack::start(&host, &mut open_errors);
+                        restarts += 1;
+                        emit(&host, Topic::PopState, "deployed");
+                    }
                 }
-                let arriving = calls_shape.count(&mut rng, t, secs(1));
+                let arriving = call_arrivals.count(&mut rng, t, secs(1));
                 for _ in 0..arriving {
-                    calls.push(new_call(&host, &mut rng, t));
+                    calls.push(new_call(&host, &mut rng, t, &reconnects));
                     emit(&host, Topic::Focus, "call answered");
                 }
                 sessions += arriving;
-                events += arriving;
 
                 let mut i = 0;
                 while i < calls.len() {
@@ -193,9 +206,9 @@ impl Scenario for TimerLifecycle {
                         c.reconnect_at = None;
                         let fresh = VoiceSession::start(&host);
                         std::mem::replace(&mut c.session, fresh).shutdown();
-                        reconnects += 1;
+                        reconnects.record(1);
+                        reconnected += 1;
                         sessions += 1;
-                        events += 1;
                         emit(&host, Topic::Error, "upstream disconnected");
                         host.console.error("voice: upstream dropped, reconnecting");
                     }
@@ -211,7 +224,6 @@ impl Scenario for TimerLifecycle {
                 }
                 peak = peak.max(calls.len());
                 active.store(calls.len(), std::sync::atomic::Ordering::Relaxed);
-                ctx.events(events);
             }
 
             // End of the day: hang up, stop the stack; the harness checks teardown.
@@ -221,7 +233,7 @@ impl Scenario for TimerLifecycle {
             active.store(0, std::sync::atomic::Ordering::Relaxed);
             stack.shutdown();
             ctx.set_summary("voice_sessions", sessions);
-            ctx.set_summary("reconnects", reconnects);
+            ctx.set_summary("reconnects", reconnected);
             ctx.set_summary("restarts", restarts);
             ctx.set_summary("lifecycles", sessions + 2 * (restarts + 1));
             ctx.set_summary("peak_calls", peak as u64);

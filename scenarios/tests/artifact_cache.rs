@@ -9,7 +9,8 @@ use crate::support;
 use soak_components::lru::LruCache;
 use soak_harness::run;
 use soak_harness::traffic::{secs, Diurnal, Shape};
-use soak_harness::{Ctx, Gauge, Outcome, RunConfig, RunFuture, Scenario, Variant};
+use soak_harness::verdict::Reason;
+use soak_harness::{Ctx, Gauge, Outcome, RunConfig, RunFuture, Scenario, Variant, Verdict};
 use soak_scenarios::artifact_cache::{ArtifactCache, ARTIFACT_MAX, ARTIFACT_MAX_BYTES, AUTH_MAX};
 
 fn column(o: &Outcome, name: &str) -> Vec<f64> {
@@ -217,9 +218,29 @@ fn a_cache_that_fills_then_plateaus_passes_where_a_naive_slope_fails() {
         .expect("estimated");
     eprintln!(
         "plateau: full at {full_from:.2} h; naive slope {:.0} B/h; model {:.0} ± {:.0} B/h, \
-         late half {:.0} B/h; budget {budget:.0} B/h",
-        naive, h.per_hour, h.stderr, h.late_per_hour
+         late half {:.0} ± {:.0} B/h; detectable {:?} B/h; budget {budget:.0} B/h",
+        naive,
+        h.per_hour,
+        h.stderr,
+        h.late_per_hour,
+        h.late_stderr,
+        s.resource("heap").and_then(|r| r.detectable_per_hour)
     );
-    assert!(o.passed(), "{}", s.message);
-    assert!(s.failed_resources.is_empty());
+    // Never read as a leak. Whether it passes depends on whether the window could
+    // have seen a leak at the budget on the plateau: the fill's shape leaves the
+    // hinge fit loose (late half ± 0.7 MB/h here), so a 1 MB/h leak would not have
+    // shown, and the run says so instead of passing.
+    assert!(s.failed_resources.is_empty(), "{}", s.message);
+    match s.verdict {
+        Verdict::Pass => {}
+        Verdict::Inconclusive => assert!(
+            matches!(
+                s.resource("heap").and_then(|r| r.reason),
+                Some(Reason::Undetectable { .. })
+            ),
+            "{}",
+            s.message
+        ),
+        v => panic!("{v}: {}", s.message),
+    }
 }

@@ -36,7 +36,7 @@ fn s(p: &Path) -> &str {
 }
 
 /// (scenario, variant, seed, verdict) of every row of an index.html.
-fn index_verdicts(index: &Path) -> BTreeSet<(String, String, String, String)> {
+pub(crate) fn index_verdicts(index: &Path) -> BTreeSet<(String, String, String, String)> {
     let html = std::fs::read_to_string(index).expect("index written");
     html.lines()
         .filter(|l| l.starts_with("<tr class="))

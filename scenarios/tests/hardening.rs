@@ -97,7 +97,7 @@ fn every_reproduction_is_one_line_exit_2_and_writes_nothing() {
         (vec!["--seed=-1"], "give a whole number from 0 to"),
         (
             vec!["--variant", "maybe"],
-            "[possible values: fixed, leaky]",
+            "[possible values: fixed, leaky, both]",
         ),
         (vec!["--frobnicate"], "unexpected argument '--frobnicate'"),
     ];
@@ -706,23 +706,29 @@ fn heap_columns_are_identical_standalone_and_inside_soak_all() {
         );
         dirs.push(out.join("raid-burst").join("leaky"));
     }
-    let all = tmp.path().join("all");
-    let o = soak(&[
-        "all",
-        "--variant",
-        "leaky",
-        "--hours",
-        "2",
-        "-q",
-        "--out",
-        path(&all),
-    ]);
-    assert!(
-        matches!(o.status.code(), Some(0 | 1 | 3)),
-        "{}",
-        text(&o.stderr)
-    );
-    dirs.push(all.join("raid-burst").join("leaky"));
+    // Inside `soak all`, one after another in one process and in parallel
+    // child processes.
+    for jobs in ["1", "2"] {
+        let all = tmp.path().join(format!("all-jobs-{jobs}"));
+        let o = soak(&[
+            "all",
+            "--variant",
+            "leaky",
+            "--hours",
+            "2",
+            "--jobs",
+            jobs,
+            "-q",
+            "--out",
+            path(&all),
+        ]);
+        assert!(
+            matches!(o.status.code(), Some(0 | 1 | 3)),
+            "{}",
+            text(&o.stderr)
+        );
+        dirs.push(all.join("raid-burst").join("leaky"));
+    }
     for name in ["live_bytes", "live_blocks"] {
         let first = column(&dirs[0], name);
         assert_eq!(first.len(), 121);

@@ -7,14 +7,17 @@
 static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
 
 mod artifact_cache;
+mod bisect;
 mod calibration;
 mod ci;
 mod cli;
 mod connection_churn;
 mod dhat;
 mod hardening;
+mod jobs;
 mod moderator_flood;
 mod raid_burst;
 mod short_runs;
+mod shrink;
 mod support;
 mod timer_lifecycle;

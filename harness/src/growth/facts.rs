@@ -10,6 +10,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::{center, mean, ols, Window};
+use crate::timebase::TimeBase;
 
 /// What a window shows besides the growth estimate, for one series.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -52,8 +53,14 @@ const SMOOTH_LOAD: usize = 2;
 /// Computes the [`Facts`] of `y` over `[warmup_hours, end]`, with the same
 /// window and load covariates as [`super::estimate`]. `None` when the window is
 /// too short or degenerate (as for the estimate).
-pub fn facts(t_hours: &[f64], y: &[f64], load: &[f64], warmup_hours: f64) -> Option<Facts> {
-    facts_in(&Window::of(t_hours, y, load, warmup_hours)?)
+pub fn facts(
+    t_hours: &[f64],
+    y: &[f64],
+    load: &[f64],
+    warmup_hours: f64,
+    tb: TimeBase,
+) -> Option<Facts> {
+    facts_in(&Window::of(t_hours, y, load, warmup_hours, tb)?)
 }
 
 pub(super) fn facts_in(w: &Window) -> Option<Facts> {
@@ -167,12 +174,12 @@ mod tests {
             .map(|&h| 8e6 * (1.0 - (-h / 2.0).exp()) + 2e4 * rng.normal())
             .collect();
         let leak: Vec<f64> = t.iter().map(|&h| 2e6 * h + 2e4 * rng.normal()).collect();
-        let f = facts(&t, &fill, &load, 0.6).expect("facts");
+        let f = facts(&t, &fill, &load, 0.6, TimeBase::VIRTUAL).expect("facts");
         assert!(
             f.bend_per_hour + 3.0 * f.bend_stderr < 0.0,
             "a fill slows down: {f:?}"
         );
-        let l = facts(&t, &leak, &load, 0.6).expect("facts");
+        let l = facts(&t, &leak, &load, 0.6, TimeBase::VIRTUAL).expect("facts");
         assert!(
             (l.bend_per_hour / l.bend_stderr).abs() < 3.0,
             "a leak keeps its pace: {l:?}"
@@ -191,13 +198,13 @@ mod tests {
         let y = vec![1e6; day.len()];
         // 02:00 to 12:00: the load only rises.
         let n = 12 * 60 + 1;
-        let morning = facts(&day[..n], &y[..n], &load[..n], 2.0).expect("facts");
+        let morning = facts(&day[..n], &y[..n], &load[..n], 2.0, TimeBase::VIRTUAL).expect("facts");
         assert!(morning.trend_vif > 10.0, "{morning:?}");
         assert!(
             morning.load_fall < 0.05,
             "still rising at the end: {morning:?}"
         );
-        let whole = facts(&day, &y, &load, 2.4).expect("facts");
+        let whole = facts(&day, &y, &load, 2.4, TimeBase::VIRTUAL).expect("facts");
         assert!(whole.trend_vif < 5.0, "{whole:?}");
         assert!(
             whole.load_rise > 0.5 && whole.load_fall > 0.5,
@@ -213,7 +220,7 @@ mod tests {
         let mut rng = Rng::new(8);
         let load: Vec<f64> = t.iter().map(|_| rng.poisson(0.7) as f64).collect();
         let y = vec![0.0; t.len()];
-        let f = facts(&t, &y, &load, 0.6).expect("facts");
+        let f = facts(&t, &y, &load, 0.6, TimeBase::VIRTUAL).expect("facts");
         // Less than one event a minute: the 30-minute average wanders by ~15%.
         assert!((0.08..0.3).contains(&f.load_noise), "{f:?}");
     }
@@ -223,7 +230,7 @@ mod tests {
         let t = minutes(4.0);
         let mut rng = Rng::new(9);
         let y: Vec<f64> = t.iter().map(|&h| 5.0 * h + 3.0 * rng.normal()).collect();
-        let f = facts(&t, &y, &vec![1.0; t.len()], 0.4).expect("facts");
+        let f = facts(&t, &y, &vec![1.0; t.len()], 0.4, TimeBase::VIRTUAL).expect("facts");
         assert!((f.noise / 3.0 - 1.0).abs() < 0.1, "{f:?}");
     }
 
@@ -231,7 +238,7 @@ mod tests {
     fn too_short_or_mismatched_gives_none() {
         let t = minutes(0.1);
         let y = vec![1.0; t.len()];
-        assert!(facts(&t, &y, &vec![1.0; t.len()], 0.0).is_none());
-        assert!(facts(&t, &y[1..], &vec![1.0; t.len()], 0.0).is_none());
+        assert!(facts(&t, &y, &vec![1.0; t.len()], 0.0, TimeBase::VIRTUAL).is_none());
+        assert!(facts(&t, &y[1..], &vec![1.0; t.len()], 0.0, TimeBase::VIRTUAL).is_none());
     }
 }

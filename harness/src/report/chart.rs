@@ -1,12 +1,14 @@
-//! `heap.svg` and `heap.png`: live heap over virtual hours with the fitted growth
-//! and the budget (the panel scaled to the heap, RSS on its own axis on the
-//! right), and beneath it one small panel per other series (load, tasks and
-//! descriptors, each gauge). An inconclusive run gets its state and
-//! reasons in a line above the chart. Drawn from the sample table and summary only.
+//! `heap.svg` and `heap.png`: the run's memory over time with the fitted growth
+//! and the budget (the panel scaled to the fitted series, the others such as RSS
+//! on their own axis on the right), and beneath it the panels the run declared
+//! in its summary ([`crate::summary::ChartSpec`]: load, tasks and descriptors,
+//! each gauge for a virtual run; whatever its probes declared for a live one),
+//! and the fastest growing allocation sites when there are any. An inconclusive
+//! run gets its state and reasons in a line above the chart. Drawn from the
+//! sample table and summary only.
 //!
-//! A live run's chart (`summary.mode == "live"`) is drawn over wall time (minutes
-//! for runs under two hours), fits and budgets the target's RSS, groups the
-//! `latency_*` columns into one latency panel, and labels the task panel threads.
+//! A run on the wall clock (a live run's `time_base`) is drawn over wall time
+//! (minutes for runs under two hours), its rates per wall hour.
 
 use std::path::Path;
 use std::sync::Once;
@@ -17,7 +19,7 @@ use plotters::style::FontStyle;
 
 use super::{write_atomic, PNG_FILE, SVG_FILE};
 use crate::samples::Samples;
-use crate::summary::Summary;
+use crate::summary::{ChartSpec, Summary};
 use crate::units::bytes_text;
 use crate::verdict::Verdict;
 use crate::Error;
@@ -61,7 +63,8 @@ pub fn render(
     summary: &Summary,
 ) -> Result<Charts, Error> {
     register_fonts();
-    let mut panels = panels(samples, summary.is_live());
+    let spec = summary.chart_spec(samples);
+    let mut panels = panels(samples, &spec);
     if let Some(p) = sites.and_then(|s| site_panel(s, summary)) {
         panels.insert(0, p);
     }
@@ -166,7 +169,7 @@ struct Axis {
 
 impl Axis {
     fn of(s: &Samples, sum: &Summary) -> Axis {
-        if !sum.is_live() {
+        if sum.time_base.is_virtual() {
             return Axis {
                 span: sum.virtual_hours.max(1e-6),
                 per_hour: 1.0,
@@ -215,63 +218,31 @@ fn axis_label(v: f64, span: f64, suffix: &str) -> String {
     }
 }
 
-/// The resource the top panel fits: the heap, or a live run's RSS.
-fn top_resource(sum: &Summary) -> Option<&crate::verdict::ResourceVerdict> {
-    sum.resource("heap").or_else(|| sum.resource("rss"))
+/// The resource the top panel fits (the run's judged memory).
+fn top_resource<'a>(
+    sum: &'a Summary,
+    spec: &ChartSpec,
+) -> Option<&'a crate::verdict::ResourceVerdict> {
+    sum.resource(spec.fit.as_deref()?)
 }
 
-fn panels(s: &Samples, live: bool) -> Vec<Panel> {
-    let mut out = Vec::new();
-    if let Some(load) = s.column("load_events") {
-        if load.iter().any(|v| *v > 0.0) {
-            out.push(Panel {
-                title: "load (events per sample)".into(),
-                series: vec![("load".into(), load)],
+/// The declared panels, with the columns the table has.
+fn panels(s: &Samples, spec: &ChartSpec) -> Vec<Panel> {
+    spec.panels
+        .iter()
+        .filter_map(|p| {
+            let series: Vec<(String, Vec<f64>)> = p
+                .series
+                .iter()
+                .filter_map(|c| Some((c.label.clone(), s.column(&c.column)?)))
+                .collect();
+            (!series.is_empty()).then(|| Panel {
+                title: p.title.clone(),
+                series,
                 hours: None,
-            });
-        }
-    }
-    let tasks = s.column("alive_tasks").unwrap_or_default();
-    let fds = s.column("open_fds").unwrap_or_default();
-    out.push(Panel {
-        title: if live {
-            "target threads, open descriptors".into()
-        } else {
-            "alive tasks, open descriptors".into()
-        },
-        series: vec![
-            ((if live { "threads" } else { "tasks" }).into(), tasks),
-            ("fds".into(), fds),
-        ],
-        hours: None,
-    });
-    let extra = || s.columns().iter().skip(crate::probe::FIXED_COLUMNS.len());
-    let latency: Vec<(String, Vec<f64>)> = extra()
-        .filter_map(|n| {
-            let label = n.strip_prefix("latency_")?;
-            Some((label.to_string(), s.column(n)?))
+            })
         })
-        .collect();
-    if !latency.is_empty() {
-        out.push(Panel {
-            title: "latency (ms)".into(),
-            series: latency,
-            hours: None,
-        });
-    }
-    // A live run's counters (`*_total` from the target's /metrics) only climb:
-    // they stay in samples.csv and the summary, not the chart.
-    let counter = |n: &str| live && n.ends_with("_total");
-    for name in extra().filter(|n| !n.starts_with("latency_") && !counter(n)) {
-        if let Some(v) = s.column(name) {
-            out.push(Panel {
-                title: format!("gauge: {name}"),
-                series: vec![(name.clone(), v)],
-                hours: None,
-            });
-        }
-    }
-    out
+        .collect()
 }
 
 pub(super) const PALETTE: [RGBColor; 6] = [
@@ -304,7 +275,7 @@ fn plot<DB: DrawingBackend>(
     }
     let (top, rest) = root.split_vertically(HEAP_HEIGHT);
     let axis = Axis::of(s, sum);
-    heap_panel(&top, s, sum, &axis).map_err(e)?;
+    heap_panel(&top, s, sum, &sum.chart_spec(s), &axis).map_err(e)?;
     let areas = rest.split_evenly((panels.len().max(1), 1));
     let hours = axis.span;
     let t: Vec<f64> = s.hours().iter().map(|h| h * axis.per_hour).collect();
@@ -424,18 +395,30 @@ fn heap_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Samples,
     sum: &Summary,
+    spec: &ChartSpec,
     axis: &Axis,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
     let t: Vec<f64> = s.hours().iter().map(|h| h * axis.per_hour).collect();
     let x = |h: f64| h * axis.per_hour;
-    let live: Vec<f64> = s.column("live_bytes").unwrap_or_default();
-    let rss: Vec<f64> = s.column("rss_bytes").unwrap_or_default();
-    let has_heap = live.iter().any(|v| v.is_finite());
     let hours = axis.span;
-    let heap = top_resource(sum);
+    let heap = top_resource(sum, spec);
+    // The declared series that have values, the fitted resource's first.
+    let mut main: Vec<(&str, bool, Vec<f64>)> = spec
+        .main
+        .iter()
+        .filter_map(|m| {
+            let v = s.column(&m.column)?;
+            let fitted = heap.is_some_and(|h| h.spec.column == m.column);
+            v.iter()
+                .any(|y| y.is_finite())
+                .then_some((m.label.as_str(), fitted, v))
+        })
+        .collect();
+    main.sort_by_key(|(_, fitted, _)| !*fitted);
     let est = heap.and_then(|h| h.estimate);
     let budget = heap.and_then(|h| h.spec.budget_per_hour).unwrap_or(0.0);
-    let main: &[f64] = if has_heap { &live } else { &rss };
+    // The fitted series (or the first) sets the left axis; the fit's ends
+    // count, the budget line stops at the panel's edge.
     let fit_ends = est.map(|e| {
         [
             e.trend_at(e.from_hours),
@@ -444,8 +427,9 @@ fn heap_panel<DB: DrawingBackend>(
         ]
     });
     let (lo, hi) = span(
-        main.iter()
-            .copied()
+        main.first()
+            .into_iter()
+            .flat_map(|(_, _, v)| v.iter().copied())
             .chain(fit_ends.into_iter().flatten())
             .map(|v| v / MIB),
     )
@@ -457,14 +441,20 @@ fn heap_panel<DB: DrawingBackend>(
         sum.seed,
         sum.verdict.as_str().to_uppercase()
     );
-    let per = if sum.is_live() { "/wall h" } else { "/h" };
+    let per = format!("/{}", sum.time_base.per_hour());
     let suffix = axis.suffix;
-    // RSS is context on its own axis, from zero: its level in proportion, not its
-    // wiggles magnified.
-    let rss_range = if has_heap {
-        span(rss.iter().map(|v| v / MIB)).map(|(_, hi)| (0.0, hi))
-    } else {
-        None
+    // The other series (RSS beside the heap) are context on their own axis, from
+    // zero: their level in proportion, not their wiggles magnified.
+    let rss_range = span(
+        main.iter()
+            .skip(1)
+            .flat_map(|(_, _, v)| v.iter().copied())
+            .map(|v| v / MIB),
+    )
+    .map(|(_, hi)| (0.0, hi));
+    let left = match main.first() {
+        Some((label, _, _)) if rss_range.is_some() => format!("{label}, MiB"),
+        _ => "MiB".to_string(),
     };
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
@@ -480,7 +470,7 @@ fn heap_panel<DB: DrawingBackend>(
     chart
         .configure_mesh()
         .x_desc(axis.desc)
-        .y_desc(if has_heap { "live heap, MiB" } else { "MiB" })
+        .y_desc(left)
         .x_labels(13)
         .x_label_formatter(&|h| axis_label(*h, hours, suffix))
         .y_label_formatter(&|v| format!("{v:.*}", decimals(hi - lo)))
@@ -490,7 +480,7 @@ fn heap_panel<DB: DrawingBackend>(
     if rss_range.is_some() {
         chart
             .configure_secondary_axes()
-            .y_desc("RSS, MiB")
+            .y_desc("MiB")
             .y_label_formatter(&|v| format!("{v:.1}"))
             .label_style((FONT, 13).into_font().color(&green.mix(0.9)))
             .draw()?;
@@ -502,23 +492,23 @@ fn heap_panel<DB: DrawingBackend>(
             .map(|(&x, &y)| (x, y / MIB))
             .collect()
     };
-    let blue = PALETTE[0];
-    if has_heap {
-        chart
-            .draw_series(LineSeries::new(line(&live), blue.stroke_width(2)))?
-            .label("live heap")
-            .legend(move |(x, y)| {
-                PathElement::new(vec![(x, y), (x + 16, y)], blue.stroke_width(2))
-            });
-        chart
-            .draw_secondary_series(LineSeries::new(line(&rss), green.mix(0.7).stroke_width(1)))?
-            .label("RSS (right axis)")
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], green));
-    } else {
-        chart
-            .draw_series(LineSeries::new(line(&rss), green.stroke_width(2)))?
-            .label(if sum.is_live() { "target RSS" } else { "RSS" })
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], green));
+    // Red and orange are the fit's and the budget's.
+    let colors = [PALETTE[0], PALETTE[1], PALETTE[3], PALETTE[5]];
+    for (i, (label, _, v)) in main.iter().enumerate() {
+        let color = colors[i % colors.len()];
+        if i == 0 {
+            let style = color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(line(v), style))?
+                .label(*label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        } else {
+            let style = color.mix(0.7).stroke_width(1);
+            chart
+                .draw_secondary_series(LineSeries::new(line(v), style))?
+                .label(format!("{label} (right axis)"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        }
     }
     if let Some(e) = est {
         let red = PALETTE[2];

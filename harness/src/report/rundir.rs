@@ -182,7 +182,16 @@ pub fn clean_leftovers(dir: &Path) -> usize {
 }
 
 /// One file of a run directory: its name and contents.
-pub type RunFile<'a> = (&'a str, &'a [u8]);
+pub type RunFile<'a> = (&'a str, Source<'a>);
+
+/// Where a run file's contents come from.
+#[derive(Debug, Clone, Copy)]
+pub enum Source<'a> {
+    /// These bytes.
+    Bytes(&'a [u8]),
+    /// This file, moved into the run directory (copied across file systems).
+    File(&'a Path),
+}
 
 /// Writes `files` (in order) into a fresh staging directory beside `dir` and swaps
 /// it in as `dir`, replacing any previous run directory whole. The caller holds
@@ -200,10 +209,8 @@ pub fn replace(dir: &Path, files: &[RunFile<'_>]) -> Result<(), Error> {
             fs::remove_dir_all(&staging).map_err(|e| fail("", e))?;
         }
         fs::create_dir(&staging).map_err(|e| fail("", e))?;
-        for (name, bytes) in files {
-            let mut f = File::create(staging.join(name)).map_err(|e| fail(name, e))?;
-            f.write_all(bytes).map_err(|e| fail(name, e))?;
-            f.sync_all().map_err(|e| fail(name, e))?;
+        for (name, source) in files {
+            stage(&staging.join(name), *source).map_err(|e| fail(name, e))?;
         }
         sync_dir(&staging).map_err(|e| fail("", e))?;
         swap_in(&staging, dir).map_err(|e| fail("", e))
@@ -216,6 +223,23 @@ pub fn replace(dir: &Path, files: &[RunFile<'_>]) -> Result<(), Error> {
         let _ = sync_dir(parent);
     }
     Ok(())
+}
+
+/// Writes one file of the staging directory, synced.
+fn stage(to: &Path, source: Source<'_>) -> io::Result<()> {
+    match source {
+        Source::Bytes(bytes) => {
+            let mut f = File::create(to)?;
+            f.write_all(bytes)?;
+            f.sync_all()
+        }
+        Source::File(from) => {
+            if fs::rename(from, to).is_err() {
+                fs::copy(from, to)?;
+            }
+            File::open(to)?.sync_all()
+        }
+    }
 }
 
 fn sync_dir(dir: &Path) -> io::Result<()> {
@@ -332,9 +356,18 @@ mod tests {
     fn replace_swaps_whole_and_cleans_the_dead() {
         let tmp = tempfile::tempdir().expect("tempdir");
         let dir = tmp.path().join("fixed");
-        replace(&dir, &[("a", b"1"), ("b", b"1")]).expect("first");
-        replace(&dir, &[("a", b"2")]).expect("second");
+        let one = Source::Bytes(b"1");
+        replace(&dir, &[("a", one), ("b", one)]).expect("first");
+        let from = tmp.path().join("attached");
+        fs::write(&from, b"3").expect("w");
+        replace(
+            &dir,
+            &[("a", Source::Bytes(b"2")), ("c", Source::File(&from))],
+        )
+        .expect("second");
         assert_eq!(fs::read(dir.join("a")).expect("a"), b"2");
+        assert_eq!(fs::read(dir.join("c")).expect("c"), b"3");
+        assert!(!from.exists(), "moved, not copied");
         assert!(
             !dir.join("b").exists(),
             "nothing of the previous run survives"

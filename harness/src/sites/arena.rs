@@ -120,6 +120,11 @@ impl Arena {
         }
     }
 
+    /// The region's first address (0 before [`Arena::reserve`]).
+    pub fn base(&self) -> usize {
+        self.base
+    }
+
     /// Whether `ptr` lies in this arena (what [`owns`] answers for the published one).
     #[cfg(test)]
     pub fn contains(&self, ptr: *mut u8) -> bool {

@@ -40,7 +40,8 @@ pub fn due(size: usize) -> bool {
         .unwrap_or(false)
 }
 
-fn mix(mut x: u64) -> u64 {
+/// splitmix64: a well-spread seed from any number.
+pub fn mix(mut x: u64) -> u64 {
     // splitmix64
     x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
     x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
@@ -54,19 +55,30 @@ fn next_random() -> u64 {
         if x == 0 {
             x = mix(THREADS.fetch_add(1, Relaxed) ^ 0x5eed);
         }
-        // xorshift64*
-        x ^= x >> 12;
-        x ^= x << 25;
-        x ^= x >> 27;
-        r.set(x);
-        x.wrapping_mul(0x2545_F491_4F6C_DD1D)
+        let (next, out) = xorshift(x);
+        r.set(next);
+        out
     })
     .unwrap_or(1)
 }
 
+/// One step of xorshift64* from a non-zero state: the next state and the output.
+pub fn xorshift(mut x: u64) -> (u64, u64) {
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    (x, x.wrapping_mul(0x2545_F491_4F6C_DD1D))
+}
+
 /// An exponentially distributed interval with the given mean, in bytes (≥ 1).
 fn draw(mean: u64) -> i64 {
-    let u = (next_random() >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
+    interval(next_random(), mean)
+}
+
+/// The exponentially distributed interval (mean `mean` bytes, at least 1) that
+/// the 64 random bits `random` stand for.
+pub fn interval(random: u64, mean: u64) -> i64 {
+    let u = (random >> 11) as f64 / (1u64 << 53) as f64; // [0, 1)
     let d = -(mean as f64) * (1.0 - u).ln();
     d.clamp(1.0, (i64::MAX / 2) as f64) as i64
 }

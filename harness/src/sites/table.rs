@@ -88,6 +88,11 @@ impl Table {
         (self.len as usize).max(1)
     }
 
+    /// Whether no stack has been interned (only site 0 exists).
+    pub fn is_empty(&self) -> bool {
+        self.len <= 1
+    }
+
     /// A site by index (site 0 for an index out of range).
     pub fn get(&self, id: u32) -> &Site {
         let i = if (id as usize) < MAX_SITES {

@@ -211,15 +211,18 @@ fn decision(d: Decision) -> (&'static str, &'static str, String) {
 
 /// The Prometheus text exposition of the server's gauges and counters.
 pub fn exposition(app: &App) -> String {
+    let mut out = String::with_capacity(4096);
+    gauges(app, &mut out);
+    counters(app, &mut out);
+    out
+}
+
+/// The gauges of [`exposition`].
+fn gauges(app: &App, out: &mut String) {
     let c = &app.counters;
     let m = &app.monitor;
-    let stats = m.stats();
-    let (created, resolved, timed_out) = m.interaction_counts();
     let ws_open = c.ws_open.load(Ordering::Relaxed);
-    let http = c.http_requests.load(Ordering::Relaxed);
-    let upgrades = c.ws_upgrades.load(Ordering::Relaxed);
     let heap = soak_harness::alloc::stats();
-    let mut out = String::with_capacity(4096);
     let mut gauge = |name: &str, help: &str, v: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     };
@@ -273,6 +276,16 @@ pub fn exposition(app: &App) -> String {
         "Bytes in live heap blocks (counting allocator).",
         heap.live_bytes as f64,
     );
+}
+
+/// The counters of [`exposition`].
+fn counters(app: &App, out: &mut String) {
+    let c = &app.counters;
+    let m = &app.monitor;
+    let stats = m.stats();
+    let (created, resolved, timed_out) = m.interaction_counts();
+    let http = c.http_requests.load(Ordering::Relaxed);
+    let upgrades = c.ws_upgrades.load(Ordering::Relaxed);
     let mut counter = |name: &str, help: &str, v: u64| {
         let _ = writeln!(
             out,
@@ -334,7 +347,6 @@ pub fn exposition(app: &App) -> String {
         "Interactions timed out.",
         timed_out,
     );
-    out
 }
 
 #[cfg(test)]

@@ -1,0 +1,729 @@
+//! Where a Node target's live JS heap is: V8's sampling heap profile turned into
+//! per-site series of live bytes, the data the harness's growth fit takes.
+//!
+//! V8's sampler (`HeapProfiler.startSampling`) picks allocations by a Poisson
+//! process, one every `samplingInterval` bytes on average, and keeps each sample
+//! while its object lives. `getSamplingProfile` returns the call tree of the live
+//! samples; each node's `selfSize` is already scaled by the interval (V8 counts a
+//! sample of `size` bytes as `1 / (1 − exp(−size/interval))` allocations of that
+//! size), so it estimates the live bytes allocated by that function on that path.
+//!
+//! A *site* is a function, keyed by (function name, script URL, line of its
+//! start): V8 records functions, not lines, and attributes what an inlined
+//! function allocates to the function it was inlined into. Bytes allocated inside
+//! Node's own code (`node:` URLs) or a builtin (no URL: `Map.prototype.set`, …) are
+//! folded into their first caller outside them, so the site that keeps growing is
+//! the code that called `map.set`, `setInterval` or `emitter.on`, not Node's
+//! internals. A site under `node_modules/PKG/` names the package and the version in
+//! its `package.json`. Each poll adds a row: every site's live bytes then.
+
+pub mod session;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+/// Frames kept per site (innermost first), as the harness keeps.
+pub const FRAMES_PER_SITE: usize = 6;
+
+/// Sites with a column of their own; the rest are summed in [`NodeSites::other`].
+pub const MAX_COLUMNS: usize = 512;
+
+/// Rows kept; past this every other row is dropped (and [`NodeSites::stride`]
+/// doubles, so the caller can poll half as often).
+pub const MAX_ROWS: usize = 2048;
+
+/// A sampling heap profile (`HeapProfiler.SamplingHeapProfile`).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct Profile {
+    /// The root of the call tree.
+    pub head: ProfileNode,
+    /// The live samples (only counted).
+    #[serde(default, deserialize_with = "count")]
+    pub samples: usize,
+}
+
+/// The length of a JSON array, without keeping its items.
+fn count<'de, D: serde::Deserializer<'de>>(d: D) -> Result<usize, D::Error> {
+    Ok(Vec::<serde::de::IgnoredAny>::deserialize(d)?.len())
+}
+
+/// One node of the call tree: a function called on one path.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct ProfileNode {
+    /// The function.
+    #[serde(rename = "callFrame")]
+    pub call_frame: CallFrame,
+    /// Estimated live bytes allocated by this function on this path (scaled).
+    #[serde(rename = "selfSize", default)]
+    pub self_size: f64,
+    /// Its callees.
+    #[serde(default)]
+    pub children: Vec<ProfileNode>,
+}
+
+/// A function as the inspector names it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize)]
+pub struct CallFrame {
+    /// Its name (empty for an anonymous function).
+    #[serde(rename = "functionName", default)]
+    pub function_name: String,
+    /// Its script's URL: a path or `file://` URL, `node:…` for Node's own code,
+    /// empty for builtins and VM states.
+    #[serde(default)]
+    pub url: String,
+    /// The line it starts on, 0-based (−1: unknown).
+    #[serde(rename = "lineNumber", default = "unknown")]
+    pub line_number: i64,
+}
+
+fn unknown() -> i64 {
+    -1
+}
+
+/// Whose code a frame is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Class {
+    /// The service's own scripts.
+    Own,
+    /// A package under `node_modules/`.
+    Dependency,
+    /// Node's own code (`node:`) and V8's builtins: context, never the answer
+    /// while a caller outside them exists.
+    Std,
+}
+
+/// A frame as soak shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct JsFrame {
+    /// Function name (`(anonymous)` when it has none).
+    pub function: String,
+    /// Script path, relative to the target's directory when inside it; `node:…`
+    /// as it is; empty when the frame has no script.
+    pub path: String,
+    /// 1-based line of the function's start, when known.
+    pub line: Option<u32>,
+    /// `name@version` of the package it belongs to.
+    pub package: Option<String>,
+    /// Whose code it is.
+    pub class: Class,
+}
+
+impl JsFrame {
+    /// `function (path:line)`, with ` [package@version]` after the name for a
+    /// dependency: the harness's frame text.
+    pub fn text(&self) -> String {
+        let name = match &self.package {
+            Some(p) => format!("{} [{p}]", self.function),
+            None => self.function.clone(),
+        };
+        match (self.path.is_empty(), self.line) {
+            (true, _) => name,
+            (false, Some(l)) => format!("{name} ({}:{l})", self.path),
+            (false, None) => format!("{name} ({})", self.path),
+        }
+    }
+}
+
+/// Names frames: script URLs to display paths, classes and packages (each
+/// package's `package.json` read once).
+#[derive(Debug, Default)]
+pub struct Namer {
+    base: Option<PathBuf>,
+    scripts: HashMap<String, (String, Option<String>, Class)>,
+    packages: HashMap<PathBuf, Option<String>>,
+}
+
+impl Namer {
+    /// Paths are shown relative to `base` (the target's working directory) when
+    /// inside it.
+    pub fn new(base: Option<PathBuf>) -> Self {
+        Namer {
+            base,
+            ..Default::default()
+        }
+    }
+
+    /// The frame soak shows for `f`.
+    pub fn frame(&mut self, f: &CallFrame) -> JsFrame {
+        let (path, package, class) = self.script(&f.url);
+        let function = if f.function_name.is_empty() {
+            "(anonymous)".to_string()
+        } else {
+            f.function_name.clone()
+        };
+        JsFrame {
+            function,
+            path,
+            line: (!f.url.is_empty() && f.line_number >= 0)
+                .then(|| u32::try_from(f.line_number + 1).unwrap_or(u32::MAX)),
+            package,
+            class,
+        }
+    }
+
+    /// Whether `url` is Node's or V8's own code.
+    pub fn is_std(url: &str) -> bool {
+        url.is_empty() || url.starts_with("node:")
+    }
+
+    fn script(&mut self, url: &str) -> (String, Option<String>, Class) {
+        if let Some(s) = self.scripts.get(url) {
+            return s.clone();
+        }
+        let named = if Self::is_std(url) {
+            (url.to_string(), None, Class::Std)
+        } else {
+            let file: Option<PathBuf> = if url.starts_with('/') {
+                Some(PathBuf::from(url))
+            } else {
+                url::Url::parse(url)
+                    .ok()
+                    .filter(|u| u.scheme() == "file")
+                    .and_then(|u| u.to_file_path().ok())
+            };
+            match file {
+                Some(p) => {
+                    let package = package_dir(&p).map(|dir| {
+                        self.packages
+                            .entry(dir.clone())
+                            .or_insert_with(|| package_name(&dir))
+                            .clone()
+                    });
+                    let shown = match &self.base {
+                        Some(b) => p.strip_prefix(b).unwrap_or(&p),
+                        None => &p,
+                    };
+                    let class = if package.is_some() {
+                        Class::Dependency
+                    } else {
+                        Class::Own
+                    };
+                    (
+                        shown.to_string_lossy().into_owned(),
+                        package.flatten(),
+                        class,
+                    )
+                }
+                // Some other scheme (eval'd code, a loader's URL): shown as it is.
+                None => (url.to_string(), None, Class::Own),
+            }
+        };
+        // Scripts are few; a target that evaluates endless distinct URLs only
+        // stops being cached.
+        if self.scripts.len() < 65_536 {
+            self.scripts.insert(url.to_string(), named.clone());
+        }
+        named
+    }
+}
+
+/// `…/node_modules/PKG` (or `…/node_modules/@scope/PKG`) holding `path`, the
+/// innermost one.
+fn package_dir(path: &Path) -> Option<PathBuf> {
+    let parts: Vec<&std::ffi::OsStr> = path.iter().collect();
+    let at = parts.iter().rposition(|p| *p == "node_modules")?;
+    let first = parts.get(at + 1)?;
+    // The file itself is not a package directory.
+    if at + 2 >= parts.len() {
+        return None;
+    }
+    let take = if first.to_string_lossy().starts_with('@') {
+        if at + 3 >= parts.len() {
+            return None;
+        }
+        at + 3
+    } else {
+        at + 2
+    };
+    Some(parts[..take].iter().collect())
+}
+
+/// `name@version` from `dir/package.json`, else the directory's name (the
+/// package is named even when its manifest cannot be read).
+fn package_name(dir: &Path) -> Option<String> {
+    #[derive(Deserialize)]
+    struct Manifest {
+        name: Option<String>,
+        version: Option<String>,
+    }
+    let fallback = || {
+        let mut it = dir.iter().rev();
+        let last = it.next()?.to_string_lossy().into_owned();
+        let scope = it
+            .next()
+            .map(|s| s.to_string_lossy().into_owned())
+            .filter(|s| s.starts_with('@'));
+        Some(match scope {
+            Some(s) => format!("{s}/{last}"),
+            None => last,
+        })
+    };
+    let manifest = std::fs::File::open(dir.join("package.json"))
+        .ok()
+        .and_then(|f| {
+            use std::io::Read as _;
+            let mut text = String::new();
+            f.take(1 << 20).read_to_string(&mut text).ok()?;
+            serde_json::from_str::<Manifest>(&text).ok()
+        });
+    let name = manifest
+        .as_ref()
+        .and_then(|m| m.name.clone())
+        .or_else(fallback)?;
+    Some(match manifest.and_then(|m| m.version) {
+        Some(v) => format!("{name}@{v}"),
+        None => name,
+    })
+}
+
+/// One site's live bytes in one profile, and the frames it shows.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteBytes {
+    /// The site's frame (the innermost outside Node's own code).
+    pub key: CallFrame,
+    /// Estimated live bytes.
+    pub bytes: f64,
+    /// Innermost first: the site, then its callers outside Node's own code (the
+    /// path holding most of its bytes), at most [`FRAMES_PER_SITE`].
+    pub frames: Vec<JsFrame>,
+}
+
+/// Every site of `profile` with live bytes, folding Node's and V8's own frames
+/// into their first caller outside them.
+pub fn sites(profile: &Profile, namer: &mut Namer) -> Vec<SiteBytes> {
+    // The frames outside Node's own code on the path being walked, as a tree of
+    // entries pointing at their caller's entry.
+    struct Entry<'a> {
+        frame: &'a CallFrame,
+        caller: Option<usize>,
+    }
+    let mut entries: Vec<Entry> = Vec::new();
+    // (site key, entry or the std frame itself) → bytes.
+    let mut by_site: HashMap<&CallFrame, (f64, HashMap<Option<usize>, f64>)> = HashMap::new();
+    // Depth-first, iteratively: (node, innermost entry on its callers' path).
+    let mut stack: Vec<(&ProfileNode, Option<usize>)> =
+        profile.head.children.iter().map(|c| (c, None)).collect();
+    while let Some((node, outer)) = stack.pop() {
+        let f = &node.call_frame;
+        let here = if Namer::is_std(&f.url) {
+            outer
+        } else {
+            entries.push(Entry {
+                frame: f,
+                caller: outer,
+            });
+            Some(entries.len() - 1)
+        };
+        if node.self_size > 0.0 {
+            // With no caller outside Node's code, the frame itself is the site.
+            let key = here.map_or(f, |e| entries[e].frame);
+            let (total, paths) = by_site.entry(key).or_default();
+            *total += node.self_size;
+            *paths.entry(here).or_default() += node.self_size;
+        }
+        stack.extend(node.children.iter().map(|c| (c, here)));
+    }
+    let mut out: Vec<SiteBytes> = by_site
+        .into_iter()
+        .map(|(key, (bytes, paths))| {
+            let heaviest = paths
+                .into_iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .and_then(|(e, _)| e);
+            let mut chain: Vec<&CallFrame> = Vec::new();
+            let mut at = heaviest;
+            while let Some(e) = at {
+                chain.push(entries[e].frame);
+                at = entries[e].caller;
+            }
+            if chain.is_empty() {
+                chain.push(key);
+            }
+            let named: Vec<JsFrame> = chain.iter().map(|f| namer.frame(f)).collect();
+            SiteBytes {
+                key: key.clone(),
+                bytes,
+                frames: shown_frames(named),
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| b.bytes.total_cmp(&a.bytes).then(a.key.cmp(&b.key)));
+    out
+}
+
+/// The first [`FRAMES_PER_SITE`] of a chain, keeping the service's own first
+/// frame in view when the site is a dependency's (it is the caller to change).
+fn shown_frames(chain: Vec<JsFrame>) -> Vec<JsFrame> {
+    let own = chain.iter().position(|f| f.class == Class::Own);
+    let mut out: Vec<JsFrame> = chain.iter().take(FRAMES_PER_SITE).cloned().collect();
+    if let Some(i) = own.filter(|i| *i >= FRAMES_PER_SITE) {
+        out[FRAMES_PER_SITE - 1] = chain[i].clone();
+    }
+    out
+}
+
+/// One site's series.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SiteColumn {
+    /// Its frames as text, innermost first (from the poll where it held most).
+    pub frames: Vec<String>,
+    /// Whose code its first frame is.
+    pub class: Class,
+    /// Estimated live bytes at each kept poll.
+    pub values: Vec<f64>,
+    most: f64,
+}
+
+/// The per-site series of a run, one row per kept poll.
+#[derive(Debug)]
+pub struct NodeSites {
+    namer: Namer,
+    times: Vec<f64>,
+    index: HashMap<CallFrame, usize>,
+    columns: Vec<SiteColumn>,
+    other: Vec<f64>,
+    polls: u64,
+    stride: u64,
+    live_samples: usize,
+}
+
+impl NodeSites {
+    /// An empty series; paths shown relative to `base`.
+    pub fn new(base: Option<PathBuf>) -> Self {
+        NodeSites {
+            namer: Namer::new(base),
+            times: Vec::new(),
+            index: HashMap::new(),
+            columns: Vec::new(),
+            other: Vec::new(),
+            polls: 0,
+            stride: 1,
+            live_samples: 0,
+        }
+    }
+
+    /// Adds the profile polled at `seconds` as a row.
+    pub fn record(&mut self, seconds: f64, profile: &Profile) {
+        self.polls += 1;
+        self.live_samples = profile.samples;
+        let row = self.times.len();
+        self.times.push(seconds);
+        self.other.push(0.0);
+        for c in &mut self.columns {
+            c.values.push(0.0);
+        }
+        for s in sites(profile, &mut self.namer) {
+            let col = match self.index.get(&s.key) {
+                Some(&c) => Some(c),
+                None if self.columns.len() < MAX_COLUMNS => {
+                    self.columns.push(SiteColumn {
+                        frames: Vec::new(),
+                        class: s.frames.first().map_or(Class::Std, |f| f.class),
+                        values: vec![0.0; row + 1],
+                        most: 0.0,
+                    });
+                    self.index.insert(s.key.clone(), self.columns.len() - 1);
+                    Some(self.columns.len() - 1)
+                }
+                None => None,
+            };
+            match col {
+                Some(c) => {
+                    let column = &mut self.columns[c];
+                    column.values[row] = s.bytes;
+                    if s.bytes >= column.most {
+                        column.most = s.bytes;
+                        column.frames = s.frames.iter().map(JsFrame::text).collect();
+                    }
+                }
+                None => self.other[row] += s.bytes,
+            }
+        }
+        if self.times.len() > MAX_ROWS {
+            self.halve();
+        }
+    }
+
+    /// Drops every other row (keeping the latest), doubling the stride.
+    fn halve(&mut self) {
+        let keep = |v: &mut Vec<f64>| {
+            let n = v.len();
+            let mut i = 0;
+            v.retain(|_| {
+                i += 1;
+                (n - i) % 2 == 0
+            });
+        };
+        keep(&mut self.times);
+        keep(&mut self.other);
+        for c in &mut self.columns {
+            keep(&mut c.values);
+        }
+        self.stride *= 2;
+    }
+
+    /// Seconds of each kept row.
+    pub fn times(&self) -> &[f64] {
+        &self.times
+    }
+
+    /// One column per site seen, in order of first appearance.
+    pub fn columns(&self) -> &[SiteColumn] {
+        &self.columns
+    }
+
+    /// Sites past [`MAX_COLUMNS`], summed per row.
+    pub fn other(&self) -> &[f64] {
+        &self.other
+    }
+
+    /// Profiles recorded (kept or not).
+    pub fn polls(&self) -> u64 {
+        self.polls
+    }
+
+    /// Samples V8 held live at the last poll.
+    pub fn live_samples(&self) -> usize {
+        self.live_samples
+    }
+
+    /// Polls per kept row: a caller may poll this many times less often.
+    pub fn stride(&self) -> u64 {
+        self.stride
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(
+        name: &str,
+        url: &str,
+        line: i64,
+        bytes: f64,
+        children: Vec<ProfileNode>,
+    ) -> ProfileNode {
+        ProfileNode {
+            call_frame: CallFrame {
+                function_name: name.into(),
+                url: url.into(),
+                line_number: line,
+            },
+            self_size: bytes,
+            children,
+        }
+    }
+
+    fn root(children: Vec<ProfileNode>) -> Profile {
+        Profile {
+            head: node("(root)", "", -1, 0.0, children),
+            samples: 0,
+        }
+    }
+
+    #[test]
+    fn profiles_parse_from_the_inspectors_json() {
+        let text = r#"{"head":{"callFrame":{"functionName":"(root)","scriptId":"0","url":"","lineNumber":-1,"columnNumber":-1},"selfSize":0,"id":1,"children":[
+            {"callFrame":{"functionName":"leak","scriptId":"9","url":"/srv/app.js","lineNumber":4,"columnNumber":13},"selfSize":3181056,"id":19,"children":[]}]},
+            "samples":[{"size":32,"nodeId":19,"ordinal":1}]}"#;
+        let p: Profile = serde_json::from_str(text).expect("profile");
+        assert_eq!(p.samples, 1);
+        let s = sites(&p, &mut Namer::new(Some("/srv".into())));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].bytes, 3181056.0);
+        assert_eq!(s[0].frames[0].text(), "leak (app.js:5)");
+    }
+
+    #[test]
+    fn node_internals_and_builtins_fold_into_their_first_caller_outside() {
+        // handler → setCooldown → Map.prototype.set (builtin)
+        //                      → setInterval (node:timers) → Timeout (node:internal/timers)
+        // handler → JSON.stringify (builtin, called from Node's http code only)
+        let p = root(vec![node(
+            "parserOnIncomingClient",
+            "node:_http_server",
+            100,
+            50.0,
+            vec![node(
+                "handler",
+                "file:///srv/server.js",
+                40,
+                10.0,
+                vec![node(
+                    "setCooldown",
+                    "file:///srv/server.js",
+                    26,
+                    1000.0,
+                    vec![
+                        node("set", "", -1, 4000.0, vec![]),
+                        node(
+                            "setInterval",
+                            "node:timers",
+                            10,
+                            0.0,
+                            vec![node("Timeout", "node:internal/timers", 20, 300.0, vec![])],
+                        ),
+                    ],
+                )],
+            )],
+        )]);
+        let s = sites(&p, &mut Namer::new(Some("/srv".into())));
+        let texts: Vec<(String, f64)> = s.iter().map(|x| (x.frames[0].text(), x.bytes)).collect();
+        assert_eq!(
+            texts,
+            vec![
+                ("setCooldown (server.js:27)".to_string(), 5300.0),
+                (
+                    "parserOnIncomingClient (node:_http_server:101)".to_string(),
+                    50.0
+                ),
+                ("handler (server.js:41)".to_string(), 10.0),
+            ]
+        );
+        // The site's callers outside Node's code follow it.
+        assert_eq!(
+            s[0].frames.iter().map(JsFrame::text).collect::<Vec<_>>(),
+            vec!["setCooldown (server.js:27)", "handler (server.js:41)"]
+        );
+        assert_eq!(s[1].frames[0].class, Class::Std);
+    }
+
+    #[test]
+    fn one_function_on_two_paths_is_one_site_showing_its_heavier_path() {
+        let f = |bytes| node("remember", "/srv/a.js", 2, bytes, vec![]);
+        let p = root(vec![
+            node("fromTimer", "/srv/a.js", 10, 0.0, vec![f(100.0)]),
+            node("fromRequest", "/srv/a.js", 20, 0.0, vec![f(900.0)]),
+        ]);
+        let s = sites(&p, &mut Namer::new(Some("/srv".into())));
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].bytes, 1000.0);
+        assert_eq!(s[0].frames[1].text(), "fromRequest (a.js:21)");
+    }
+
+    #[test]
+    fn vm_states_and_anonymous_functions_are_named() {
+        let p = root(vec![
+            node("(V8 API)", "", -1, 70.0, vec![]),
+            node("", "/srv/a.js", 0, 30.0, vec![]),
+        ]);
+        let s = sites(&p, &mut Namer::new(Some("/srv".into())));
+        let texts: Vec<String> = s.iter().map(|x| x.frames[0].text()).collect();
+        assert_eq!(texts, vec!["(V8 API)", "(anonymous) (a.js:1)"]);
+    }
+
+    #[test]
+    fn a_dependencys_site_names_its_package_and_version() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let base = dir.path().to_path_buf();
+        let pkg = base.join("node_modules/lru-cache");
+        std::fs::create_dir_all(pkg.join("dist")).expect("mkdir");
+        std::fs::write(
+            pkg.join("package.json"),
+            r#"{"name":"lru-cache","version":"7.18.3","main":"dist/index.js"}"#,
+        )
+        .expect("write");
+        let scoped = base.join("node_modules/@acme/cache/node_modules/tiny");
+        std::fs::create_dir_all(&scoped).expect("mkdir");
+        let file = |p: &Path| url::Url::from_file_path(p).expect("absolute").to_string();
+        let p = root(vec![node(
+            "handler",
+            &file(&base.join("server.js")),
+            5,
+            0.0,
+            vec![
+                node("set", &file(&pkg.join("dist/index.js")), 99, 800.0, vec![]),
+                node("put", &file(&scoped.join("index.js")), 0, 100.0, vec![]),
+            ],
+        )]);
+        let s = sites(&p, &mut Namer::new(Some(base.clone())));
+        assert_eq!(
+            s[0].frames[0].text(),
+            "set [lru-cache@7.18.3] (node_modules/lru-cache/dist/index.js:100)"
+        );
+        assert_eq!(s[0].frames[0].class, Class::Dependency);
+        // The caller to change comes next.
+        assert_eq!(s[0].frames[1].text(), "handler (server.js:6)");
+        assert_eq!(s[0].frames[1].class, Class::Own);
+        // No manifest: the directory names the package (the innermost one).
+        assert_eq!(s[1].frames[0].package.as_deref(), Some("tiny"));
+        assert_eq!(
+            package_dir(Path::new("/a/node_modules/@s/p/x.js")),
+            Some(PathBuf::from("/a/node_modules/@s/p"))
+        );
+        assert_eq!(package_dir(Path::new("/a/node_modules/x.js")), None);
+        assert_eq!(
+            package_name(&base.join("node_modules/@s/p")),
+            Some("@s/p".into())
+        );
+    }
+
+    #[test]
+    fn a_dependency_deep_in_the_stack_keeps_the_services_caller_in_view() {
+        let mut chain = node("handler", "/srv/server.js", 1, 0.0, vec![]);
+        let mut inner = node("deep0", "/srv/node_modules/p/i.js", 0, 10.0, vec![]);
+        for i in 1..9 {
+            inner = node(
+                &format!("deep{i}"),
+                "/srv/node_modules/p/i.js",
+                i,
+                0.0,
+                vec![inner],
+            );
+        }
+        chain.children.push(inner);
+        let s = sites(&root(vec![chain]), &mut Namer::new(Some("/srv".into())));
+        let f = &s[0].frames;
+        assert_eq!(f.len(), FRAMES_PER_SITE);
+        assert_eq!(f[0].function, "deep0");
+        assert_eq!(f[FRAMES_PER_SITE - 1].text(), "handler (server.js:2)");
+    }
+
+    #[test]
+    fn series_give_each_site_a_column_from_its_first_poll() {
+        let mut ns = NodeSites::new(Some("/srv".into()));
+        let a = |b| node("a", "/srv/x.js", 0, b, vec![]);
+        let b = |v| node("b", "/srv/x.js", 9, v, vec![]);
+        ns.record(1.0, &root(vec![a(10.0)]));
+        ns.record(2.0, &root(vec![a(20.0), b(5.0)]));
+        ns.record(3.0, &root(vec![b(7.0)]));
+        assert_eq!(ns.times(), &[1.0, 2.0, 3.0]);
+        let cols = ns.columns();
+        assert_eq!(cols[0].frames, vec!["a (x.js:1)"]);
+        assert_eq!(cols[0].values, vec![10.0, 20.0, 0.0]);
+        assert_eq!(cols[1].values, vec![0.0, 5.0, 7.0]);
+        assert_eq!(ns.other(), &[0.0, 0.0, 0.0]);
+    }
+
+    #[test]
+    fn long_series_keep_every_other_row_and_the_latest() {
+        let mut ns = NodeSites::new(None);
+        for i in 0..=MAX_ROWS {
+            ns.record(
+                i as f64,
+                &root(vec![node("a", "/x.js", 0, i as f64, vec![])]),
+            );
+        }
+        assert_eq!(ns.times().len(), MAX_ROWS / 2 + 1);
+        assert_eq!(ns.times().last(), Some(&(MAX_ROWS as f64)));
+        assert_eq!(ns.times()[0], 0.0);
+        assert_eq!(ns.stride(), 2);
+        assert_eq!(ns.columns()[0].values, ns.times());
+        assert_eq!(ns.polls(), MAX_ROWS as u64 + 1);
+    }
+
+    #[test]
+    fn sites_past_the_column_limit_share_one() {
+        let mut ns = NodeSites::new(None);
+        let many: Vec<ProfileNode> = (0..MAX_COLUMNS as i64 + 3)
+            .map(|i| node("f", "/x.js", i, 1.0, vec![]))
+            .collect();
+        ns.record(0.0, &root(many));
+        assert_eq!(ns.columns().len(), MAX_COLUMNS);
+        assert_eq!(ns.other(), &[3.0]);
+    }
+}

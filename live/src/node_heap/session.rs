@@ -1,0 +1,297 @@
+//! One run's heap session with a Node target: sampling started before the load,
+//! the JS heap's used size at every sample, and every so often a *cycle* — a
+//! full collection, the live size after it, and the sampling profile — whose
+//! spacing keeps the target's pauses under a share of the run.
+//!
+//! Why cycles: between collections the used size counts garbage that V8 has not
+//! reclaimed yet, a sawtooth of megabytes that hides a slow leak; and a profile
+//! read between collections still holds samples of dead objects. Right after a
+//! full collection both are the live heap. But a collection pauses the target
+//! (`HeapProfiler.collectGarbage` is V8's low-memory collection: tens of
+//! milliseconds on a heap of a few MiB, growing with the heap), so the next cycle
+//! waits until the pauses so far stay under [`PAUSE_SHARE`] of the time (and at
+//! least [`MIN_GAP`]): each cycle's measured pause sets the gap after it, so a
+//! growing heap is collected less often. But the verdict needs its points: the
+//! gap never exceeds the judged window over [`MIN_CYCLES`], so a heap whose
+//! collections grow expensive (a leak) pauses the target a little more than 1%
+//! rather than leaving its growth unjudged.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+use crate::inspector::{Inspector, InspectorError, InspectorUrl};
+use crate::node_heap::NodeSites;
+
+/// Share of wall time the cycles' pauses may take (collection plus profile).
+pub const PAUSE_SHARE: f64 = 0.01;
+
+/// The shortest time between two cycles.
+pub const MIN_GAP: Duration = Duration::from_secs(2);
+
+/// Fewest cycles the judged window (the run after its warm-up) gets.
+pub const MIN_CYCLES: f64 = 40.0;
+
+/// V8's default sampling interval, bytes: one sample per 32 KiB allocated.
+pub const SAMPLE_BYTES: u64 = 32 * 1024;
+
+/// Longest wait for one inspector call (a full collection of a large heap).
+const CALL_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// One sample's readings, bytes (NaN: not read this sample).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Reading {
+    /// The JS heap's used size (garbage included).
+    pub used: f64,
+    /// The live size right after a collection: only on samples that ran a cycle.
+    pub live: f64,
+}
+
+/// When cycles run.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Cadence {
+    /// As often as keeps the pauses under [`PAUSE_SHARE`], at least [`MIN_GAP`] apart.
+    Auto,
+    /// Every so many seconds, whatever they cost.
+    Every(f64),
+}
+
+/// Time spent in each kind of call, milliseconds.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct Timings(Vec<f64>);
+
+impl Timings {
+    fn json(&self) -> Value {
+        let n = self.0.len();
+        let mean = self.0.iter().sum::<f64>() / n.max(1) as f64;
+        let max = self.0.iter().copied().fold(0.0, f64::max);
+        json!({ "count": n, "mean_ms": round(mean), "max_ms": round(max) })
+    }
+
+    fn total_seconds(&self) -> f64 {
+        self.0.iter().sum::<f64>() / 1e3
+    }
+}
+
+fn round(v: f64) -> f64 {
+    (v * 100.0).round() / 100.0
+}
+
+/// A heap session over one inspector connection.
+#[derive(Debug)]
+pub struct HeapSession {
+    insp: Inspector,
+    sites: NodeSites,
+    sample_bytes: u64,
+    cadence: Cadence,
+    max_gap: f64,
+    next_cycle: f64,
+    sample_times: Vec<f64>,
+    collections: Timings,
+    polls: Timings,
+    failed: Option<(f64, InspectorError)>,
+}
+
+impl HeapSession {
+    /// Connects to `url`; paths in sites are shown relative to `base`; the
+    /// verdict is fitted on `window` seconds (the run after its warm-up).
+    pub async fn connect(
+        url: &InspectorUrl,
+        base: Option<std::path::PathBuf>,
+        cadence: Cadence,
+        window: f64,
+    ) -> Result<Self, InspectorError> {
+        let insp = Inspector::connect(url, Duration::from_secs(10)).await?;
+        Ok(HeapSession {
+            insp,
+            sites: NodeSites::new(base),
+            sample_bytes: SAMPLE_BYTES,
+            cadence,
+            max_gap: window / MIN_CYCLES,
+            next_cycle: 0.0,
+            sample_times: Vec::new(),
+            collections: Timings::default(),
+            polls: Timings::default(),
+            failed: None,
+        })
+    }
+
+    /// Starts V8's sampling heap profiler (call just before the load).
+    pub async fn start(&mut self) -> Result<(), InspectorError> {
+        self.insp
+            .start_sampling(self.sample_bytes, CALL_TIMEOUT)
+            .await
+    }
+
+    /// One sample at `seconds` into the load: the used size, and a cycle when one
+    /// is due (the first sample runs one).
+    pub async fn sample(&mut self, seconds: f64) -> Reading {
+        self.sample_times.push(seconds);
+        let mut r = Reading {
+            used: f64::NAN,
+            live: f64::NAN,
+        };
+        if self.failed.is_some() {
+            return r;
+        }
+        match self.read(seconds, &mut r).await {
+            Ok(()) => {}
+            Err(e) => self.failed = Some((seconds, e)),
+        }
+        r
+    }
+
+    async fn read(&mut self, seconds: f64, r: &mut Reading) -> Result<(), InspectorError> {
+        r.used = self.insp.heap_usage(CALL_TIMEOUT).await?.used;
+        if seconds < self.next_cycle {
+            return Ok(());
+        }
+        let at = Instant::now();
+        self.insp.collect_garbage(CALL_TIMEOUT).await?;
+        let collected = at.elapsed();
+        r.live = self.insp.heap_usage(CALL_TIMEOUT).await?.used;
+        let at = Instant::now();
+        let profile = self.insp.sampling_profile(CALL_TIMEOUT).await?;
+        let polled = at.elapsed();
+        self.sites.record(seconds, &profile);
+        self.collections.0.push(collected.as_secs_f64() * 1e3);
+        self.polls.0.push(polled.as_secs_f64() * 1e3);
+        let pause = (collected + polled).as_secs_f64();
+        self.next_cycle = seconds + next_gap(self.cadence, pause, self.max_gap);
+        Ok(())
+    }
+
+    /// When and why the inspector stopped answering, if it did.
+    pub fn failed(&self) -> Option<(f64, &InspectorError)> {
+        self.failed.as_ref().map(|(t, e)| (*t, e))
+    }
+
+    /// The per-site series.
+    pub fn sites(&self) -> &NodeSites {
+        &self.sites
+    }
+
+    /// Each site's live bytes at every sample, NaN where no profile was read,
+    /// with its frames: `(frames, values)` per site, in order of first appearance.
+    pub fn site_series(&self) -> Vec<(Vec<String>, Vec<f64>)> {
+        per_sample(&self.sites, &self.sample_times)
+    }
+
+    /// Facts for the summary: the sampling settings and what the cycles cost.
+    pub fn facts(&self, load_seconds: f64) -> Value {
+        let paused = self.collections.total_seconds() + self.polls.total_seconds();
+        json!({
+            "sample_bytes": self.sample_bytes,
+            "cadence": match self.cadence {
+                Cadence::Auto => json!("auto"),
+                Cadence::Every(s) => json!(s),
+            },
+            "collections": self.collections.json(),
+            "profile_polls": self.polls.json(),
+            "sites": self.sites.columns().len(),
+            "pause_share": (load_seconds > 0.0).then(|| (paused / load_seconds * 1e5).round() / 1e5),
+            "inspector_closed_at_seconds": self.failed.as_ref().map(|(t, _)| round(*t)),
+            "inspector_error": self.failed.as_ref().map(|(_, e)| e.to_string()),
+        })
+    }
+
+    /// Stops sampling and closes the session (the target keeps running).
+    pub async fn close(self) {
+        if self.failed.is_none() {
+            let _ = self.insp.stop_sampling(Duration::from_secs(5)).await;
+        }
+        self.insp.close().await;
+    }
+}
+
+/// The time to the next cycle after one that paused the target `pause` seconds,
+/// at most `max_gap` (and never under [`MIN_GAP`]) when automatic.
+pub fn next_gap(cadence: Cadence, pause: f64, max_gap: f64) -> f64 {
+    match cadence {
+        Cadence::Every(s) => s,
+        Cadence::Auto => (pause / PAUSE_SHARE)
+            .min(max_gap)
+            .max(MIN_GAP.as_secs_f64()),
+    }
+}
+
+/// Spreads the polled rows over the samples: a row recorded at a sample's time
+/// lands on that sample, every other sample is NaN.
+fn per_sample(sites: &NodeSites, sample_times: &[f64]) -> Vec<(Vec<String>, Vec<f64>)> {
+    let rows = sites.times();
+    // Sample index of each kept row (rows are recorded at sample times, in order).
+    let mut at = Vec::with_capacity(rows.len());
+    let mut i = 0;
+    for t in rows {
+        while i < sample_times.len() && sample_times[i] < *t {
+            i += 1;
+        }
+        at.push((i < sample_times.len() && sample_times[i] == *t).then_some(i));
+    }
+    sites
+        .columns()
+        .iter()
+        .map(|c| {
+            let mut v = vec![f64::NAN; sample_times.len()];
+            for (r, s) in at.iter().enumerate() {
+                if let Some(s) = s {
+                    v[*s] = c.values[r];
+                }
+            }
+            (c.frames.clone(), v)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::node_heap::{CallFrame, Profile, ProfileNode};
+
+    #[test]
+    fn cycles_are_spaced_by_their_cost() {
+        // A 30 ms pause: 3 s to the next (1% of the time), never under 2 s.
+        assert!((next_gap(Cadence::Auto, 0.030, 600.0) - 3.0).abs() < 1e-9);
+        assert_eq!(next_gap(Cadence::Auto, 0.001, 600.0), 2.0);
+        // A large heap's 600 ms collection: a minute, unless the judged window
+        // needs more points (4 minutes: 40 cycles, one every 6 s).
+        assert!((next_gap(Cadence::Auto, 0.6, 600.0) - 60.0).abs() < 1e-9);
+        assert!((next_gap(Cadence::Auto, 0.6, 240.0 / MIN_CYCLES) - 6.0).abs() < 1e-9);
+        assert_eq!(next_gap(Cadence::Auto, 0.6, 1.0), 2.0);
+        assert_eq!(next_gap(Cadence::Every(5.0), 0.6, 1.0), 5.0);
+    }
+
+    #[test]
+    fn polled_rows_land_on_their_samples() {
+        let mut sites = NodeSites::new(None);
+        let p = |b| Profile {
+            head: ProfileNode {
+                call_frame: CallFrame {
+                    function_name: "(root)".into(),
+                    url: String::new(),
+                    line_number: -1,
+                },
+                self_size: 0.0,
+                children: vec![ProfileNode {
+                    call_frame: CallFrame {
+                        function_name: "f".into(),
+                        url: "/a.js".into(),
+                        line_number: 0,
+                    },
+                    self_size: b,
+                    children: vec![],
+                }],
+            },
+            samples: 3,
+        };
+        sites.record(1.0, &p(10.0));
+        sites.record(4.0, &p(40.0));
+        assert_eq!(sites.live_samples(), 3);
+        let s = per_sample(&sites, &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        assert_eq!(s.len(), 1);
+        assert_eq!(s[0].0, vec!["f (/a.js:1)"]);
+        let v = &s[0].1;
+        assert_eq!((v[0], v[3]), (10.0, 40.0));
+        assert!(v[1].is_nan() && v[2].is_nan() && v[4].is_nan());
+    }
+}

@@ -1,0 +1,233 @@
+//! The native heap of a `--cmd` target, through `soak-preload`: the harness's
+//! counting allocator and site sampler as a shared library soak sets as the
+//! target's `LD_PRELOAD`. The target publishes its exact live bytes and blocks and
+//! its sampled sites in `heap.PID` in a directory of the run
+//! (`soak_harness::sites::shared`); soak maps that file and reads it at every
+//! sample without stopping the target, and at the end names each site's frames
+//! from the target's own files ([`crate::symbolize`]).
+//!
+//! What the library cannot see — a statically linked target (the loader never
+//! loads it), an allocator compiled into the program (a Rust
+//! `#[global_allocator]` of jemalloc or mimalloc) — shows as no file, or as a file
+//! that hardly counts anything while the target serves requests ([`Reach`]).
+
+use std::path::{Path, PathBuf};
+
+use soak_harness::alloc::HeapStats;
+use soak_harness::sites::shared::{self, Mapped, FLAG_FOREIGN};
+
+use crate::symbolize::{self, Symbolizer};
+
+/// The library's file name.
+pub const LIBRARY: &str = "libsoak_preload.so";
+/// An environment variable naming the library, ahead of the places searched.
+pub const LIBRARY_ENV: &str = "SOAK_PRELOAD";
+
+/// Where the library is: `$SOAK_PRELOAD`, else next to the running binary (cargo
+/// builds both into `target/<profile>/`), else one directory up (a test binary
+/// runs from `deps/`).
+pub fn library() -> Result<PathBuf, String> {
+    if let Some(p) = std::env::var_os(LIBRARY_ENV).filter(|p| !p.is_empty()) {
+        let p = PathBuf::from(p);
+        return if p.is_file() {
+            Ok(p)
+        } else {
+            Err(format!(
+                "${LIBRARY_ENV} names {}, which is not a file; point it at {LIBRARY}",
+                p.display()
+            ))
+        };
+    }
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find soak's own path: {e}"))?;
+    let mut dir = exe.parent();
+    for _ in 0..2 {
+        let Some(d) = dir else { break };
+        let p = d.join(LIBRARY);
+        if p.is_file() {
+            return Ok(p);
+        }
+        dir = d.parent();
+    }
+    Err(format!(
+        "--heap needs {LIBRARY} next to {} (build it with `cargo build --release -p soak-preload`) or ${LIBRARY_ENV} naming it",
+        exe.display()
+    ))
+}
+
+/// One published site as tracked over a run.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackedSite {
+    /// Return addresses in the target, innermost first.
+    pub frames: Vec<usize>,
+    /// Estimated live bytes at each sample (0 before the site appeared).
+    pub live: Vec<f64>,
+}
+
+/// What reached the library, as told by what the target published.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reach {
+    /// Nothing published: the library was never loaded (a static binary, or a
+    /// loader that ignores `LD_PRELOAD`).
+    NotLoaded,
+    /// Loaded, but the C library's blocks are not laid out as it expects, so it
+    /// cannot count them.
+    Foreign,
+    /// Loaded and counting, but only `allocations` blocks so far: the program's
+    /// allocator does not call `malloc`.
+    Bypassed {
+        /// Allocations counted since the target started.
+        allocations: u64,
+    },
+    /// Counting the target's heap.
+    Counting,
+}
+
+/// Reads a target's published heap at every sample and keeps each site's series.
+#[derive(Debug)]
+pub struct HeapReader {
+    pid: u32,
+    file: PathBuf,
+    mapped: Option<Mapped>,
+    sites: Vec<TrackedSite>,
+    /// Position in `sites` by site id (`usize::MAX`: not tracked).
+    by_id: Vec<usize>,
+    samples: usize,
+    maps: Vec<symbolize::Mapping>,
+}
+
+impl HeapReader {
+    /// A reader of what process `pid` publishes in `dir`.
+    pub fn new(dir: &Path, pid: u32) -> Self {
+        HeapReader {
+            pid,
+            file: shared::file(dir, pid),
+            mapped: None,
+            sites: Vec::new(),
+            by_id: Vec::new(),
+            samples: 0,
+            maps: Vec::new(),
+        }
+    }
+
+    /// Maps the file, again when it was replaced (a shell that executed the
+    /// target publishes first under the same PID): the sites start over.
+    fn refresh(&mut self) {
+        use std::os::unix::fs::MetadataExt as _;
+        let Ok(meta) = std::fs::metadata(&self.file) else {
+            return;
+        };
+        if self
+            .mapped
+            .as_ref()
+            .is_some_and(|m| m.inode() == meta.ino())
+        {
+            return;
+        }
+        if let Ok(m) = Mapped::open(&self.file) {
+            self.mapped = Some(m);
+            self.sites.clear();
+            self.by_id.clear();
+        }
+    }
+
+    /// One sample: the heap as counted, with every site's live bytes recorded;
+    /// `None` while nothing is published.
+    pub fn read(&mut self) -> Option<HeapStats> {
+        self.refresh();
+        let m = self.mapped.as_ref()?;
+        let r = m.get();
+        let heap = r.heap();
+        let n = r.site_count();
+        let mut new = false;
+        for id in 1..n {
+            if self.by_id.get(id).is_some_and(|&p| p != usize::MAX) {
+                continue;
+            }
+            let Some(site) = r.site(id as u32) else { break };
+            if self.by_id.len() <= id {
+                self.by_id.resize(id + 1, usize::MAX);
+            }
+            self.by_id[id] = self.sites.len();
+            self.sites.push(TrackedSite {
+                frames: site.frames,
+                live: vec![0.0; self.samples],
+            });
+            new = true;
+        }
+        for (id, &pos) in self.by_id.iter().enumerate() {
+            if let Some(site) = self.sites.get_mut(pos) {
+                site.live.push(r.site_live(id as u32).0 as f64);
+            }
+        }
+        self.samples += 1;
+        if new {
+            // Where the new sites' code was loaded, while the target is there to ask.
+            let maps = symbolize::maps(self.pid);
+            if !maps.is_empty() {
+                self.maps = maps;
+            }
+        }
+        Some(heap)
+    }
+
+    /// Whether the target has the library loaded now (its mappings name it). A
+    /// file alone does not say so: the shell that executed the target published
+    /// one under the same PID.
+    pub fn loaded(&self) -> bool {
+        symbolize::maps(self.pid)
+            .iter()
+            .any(|m| m.path.file_name().is_some_and(|n| n == LIBRARY))
+    }
+
+    /// What reached the library so far; `min_allocations` is the fewest blocks a
+    /// program that allocates through `malloc` would have counted by now.
+    pub fn reach(&mut self, min_allocations: u64) -> Reach {
+        self.refresh();
+        let Some(m) = &self.mapped else {
+            return Reach::NotLoaded;
+        };
+        let r = m.get();
+        if r.header.flags.load(std::sync::atomic::Ordering::Relaxed) & FLAG_FOREIGN != 0 {
+            return Reach::Foreign;
+        }
+        let allocations = r.heap().total_allocs;
+        if allocations < min_allocations {
+            Reach::Bypassed { allocations }
+        } else {
+            Reach::Counting
+        }
+    }
+
+    /// The sampling as published: mean interval, samples taken, samples missed,
+    /// sampled blocks orphaned (zeros while nothing is published).
+    pub fn sampling(&self) -> (u64, u64, u64, u64) {
+        use std::sync::atomic::Ordering::Relaxed;
+        match &self.mapped {
+            Some(m) => {
+                let h = &m.get().header;
+                (
+                    h.sample_bytes,
+                    h.samples.load(Relaxed),
+                    h.missed.load(Relaxed),
+                    h.orphaned.load(Relaxed),
+                )
+            }
+            None => (0, 0, 0, 0),
+        }
+    }
+
+    /// Every site seen, with its series.
+    pub fn sites(&self) -> &[TrackedSite] {
+        &self.sites
+    }
+
+    /// A symboliser over the target's mappings as last seen.
+    pub fn symbolizer(&self) -> Symbolizer {
+        let maps = if self.maps.is_empty() {
+            symbolize::maps(self.pid)
+        } else {
+            self.maps.clone()
+        };
+        Symbolizer::new(maps)
+    }
+}

@@ -1,0 +1,58 @@
+//! soak's own counts of the load it sends, per sample: requests (the growth
+//! model's load covariate), latency, errors and open WebSocket connections.
+
+use std::sync::Arc;
+
+use super::{Attached, Column, Probe, ProbeFuture, Resource, Row, Setup, TargetView};
+use crate::load::LoadStats;
+
+/// Takes the load's per-sample counts at every sample.
+#[derive(Debug)]
+pub struct LoadCounts {
+    stats: Arc<LoadStats>,
+    ws: bool,
+}
+
+/// Every run has it.
+pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
+    Some(Box::new(LoadCounts {
+        stats: setup.load.clone(),
+        ws: setup.cfg.plan.has_ws(),
+    }))
+}
+
+/// Reported per sample, never judged.
+fn reported(name: &str) -> Column {
+    Column::resource(name, Resource::new(name, "count", super::Budget::None))
+}
+
+impl Probe for LoadCounts {
+    fn name(&self) -> &'static str {
+        "load"
+    }
+
+    fn attach<'a>(&'a mut self, _target: &'a TargetView<'a>) -> ProbeFuture<'a, Attached> {
+        let mut columns = vec![
+            Column::series("load_events").in_panel("load (events per sample)", "load"),
+            reported("latency_p50_ms").in_panel("latency (ms)", "p50_ms"),
+            reported("latency_p99_ms").in_panel("latency (ms)", "p99_ms"),
+            reported("errors"),
+        ];
+        if self.ws {
+            columns.push(reported("ws_connections"));
+        }
+        Box::pin(async move { Ok(columns) })
+    }
+
+    fn sample<'a>(&'a mut self, row: &'a mut Row<'_>) -> ProbeFuture<'a, ()> {
+        let i = self.stats.take_interval();
+        row.set("load_events", i.requests as f64);
+        row.set("latency_p50_ms", i.p50_ms);
+        row.set("latency_p99_ms", i.p99_ms);
+        row.set("errors", i.errors as f64);
+        if self.ws {
+            row.set("ws_connections", i.ws_open as f64);
+        }
+        Box::pin(async {})
+    }
+}

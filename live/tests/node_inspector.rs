@@ -1,0 +1,198 @@
+//! The inspector client and the profile-to-sites logic against a real Node
+//! process: a script that keeps a known number of bytes from a known function.
+//! Skipped where `node` is absent.
+
+use std::process::Stdio;
+use std::time::Duration;
+
+use soak_live::inspector::{self, Inspector, InspectorError, InspectorUrl};
+use soak_live::node_heap::session::{Cadence, HeapSession};
+use soak_live::node_heap::{sites, Class, Namer};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::process::{Child, Command};
+
+use super::support;
+
+/// Keeps 40,000 arrays of 16 numbers (several MiB) from `hoard` when told to
+/// on stdin, answers `done CMD` on stdout, and exits when stdin closes.
+const SCRIPT: &str = r#"
+'use strict';
+globalThis.kept = [];
+function hoard(n) {
+  for (let i = 0; i < n; i++) globalThis.kept.push(new Array(16).fill(i + 0.5));
+}
+process.stdin.on('data', (d) => {
+  const cmd = String(d).trim();
+  if (cmd === 'hoard') hoard(40000);
+  if (cmd === 'exit') process.exit(0);
+  if (cmd === 'close') require('inspector').close();
+  console.log('done ' + cmd);
+});
+process.stdin.on('end', () => process.exit(0));
+"#;
+
+struct Node {
+    child: Child,
+    url: InspectorUrl,
+    dir: tempfile::TempDir,
+}
+
+fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("runtime")
+}
+
+/// Starts the script as soak starts a target: NODE_OPTIONS from soak, the URL
+/// read from stderr.
+async fn start() -> Node {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("hoard.js");
+    std::fs::write(&script, SCRIPT).expect("write");
+    let mut child = Command::new("node")
+        .arg(&script)
+        .current_dir(dir.path())
+        .env("NODE_OPTIONS", inspector::NODE_OPTIONS)
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .expect("node starts");
+    let mut lines = BufReader::new(child.stderr.take().expect("stderr")).lines();
+    let url = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Ok(Some(line)) = lines.next_line().await {
+            if let Some(u) = inspector::listening_url(&line) {
+                return inspector::parse("stderr", u).expect("a loopback URL");
+            }
+        }
+        panic!("stderr ended without an inspector URL")
+    })
+    .await
+    .expect("the URL within 10 s");
+    tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+    Node { child, url, dir }
+}
+
+async fn tell(node: &mut Node, cmd: &str) {
+    use tokio::io::AsyncWriteExt as _;
+    let stdin = node.child.stdin.as_mut().expect("stdin");
+    stdin
+        .write_all(format!("{cmd}\n").as_bytes())
+        .await
+        .expect("write");
+    let out = node.child.stdout.as_mut().expect("stdout");
+    let mut line = String::new();
+    let mut r = BufReader::new(out);
+    tokio::time::timeout(Duration::from_secs(10), r.read_line(&mut line))
+        .await
+        .expect("answered")
+        .expect("read");
+    assert_eq!(line.trim(), format!("done {cmd}"));
+}
+
+#[test]
+fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    runtime().block_on(async {
+        let mut node = start().await;
+        assert!(node.url.addr.ip().is_loopback());
+        let t = Duration::from_secs(10);
+        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        insp.start_sampling(32 * 1024, t).await.expect("sampling");
+        insp.collect_garbage(t).await.expect("gc");
+        let before = insp.heap_usage(t).await.expect("usage").used;
+        tell(&mut node, "ping").await;
+        tell(&mut node, "hoard").await;
+        insp.collect_garbage(t).await.expect("gc");
+        let after = insp.heap_usage(t).await.expect("usage").used;
+        let kept = after - before;
+        // 40,000 × (array header + 16 doubles): several MiB.
+        assert!(kept > 4e6, "kept {kept}");
+        let profile = insp.sampling_profile(t).await.expect("profile");
+        let base = node.dir.path().canonicalize().expect("dir");
+        let s = sites(&profile, &mut Namer::new(Some(base)));
+        let top = &s[0];
+        assert_eq!(top.frames[0].text(), "hoard (hoard.js:4)", "{s:#?}");
+        assert_eq!(top.frames[0].class, Class::Own);
+        // Array.prototype.fill and push are builtins: folded into hoard. The
+        // estimate is a Poisson sample of about 150 objects per MiB: within 25%.
+        assert!(
+            (top.bytes - kept).abs() < 0.25 * kept,
+            "site {} vs heap growth {kept}",
+            top.bytes
+        );
+        insp.close().await;
+    });
+}
+
+#[test]
+fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    runtime().block_on(async {
+        let mut node = start().await;
+        let base = node.dir.path().to_path_buf();
+        let mut session = HeapSession::connect(&node.url, Some(base), Cadence::Auto, 600.0)
+            .await
+            .expect("connects");
+        session.start().await.expect("sampling");
+        // The first sample runs a cycle: used and live sizes both read.
+        let r = session.sample(0.0).await;
+        assert!(r.used > 0.0 && r.live > 0.0, "{r:?}");
+        assert_eq!(session.sites().polls(), 1);
+        // The next, within the minimum gap, reads the used size only.
+        let r = session.sample(0.5).await;
+        assert!(r.used > 0.0 && r.live.is_nan(), "{r:?}");
+        // The target exits: the session notices and reads nothing more.
+        tell(&mut node, "ping").await;
+        let _ = node.child.stdin.take();
+        let _ = tokio::time::timeout(Duration::from_secs(10), node.child.wait()).await;
+        let r = session.sample(3.0).await;
+        assert!(r.used.is_nan() && r.live.is_nan(), "{r:?}");
+        let (at, e) = session.failed().expect("the failure is kept");
+        assert_eq!(at, 3.0);
+        assert_eq!(*e, InspectorError::Closed, "{e}");
+        let facts = session.facts(3.0);
+        assert_eq!(facts["inspector_closed_at_seconds"], 3.0);
+        assert_eq!(facts["collections"]["count"], 1);
+        let series = session.site_series();
+        assert!(!series.is_empty());
+        assert!(series.iter().all(|(_, v)| v.len() == 3 && v[1].is_nan()));
+        session.close().await;
+    });
+}
+
+#[test]
+fn a_target_that_closes_its_inspector_is_let_go_at_once() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    runtime().block_on(async {
+        let mut node = start().await;
+        let t = Duration::from_secs(10);
+        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        insp.start_sampling(32 * 1024, t).await.expect("sampling");
+        insp.heap_usage(t).await.expect("usage");
+        // inspector.close() blocks the target until every session is gone: the
+        // client closes its side at once, so the target answers right after.
+        let at = std::time::Instant::now();
+        tell(&mut node, "close").await;
+        assert!(at.elapsed() < Duration::from_secs(3), "{:?}", at.elapsed());
+        tell(&mut node, "ping").await;
+        assert!(insp.is_closed());
+        assert_eq!(insp.heap_usage(t).await, Err(InspectorError::Closed));
+    });
+}
+
+#[test]
+fn an_inspector_url_off_loopback_is_never_opened() {
+    // Decided on the text: no connection is tried.
+    let e = inspector::parse("--inspect-url", "ws://192.0.2.1:9229/x").expect_err("refused");
+    assert!(e.contains("not a loopback address"), "{e}");
+}
