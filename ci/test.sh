@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # The project's test command (the README's): formatting and lints first (cheap, and
 # a warning fails CI), the GitHub workflow through actionlint, the outside example
-# (its lints and tests), then every test, optimised, each test in its own process
-# (heap-measuring tests need the process to themselves).
+# (its lints and tests, built with line tables and without), then every test,
+# optimised, each test in its own process (heap-measuring tests need the process to
+# themselves).
 # Installs cargo-nextest first if this machine does not have it, and the CI tools
 # (actionlint, junitparser: ci/tools.sh).
 set -euo pipefail
@@ -21,4 +22,7 @@ outside=(--manifest-path examples/outside-crate/Cargo.toml)
 cargo fmt "${outside[@]}" --check
 cargo clippy "${outside[@]}" --target-dir target --all-targets --release --locked -- -D warnings
 cargo test "${outside[@]}" --target-dir target --release --locked
+# Again as most crates build: cargo's default release profile, no line tables. Its
+# tests check the "where" names the owning code either way (and the one-line hint).
+CARGO_PROFILE_RELEASE_DEBUG=0 cargo test "${outside[@]}" --target-dir target --release --locked
 exec cargo nextest run --workspace --release --no-fail-fast "$@"

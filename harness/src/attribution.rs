@@ -1,20 +1,27 @@
-//! Growth per allocation site: the sampler's per-site series, symbolised, trimmed
-//! to the user's and our code, merged by trimmed stack, and each fitted with the
-//! heap's growth model (same load covariates, same warm-up), so a failing heap
-//! names the call site whose live bytes grow, how fast, and with what confidence.
+//! Growth per allocation site: the sampler's per-site series, each fitted with the
+//! heap's growth model (same load covariates, same warm-up), the fastest growing
+//! symbolised and classified ([`crate::frames`]), merged by the frames they show,
+//! and grouped by the frame that owns them, so a failing heap names the code that
+//! owns its growth, how fast it grows, and with what confidence.
+//!
+//! Only what can be shown is symbolised: the recorded stacks are ranked by their
+//! own fit first, and resolved in that order ([`RESOLVE_BATCH`] at a time) until
+//! [`SAVED_SITES`] distinct sites are known; [`crate::symbolize`] reads only the
+//! debug information of the units those addresses fall in, and frees it.
 //!
 //! Works from data alone: [`fit`] takes the saved `sites.csv`, `samples.csv` (for
-//! the load) and the frames listed in `summary.json`, so `soak sites DIR`
-//! reproduces the table of a saved run.
+//! the load) and the frames listed in `summary.json`, and [`owners`] groups saved
+//! sites, so `soak sites DIR` reproduces the table of a saved run.
 
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
 
-use crate::frames;
+use crate::frames::{self, rust::Rust, Convention, Frame, Kind};
 use crate::growth;
 use crate::samples::Samples;
-use crate::sites::{self, SiteSeries};
+use crate::sites::SiteSeries;
+use crate::symbolize;
 use crate::timebase::TimeBase;
 use crate::units::bytes_text;
 use crate::verdict::ResourceVerdict;
@@ -33,10 +40,29 @@ pub struct SiteSampling {
     pub samples: u64,
     /// Samples that could not be placed in the sampler's arena (served unsampled).
     pub missed: u64,
-    /// Distinct sites (after trimming) with sampled bytes live during the run.
+    /// Distinct sites (after merging stacks that show the same frames) among
+    /// those symbolised.
     pub sites: usize,
     /// The per-site series file next to the summary.
     pub file: String,
+    /// Recorded stacks, and how many of them were symbolised (the fastest
+    /// growing, until enough sites were known).
+    #[serde(default)]
+    pub stacks: usize,
+    /// See `stacks`.
+    #[serde(default)]
+    pub stacks_resolved: usize,
+    /// Saved sites whose captured frames hold no candidate owner (all standard
+    /// library or plumbing): stacks too shallow to reach the code of substance.
+    #[serde(default)]
+    pub sites_without_owner: usize,
+    /// Whether the program's binary has line tables (`false`: frames carry
+    /// function names only, and [`LINE_TABLES_HINT`] says how to get file:line).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub line_tables: Option<bool>,
+    /// [`LINE_TABLES_HINT`] when the binary has no line tables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hint: Option<String>,
     /// The resource whose bytes the sites split (absent: `heap`).
     #[serde(default = "heap", skip_serializing_if = "is_heap")]
     pub resource: String,
@@ -50,13 +76,36 @@ fn is_heap(r: &str) -> bool {
     r == "heap"
 }
 
+/// What a run says once when its binary has no line tables.
+pub const LINE_TABLES_HINT: &str = "allocation sites show function names without file:line: \
+this binary has no line tables; add `[profile.release] debug = \"line-tables-only\"` to \
+Cargo.toml (or build with CARGO_PROFILE_RELEASE_DEBUG=line-tables-only) to see them";
+
 /// One allocation site's growth.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SiteGrowth {
     /// Its column in `sites.csv` (`s1`, `s2`, … in the order of this list).
     pub id: String,
-    /// Stack frames trimmed to the user's and our code, innermost first.
+    /// The frames shown, innermost first (`name (path:line)`): the frame that
+    /// owns the allocation (after any closure it ran), the user's frame that
+    /// called into it, their callers up to the run.
     pub frames: Vec<String>,
+    /// The frame that owns this site's allocations: the innermost that is not the
+    /// standard library's nor plumbing (absent when the stack reached none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Frame>,
+    /// The user's own frame that called into an owner of another origin (a
+    /// dependency).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<Frame>,
+    /// The legend's text: the owner's place and, when other saved sites share
+    /// the owner, the first callers where their stacks differ.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub label: String,
+    /// Every frame captured, innermost first, classified (the heaviest stack's,
+    /// when several stacks show the same frames).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub chain: Vec<Frame>,
     /// Estimated growth of the site's live bytes per virtual hour.
     pub growth_bytes_per_hour: f64,
     /// Its standard error (sampling noise included).
@@ -80,72 +129,10 @@ pub struct SiteReport {
     pub sampling: SiteSampling,
     /// Saved sites, fastest growing first.
     pub sites: Vec<SiteGrowth>,
+    /// The saved sites grouped by the frame that owns them.
+    pub owners: Vec<OwnerGrowth>,
     /// `sites.csv`: `virtual_seconds` then one column per saved site.
     pub series: Samples,
-}
-
-/// A program's entry point (`main`, `soak::main`): it calls the harness, it is
-/// not a site.
-fn entry_point(frame: &str) -> bool {
-    let name = frame.rfind(" (").map_or(frame, |i| &frame[..i]);
-    name == "main" || name.ends_with("::main")
-}
-
-/// The harness's run loop and command line: what calls a scenario.
-const DRIVER: [&str; 2] = ["harness/src/run.rs", "harness/src/cli.rs"];
-
-/// The C library's frames carry paths relative to its own build (`./csu/…`).
-fn c_library(frame: &str) -> bool {
-    frames::location(frame).is_some_and(|l| l.starts_with("./") || l.starts_with("../"))
-}
-
-/// `name (path:line:col)` → `name (path:line)`: columns only split one call line
-/// into several sites.
-fn without_column(frame: &str) -> String {
-    match (frame.rfind(" ("), frames::location(frame)) {
-        (Some(open), Some(loc)) => match loc.rsplit_once(':') {
-            Some((head, col)) if head.contains(':') && col.parse::<u32>().is_ok() => {
-                format!("{} ({head})", &frame[..open])
-            }
-            _ => frame.to_string(),
-        },
-        _ => frame.to_string(),
-    }
-}
-
-/// The frames a site shows: [`frames::trim`] (the user's code, else the
-/// harness's, never the allocator's plumbing) over the stack without its entry
-/// point and C-library frames, columns dropped. `keep` adds prefixes as
-/// `--dhat-keep` does.
-pub fn trim(raw: &[String], keep: &[String]) -> Vec<String> {
-    let candidates: Vec<&str> = raw
-        .iter()
-        .map(String::as_str)
-        .filter(|f| !entry_point(f) && !c_library(f) && !f.starts_with("__rust_"))
-        .collect();
-    // Frames outward of the harness's run loop called the run (a test, `main`):
-    // they are not where anything was allocated. The injector's own frame in the
-    // run loop stays available to the fallback.
-    let driver = |f: &str| DRIVER.iter().any(|d| f.contains(d));
-    let inner: Vec<&str> = match candidates.iter().position(|f| driver(f)) {
-        Some(cut)
-            if cut > 0
-                && !frames::trim(&candidates[..cut], keep).is_empty()
-                && candidates[..cut].iter().any(|f| frames::is_own(f, keep)) =>
-        {
-            candidates[..cut].to_vec()
-        }
-        Some(cut) => candidates[cut..]
-            .iter()
-            .copied()
-            .filter(|f| driver(f) || !frames::is_own(f, keep))
-            .collect(),
-        None => candidates,
-    };
-    frames::trim(&inner, keep)
-        .iter()
-        .map(|f| without_column(f))
-        .collect()
 }
 
 /// Load per site row: the samples' `load_events` summed over each row's interval
@@ -219,6 +206,10 @@ pub fn fit(
             Some(SiteGrowth {
                 id: id.clone(),
                 frames: frames.get(id).cloned().unwrap_or_default(),
+                owner: None,
+                caller: None,
+                label: String::new(),
+                chain: Vec::new(),
                 growth_bytes_per_hour: per_hour,
                 growth_stderr_bytes_per_hour: est.map(|e| e.stderr).unwrap_or(0.0),
                 late_growth_bytes_per_hour: est.map(|e| e.late_per_hour).unwrap_or(0.0),
@@ -273,36 +264,40 @@ impl<'a> FitSettings<'a> {
     }
 }
 
-/// Attributes a finished run: symbolises and trims every recorded site, merges
-/// sites whose trimmed stacks are equal, fits each, and keeps the
-/// [`SAVED_SITES`] fastest growing.
-pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings) -> SiteReport {
-    let mut cache = HashMap::new();
-    let mut merged: BTreeMap<Vec<String>, Vec<f64>> = BTreeMap::new();
-    for col in &series.columns {
-        let raw = sites::symbolize(&col.frames, &mut cache);
-        let key = trim(&raw, settings.keep);
-        let sum = merged
-            .entry(key)
-            .or_insert_with(|| vec![0.0; series.times.len()]);
-        for (s, v) in sum.iter_mut().zip(&col.values) {
-            *s += v;
-        }
+/// Recorded stacks symbolised per round, fastest growing first.
+pub const RESOLVE_BATCH: usize = 64;
+
+/// A site being assembled: the stacks that show the same frames, summed.
+struct Merged {
+    chain: Vec<Frame>,
+    shown: frames::Shown,
+    values: Vec<f64>,
+}
+
+/// A `sites.csv`-shaped table: the time column (`virtual_seconds`, or a live
+/// run's `wall_seconds`), then `{prefix}1`, `{prefix}2`, …
+fn table_of(time: Timeline<'_>, columns: &[&[f64]], prefix: &str) -> Samples {
+    let times = time.seconds;
+    let mut t = Samples::with_capacity(
+        std::iter::once(time.column.to_string())
+            .chain((1..=columns.len()).map(|i| format!("{prefix}{i}")))
+            .collect(),
+        times.len(),
+    );
+    for (r, time) in times.iter().enumerate() {
+        t.push_row(
+            std::iter::once(*time).chain(columns.iter().map(|c| c.get(r).copied().unwrap_or(0.0))),
+        );
     }
-    let sampling = SiteSampling {
-        sample_bytes: series.sample_bytes,
-        frame_depth: series.frame_depth,
-        samples: series.samples,
-        missed: series.missed,
-        sites: merged.len(),
-        file: SITES_FILE.to_string(),
-        resource: heap(),
-    };
-    let time = Timeline {
+    t
+}
+
+/// A virtual run's time column over `seconds`.
+fn virtual_time(seconds: &[f64]) -> Timeline<'_> {
+    Timeline {
         column: "virtual_seconds",
-        seconds: &series.times,
-    };
-    rank(&merged, time, sampling, samples, settings)
+        seconds,
+    }
 }
 
 /// The time column of a site table: its name (`virtual_seconds`, or a live run's
@@ -316,8 +311,9 @@ pub struct Timeline<'a> {
 }
 
 /// Fits every site of `merged` (display frames → live bytes at each row of
-/// `time`), keeps the [`SAVED_SITES`] fastest growing and their series: what a
-/// virtual run's sampler and a live run's heap probe both end with.
+/// `time`), keeps the [`SAVED_SITES`] fastest growing and their series, labels
+/// them: what a live run's heap probe ends with (its frames named and trimmed
+/// already, so they carry no owner and form no group).
 pub fn rank(
     merged: &BTreeMap<Vec<String>, Vec<f64>>,
     time: Timeline<'_>,
@@ -325,129 +321,517 @@ pub fn rank(
     samples: &Samples,
     settings: &FitSettings,
 ) -> SiteReport {
-    let times = time.seconds;
-    // Fit all, keep the fastest growing.
-    let mut all = Samples::with_capacity(
-        std::iter::once(time.column.to_string())
-            .chain((1..=merged.len()).map(|i| format!("c{i}")))
-            .collect(),
-        times.len(),
-    );
     let cols: Vec<(&Vec<String>, &Vec<f64>)> = merged.iter().collect();
-    for (r, t) in times.iter().enumerate() {
-        all.push_row(
-            std::iter::once(*t).chain(cols.iter().map(|(_, v)| v.get(r).copied().unwrap_or(0.0))),
-        );
-    }
-    let by_id: BTreeMap<String, Vec<String>> = cols
+    let values: Vec<&[f64]> = cols.iter().map(|(_, v)| v.as_slice()).collect();
+    let texts: BTreeMap<String, Vec<String>> = cols
         .iter()
         .enumerate()
         .map(|(i, (k, _))| (format!("c{}", i + 1), (*k).clone()))
         .collect();
-    let ranked = fit(&all, samples, &by_id, settings);
-    let old_ids: Vec<String> = ranked
-        .iter()
-        .take(SAVED_SITES)
-        .map(|s| s.id.clone())
-        .collect();
-    let kept: Vec<SiteGrowth> = ranked
+    let mut kept: Vec<SiteGrowth> = fit(&table_of(time, &values, "c"), samples, &texts, settings)
         .into_iter()
         .take(SAVED_SITES)
-        .enumerate()
-        .map(|(i, mut s)| {
-            s.id = format!("s{}", i + 1);
-            s
-        })
         .collect();
-    let mut table = Samples::with_capacity(
-        std::iter::once(time.column.to_string())
-            .chain(kept.iter().map(|s| s.id.clone()))
-            .collect(),
-        times.len(),
-    );
-    let columns: Vec<Vec<f64>> = old_ids
-        .iter()
-        .map(|id| all.column(id).unwrap_or_default())
-        .collect();
-    for (r, t) in times.iter().enumerate() {
-        table.push_row(
-            std::iter::once(*t).chain(columns.iter().map(|c| c.get(r).copied().unwrap_or(0.0))),
-        );
+    let mut columns: Vec<&[f64]> = Vec::with_capacity(kept.len());
+    for (i, site) in kept.iter_mut().enumerate() {
+        if let Some(v) = index_of(&site.id).and_then(|k| values.get(k)) {
+            columns.push(v);
+        }
+        site.id = format!("s{}", i + 1);
     }
+    label(&mut kept);
     SiteReport {
         sampling,
+        owners: owners(&kept),
+        series: table_of(time, &columns, "s"),
         sites: kept,
-        series: table,
+    }
+}
+
+/// The frames a site shows, for a stack another process's symboliser named as
+/// `function (path:line[:col])` texts (a live run's native heap): each read
+/// back, classified by Rust's conventions and trimmed as this process's sites
+/// are. The C library's frames (paths relative to its own build, `./csu/…`)
+/// are left out.
+pub fn trim(raw: &[String], keep: &[String]) -> Vec<String> {
+    let conv = Rust::for_this_process(keep);
+    let parsed: Vec<symbolize::Frame> = raw.iter().filter_map(|t| parse_text(t)).collect();
+    let chain = frames::classify(&parsed, &conv);
+    let shown = frames::show(&chain, &conv);
+    shown.frames.iter().map(|&i| chain[i].text()).collect()
+}
+
+/// `name (path:line:col)` → a frame (the column dropped); `None` for the C
+/// library's frames.
+fn parse_text(text: &str) -> Option<symbolize::Frame> {
+    let located = text
+        .strip_suffix(')')
+        .and_then(|t| t.rfind(" (").map(|open| (&text[..open], &t[open + 2..])));
+    let Some((function, loc)) = located else {
+        return Some(symbolize::Frame {
+            function: text.to_string(),
+            file: None,
+            line: None,
+            inlined: false,
+        });
+    };
+    if loc.starts_with("./") || loc.starts_with("../") {
+        return None;
+    }
+    let mut parts = loc.rsplitn(3, ':');
+    let nums: Vec<&str> = parts.by_ref().take(2).collect();
+    let (file, line) = match (nums.as_slice(), parts.next()) {
+        ([col, line, ..], Some(file)) if col.parse::<u32>().is_ok() => (file, line.parse().ok()),
+        _ => match loc.rsplit_once(':') {
+            Some((file, line)) if line.parse::<u32>().is_ok() => (file, line.parse().ok()),
+            _ => (loc, None),
+        },
+    };
+    Some(symbolize::Frame {
+        function: function.to_string(),
+        file: Some(file.to_string()),
+        line,
+        inlined: false,
+    })
+}
+
+/// The position (from 0) a `{prefix}N` id stands for.
+fn index_of(id: &str) -> Option<usize> {
+    id.get(1..)?.parse::<usize>().ok()?.checked_sub(1)
+}
+
+/// Attributes a finished run of this process (see [`attribute_with`]), with
+/// Rust's conventions and the tree's `Cargo.lock`.
+pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings) -> SiteReport {
+    let conv = Rust::for_this_process(settings.keep);
+    attribute_with(
+        series,
+        samples,
+        settings,
+        &conv,
+        &symbolize::Mappings::of_self(),
+    )
+}
+
+/// Attributes recorded stacks captured in the process whose mappings are `maps`:
+/// ranks the stacks by their own fit, symbolises and classifies the fastest
+/// growing ([`RESOLVE_BATCH`] at a time) until [`SAVED_SITES`] sites are known
+/// (stacks showing the same frames are one site), fits each site, keeps the
+/// fastest growing, labels them and groups them by owner.
+pub fn attribute_with(
+    series: &SiteSeries,
+    samples: &Samples,
+    settings: &FitSettings,
+    conv: &dyn Convention,
+    maps: &symbolize::Mappings,
+) -> SiteReport {
+    let times = &series.times;
+    let recorded: Vec<&[f64]> = series.columns.iter().map(|c| c.values.as_slice()).collect();
+    let order: Vec<usize> = fit(
+        &table_of(virtual_time(times), &recorded, "c"),
+        samples,
+        &BTreeMap::new(),
+        settings,
+    )
+    .iter()
+    .filter_map(|s| index_of(&s.id))
+    .collect();
+    let mut merged: Vec<Merged> = Vec::new();
+    let mut by_key: HashMap<Vec<String>, usize> = HashMap::new();
+    let mut line_tables = None;
+    let mut resolved_stacks = 0;
+    for batch in order.chunks(RESOLVE_BATCH) {
+        if merged.len() >= SAVED_SITES {
+            break;
+        }
+        let mut addrs: Vec<u64> = batch
+            .iter()
+            .flat_map(|&c| series.columns[c].frames.iter().map(|&a| a as u64))
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let resolved = symbolize::resolve_return_addresses(maps, &addrs);
+        line_tables = line_tables.or(resolved.line_tables());
+        for &c in batch {
+            let col = &series.columns[c];
+            let raw: Vec<symbolize::Frame> = col
+                .frames
+                .iter()
+                .flat_map(|&a| {
+                    resolved
+                        .frames
+                        .get(&(a as u64))
+                        .cloned()
+                        .unwrap_or_else(|| {
+                            vec![symbolize::Frame {
+                                function: format!("{a:#x}"),
+                                file: None,
+                                line: None,
+                                inlined: false,
+                            }]
+                        })
+                })
+                .collect();
+            let chain = frames::classify(&raw, conv);
+            let shown = frames::show(&chain, conv);
+            let key: Vec<String> = shown.frames.iter().map(|&i| chain[i].text()).collect();
+            match by_key.get(&key) {
+                Some(&m) => {
+                    for (s, v) in merged[m].values.iter_mut().zip(&col.values) {
+                        *s += v;
+                    }
+                }
+                None => {
+                    by_key.insert(key, merged.len());
+                    merged.push(Merged {
+                        chain,
+                        shown,
+                        values: col.values.clone(),
+                    });
+                }
+            }
+        }
+        resolved_stacks += batch.len();
+    }
+    let sums: Vec<&[f64]> = merged.iter().map(|m| m.values.as_slice()).collect();
+    let texts: BTreeMap<String, Vec<String>> = merged
+        .iter()
+        .enumerate()
+        .map(|(i, m)| {
+            let t = m.shown.frames.iter().map(|&k| m.chain[k].text()).collect();
+            (format!("c{}", i + 1), t)
+        })
+        .collect();
+    let mut kept: Vec<SiteGrowth> = fit(
+        &table_of(virtual_time(times), &sums, "c"),
+        samples,
+        &texts,
+        settings,
+    )
+    .into_iter()
+    .take(SAVED_SITES)
+    .collect();
+    let mut columns: Vec<&[f64]> = Vec::with_capacity(kept.len());
+    for (i, site) in kept.iter_mut().enumerate() {
+        let Some(m) = index_of(&site.id).and_then(|k| merged.get(k)) else {
+            continue;
+        };
+        columns.push(&m.values);
+        let at = |k: Option<usize>| k.map(|k| m.chain[m.shown.frames[k]].clone());
+        site.owner = at(m.shown.owner);
+        site.caller = at(m.shown.caller);
+        site.chain = m.chain.clone();
+        site.id = format!("s{}", i + 1);
+    }
+    label(&mut kept);
+    SiteReport {
+        sampling: SiteSampling {
+            sample_bytes: series.sample_bytes,
+            frame_depth: series.frame_depth,
+            samples: series.samples,
+            missed: series.missed,
+            sites: merged.len(),
+            file: SITES_FILE.to_string(),
+            stacks: series.columns.len(),
+            stacks_resolved: resolved_stacks,
+            sites_without_owner: kept.iter().filter(|s| s.owner.is_none()).count(),
+            line_tables,
+            hint: (line_tables == Some(false)).then(|| LINE_TABLES_HINT.to_string()),
+            resource: heap(),
+        },
+        owners: owners(&kept),
+        series: table_of(virtual_time(times), &columns, "s"),
+        sites: kept,
     }
 }
 
 /// The per-site series file's name.
 pub const SITES_FILE: &str = "sites.csv";
 
-/// `components/src/ttl_map.rs:201 (TtlMap::upsert)`: a site's innermost frame,
-/// location first.
-pub fn place(site: &SiteGrowth) -> String {
-    let Some(f) = site.frames.first() else {
-        return "an unknown site".to_string();
-    };
-    match (f.rfind(" ("), location(f)) {
-        (Some(open), Some(loc)) => {
-            // path:line:col → path:line
-            let loc = match loc.rsplit_once(':') {
-                Some((head, col)) if head.contains(':') && col.parse::<u32>().is_ok() => head,
-                _ => loc,
-            };
-            format!("{loc} ({})", &f[..open])
+/// Sites that share the frame owning them: one answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OwnerGrowth {
+    /// Where the owning frame is, as its fastest growing site has it.
+    pub place: String,
+    /// The user's frame that called into it, when it is another origin's (a
+    /// dependency's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub caller: Option<String>,
+    /// Whose code the owner is.
+    pub kind: Kind,
+    /// The saved sites it owns (ids), fastest growing first.
+    pub sites: Vec<String>,
+    /// How many different ways (the frames after the owner) they are reached.
+    pub callers: usize,
+    /// Growth per hour summed over its sites.
+    pub growth_bytes_per_hour: f64,
+    /// That over the heap's growth, when the heap grew.
+    pub share_of_heap_growth: Option<f64>,
+}
+
+/// The frames of `site` after its owner (what distinguishes its callers).
+fn callers_of(site: &SiteGrowth) -> &[String] {
+    let text = site.owner.as_ref().map(Frame::text);
+    let at = site.frames.iter().position(|f| Some(f) == text.as_ref());
+    at.map_or(&[][..], |i| &site.frames[i + 1..])
+}
+
+/// Groups sites (fastest growing first) by the function that owns them, fastest
+/// growing group first. Sites without an owner are in no group.
+pub fn owners(sites: &[SiteGrowth]) -> Vec<OwnerGrowth> {
+    let mut groups: Vec<(String, OwnerGrowth, Vec<&[String]>)> = Vec::new();
+    for s in sites {
+        let Some(o) = &s.owner else {
+            continue;
+        };
+        let key = o.function_key();
+        let at = match groups.iter().position(|(k, _, _)| *k == key) {
+            Some(i) => i,
+            None => {
+                groups.push((
+                    key,
+                    OwnerGrowth {
+                        place: o.place(),
+                        caller: s.caller.as_ref().map(Frame::place),
+                        kind: o.kind,
+                        sites: Vec::new(),
+                        callers: 0,
+                        growth_bytes_per_hour: 0.0,
+                        share_of_heap_growth: None,
+                    },
+                    Vec::new(),
+                ));
+                groups.len() - 1
+            }
+        };
+        let (_, g, callers) = &mut groups[at];
+        g.sites.push(s.id.clone());
+        g.growth_bytes_per_hour += s.growth_bytes_per_hour;
+        if let Some(share) = s.share_of_heap_growth {
+            *g.share_of_heap_growth.get_or_insert(0.0) += share;
         }
-        _ => f.clone(),
+        let c = callers_of(s);
+        if !callers.contains(&c) {
+            callers.push(c);
+        }
+        g.callers = callers.len();
+    }
+    let mut out: Vec<OwnerGrowth> = groups.into_iter().map(|(_, g, _)| g).collect();
+    out.sort_by(|a, b| b.growth_bytes_per_hour.total_cmp(&a.growth_bytes_per_hour));
+    out
+}
+
+/// `ttl_map.rs:346 upsert`: a frame's file name, line and short function name.
+fn brief(f: &Frame) -> String {
+    let name = frames::short_name(&f.function);
+    match (&f.file, f.line) {
+        (Some(file), line) => {
+            let base = file.rsplit('/').next().unwrap_or(file);
+            match line {
+                Some(l) => format!("{base}:{l} {name}"),
+                None => format!("{base} {name}"),
+            }
+        }
+        _ if f.kind == Kind::Dependency => match &f.package {
+            Some(p) => format!("{name} ({p})"),
+            None => name,
+        },
+        _ => name,
     }
 }
 
-/// The part of a frame inside its last parentheses: `path:line`.
-fn location(frame: &str) -> Option<&str> {
-    frames::location(frame)
+/// `anti_spam.rs:79` (or the short name): a shown frame's text, briefly.
+fn brief_text(text: &str) -> String {
+    match (text.rfind(" ("), text.strip_suffix(')')) {
+        (Some(open), Some(_)) => {
+            let loc = &text[open + 2..text.len() - 1];
+            loc.rsplit('/').next().unwrap_or(loc).to_string()
+        }
+        _ => frames::short_name(text),
+    }
 }
 
-/// What a failing heap's message ends with: ` — 94% at PLACE`, for the fastest
-/// growing site when it grows (its rate on `tb`'s clock when the heap's growth
-/// is unknown).
-pub fn suffix(sites: &[SiteGrowth], tb: &TimeBase) -> Option<String> {
-    let top = sites.first().filter(|s| s.growth_bytes_per_hour > 0.0)?;
-    Some(match top.share_of_heap_growth {
-        Some(share) => format!(" — {:.0}% at {}", share * 100.0, place(top)),
-        None => format!(
-            " — {} at {}",
-            tb.rate_text(top.growth_bytes_per_hour, "bytes"),
-            place(top)
+/// Labels each site for the legend: the owner briefly, then — when other sites
+/// share that much — the first frames where their stacks differ (its callers
+/// first, then the closures it ran), until no other site reads the same.
+fn label(sites: &mut [SiteGrowth]) {
+    let owner_at: Vec<usize> = sites
+        .iter()
+        .map(|s| {
+            let text = s.owner.as_ref().map(Frame::text);
+            s.frames
+                .iter()
+                .position(|f| Some(f) == text.as_ref())
+                .unwrap_or(0)
+        })
+        .collect();
+    let base: Vec<String> = sites
+        .iter()
+        .map(|s| match &s.owner {
+            Some(o) => brief(o),
+            None => s
+                .frames
+                .first()
+                .map_or_else(|| "?".to_string(), |f| brief_text(f)),
+        })
+        .collect();
+    // Frame of site `j` at `rel` places from its owner (outward when positive).
+    let at = |j: usize, rel: isize| -> Option<&String> {
+        let i = owner_at[j] as isize + rel;
+        usize::try_from(i).ok().and_then(|i| sites[j].frames.get(i))
+    };
+    let mut labels = Vec::with_capacity(sites.len());
+    for i in 0..sites.len() {
+        let mut same: Vec<usize> = (0..sites.len()).filter(|&j| base[j] == base[i]).collect();
+        // As far out and in as any of them reaches: a frame one has and another
+        // lacks tells them apart too.
+        let reach_out = same
+            .iter()
+            .map(|&j| sites[j].frames.len() - owner_at[j])
+            .max();
+        let reach_in = same.iter().map(|&j| owner_at[j]).max().unwrap_or(0);
+        let outward = 1..reach_out.unwrap_or(1) as isize;
+        let inward = (1..=reach_in as isize).map(|r| -r);
+        let mut parts = Vec::new();
+        for rel in outward.chain(inward) {
+            if same.len() <= 1 {
+                break;
+            }
+            let mine = at(i, rel);
+            if same.iter().any(|&j| at(j, rel) != mine) {
+                if let Some(t) = mine {
+                    parts.push(if rel > 0 {
+                        format!("← {}", brief_text(t))
+                    } else {
+                        format!("via {}", brief_text(t))
+                    });
+                }
+                same.retain(|&j| at(j, rel) == mine);
+            }
+        }
+        let mut text = base[i].clone();
+        for p in parts {
+            text.push(' ');
+            text.push_str(&p);
+        }
+        if same.len() > 1 {
+            let n = same.iter().position(|&j| j == i).unwrap_or(0) + 1;
+            text.push_str(&format!(" #{n}"));
+        }
+        labels.push(text);
+    }
+    for (s, l) in sites.iter_mut().zip(labels) {
+        s.label = l;
+    }
+}
+
+/// Gives refitted sites (from [`fit`]) what a saved summary knew of them, by id
+/// (owner, caller, chain), and labels them again.
+pub fn restore(sites: &mut [SiteGrowth], saved: &[SiteGrowth]) {
+    for s in sites.iter_mut() {
+        if let Some(old) = saved.iter().find(|o| o.id == s.id) {
+            s.owner = old.owner.clone();
+            s.caller = old.caller.clone();
+            s.chain = old.chain.clone();
+        }
+    }
+    label(sites);
+}
+
+/// Where a site is: its owner's place, else its first shown frame.
+pub fn place(site: &SiteGrowth) -> String {
+    match (&site.owner, site.frames.first()) {
+        (Some(o), _) => o.place(),
+        (None, Some(f)) => f.clone(),
+        (None, None) => "an unknown site".to_string(),
+    }
+}
+
+/// What a failing heap's message ends with: ` — 89% at PLACE, from 4 callers`
+/// for the fastest growing owner when it grows (` ← CALLER` after a
+/// dependency's), else the fastest growing site's place.
+pub fn suffix(owners: &[OwnerGrowth], sites: &[SiteGrowth], tb: &TimeBase) -> Option<String> {
+    let (growth, share, mut at) = match owners.first() {
+        Some(o) => (
+            o.growth_bytes_per_hour,
+            o.share_of_heap_growth,
+            o.place.clone(),
         ),
+        None => {
+            let s = sites.first()?;
+            (s.growth_bytes_per_hour, s.share_of_heap_growth, place(s))
+        }
+    };
+    if growth <= 0.0 {
+        return None;
+    }
+    if let Some(o) = owners.first() {
+        if let Some(c) = &o.caller {
+            at.push_str(&format!(" ← {c}"));
+        }
+        if o.callers > 1 {
+            at.push_str(&format!(", from {} callers", o.callers));
+        }
+    }
+    Some(match share {
+        Some(share) => format!(" — {:.0}% at {at}", share * 100.0),
+        None => format!(" — {} at {at}", tb.rate_text(growth, "bytes")),
     })
 }
 
-/// The table `soak sites` prints.
+/// The table `soak sites` prints: the owners the sites group into, then every
+/// site with its label and the frames it shows (the owner marked `*`).
 pub fn table_text(sites: &[SiteGrowth]) -> String {
-    let mut out = format!(
+    let share_text =
+        |s: Option<f64>| s.map_or_else(|| "-".into(), |v| format!("{:.0}%", v * 100.0));
+    let mut out = String::new();
+    let groups = owners(sites);
+    if !groups.is_empty() {
+        out.push_str(&format!("{:>24}  {:>6}  owner\n", "growth/h", "share"));
+        for g in &groups {
+            let mut at = g.place.clone();
+            if let Some(c) = &g.caller {
+                at.push_str(&format!(" ← {c}"));
+            }
+            let callers = match g.callers {
+                0 | 1 => String::new(),
+                n => format!(", from {n} callers"),
+            };
+            out.push_str(&format!(
+                "{:>24}  {:>6}  {at}{callers} [{}]\n",
+                bytes_text(g.growth_bytes_per_hour),
+                share_text(g.share_of_heap_growth),
+                g.sites.join(" ")
+            ));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!(
         "{:>24}  {:>6}  {:>12}  {:>6}  site\n",
         "growth/h ± err", "share", "live at end", "budget"
-    );
+    ));
     for s in sites {
-        let share = s
-            .share_of_heap_growth
-            .map(|v| format!("{:.0}%", v * 100.0))
-            .unwrap_or_else(|| "-".into());
         out.push_str(&format!(
-            "{:>24}  {:>6}  {:>12}  {:>6}  {}\n",
+            "{:>24}  {:>6}  {:>12}  {:>6}  {} {}\n",
             format!(
                 "{} ± {}",
                 bytes_text(s.growth_bytes_per_hour),
                 bytes_text(s.growth_stderr_bytes_per_hour)
             ),
-            share,
+            share_text(s.share_of_heap_growth),
             bytes_text(s.live_bytes_at_end),
             if s.past_budget { "PAST" } else { "ok" },
-            place(s)
+            s.id,
+            if s.label.is_empty() {
+                place(s)
+            } else {
+                s.label.clone()
+            }
         ));
-        for f in s.frames.iter().skip(1) {
-            out.push_str(&format!("{:>56}  < {f}\n", ""));
+        let owner = s.owner.as_ref().map(Frame::text);
+        for f in &s.frames {
+            let mark = if Some(f) == owner.as_ref() { '*' } else { ' ' };
+            out.push_str(&format!("{:>56}  {mark} {f}\n", ""));
         }
     }
     out
@@ -461,79 +845,165 @@ mod tests {
         v.iter().map(|s| s.to_string()).collect()
     }
 
+    fn frame(function: &str, file: &str, line: u32) -> Frame {
+        Frame {
+            function: function.into(),
+            file: Some(file.into()),
+            line: Some(line),
+            kind: Kind::Own,
+            package: None,
+            version: None,
+            inlined: false,
+        }
+    }
+
+    fn site(id: &str, growth: f64, frames: &[Frame], owner: usize) -> SiteGrowth {
+        SiteGrowth {
+            id: id.into(),
+            frames: frames.iter().map(Frame::text).collect(),
+            owner: Some(frames[owner].clone()),
+            caller: None,
+            label: String::new(),
+            chain: frames.to_vec(),
+            growth_bytes_per_hour: growth,
+            growth_stderr_bytes_per_hour: 1e4,
+            late_growth_bytes_per_hour: growth,
+            share_of_heap_growth: Some(growth / 1e7),
+            live_bytes_at_end: 4e7,
+            peak_live_bytes: 4e7,
+            past_budget: true,
+        }
+    }
+
+    /// raid-burst's shape: one `upsert` owns the growth of four stacks (two
+    /// callers of `check` × two of the scenario), and of the closure it runs.
+    fn raid() -> Vec<SiteGrowth> {
+        let upsert = |l| frame("upsert<K, V>", "components/src/ttl_map.rs", l);
+        let check = |l| frame("check", "components/src/rate_limit/anti_spam.rs", l);
+        let scen = |l| frame("{async_block#0}", "scenarios/src/raid_burst.rs", l);
+        let closure = frame("{closure#0}", "components/src/rate_limit/anti_spam.rs", 76);
+        let mut sites = vec![
+            site("s1", 2.1e6, &[upsert(346), check(79), scen(166)], 0),
+            site("s2", 2.0e6, &[upsert(346), check(74), scen(166)], 0),
+            site("s3", 1.1e6, &[upsert(346), check(79), scen(157)], 0),
+            site("s4", 1.0e6, &[upsert(346), check(74), scen(157)], 0),
+            site(
+                "s5",
+                0.9e6,
+                &[closure, upsert(342), check(74), scen(157)],
+                1,
+            ),
+            site(
+                "s6",
+                0.2e6,
+                &[frame("key", "components/src/rate_limit/tickets.rs", 68)],
+                0,
+            ),
+        ];
+        label(&mut sites);
+        sites
+    }
+
     #[test]
-    fn trimming_keeps_workspace_frames_without_plumbing() {
-        let raw = strings(&[
-            "alloc (harness/src/alloc.rs:170:17)",
-            "__rust_alloc",
-            "grow_one (/rustc/abc/library/alloc/src/raw_vec.rs:9:5)",
-            "reserve_rehash (/home/u/.cargo/registry/src/x/hashbrown-0.15/src/raw.rs:1:1)",
-            "TtlMap::insert_with_ttl (components/src/ttl_map.rs:255:20)",
-            "my_service::handle (src/service.rs:10:3)",
-            "poll (/home/u/.cargo/registry/src/x/tokio-1/src/task.rs:1:1)",
-        ]);
+    fn sites_sharing_their_owner_are_one_answer() {
+        let sites = raid();
+        let o = owners(&sites);
+        assert_eq!(o.len(), 2);
+        assert_eq!(o[0].sites, ["s1", "s2", "s3", "s4", "s5"]);
+        assert_eq!(o[0].callers, 4);
+        assert!((o[0].growth_bytes_per_hour - 7.1e6).abs() < 1.0);
+        assert!((o[0].share_of_heap_growth.unwrap_or(0.0) - 0.71).abs() < 1e-9);
+        assert_eq!(o[0].place, "components/src/ttl_map.rs:346 (upsert)");
         assert_eq!(
-            trim(&raw, &[]),
-            strings(&[
-                "TtlMap::insert_with_ttl (components/src/ttl_map.rs:255)",
-                "my_service::handle (src/service.rs:10)"
-            ])
+            suffix(&o, &sites, &TimeBase::VIRTUAL).as_deref(),
+            Some(" — 71% at components/src/ttl_map.rs:346 (upsert), from 4 callers")
         );
-        // Nothing of our own: the first frames past the allocator's shims.
-        assert_eq!(
-            trim(&raw[..4], &[]),
-            strings(&[
-                "grow_one (/rustc/abc/library/alloc/src/raw_vec.rs:9)",
-                "reserve_rehash (/home/u/.cargo/registry/src/x/hashbrown-0.15/src/raw.rs:1)"
-            ])
+        let shrinking: Vec<OwnerGrowth> = o
+            .into_iter()
+            .map(|g| OwnerGrowth {
+                growth_bytes_per_hour: -5.0,
+                ..g
+            })
+            .collect();
+        assert_eq!(suffix(&shrinking, &sites, &TimeBase::VIRTUAL), None);
+        let table = table_text(&sites);
+        assert!(
+            table.contains(
+                "71%  components/src/ttl_map.rs:346 (upsert), from 4 callers [s1 s2 s3 s4 s5]"
+            ),
+            "{table}"
         );
-        // The harness's own frames only when nothing else is there (the injector).
-        let injected = strings(&[
-            "alloc (harness/src/alloc.rs:170:17)",
-            "{async_block#0} (harness/src/run.rs:640:28)",
-            "run (harness/src/run.rs:395:23)",
-            "my_test (scenarios/tests/calibration.rs:18:5)",
-            "soak::main (scenarios/src/bin/soak.rs:3:5)",
-        ]);
-        assert_eq!(
-            trim(&injected, &[]),
-            strings(&[
-                "{async_block#0} (harness/src/run.rs:640)",
-                "run (harness/src/run.rs:395)"
-            ])
-        );
-        // A scenario calling into the harness (a ticker) is the scenario's site.
-        let mut with_subject = injected.clone();
-        with_subject.insert(1, "f (scenarios/src/x.rs:3:1)".into());
-        assert_eq!(
-            trim(&with_subject, &[]),
-            strings(&["f (scenarios/src/x.rs:3)"])
+        assert!(
+            table.contains("* upsert (components/src/ttl_map.rs:342)"),
+            "{table}"
         );
     }
 
     #[test]
-    fn place_reads_file_line_then_function() {
-        let s = SiteGrowth {
-            id: "s1".into(),
-            frames: strings(&["TtlMap::upsert (components/src/ttl_map.rs:201)"]),
-            growth_bytes_per_hour: 2e6,
-            growth_stderr_bytes_per_hour: 1e4,
-            late_growth_bytes_per_hour: 2e6,
-            share_of_heap_growth: Some(0.94),
-            live_bytes_at_end: 4e7,
-            peak_live_bytes: 4e7,
-            past_budget: true,
-        };
-        assert_eq!(place(&s), "components/src/ttl_map.rs:201 (TtlMap::upsert)");
+    fn labels_tell_stacks_apart_by_their_first_differing_caller() {
+        let labels: Vec<String> = raid().into_iter().map(|s| s.label).collect();
         assert_eq!(
-            suffix(std::slice::from_ref(&s), &TimeBase::VIRTUAL).as_deref(),
-            Some(" — 94% at components/src/ttl_map.rs:201 (TtlMap::upsert)")
+            labels,
+            [
+                "ttl_map.rs:346 upsert ← anti_spam.rs:79 ← raid_burst.rs:166",
+                "ttl_map.rs:346 upsert ← anti_spam.rs:74 ← raid_burst.rs:166",
+                "ttl_map.rs:346 upsert ← anti_spam.rs:79 ← raid_burst.rs:157",
+                "ttl_map.rs:346 upsert ← anti_spam.rs:74 ← raid_burst.rs:157",
+                "ttl_map.rs:342 upsert",
+                "tickets.rs:68 key",
+            ]
         );
-        let shrinking = SiteGrowth {
-            growth_bytes_per_hour: -5.0,
-            ..s
+        // Same owner and callers, different closures: told apart by what it ran.
+        let up = frame("upsert", "components/src/ttl_map.rs", 342);
+        let c = |l| frame("{closure#0}", "components/src/rate_limit/anti_spam.rs", l);
+        let mut two = vec![
+            site("s1", 2.0, &[c(76), up.clone()], 1),
+            site("s2", 1.0, &[c(84), up], 1),
+        ];
+        label(&mut two);
+        assert_eq!(two[0].label, "ttl_map.rs:342 upsert via anti_spam.rs:76");
+        assert_eq!(two[1].label, "ttl_map.rs:342 upsert via anti_spam.rs:84");
+        // One stack has a closure inward of the owner, the other none.
+        let form = frame("form", "scenarios/src/raid_burst.rs", 256);
+        let mut two = vec![
+            site("s1", 2.0, &[c(255), form.clone()], 1),
+            site("s2", 1.0, &[form], 0),
+        ];
+        label(&mut two);
+        assert_eq!(two[0].label, "raid_burst.rs:256 form via anti_spam.rs:255");
+        assert_eq!(two[1].label, "raid_burst.rs:256 form");
+    }
+
+    #[test]
+    fn a_dependency_owner_is_followed_by_the_users_caller() {
+        let dep = Frame {
+            function: "governor::state::keyed::DashMapStateStore<K,S>::measure_and_replace".into(),
+            file: None,
+            line: None,
+            kind: Kind::Dependency,
+            package: Some("governor".into()),
+            version: Some("0.10.4".into()),
+            inlined: false,
         };
-        assert_eq!(suffix(&[shrinking], &TimeBase::VIRTUAL), None);
+        let own = Frame {
+            function: "outside_crate::limiter::Cooldowns::check".into(),
+            file: None,
+            line: None,
+            kind: Kind::Own,
+            package: Some("outside_crate".into()),
+            version: None,
+            inlined: false,
+        };
+        let mut s = site("s1", 5e6, &[dep, own.clone()], 0);
+        s.caller = Some(own);
+        let o = owners(std::slice::from_ref(&s));
+        assert_eq!(
+            suffix(&o, &[s], &TimeBase::VIRTUAL).as_deref(),
+            Some(
+                " — 50% at governor::state::keyed::DashMapStateStore::measure_and_replace \
+                 (governor 0.10.4) ← outside_crate::limiter::Cooldowns::check"
+            )
+        );
     }
 
     #[test]

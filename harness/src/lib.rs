@@ -64,13 +64,16 @@
 //! - [`interrupt`]: SIGINT/SIGTERM as a request to stop the run.
 //! - [`shard`]: `--shard K/N`, which scenarios one CI runner takes.
 //! - [`sites`]: the allocation sampler the allocator calls (stacks, arena, series).
+//! - [`symbolize`]: report-time symbolisation of code addresses (any process's).
 //! - [`alloc`]: the counting allocator ([`Counting`]) and the dhat switch.
 //! - [`clock`]: virtual-time runtime (current-thread, paused) and wall-clock mode.
 //! - [`traffic`]: load shapes as data, arrivals, the seeded RNG.
+//! - [`inject`]: the calibrated leak `--leak-rate` injects.
 //! - [`probe`]: samplers for heap, RSS, alive tasks, open descriptors, gauges.
 //! - [`samples`]: the sample table behind `samples.csv`.
 //! - [`growth`]: the growth model and its uncertainty.
-//! - [`frames`]: which stack frames attribution shows (the user's code).
+//! - [`frames`]: whose code each frame is (own, dependency, std, plumbing) and
+//!   which frame owns an allocation.
 //! - [`config`]: [`RunConfig`] and [`Variant`].
 //! - [`verdict`]: budgets, per-resource and run [`Verdict`]s, the teardown check.
 //! - [`attribution`]: growth per allocation site (symbolised, trimmed, fitted).
@@ -97,6 +100,7 @@ mod error;
 pub mod frames;
 pub mod growth;
 pub mod history;
+pub mod inject;
 pub mod interrupt;
 pub mod junit;
 pub mod limits;
@@ -113,6 +117,7 @@ pub mod shrink;
 pub mod sites;
 pub mod status;
 pub mod summary;
+pub mod symbolize;
 pub mod timebase;
 pub mod traffic;
 pub mod units;

@@ -14,7 +14,8 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::{alloc, frames, Error};
+use crate::frames::{self, rust::Rust, Frame};
+use crate::{alloc, symbolize, Error};
 
 /// dhat's profile's file name in a run directory (`--dhat`).
 pub const DHAT_FILE: &str = "dhat-heap.json";
@@ -26,8 +27,12 @@ pub struct DhatSite {
     pub bytes: u64,
     /// Blocks live at the end from this site.
     pub blocks: u64,
-    /// Stack frames, trimmed to the project's own code, innermost first.
+    /// The frames shown, innermost first, classified as the sampled sites'
+    /// are ([`frames::show`]).
     pub frames: Vec<String>,
+    /// The frame that owns the site's bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub owner: Option<Frame>,
 }
 
 /// What `--dhat` adds to the summary.
@@ -74,8 +79,8 @@ pub struct Session {
 impl Session {
     /// Starts profiling now into a temporary file (read back and removed by
     /// [`Session::stop`]). `from_hours` is the virtual hour this start corresponds
-    /// to, for the summary; `keep` names extra frame prefixes to keep
-    /// ([`frames::trim`]).
+    /// to, for the summary; `keep` names extra frame prefixes to count as the
+    /// user's code ([`frames::rust::Rust`]).
     pub fn start(from_hours: f64, keep: &[String]) -> Self {
         let file = std::env::temp_dir().join(format!(
             "soak-dhat-{}-{}.json",
@@ -187,22 +192,48 @@ pub fn summarise(text: &str, path: &Path, keep: &[String]) -> Result<DhatReport,
     let bytes_at_end = f.pps.iter().map(|p| p.eb).sum();
     let mut pps: Vec<&ProgramPoint> = f.pps.iter().filter(|p| p.eb > 0).collect();
     pps.sort_by_key(|p| std::cmp::Reverse(p.eb));
+    pps.truncate(TOP_SITES);
+    let lines = |p: &ProgramPoint| -> Vec<&str> {
+        p.fs.iter()
+            .filter_map(|&i| f.ftbl.get(i).map(String::as_str))
+            .collect()
+    };
+    // dhat shortens paths to three components; the addresses are this process's
+    // (it wrote the profile), so they resolve again, all at once.
+    let mut addrs: Vec<u64> = pps
+        .iter()
+        .flat_map(|p| lines(p).into_iter().filter_map(frames::address))
+        .collect();
+    addrs.sort_unstable();
+    addrs.dedup();
+    let resolved = symbolize::resolve_return_addresses(&symbolize::Mappings::of_self(), &addrs);
+    let conv = Rust::for_this_process(keep);
     let top_sites = pps
         .iter()
-        .take(TOP_SITES)
         .map(|p| {
-            let site: Vec<&str> =
-                p.fs.iter()
-                    .filter_map(|&i| f.ftbl.get(i).map(String::as_str))
-                    .collect();
-            // dhat shortens paths to three components; resolve the addresses again
-            // for full ones (this process wrote the profile, so they are ours).
-            let full = frames::reresolve(&site);
-            let full: Vec<&str> = full.iter().map(String::as_str).collect();
+            let mut raw = Vec::new();
+            let mut last = None;
+            for line in lines(p) {
+                match frames::address(line) {
+                    Some(a) if last == Some(a) => {}
+                    Some(a) => {
+                        last = Some(a);
+                        match resolved.frames.get(&a) {
+                            Some(fs) => raw.extend(fs.iter().cloned()),
+                            None => raw.push(parse_line(line)),
+                        }
+                    }
+                    None if line == "[root]" => {}
+                    None => raw.push(parse_line(line)),
+                }
+            }
+            let chain = frames::classify(&raw, &conv);
+            let shown = frames::show(&chain, &conv);
             DhatSite {
                 bytes: p.eb,
                 blocks: p.ebk,
-                frames: frames::trim(&full, keep),
+                frames: shown.frames.iter().map(|&i| chain[i].text()).collect(),
+                owner: shown.owner.map(|o| chain[shown.frames[o]].clone()),
             }
         })
         .collect();
@@ -213,6 +244,34 @@ pub fn summarise(text: &str, path: &Path, keep: &[String]) -> Result<DhatReport,
         counted_bytes_at_end: 0,
         top_sites,
     })
+}
+
+/// A profiler's frame line as a frame: `0x…: name (path:line:col)`.
+fn parse_line(line: &str) -> symbolize::Frame {
+    let text = match line.split_once(": ") {
+        Some((a, rest)) if a.starts_with("0x") => rest,
+        _ => line,
+    };
+    let (function, file, number) = match (text.rfind(" ("), text.strip_suffix(')')) {
+        (Some(open), Some(_)) => {
+            let loc = &text[open + 2..text.len() - 1];
+            let mut parts = loc.rsplitn(3, ':');
+            let (col, line, path) = (parts.next(), parts.next(), parts.next());
+            let (path, number) = match (path, line, col) {
+                (Some(p), Some(l), Some(_)) => (p, l.parse().ok()),
+                (None, Some(p), Some(l)) => (p, l.parse().ok()),
+                _ => (loc, None),
+            };
+            (&text[..open], Some(path.to_string()), number)
+        }
+        _ => (text, None, None),
+    };
+    symbolize::Frame {
+        function: function.to_string(),
+        file,
+        line: number,
+        inlined: false,
+    }
 }
 
 #[cfg(test)]
@@ -238,7 +297,11 @@ mod tests {
         assert_eq!(r.top_sites[0].blocks, 8);
         assert_eq!(
             r.top_sites[0].frames,
-            vec!["insert<K,V> (components/src/ttl_map.rs:9:5)"]
+            vec!["insert (components/src/ttl_map.rs:9)"]
+        );
+        assert_eq!(
+            r.top_sites[0].owner.as_ref().map(|o| o.kind),
+            Some(frames::Kind::Own)
         );
         assert_eq!(r.top_sites[1].frames, vec!["tokio::runtime::thing"]);
     }

@@ -8,9 +8,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::rc::Rc;
 use std::sync::Mutex;
-use std::time::Duration;
-
-use tokio::time::Instant;
 
 use crate::clock::{self, Clock};
 use crate::config::RunConfig;
@@ -315,7 +312,8 @@ async fn drive(
     clock::settle().await;
     let before = probe::read(0.0, 0);
     let ctx = Ctx::new(cfg);
-    let injector = (cfg.leak_rate > 0.0).then(|| spawn_leak(cfg.leak_rate, ctx.duration()));
+    let injector =
+        (cfg.leak_rate > 0.0).then(|| crate::inject::spawn(cfg.leak_rate, ctx.duration()));
     let failed = Cell::new(false);
     let stopped = Cell::new(None);
     let refused = RefCell::new(None);
@@ -597,29 +595,6 @@ fn kinds_retention(ctx: &Ctx) -> Option<f64> {
 /// Whether the samples so far give a verdict other than inconclusive.
 fn settled(samples: &Samples, specs: &[verdict::ResourceSpec], j: &Judging) -> bool {
     verdict::decide(&verdict::analyse(samples, specs, j)) != Verdict::Inconclusive
-}
-
-/// The harness's calibrated leak: `rate` bytes per virtual hour, allocated every
-/// 10 virtual seconds so that after `t` exactly `floor(rate · t)` bytes are held,
-/// and written to so RSS sees them too. Freed when the task is aborted.
-fn spawn_leak(rate: f64, duration: Duration) -> tokio::task::JoinHandle<()> {
-    let step = Duration::from_secs(10);
-    let ticks = (duration.as_secs() / step.as_secs()) as usize + 2;
-    tokio::spawn(async move {
-        let mut held: Vec<Box<[u8]>> = Vec::with_capacity(ticks);
-        let start = Instant::now();
-        let mut leaked = 0u64;
-        let mut iv = tokio::time::interval_at(start + step, step);
-        loop {
-            let at = iv.tick().await;
-            let due = (rate * (at - start).as_secs_f64() / 3600.0).floor() as u64;
-            let chunk = due.saturating_sub(leaked) as usize;
-            if chunk > 0 && held.len() < held.capacity() {
-                held.push(vec![0xA5u8; chunk].into_boxed_slice());
-                leaked = due;
-            }
-        }
-    })
 }
 
 /// The scenario's gauges as `(name, budget per hour)`, in registration order.

@@ -7,7 +7,7 @@
 //! every free (one shift and compare: is this block in the sampler's arena?), and,
 //! off the fast path, [`sample`] and [`free`]. A sampled block is placed in the
 //! arena and recorded with its stack (up to [`FRAME_DEPTH`] return addresses,
-//! symbolised only at report time) and its weight, the bytes it stands for
+//! symbolised only at report time, by [`crate::symbolize`]) and its weight, the bytes it stands for
 //! (`size / (1 − exp(−size/mean))`, unbiased). Each site's estimated live bytes
 //! is the sum of its live samples' weights.
 //!
@@ -36,7 +36,6 @@ pub mod arena;
 pub mod capture;
 mod recorder;
 pub mod shared;
-mod symbols;
 pub mod table;
 #[cfg(all(target_arch = "x86_64", target_os = "linux"))]
 mod unwind;
@@ -45,7 +44,6 @@ use std::alloc::{GlobalAlloc, Layout};
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicU64, Ordering};
 
 pub use recorder::{Recorder, SiteColumn, SiteSeries, MAX_COLUMNS, MAX_ROWS};
-pub use symbols::{relative, resolve, short_name, symbolize};
 pub use table::MAX_SITES;
 
 /// Default mean sampling interval: one sample per 512 KiB allocated, on average.

@@ -10,7 +10,7 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::attribution::{self, SiteGrowth, SiteReport, SiteSampling};
+use crate::attribution::{self, OwnerGrowth, SiteGrowth, SiteReport, SiteSampling};
 use crate::config::{RunConfig, Variant};
 use crate::probe::FIXED_COLUMNS;
 use crate::profile::DhatReport;
@@ -117,6 +117,10 @@ pub struct Summary {
     /// Allocation sites by estimated growth of their live bytes, fastest first.
     #[serde(default)]
     pub growth_sites: Vec<SiteGrowth>,
+    /// The growth sites grouped by the frame that owns them, fastest growing
+    /// first (the failing heap's message names the first).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub growth_owners: Vec<OwnerGrowth>,
     /// What the chart draws (absent in summaries written before it was recorded:
     /// then the chart draws [`ChartSpec::virtual_run`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -473,7 +477,7 @@ impl Summary {
         let sites = i
             .sites
             .filter(|_| headline.is_some_and(|h| failed.iter().any(|f| f == h)))
-            .and_then(|r| attribution::suffix(&r.sites, &tb))
+            .and_then(|r| attribution::suffix(&r.owners, &r.sites, &tb))
             .unwrap_or_default();
         let said = verdict::message(&i.verdicts, headline, &tb) + &sites;
         let mut message = i.ending.frame(said, &tb);
@@ -528,6 +532,7 @@ impl Summary {
             complete: i.ending.complete(),
             site_sampling: i.sites.map(|r| r.sampling.clone()),
             growth_sites: i.sites.map(|r| r.sites.clone()).unwrap_or_default(),
+            growth_owners: i.sites.map(|r| r.owners.clone()).unwrap_or_default(),
             chart: Some(i.chart),
             extras: i.extras,
         }
@@ -746,6 +751,7 @@ mod tests {
                 samples_digest: None,
                 site_sampling: None,
                 growth_sites: vec![],
+                growth_owners: vec![],
                 chart: None,
                 extras: BTreeMap::new(),
             }

@@ -13,7 +13,8 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use object::{Object as _, ObjectSection as _, ObjectSegment as _, ObjectSymbol as _};
-use soak_harness::sites::{relative, shared, short_name};
+use soak_harness::frames::{relative, short_name};
+use soak_harness::sites::shared;
 
 /// One executable mapping of `/proc/PID/maps`.
 #[derive(Debug, Clone, PartialEq, Eq)]

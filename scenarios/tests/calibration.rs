@@ -71,7 +71,7 @@ fn check_rate(rate: f64, expect_pass: Option<bool>) {
 /// The injected leak's site is the top growing one, its growth within three of its
 /// reported standard errors (sampling noise included) of the injected rate.
 fn injector_site_within_noise(s: &soak_harness::Summary, rate: f64) {
-    crate::support::top_site_on(s, &["harness/src/run.rs"]);
+    crate::support::top_site_on(s, &["harness/src/inject.rs"]);
     let top = &s.growth_sites[0];
     let err = top.growth_bytes_per_hour - rate;
     assert!(
@@ -97,14 +97,14 @@ fn injector_site_within_15_percent_of_4_mib_per_hour() {
             .sample_bytes(sample_bytes);
         let o = soak_harness::run(&Calibration, &cfg).expect("calibration runs");
         let s = &o.summary;
-        crate::support::top_site_on(s, &["harness/src/run.rs"]);
+        crate::support::top_site_on(s, &["harness/src/inject.rs"]);
         let got = s.growth_sites[0].growth_bytes_per_hour;
         assert!(
             (got / rate - 1.0).abs() <= 0.15,
             "seed {seed}, every {sample_bytes} B: {got} B/h"
         );
         assert!(
-            s.message.contains("% at harness/src/run.rs:"),
+            s.message.contains("% at harness/src/inject.rs:"),
             "{}",
             s.message
         );

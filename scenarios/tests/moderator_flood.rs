@@ -93,6 +93,10 @@ fn leaky_fails_on_heap_naming_the_anti_spam_maps_for_seeds_1_to_5() {
             s,
             &["components/src/ttl_map.rs", "components/src/rate_limit/"],
         );
+        // One answer: the function that owns the growth of every map's stacks.
+        if seed <= 3 {
+            support::names_the_owner(s, 0.7);
+        }
         assert!(s.message.contains("% at components/src/"), "{}", s.message);
         assert!(s.message.contains("spam_rate"), "{}", s.message);
         // Every speaker of the day is still held.

@@ -98,6 +98,37 @@ pub fn top_site_on(s: &Summary, path: &[&str]) {
     );
 }
 
+/// Leaky variants: the failing heap's line names the frame that owns the growth
+/// with the total share of the sites it owns (at least `min`), and no two saved
+/// sites — the chart's legend, `soak sites` — read the same.
+pub fn names_the_owner(s: &Summary, min: f64) {
+    let owner = s.growth_owners.first().expect("sites group by owner");
+    let share = owner.share_of_heap_growth.expect("the heap grew");
+    assert!(
+        share >= min,
+        "{} seed {}: {:.0}% at {}: {:#?}",
+        s.scenario,
+        s.seed,
+        share * 100.0,
+        owner.place,
+        s.growth_owners
+    );
+    let line = format!(" — {:.0}% at {}", share * 100.0, owner.place);
+    assert!(s.message.contains(&line), "{line} in {}", s.message);
+    let mut labels: Vec<&str> = s.growth_sites.iter().map(|g| g.label.as_str()).collect();
+    assert!(labels.iter().all(|l| !l.is_empty()), "{labels:?}");
+    labels.sort_unstable();
+    let n = labels.len();
+    labels.dedup();
+    assert_eq!(
+        labels.len(),
+        n,
+        "{} seed {}: {labels:?}",
+        s.scenario,
+        s.seed
+    );
+}
+
 /// `path:line` of the first code line after the `// LEAK:` comment in `file`
 /// (relative to the workspace root), read from the source so the test follows
 /// edits.

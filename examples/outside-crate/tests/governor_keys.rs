@@ -1,16 +1,13 @@
 //! `governor-keys` over a virtual day: governor's keyed limiter with its
 //! housekeeping stays within soak's default budget (1 MB/h of heap); without it
-//! the heap fails and the `keys` gauge is named as what grew.
-//!
-//! Runs are serialised by the harness (the counting allocator is process-wide),
-//! so `cargo test` may run these on parallel threads.
+//! the heap fails, the `keys` gauge is named as what grew, and the "where" names
+//! governor's frame or ours — with this file's lines when built with line tables.
 
 use outside_crate::governor_keys::GovernorKeys;
+use soak_harness::frames::Kind;
 use soak_harness::{Outcome, RunConfig, Variant, Verdict};
 
-// The one line soak needs: its counting allocator as this test binary's.
-#[global_allocator]
-static ALLOC: soak_harness::Counting = soak_harness::Counting::system();
+use crate::support;
 
 fn day(variant: Variant) -> Outcome {
     let cfg = RunConfig::new().variant(variant);
@@ -83,18 +80,51 @@ fn leaky_fails() {
         .expect("the gauge is reported");
     assert!(keys.per_hour() > 20_000.0, "{}", keys.per_hour());
     assert!(extra(&o, "keys_at_end") > 500_000.0);
-    // The sampler's top growing site keeps this crate's frames (the call into
-    // governor from src/limiter.rs), not only governor's and dashmap's.
-    let site = o.summary.growth_sites.first().expect("a growing site");
+    // The "where" names governor's code or ours first: never the harness's
+    // allocator, never the standard library's String or hashbrown's table.
+    let (owner, site, frame) = support::failing_owner(&o);
+    let ours = |f: &soak_harness::frames::Frame| {
+        support::is_ours(f, "limiter::Cooldowns::check", "src/limiter.rs")
+    };
     assert!(
-        site.frames.iter().any(|f| f.contains("src/limiter.rs")),
-        "{:#?}",
-        o.summary.growth_sites
+        (frame.kind == Kind::Dependency && frame.package.as_deref() == Some("governor"))
+            || ours(frame),
+        "{frame:?}: {}",
+        o.summary.message
+    );
+    // A dependency's frame is followed by our own that called into it:
+    // `Cooldowns::check` with line tables; without them `check` was inlined into
+    // the scenario's body, which is what the binary has.
+    if frame.kind == Kind::Dependency {
+        let caller = site.caller.as_ref().expect("the caller into governor");
+        assert_eq!(caller.kind, Kind::Own, "{caller:?}");
+        assert!(
+            caller.function.contains("outside_crate::")
+                || caller
+                    .file
+                    .as_deref()
+                    .is_some_and(|f| f.contains("outside-crate/src/")),
+            "{caller:?}"
+        );
+        if support::line_tables() {
+            assert!(ours(caller), "{caller:?}");
+        }
+        assert!(owner.caller.is_some(), "{owner:?}");
+    }
+    // With line tables, this crate's file and line are in the message.
+    assert_eq!(
+        o.summary
+            .message
+            .contains("examples/outside-crate/src/limiter.rs:"),
+        support::line_tables(),
+        "{}",
+        o.summary.message
     );
 }
 
-/// dhat's top sites name this crate's code (its paths are relative: it is the
-/// workspace being built), not only governor's, dashmap's or the harness's.
+/// dhat's top sites show this crate's code that called into governor (with line
+/// tables its file, relative: it is the tree being built), not only governor's,
+/// dashmap's or the harness's.
 #[test]
 fn dhat_attributes_the_leak_to_our_code() {
     let cfg = RunConfig::new()
@@ -105,8 +135,36 @@ fn dhat_attributes_the_leak_to_our_code() {
     let dhat = o.summary.dhat.as_ref().expect("a dhat report");
     let top = dhat.top_sites.first().expect("a top site");
     assert!(
-        top.frames.iter().any(|f| f.contains("src/limiter.rs")),
+        top.frames
+            .iter()
+            .any(|f| f.contains("outside-crate/src/limiter.rs") || f.contains("outside_crate::")),
         "{:#?}",
         dhat.top_sites
     );
+}
+
+/// The binary says once, and only without line tables, how to get file:line.
+#[test]
+fn without_line_tables_the_run_says_how_to_get_them() {
+    let out = std::env::temp_dir().join(format!("outside-crate-hint-{}", std::process::id()));
+    let run = std::process::Command::new(env!("CARGO_BIN_EXE_governor-soak"))
+        .args(["run", "governor-keys", "--variant", "leaky", "--hours", "2"])
+        .args(["-q", "--no-history", "--out"])
+        .arg(&out)
+        .output()
+        .expect("the binary runs");
+    let stdout = String::from_utf8_lossy(&run.stdout);
+    let notes = stdout.matches("debug = \"line-tables-only\"").count();
+    let summary = std::fs::read_to_string(out.join("governor-keys/leaky/summary.json"));
+    let _ = std::fs::remove_dir_all(&out);
+    let summary = summary.expect("the report is written");
+    if support::line_tables() {
+        assert_eq!(notes, 0, "{stdout}");
+        assert!(summary.contains("\"line_tables\": true"), "{summary}");
+        assert!(!summary.contains("\"hint\""), "{summary}");
+    } else {
+        assert_eq!(notes, 1, "{stdout}");
+        assert!(summary.contains("\"line_tables\": false"), "{summary}");
+        assert!(summary.contains("line-tables-only"), "{summary}");
+    }
 }

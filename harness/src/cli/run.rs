@@ -131,8 +131,20 @@ fn run_one(
 ) -> Result<(u8, Outcome), Error> {
     let mut outcome = run::run(s, cfg)?;
     outln!("{}", outcome.summary.console());
+    line_tables_hint(&outcome.summary);
     let dir = outcome.write_report(out)?;
     outln!("  report: {}", dir.display());
     let code = exit_status(&outcome.summary);
     Ok((code, outcome))
+}
+
+/// The line-tables hint, once per process: every run of a binary without line
+/// tables would repeat it.
+fn line_tables_hint(s: &crate::summary::Summary) {
+    if let Some(hint) = s.site_sampling.as_ref().and_then(|x| x.hint.as_deref()) {
+        static SAID: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+        if !SAID.swap(true, std::sync::atomic::Ordering::Relaxed) {
+            outln!("  note: {hint}");
+        }
+    }
 }

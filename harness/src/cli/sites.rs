@@ -57,7 +57,8 @@ fn print_sites(dir: &Path) -> Result<(), Error> {
             sampling.map(|s| s.sample_bytes).unwrap_or(0),
             &[],
         );
-        let sites = crate::attribution::fit(&series, &samples, &frames, &settings);
+        let mut sites = crate::attribution::fit(&series, &samples, &frames, &settings);
+        crate::attribution::restore(&mut sites, &summary.growth_sites);
         let how = sampling
             .map(|s| {
                 format!(

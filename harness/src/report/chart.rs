@@ -1,10 +1,11 @@
 //! `heap.svg` and `heap.png`: the run's memory over time with the fitted growth
-//! and the budget, and beneath it the panels the run declared in its summary
-//! ([`crate::summary::ChartSpec`]: load, tasks and descriptors, each gauge for a
-//! virtual run; whatever its probes declared for a live one), and the fastest
-//! growing allocation sites when there are any. An inconclusive run gets its
-//! state and reasons in a line above the chart. Drawn from the sample table and
-//! summary only.
+//! and the budget (the panel scaled to the fitted series, the others such as RSS
+//! on their own axis on the right), and beneath it the panels the run declared
+//! in its summary ([`crate::summary::ChartSpec`]: load, tasks and descriptors,
+//! each gauge for a virtual run; whatever its probes declared for a live one),
+//! and the fastest growing allocation sites when there are any. An inconclusive
+//! run gets its state and reasons in a line above the chart. Drawn from the
+//! sample table and summary only.
 //!
 //! A run on the wall clock (a live run's `time_base`) is drawn over wall time
 //! (minutes for runs under two hours), its rates per wall hour.
@@ -132,10 +133,13 @@ fn site_panel(sites: &Samples, summary: &Summary) -> Option<Panel> {
         .take(CHART_SITES)
         .filter_map(|g| {
             let v = sites.column(&g.id)?;
-            let place = crate::attribution::place(g);
-            let short = place.split(' ').next().unwrap_or(&place).to_string();
+            let label = if g.label.is_empty() {
+                crate::attribution::place(g)
+            } else {
+                g.label.clone()
+            };
             Some((
-                format!("{short} {}/h", bytes_text(g.growth_bytes_per_hour)),
+                format!("{label}  {}/h", bytes_text(g.growth_bytes_per_hour)),
                 v,
             ))
         })
@@ -328,6 +332,65 @@ fn plot<DB: DrawingBackend>(
     root.present().map_err(e)
 }
 
+/// A segment from `a` to `b` clipped to `y ≤ top` (and `y ≥ bottom`): the
+/// visible part, if any. Lines that leave the panel stop at its edge.
+fn clip(a: (f64, f64), b: (f64, f64), bottom: f64, top: f64) -> Option<[(f64, f64); 2]> {
+    let at = |y: f64| {
+        if (b.1 - a.1).abs() < f64::EPSILON {
+            a.0
+        } else {
+            a.0 + (b.0 - a.0) * (y - a.1) / (b.1 - a.1)
+        }
+    };
+    let clamp = |p: (f64, f64)| -> (f64, f64) {
+        if p.1 > top {
+            (at(top), top)
+        } else if p.1 < bottom {
+            (at(bottom), bottom)
+        } else {
+            p
+        }
+    };
+    let both_out = (a.1 > top && b.1 > top) || (a.1 < bottom && b.1 < bottom);
+    (!both_out).then(|| [clamp(a), clamp(b)])
+}
+
+/// Decimals that tell apart the labels of an axis spanning `span`.
+fn decimals(span: f64) -> usize {
+    if span >= 5.0 {
+        1
+    } else if span >= 0.5 {
+        2
+    } else {
+        3
+    }
+}
+
+/// The range a series spans, with a margin; from zero when its lowest value is
+/// under a quarter of its highest (a climb from nothing reads as one).
+fn span(values: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
+    let (lo, hi) = values
+        .filter(|v| v.is_finite())
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(l, h), v| {
+            (l.min(v), h.max(v))
+        });
+    if !lo.is_finite() {
+        return None;
+    }
+    let pad = ((hi - lo) * 0.08).max(hi.abs() * 0.01).max(0.01);
+    let lo = if lo < 0.25 * hi {
+        0.0
+    } else {
+        (lo - pad).max(0.0)
+    };
+    Some((lo, hi + pad))
+}
+
+/// The top panel. A virtual run's is scaled to the live heap — the fitted
+/// growth and the budget's start with it, the budget line stopping at the
+/// panel's edge — with RSS on its own axis on the right, so a healthy heap's
+/// swing fills the panel however large RSS is. A live run (no heap column) fits
+/// and scales to the target's RSS.
 fn heap_panel<DB: DrawingBackend>(
     area: &DrawingArea<DB, Shift>,
     s: &Samples,
@@ -354,18 +417,23 @@ fn heap_panel<DB: DrawingBackend>(
     main.sort_by_key(|(_, fitted, _)| !*fitted);
     let est = heap.and_then(|h| h.estimate);
     let budget = heap.and_then(|h| h.spec.budget_per_hour).unwrap_or(0.0);
-    let mut ymax = main
-        .iter()
-        .flat_map(|(_, _, v)| v.iter())
-        .copied()
-        .filter(|v| v.is_finite())
-        .fold(0.0, f64::max);
-    if let Some(e) = est {
-        ymax = ymax
-            .max(e.trend_at(e.to_hours))
-            .max(e.trend_start + budget * (e.to_hours - e.from_hours));
-    }
-    let ymax = (ymax / MIB * 1.1).max(0.1);
+    // The fitted series (or the first) sets the left axis; the fit's ends
+    // count, the budget line stops at the panel's edge.
+    let fit_ends = est.map(|e| {
+        [
+            e.trend_at(e.from_hours),
+            e.trend_at(e.to_hours),
+            e.trend_start,
+        ]
+    });
+    let (lo, hi) = span(
+        main.first()
+            .into_iter()
+            .flat_map(|(_, _, v)| v.iter().copied())
+            .chain(fit_ends.into_iter().flatten())
+            .map(|v| v / MIB),
+    )
+    .unwrap_or((0.0, 1.0));
     let title = format!(
         "{} ({}, seed {}) — {}",
         sum.scenario,
@@ -375,21 +443,48 @@ fn heap_panel<DB: DrawingBackend>(
     );
     let per = format!("/{}", sum.time_base.per_hour());
     let suffix = axis.suffix;
+    // The other series (RSS beside the heap) are context on their own axis, from
+    // zero: their level in proportion, not their wiggles magnified.
+    let rss_range = span(
+        main.iter()
+            .skip(1)
+            .flat_map(|(_, _, v)| v.iter().copied())
+            .map(|v| v / MIB),
+    )
+    .map(|(_, hi)| (0.0, hi));
+    let left = match main.first() {
+        Some((label, _, _)) if rss_range.is_some() => format!("{label}, MiB"),
+        _ => "MiB".to_string(),
+    };
     let mut chart = ChartBuilder::on(area)
         .caption(title, (FONT, 20))
         .margin(10)
         .x_label_area_size(34)
         .y_label_area_size(70)
-        .build_cartesian_2d(0f64..hours, 0f64..ymax)?;
+        .right_y_label_area_size(if rss_range.is_some() { 70 } else { 0 })
+        .build_cartesian_2d(0f64..hours, lo..hi)?
+        .set_secondary_coord(0f64..hours, {
+            let (a, b) = rss_range.unwrap_or((0.0, 1.0));
+            a..b
+        });
     chart
         .configure_mesh()
         .x_desc(axis.desc)
-        .y_desc("MiB")
+        .y_desc(left)
         .x_labels(13)
         .x_label_formatter(&|h| axis_label(*h, hours, suffix))
-        .y_label_formatter(&|v| format!("{v:.1}"))
+        .y_label_formatter(&|v| format!("{v:.*}", decimals(hi - lo)))
         .label_style((FONT, 13))
         .draw()?;
+    let green = PALETTE[1];
+    if rss_range.is_some() {
+        chart
+            .configure_secondary_axes()
+            .y_desc("MiB")
+            .y_label_formatter(&|v| format!("{v:.1}"))
+            .label_style((FONT, 13).into_font().color(&green.mix(0.9)))
+            .draw()?;
+    }
     let line = |v: &[f64]| -> Vec<(f64, f64)> {
         t.iter()
             .zip(v)
@@ -399,26 +494,35 @@ fn heap_panel<DB: DrawingBackend>(
     };
     // Red and orange are the fit's and the budget's.
     let colors = [PALETTE[0], PALETTE[1], PALETTE[3], PALETTE[5]];
-    for (i, (label, fitted, v)) in main.iter().enumerate() {
+    for (i, (label, _, v)) in main.iter().enumerate() {
         let color = colors[i % colors.len()];
-        let style = if *fitted || i == 0 {
-            color.stroke_width(2)
+        if i == 0 {
+            let style = color.stroke_width(2);
+            chart
+                .draw_series(LineSeries::new(line(v), style))?
+                .label(*label)
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
         } else {
-            color.mix(0.7).stroke_width(1)
-        };
-        chart
-            .draw_series(LineSeries::new(line(v), style))?
-            .label(*label)
-            .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+            let style = color.mix(0.7).stroke_width(1);
+            chart
+                .draw_secondary_series(LineSeries::new(line(v), style))?
+                .label(format!("{label} (right axis)"))
+                .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], style));
+        }
     }
     if let Some(e) = est {
         let red = PALETTE[2];
-        let fit = vec![
+        let fit = clip(
             (x(e.from_hours), e.trend_at(e.from_hours) / MIB),
             (x(e.to_hours), e.trend_at(e.to_hours) / MIB),
-        ];
+            lo,
+            hi,
+        );
         chart
-            .draw_series(LineSeries::new(fit, red.stroke_width(2)))?
+            .draw_series(LineSeries::new(
+                fit.into_iter().flatten(),
+                red.stroke_width(2),
+            ))?
             .label(format!(
                 "fitted growth {}{per} (late half {}{per})",
                 bytes_text(e.per_hour),
@@ -426,15 +530,22 @@ fn heap_panel<DB: DrawingBackend>(
             ))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 16, y)], red.stroke_width(2)));
         let orange = PALETTE[4];
-        let b = vec![
+        let b = clip(
             (x(e.from_hours), e.trend_start / MIB),
             (
                 x(e.to_hours),
                 (e.trend_start + budget * (e.to_hours - e.from_hours)) / MIB,
             ),
-        ];
+            lo,
+            hi,
+        );
         chart
-            .draw_series(DashedLineSeries::new(b, 8, 5, orange.stroke_width(2)))?
+            .draw_series(DashedLineSeries::new(
+                b.into_iter().flatten(),
+                8,
+                5,
+                orange.stroke_width(2),
+            ))?
             .label(format!("budget {}{per}", bytes_text(budget)))
             .legend(move |(x, y)| {
                 PathElement::new(vec![(x, y), (x + 16, y)], orange.stroke_width(2))

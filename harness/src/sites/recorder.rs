@@ -38,7 +38,7 @@ pub struct SiteSeries {
 /// One site's recorded series.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct SiteColumn {
-    /// Return addresses, innermost first (symbolise with [`super::symbolize`]).
+    /// Return addresses, innermost first (symbolised at report time by `crate::symbolize`).
     pub frames: Vec<usize>,
     /// Estimated live bytes at each recorded tick.
     pub values: Vec<f64>,

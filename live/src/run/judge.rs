@@ -233,6 +233,11 @@ fn fit_sites(
         missed: 0,
         sites: merged.len(),
         file: SITES_FILE.to_string(),
+        stacks: s.sites.len(),
+        stacks_resolved: s.sites.len(),
+        sites_without_owner: 0,
+        line_tables: None,
+        hint: None,
         resource: s.resource.clone(),
     };
     let time = Timeline {
