@@ -43,7 +43,10 @@ fn find_or_build() -> PathBuf {
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .status()
         .expect("cargo runs");
-    assert!(status.success(), "cargo build -p soak-preload --profile {profile}");
+    assert!(
+        status.success(),
+        "cargo build -p soak-preload --profile {profile}"
+    );
     find().unwrap_or_else(|| panic!("libsoak_preload.so not built next to {}", exe.display()))
 }
 
