@@ -18,8 +18,10 @@ SERVER=${SERVER:-target/release/soak-server}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 dir="$out/live-chat-bot/fixed"
+# `exec`: started with `run &`, the background subshell becomes soak itself, so the
+# SIGTERM below reaches soak (a subshell would defer it until soak had finished).
 run() {
-    "$SOAK" live --cmd "$SERVER --variant fixed" --plan chat-bot --duration 6s \
+    exec "$SOAK" live --cmd "$SERVER --variant fixed" --plan chat-bot --duration 6s \
         --sample-every 250ms --quiet --out "$out"
 }
 # Every file a live run directory holds, goose's reports included.
@@ -33,7 +35,7 @@ whole() {
         }
     done
 }
-run >/dev/null 2>&1 || true
+(run >/dev/null 2>&1) || true
 whole "$dir" >/dev/null || { echo "the first run left no whole directory"; exit 2; }
 bad=0
 kept=0
