@@ -20,9 +20,15 @@ venv=$(ci/tools.sh)
 # target/ (its versions sit beside the workspace's; CI caches target/).
 outside=(--manifest-path examples/outside-crate/Cargo.toml)
 cargo fmt "${outside[@]}" --check
-cargo clippy "${outside[@]}" --target-dir target --all-targets --release --locked -- -D warnings
-cargo test "${outside[@]}" --target-dir target --release --locked
-# Again as most crates build: cargo's default release profile, no line tables. Its
-# tests check the "where" names the owning code either way (and the one-line hint).
+CARGO_PROFILE_RELEASE_DEBUG=0 cargo clippy "${outside[@]}" --target-dir target --all-targets --release --locked -- -D warnings
+# As most crates build: cargo's default release profile, no line tables anywhere.
+# Its tests check the "where" names the owning code either way (and the one-line
+# hint), so they run twice: without line tables, then with them in the example's
+# own code (a package override: only its units rebuild, not its dependencies).
 CARGO_PROFILE_RELEASE_DEBUG=0 cargo test "${outside[@]}" --target-dir target --release --locked
+CARGO_PROFILE_RELEASE_DEBUG=0 cargo test "${outside[@]}" --target-dir target --release --locked \
+    --config 'profile.release.package.outside-crate.debug="line-tables-only"'
+# libsoak_preload.so (a cdylib, so no integration test's dependency): built before
+# the tests that preload it, not inside one of them against its time limit.
+cargo build --release -p soak-preload
 exec cargo nextest run --workspace --release --no-fail-fast "$@"

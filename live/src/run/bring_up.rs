@@ -282,19 +282,24 @@ async fn attach(
                 kept.push(p);
             }
             Err(Refusal::Usage(why)) => return Err(LiveError::Usage(why)),
-            Err(Refusal::NotHere(why)) => {
-                if p.is_heap() {
-                    heap_refusals.push(format!("{}: {why}", p.name()));
-                }
-                notes.push(format!("probe {}: {why}", p.name()));
+            Err(Refusal::NotHere(why)) if p.is_heap() => {
+                heap_refusals.push(format!("{}: {why}", p.name()));
             }
+            Err(Refusal::NotHere(why)) => notes.push(format!("probe {}: {why}", p.name())),
         }
     }
-    if cfg.heap == HeapMode::Required && !kept.iter().any(|p| p.is_heap()) {
-        return Err(LiveError::Usage(format!(
-            "--heap: no heap probe could attach ({}); drop --heap to judge the target's RSS",
+    if !heap_refusals.is_empty() && !kept.iter().any(|p| p.is_heap()) {
+        if cfg.heap == HeapMode::Required {
+            return Err(LiveError::Usage(format!(
+                "--heap: no heap probe could attach ({}); drop --heap to judge the target's RSS",
+                heap_refusals.join("; ")
+            )));
+        }
+        // One note for what the run could not see, and how to see it.
+        notes.push(format!(
+            "no heap probe attached ({}): RSS judged; --heap preloads soak's heap sampler into a native --cmd target",
             heap_refusals.join("; ")
-        )));
+        ));
     }
     *probes = kept;
     let (layout, layout_notes) = Layout::new(declared);
