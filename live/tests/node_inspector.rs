@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use super::support;
 
 /// Keeps 40,000 arrays of 16 numbers (several MiB) from `hoard` when told to
-/// on stdin, answers `done CMD` on stdout, and exits when stdin closes.
+/// on stdin (and lets them go on `drop`), answers `done CMD` on stdout, and exits when stdin closes.
 const SCRIPT: &str = r#"
 'use strict';
 globalThis.kept = [];
@@ -24,6 +24,7 @@ function hoard(n) {
 process.stdin.on('data', (d) => {
   const cmd = String(d).trim();
   if (cmd === 'hoard') hoard(40000);
+  if (cmd === 'drop') globalThis.kept = [];
   if (cmd === 'exit') process.exit(0);
   if (cmd === 'close') require('inspector').close();
   console.log('done ' + cmd);
@@ -94,6 +95,40 @@ async fn tell(node: &mut Node, cmd: &str) {
 }
 
 #[test]
+fn gc_through_the_inspector_collects_and_leaves_the_targets_globals_alone() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    runtime().block_on(async {
+        let mut node = start().await;
+        let t = Duration::from_secs(10);
+        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        // Once the script runs (Node's `require` is not ready before).
+        tell(&mut node, "ping").await;
+        let gc = insp.gc_function(t).await.expect("gc() is had");
+        tell(&mut node, "hoard").await;
+        tell(&mut node, "drop").await;
+        let garbage = insp.heap_usage(t).await.expect("usage").used;
+        insp.full_gc(&gc, t).await.expect("gc");
+        let live = insp.heap_usage(t).await.expect("usage").used;
+        assert!(garbage - live > 4e6, "{garbage} → {live}");
+        // The target's code sees no gc(), in its context or in a new one.
+        for expr in ["typeof gc", "require('vm').runInNewContext('typeof gc')"] {
+            let v = insp
+                .call(
+                    "Runtime.evaluate",
+                    serde_json::json!({ "expression": expr, "includeCommandLineAPI": true }),
+                    t,
+                )
+                .await
+                .expect("evaluates");
+            assert_eq!(v["result"]["value"], "undefined", "{expr}: {v}");
+        }
+        insp.close().await;
+    });
+}
+
+#[test]
 fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
     if !support::node_or_skip("the inspector test") {
         return;
@@ -142,7 +177,8 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
             .await
             .expect("connects");
         session.start().await.expect("sampling");
-        // The first sample runs a cycle: used and live sizes both read.
+        tell(&mut node, "hoard").await;
+        // The first sample runs a cycle: used and live sizes, and the profile, read.
         let r = session.sample(0.0).await;
         assert!(r.used > 0.0 && r.live > 0.0, "{r:?}");
         assert_eq!(session.sites().polls(), 1);
