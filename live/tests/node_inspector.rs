@@ -77,6 +77,16 @@ async fn start() -> Node {
     Node { child, url, dir }
 }
 
+/// How long a test's inspector call may take.
+const CALL: Duration = Duration::from_secs(10);
+
+/// The script started, and a session on its inspector.
+async fn connected() -> (Node, Inspector) {
+    let node = start().await;
+    let insp = Inspector::connect(&node.url, CALL).await.expect("connects");
+    (node, insp)
+}
+
 async fn tell(node: &mut Node, cmd: &str) {
     use tokio::io::AsyncWriteExt as _;
     let stdin = node.child.stdin.as_mut().expect("stdin");
@@ -100,9 +110,8 @@ fn gc_through_the_inspector_collects_and_leaves_the_targets_globals_alone() {
         return;
     }
     runtime().block_on(async {
-        let mut node = start().await;
-        let t = Duration::from_secs(10);
-        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        let (mut node, insp) = connected().await;
+        let t = CALL;
         // Once the script runs (Node's `require` is not ready before).
         tell(&mut node, "ping").await;
         let gc = insp.gc_function(t).await.expect("gc() is had");
@@ -134,10 +143,9 @@ fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
         return;
     }
     runtime().block_on(async {
-        let mut node = start().await;
+        let (mut node, insp) = connected().await;
         assert!(node.url.addr.ip().is_loopback());
-        let t = Duration::from_secs(10);
-        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        let t = CALL;
         insp.start_sampling(32 * 1024, t).await.expect("sampling");
         insp.collect_garbage(t).await.expect("gc");
         let before = insp.heap_usage(t).await.expect("usage").used;
@@ -210,9 +218,8 @@ fn a_target_that_closes_its_inspector_is_let_go_at_once() {
         return;
     }
     runtime().block_on(async {
-        let mut node = start().await;
-        let t = Duration::from_secs(10);
-        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        let (mut node, insp) = connected().await;
+        let t = CALL;
         insp.start_sampling(32 * 1024, t).await.expect("sampling");
         insp.heap_usage(t).await.expect("usage");
         // inspector.close() blocks the target until every session is gone: the
