@@ -370,12 +370,73 @@ impl Inspector {
         Ok(r.profile)
     }
 
-    /// `HeapProfiler.collectGarbage`: a full collection; the reply comes when it
-    /// is done.
+    /// `HeapProfiler.collectGarbage`: V8's low-memory notification (several full
+    /// collections, compiled code flushed); the reply comes when it is done.
     pub async fn collect_garbage(&self, timeout: Duration) -> Result<(), InspectorError> {
         self.call("HeapProfiler.collectGarbage", json!({}), timeout)
             .await
             .map(drop)
+    }
+
+    /// A function in the target that runs V8's `gc()` (one full mark-compact)
+    /// and returns the JS heap's used size right after it, before the target
+    /// runs anything else: its remote object id, for [`Inspector::full_gc`].
+    /// `gc()` comes from a context of its own (`vm`) created while
+    /// `--expose-gc` is set and unset again at once, so the target's globals
+    /// never see it; the expression uses the console's command-line API (Node's
+    /// `require`). Kept in the object group `soak`.
+    pub async fn gc_function(&self, timeout: Duration) -> Result<String, InspectorError> {
+        const METHOD: &str = "Runtime.evaluate";
+        const EXPR: &str =
+            "(() => { const v8 = require('v8'); v8.setFlagsFromString('--expose-gc'); \
+             let gc; try { gc = require('vm').runInNewContext('gc'); } \
+             finally { v8.setFlagsFromString('--no-expose-gc'); } \
+             return () => { gc(); return v8.getHeapStatistics().used_heap_size; }; })()";
+        let v = self
+            .call(
+                METHOD,
+                json!({ "expression": EXPR, "includeCommandLineAPI": true,
+                        "objectGroup": "soak", "silent": true }),
+                timeout,
+            )
+            .await?;
+        match (
+            v.get("exceptionDetails"),
+            v["result"]["type"].as_str(),
+            v["result"]["objectId"].as_str(),
+        ) {
+            (None, Some("function"), Some(id)) => Ok(id.to_string()),
+            (thrown, ..) => Err(InspectorError::Malformed {
+                method: METHOD.into(),
+                why: format!(
+                    "no gc() in this target ({})",
+                    thrown
+                        .and_then(|e| e["exception"]["description"].as_str())
+                        .unwrap_or("not a function")
+                ),
+            }),
+        }
+    }
+
+    /// One full collection through the function [`Inspector::gc_function`]
+    /// returned; the JS heap's used size right after it, bytes.
+    pub async fn full_gc(&self, gc: &str, timeout: Duration) -> Result<f64, InspectorError> {
+        const METHOD: &str = "Runtime.callFunctionOn";
+        let v = self
+            .call(
+                METHOD,
+                json!({ "functionDeclaration": "function () { return this(); }",
+                        "objectId": gc, "returnByValue": true, "silent": true }),
+                timeout,
+            )
+            .await?;
+        match (v.get("exceptionDetails"), v["result"]["value"].as_f64()) {
+            (None, Some(used)) => Ok(used),
+            _ => Err(InspectorError::Malformed {
+                method: METHOD.into(),
+                why: "gc() did not return the heap's size".into(),
+            }),
+        }
     }
 
     /// `Runtime.getHeapUsage`.

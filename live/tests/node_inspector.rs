@@ -14,7 +14,7 @@ use tokio::process::{Child, Command};
 use super::support;
 
 /// Keeps 40,000 arrays of 16 numbers (several MiB) from `hoard` when told to
-/// on stdin, answers `done CMD` on stdout, and exits when stdin closes.
+/// on stdin (and lets them go on `drop`), answers `done CMD` on stdout, and exits when stdin closes.
 const SCRIPT: &str = r#"
 'use strict';
 globalThis.kept = [];
@@ -24,6 +24,7 @@ function hoard(n) {
 process.stdin.on('data', (d) => {
   const cmd = String(d).trim();
   if (cmd === 'hoard') hoard(40000);
+  if (cmd === 'drop') globalThis.kept = [];
   if (cmd === 'exit') process.exit(0);
   if (cmd === 'close') require('inspector').close();
   console.log('done ' + cmd);
@@ -76,6 +77,16 @@ async fn start() -> Node {
     Node { child, url, dir }
 }
 
+/// How long a test's inspector call may take.
+const CALL: Duration = Duration::from_secs(10);
+
+/// The script started, and a session on its inspector.
+async fn connected() -> (Node, Inspector) {
+    let node = start().await;
+    let insp = Inspector::connect(&node.url, CALL).await.expect("connects");
+    (node, insp)
+}
+
 async fn tell(node: &mut Node, cmd: &str) {
     use tokio::io::AsyncWriteExt as _;
     let stdin = node.child.stdin.as_mut().expect("stdin");
@@ -94,15 +105,47 @@ async fn tell(node: &mut Node, cmd: &str) {
 }
 
 #[test]
+fn gc_through_the_inspector_collects_and_leaves_the_targets_globals_alone() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    runtime().block_on(async {
+        let (mut node, insp) = connected().await;
+        let t = CALL;
+        // Once the script runs (Node's `require` is not ready before).
+        tell(&mut node, "ping").await;
+        let gc = insp.gc_function(t).await.expect("gc() is had");
+        tell(&mut node, "hoard").await;
+        tell(&mut node, "drop").await;
+        let garbage = insp.heap_usage(t).await.expect("usage").used;
+        insp.full_gc(&gc, t).await.expect("gc");
+        let live = insp.heap_usage(t).await.expect("usage").used;
+        assert!(garbage - live > 4e6, "{garbage} → {live}");
+        // The target's code sees no gc(), in its context or in a new one.
+        for expr in ["typeof gc", "require('vm').runInNewContext('typeof gc')"] {
+            let v = insp
+                .call(
+                    "Runtime.evaluate",
+                    serde_json::json!({ "expression": expr, "includeCommandLineAPI": true }),
+                    t,
+                )
+                .await
+                .expect("evaluates");
+            assert_eq!(v["result"]["value"], "undefined", "{expr}: {v}");
+        }
+        insp.close().await;
+    });
+}
+
+#[test]
 fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
     if !support::node_or_skip("the inspector test") {
         return;
     }
     runtime().block_on(async {
-        let mut node = start().await;
+        let (mut node, insp) = connected().await;
         assert!(node.url.addr.ip().is_loopback());
-        let t = Duration::from_secs(10);
-        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        let t = CALL;
         insp.start_sampling(32 * 1024, t).await.expect("sampling");
         insp.collect_garbage(t).await.expect("gc");
         let before = insp.heap_usage(t).await.expect("usage").used;
@@ -142,7 +185,8 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
             .await
             .expect("connects");
         session.start().await.expect("sampling");
-        // The first sample runs a cycle: used and live sizes both read.
+        tell(&mut node, "hoard").await;
+        // The first sample runs a cycle: used and live sizes, and the profile, read.
         let r = session.sample(0.0).await;
         assert!(r.used > 0.0 && r.live > 0.0, "{r:?}");
         assert_eq!(session.sites().polls(), 1);
@@ -174,9 +218,8 @@ fn a_target_that_closes_its_inspector_is_let_go_at_once() {
         return;
     }
     runtime().block_on(async {
-        let mut node = start().await;
-        let t = Duration::from_secs(10);
-        let insp = Inspector::connect(&node.url, t).await.expect("connects");
+        let (mut node, insp) = connected().await;
+        let t = CALL;
         insp.start_sampling(32 * 1024, t).await.expect("sampling");
         insp.heap_usage(t).await.expect("usage");
         // inspector.close() blocks the target until every session is gone: the
