@@ -113,7 +113,8 @@ pub fn names_the_owner(s: &Summary, min: f64) {
         owner.place,
         s.growth_owners
     );
-    let line = format!(" — {:.0}% at {}", share * 100.0, owner.place);
+    // Shown capped at 100% (the owner's fit and the heap's are two estimates).
+    let line = format!(" — {:.0}% at {}", share.min(1.0) * 100.0, owner.place);
     assert!(s.message.contains(&line), "{line} in {}", s.message);
     let mut labels: Vec<&str> = s.growth_sites.iter().map(|g| g.label.as_str()).collect();
     assert!(labels.iter().all(|l| !l.is_empty()), "{labels:?}");

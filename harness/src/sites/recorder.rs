@@ -5,6 +5,11 @@
 //! past that share column 0 ("other sites"). Values are `f32`. The buffer is
 //! mapped directly, so recording is never counted in the measured heap and never
 //! allocates during the run.
+//!
+//! A site's values are what it holds beyond what it held when the run started:
+//! a process that runs one day after another (`soak all`, a test binary) keeps
+//! the earlier days' sampled blocks — its own reports among them — and those are
+//! no site of this run (a run in a fresh process records the same series).
 
 use super::arena::{map, unmap};
 use super::table::MAX_SITES;
@@ -15,6 +20,8 @@ pub const MAX_ROWS: usize = 2048;
 /// Sites with their own column per run.
 pub const MAX_COLUMNS: usize = 256;
 const COLS: usize = MAX_COLUMNS + 1;
+/// The mapping starts with each site's live bytes at the run's start (`u64`s).
+const BASE: usize = MAX_SITES * 8;
 
 /// What a run recorded, in ordinary (counted) memory, built after the run.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -69,8 +76,17 @@ impl Recorder {
         }
         let stride = ticks.div_ceil(MAX_ROWS).max(1);
         let rows_cap = ticks.div_ceil(stride).max(1);
-        let len = rows_cap * 8 + rows_cap * COLS * 4 + MAX_SITES * 2;
+        let len = BASE + rows_cap * 8 + rows_cap * COLS * 4 + MAX_SITES * 2;
         let mem = map(len)?;
+        with_state(|st| {
+            // SAFETY: the mapping starts with MAX_SITES u64s (page-aligned, zeroed);
+            // nothing else refers to it yet.
+            let base = unsafe { std::slice::from_raw_parts_mut(mem.cast::<u64>(), MAX_SITES) };
+            let n = st.table.len().min(MAX_SITES);
+            for (id, b) in base.iter_mut().enumerate().take(n) {
+                *b = st.table.get(id as u32).live;
+            }
+        });
         let (samples, missed) = super::counts();
         Some(Recorder {
             mem,
@@ -88,15 +104,15 @@ impl Recorder {
     }
 
     fn times(&mut self) -> &mut [f64] {
-        // SAFETY: the mapping starts with rows_cap f64s (page-aligned, zeroed).
-        unsafe { std::slice::from_raw_parts_mut(self.mem.cast::<f64>(), self.rows_cap) }
+        // SAFETY: after the base come rows_cap f64s (8-byte aligned, zeroed).
+        unsafe { std::slice::from_raw_parts_mut(self.mem.add(BASE).cast::<f64>(), self.rows_cap) }
     }
 
     fn values(&mut self) -> &mut [f32] {
         // SAFETY: after the times come rows_cap × COLS f32s, 8-byte aligned.
         unsafe {
             std::slice::from_raw_parts_mut(
-                self.mem.add(self.rows_cap * 8).cast::<f32>(),
+                self.mem.add(BASE + self.rows_cap * 8).cast::<f32>(),
                 self.rows_cap * COLS,
             )
         }
@@ -107,7 +123,7 @@ impl Recorder {
         unsafe {
             std::slice::from_raw_parts_mut(
                 self.mem
-                    .add(self.rows_cap * 8 + self.rows_cap * COLS * 4)
+                    .add(BASE + self.rows_cap * 8 + self.rows_cap * COLS * 4)
                     .cast::<u16>(),
                 MAX_SITES,
             )
@@ -131,12 +147,17 @@ impl Recorder {
         let mut site_of = self.site_of;
         with_state(|st| {
             // SAFETY: as in values() and col_of(); `self` is not otherwise used here.
+            let base = unsafe { std::slice::from_raw_parts(mem.cast::<u64>(), MAX_SITES) };
             let values = unsafe {
-                std::slice::from_raw_parts_mut(mem.add(rows_cap * 8).cast::<f32>(), rows_cap * COLS)
+                std::slice::from_raw_parts_mut(
+                    mem.add(BASE + rows_cap * 8).cast::<f32>(),
+                    rows_cap * COLS,
+                )
             };
             let col_of = unsafe {
                 std::slice::from_raw_parts_mut(
-                    mem.add(rows_cap * 8 + rows_cap * COLS * 4).cast::<u16>(),
+                    mem.add(BASE + rows_cap * 8 + rows_cap * COLS * 4)
+                        .cast::<u16>(),
                     MAX_SITES,
                 )
             };
@@ -144,7 +165,7 @@ impl Recorder {
             let mut other = 0.0f64;
             let n = st.table.len().min(col_of.len());
             for (id, slot) in col_of.iter_mut().enumerate().take(n) {
-                let live = st.table.get(id as u32).live;
+                let live = st.table.get(id as u32).live.saturating_sub(base[id]);
                 let mut col = *slot as usize;
                 if col == 0 && live > 0 && id != 0 && cols < COLS {
                     col = cols;
