@@ -16,7 +16,8 @@
 //! a target where `gc()` cannot be had. The size is read inside the same call, so
 //! no request the target serves in between counts its garbage. A collection
 //! still pauses the target (milliseconds to tens of milliseconds on a heap of a
-//! few MiB, growing with the heap), so the next cycle waits until the pauses so far stay under [`PAUSE_SHARE`] of the time (and at
+//! few MiB, growing with the heap), so the next cycle waits until the pauses so
+//! far stay under [`PAUSE_SHARE`] of the time (and at
 //! least [`MIN_GAP`]): each cycle's measured pause sets the gap after it, so a
 //! growing heap is collected less often. But the verdict needs its points: the
 //! gap never exceeds the judged window over [`MIN_CYCLES`], so a heap whose

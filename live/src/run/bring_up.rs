@@ -296,8 +296,13 @@ async fn attach(
             )));
         }
         // One note for what the run could not see, and how to see it.
+        let how = if view.spawned {
+            "--heap preloads soak's heap sampler into a native --cmd target"
+        } else {
+            "a native heap needs a --cmd target (--heap), a Node one --inspect-url"
+        };
         notes.push(format!(
-            "no heap probe attached ({}): RSS judged; --heap preloads soak's heap sampler into a native --cmd target",
+            "no heap probe attached ({}): RSS judged; {how}",
             heap_refusals.join("; ")
         ));
     }
