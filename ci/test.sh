@@ -28,7 +28,10 @@ CARGO_PROFILE_RELEASE_DEBUG=0 cargo clippy "${outside[@]}" --target-dir target -
 CARGO_PROFILE_RELEASE_DEBUG=0 cargo test "${outside[@]}" --target-dir target --release --locked
 CARGO_PROFILE_RELEASE_DEBUG=0 cargo test "${outside[@]}" --target-dir target --release --locked \
     --config 'profile.release.package.outside-crate.debug="line-tables-only"'
-# libsoak_preload.so (a cdylib, so no integration test's dependency): built before
-# the tests that preload it, not inside one of them against its time limit.
-cargo build --release -p soak-preload
+# Every test's build, and libsoak_preload.so with it (a cdylib is no integration
+# test's dependency, so nextest would not build it): `--lib --tests` resolves
+# features as the test build does (dev-dependencies included), so the library
+# links against the units the tests use; `-p soak-preload` alone resolves its own
+# and rebuilt the harness's whole dependency tree (3 min).
+cargo build --workspace --release --lib --tests
 exec cargo nextest run --workspace --release --no-fail-fast "$@"

@@ -79,29 +79,36 @@ pub fn render(
             why,
         })?;
     }
-    let png_err = |why: String| Error::Chart {
+    let png = png_of((WIDTH, height), |root| {
+        plot(&root, samples, summary, &panels)
+    })
+    .map_err(|why| Error::Chart {
         path: dir.join(PNG_FILE),
         why,
-    };
-    let mut rgb = vec![0u8; WIDTH as usize * height as usize * 3];
-    {
-        let root = BitMapBackend::with_buffer(&mut rgb, (WIDTH, height)).into_drawing_area();
-        plot(&root, samples, summary, &panels).map_err(png_err)?;
-    }
-    let mut png = Vec::new();
-    {
-        let mut enc = png::Encoder::new(&mut png, WIDTH, height);
-        enc.set_color(png::ColorType::Rgb);
-        enc.set_depth(png::BitDepth::Eight);
-        // What plotters' file encoder (the `image` crate) chose: adaptive filtering.
-        enc.set_filter(png::FilterType::Sub);
-        enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
-        let mut w = enc.write_header().map_err(|e| png_err(e.to_string()))?;
-        w.write_image_data(&rgb)
-            .map_err(|e| png_err(e.to_string()))?;
-        w.finish().map_err(|e| png_err(e.to_string()))?;
-    }
+    })?;
     Ok(Charts { svg, png })
+}
+
+/// A chart drawn by `draw` into an RGB buffer of `size`, encoded as PNG (the
+/// `png` crate; plotters' own file encoder would pull in the `image` crate).
+pub(super) fn png_of(
+    size: (u32, u32),
+    draw: impl FnOnce(DrawingArea<BitMapBackend<'_>, Shift>) -> Result<(), String>,
+) -> Result<Vec<u8>, String> {
+    let (width, height) = size;
+    let mut rgb = vec![0u8; width as usize * height as usize * 3];
+    draw(BitMapBackend::with_buffer(&mut rgb, size).into_drawing_area())?;
+    let mut png = Vec::new();
+    let mut enc = png::Encoder::new(&mut png, width, height);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    // What plotters' file encoder (the `image` crate) chose: adaptive filtering.
+    enc.set_filter(png::FilterType::Sub);
+    enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    let mut w = enc.write_header().map_err(|e| e.to_string())?;
+    w.write_image_data(&rgb).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    Ok(png)
 }
 
 /// Draws both chart files into the existing run directory `dir`, each written

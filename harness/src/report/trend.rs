@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use plotters::coord::Shift;
 use plotters::prelude::*;
 
-use super::chart::{register_fonts, FONT, PALETTE};
+use super::chart::{png_of, register_fonts, FONT, PALETTE};
 use super::write_atomic;
 use crate::history::Entry;
 use crate::units::bytes_text;
@@ -146,20 +146,13 @@ fn draw(root: &Path, scenario: &str, entries: &[&Entry]) -> Result<PathBuf, Erro
         })?;
     }
     write_atomic(&svg_path, svg.as_bytes())?;
-    let dir = png_path.parent().unwrap_or(root);
-    let tmp = dir.join(format!(".tmp-{}-{scenario}.png", std::process::id()));
-    let drawn = {
-        let area = BitMapBackend::new(&tmp, (WIDTH, height)).into_drawing_area();
-        plot(&area, scenario, &panels)
-    };
-    let renamed = drawn.and_then(|()| std::fs::rename(&tmp, &png_path).map_err(|e| e.to_string()));
-    if let Err(why) = renamed {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(Error::Chart {
-            path: png_path,
+    let png = png_of((WIDTH, height), |area| plot(&area, scenario, &panels)).map_err(|why| {
+        Error::Chart {
+            path: png_path.clone(),
             why,
-        });
-    }
+        }
+    })?;
+    write_atomic(&png_path, &png)?;
     Ok(png_path)
 }
 
