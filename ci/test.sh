@@ -34,4 +34,7 @@ CARGO_PROFILE_RELEASE_DEBUG=0 cargo test "${outside[@]}" --target-dir target --r
 # links against the units the tests use; `-p soak-preload` alone resolves its own
 # and rebuilt the harness's whole dependency tree (3 min).
 cargo build --workspace --release --lib --tests
-exec cargo nextest run --workspace --release --no-fail-fast "$@"
+# One test thread more than cores: the live tests (one at a time, .config/nextest.toml)
+# spend most of their ~12 s waiting on wall-clock traffic, so two replays beside one
+# keep both cores busy.
+exec cargo nextest run --workspace --release --no-fail-fast --test-threads "$(($(nproc) + 1))" "$@"

@@ -113,8 +113,9 @@ pub struct LiveArgs {
     pub inspect_url: Option<String>,
     /// Time between the Node heap probe's full collections, each followed by a
     /// read of the live heap (and every 4th by a read of the sampling profile);
-    /// `auto` spaces them so their pauses take under 1% of the run, at least 1s
-    /// apart, and at least 40 of them fall after the warm-up.
+    /// `auto` spaces them so their pauses take under 0.25% of the run (out of the
+    /// p99 latency), at least 1s apart, and at least 40 of them fall after the
+    /// warm-up.
     #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
     pub heap_every: String,
     /// Mean bytes a heap probe lets the target allocate between sampled

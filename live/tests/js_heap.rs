@@ -8,6 +8,16 @@ use super::support::{self, names, stderr, summary};
 /// `soak live` on the cooldown fixture (1 s TTL, swept every 0.5 s when fixed)
 /// for 10 s at 800 new keys a second, with a heap cycle every half second.
 fn cooldowns(variant: &str, extra: &str) -> Option<(Option<i32>, serde_json::Value, String)> {
+    cooldowns_for(variant, extra, "10s", "2s")
+}
+
+/// [`cooldowns`] for `duration`, the first `warmup` of it left out of the fits.
+fn cooldowns_for(
+    variant: &str,
+    extra: &str,
+    duration: &str,
+    warmup: &str,
+) -> Option<(Option<i32>, serde_json::Value, String)> {
     if !support::node_or_skip("the heap probe's test") {
         return None;
     }
@@ -17,11 +27,12 @@ fn cooldowns(variant: &str, extra: &str) -> Option<(Option<i32>, serde_json::Val
         "node {} --variant {variant} --ttl-ms 1000 --sweep-ms 500 {extra}",
         support::fixture("cooldown-server.js").display()
     );
-    let o = support::short_run(
+    let o = support::run_for(
         &out,
         &cmd,
         "cooldown-heap-test.toml",
-        &["--warmup", "2s", "--heap", "--heap-every", "500ms"],
+        duration,
+        &["--warmup", warmup, "--heap", "--heap-every", "500ms"],
     );
     let s = summary(&out, "cooldown-heap-test", variant);
     let csv = std::fs::read_to_string(
@@ -97,10 +108,14 @@ fn the_leaky_node_fixture_fails_on_its_js_heap() {
 
 #[test]
 fn the_fixed_node_fixture_never_fails_on_its_js_heap() {
-    let Some((code, s, csv)) = cooldowns("fixed", "") else {
+    // A Node process's live heap still grows for its first seconds under load
+    // (V8's compiled code and feedback: ~100 KiB from 3 s to 8 s, after a full
+    // collection), which a 10-s run with a 2-s warm-up read as a fail one time in
+    // three: the window starts after 8 s.
+    let Some((code, s, csv)) = cooldowns_for("fixed", "", "20s", "8s") else {
         return;
     };
-    // Ten seconds on a busy machine may not certify 1 MB/h (inconclusive is
+    // Twelve seconds on a busy machine may not certify 1 MB/h (inconclusive is
     // accepted), a fail never; the 30-minute run of ci/node-heap.sh passes it.
     let js = resource(&s, "js_heap");
     assert_ne!(js["verdict"], "fail", "{}", s["message"]);

@@ -35,6 +35,11 @@ pub fn run(out: &Path, args: &[&str]) -> Output {
 /// A 10-s run of `cmd` with the fixture plan `plan`, sampled every 250 ms, and
 /// `extra` options (`--warmup`, budgets, …).
 pub fn short_run(out: &Path, cmd: &str, plan: &str, extra: &[&str]) -> Output {
+    run_for(out, cmd, plan, "10s", extra)
+}
+
+/// [`short_run`] for `duration` instead of 10 s.
+pub fn run_for(out: &Path, cmd: &str, plan: &str, duration: &str, extra: &[&str]) -> Output {
     let plan = fixture(plan);
     let mut args = vec![
         "--cmd",
@@ -42,7 +47,7 @@ pub fn short_run(out: &Path, cmd: &str, plan: &str, extra: &[&str]) -> Output {
         "--plan",
         plan.to_str().expect("utf-8 path"),
         "--duration",
-        "10s",
+        duration,
         "--sample-every",
         "250ms",
     ];
