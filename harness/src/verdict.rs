@@ -203,9 +203,10 @@ pub enum Reason {
 
 impl Reason {
     /// One line for a person: what the window could not show and what to run.
-    /// `unit` is the resource's unit (for rates); `tb` the run's clock (for the
-    /// hours, the rates and which option makes a run longer).
-    pub fn text(&self, unit: &str, tb: &TimeBase) -> String {
+    /// `resource` is the judged resource's name (RSS gets the heap probe's advice),
+    /// `unit` its unit (for rates); `tb` the run's clock (for the hours, the rates
+    /// and which option makes a run longer).
+    pub fn text(&self, resource: &str, unit: &str, tb: &TimeBase) -> String {
         let rate = |v: f64| tb.rate_text(v, unit);
         match *self {
             Reason::TooShort { run_hours } => format!(
@@ -284,7 +285,7 @@ impl Reason {
                 rate(detectable_per_hour),
                 rate(budget_per_hour),
                 tb.longer(run_hours),
-                if unit == "bytes" && !tb.is_virtual() {
+                if resource == "rss" && !tb.is_virtual() {
                     ", or judge the heap with a heap probe (--heap) instead of RSS"
                 } else {
                     ""
@@ -457,7 +458,8 @@ impl ResourceVerdict {
 
     /// The reason as a line of text on clock `tb`, when inconclusive.
     pub fn reason_text(&self, tb: &TimeBase) -> Option<String> {
-        self.reason.map(|r| r.text(&self.spec.unit, tb))
+        self.reason
+            .map(|r| r.text(&self.spec.name, &self.spec.unit, tb))
     }
 }
 
@@ -916,7 +918,7 @@ mod tests {
             run_hours: 10.0 / 60.0,
         };
         assert_eq!(
-            r.text("bytes", &live.time_base),
+            r.text("rss", "bytes", &live.time_base),
             "growth 1.91 MiB/wall h ± 1.43 MiB/wall h is over the budget but within the noise \
              — run ≥ 20 min (--duration)"
         );
@@ -1128,7 +1130,7 @@ mod tests {
             run_hours: 2.0,
         };
         assert_eq!(
-            fill.text("bytes", &TimeBase::VIRTUAL),
+            fill.text("heap", "bytes", &TimeBase::VIRTUAL),
             "growth is slowing — a fill, not yet a plateau (2.38 MiB/h early, 293.0 KiB/h late) \
              — run ≥ 4 h or --hours auto"
         );

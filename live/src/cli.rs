@@ -112,7 +112,7 @@ pub struct LiveArgs {
     #[arg(long, value_name = "ws://URL", conflicts_with = "no_heap")]
     pub inspect_url: Option<String>,
     /// Time between the Node heap probe's full collections, each followed by a
-    /// read of the live heap (and every 4th by a read of the sampling profile);
+    /// read of the live heap (and every 2nd by a read of the sampling profile);
     /// `auto` spaces them so their pauses take under 0.25% of the run (out of the
     /// p99 latency), at least 1s apart, and at least 40 of them fall after the
     /// warm-up.
