@@ -201,6 +201,10 @@ pub enum Reason {
     },
 }
 
+/// The name of the resource that judges a process's resident set (a virtual
+/// run's `rss`, a live target's): the one a heap probe can replace.
+pub const RSS: &str = "rss";
+
 impl Reason {
     /// One line for a person: what the window could not show and what to run.
     /// `resource` is the judged resource's name (RSS gets the heap probe's advice),
@@ -285,7 +289,7 @@ impl Reason {
                 rate(detectable_per_hour),
                 rate(budget_per_hour),
                 tb.longer(run_hours),
-                if resource == "rss" && !tb.is_virtual() {
+                if resource == RSS && !tb.is_virtual() {
                     ", or judge the heap with a heap probe (--heap) instead of RSS"
                 } else {
                     ""
@@ -382,7 +386,7 @@ pub fn resource_specs(cfg: &RunConfig, gauges: &[(String, Option<f64>)]) -> Vec<
     };
     let mut specs = vec![
         fixed("heap", "live_bytes", "bytes", Some(cfg.max_growth)),
-        fixed("rss", "rss_bytes", "bytes", None),
+        fixed(RSS, "rss_bytes", "bytes", None),
         fixed("tasks", "alive_tasks", "tasks", Some(cfg.task_budget())),
         fixed("fds", "open_fds", "fds", Some(cfg.max_fd_growth)),
     ];
@@ -917,8 +921,22 @@ mod tests {
             stderr: 1.5e6,
             run_hours: 10.0 / 60.0,
         };
+        let undetectable = Reason::Undetectable {
+            detectable_per_hour: 2e6,
+            budget_per_hour: B,
+            z: 2.0,
+            run_hours: 10.0 / 60.0,
+        };
+        // A heap probe is the advice where RSS was judged, not where one judged.
+        assert!(undetectable
+            .text(RSS, "bytes", &live.time_base)
+            .ends_with("or judge the heap with a heap probe (--heap) instead of RSS"));
+        for judged in ["heap", "js_heap"] {
+            let t = undetectable.text(judged, "bytes", &live.time_base);
+            assert!(!t.contains("--heap"), "{t}");
+        }
         assert_eq!(
-            r.text("rss", "bytes", &live.time_base),
+            r.text(RSS, "bytes", &live.time_base),
             "growth 1.91 MiB/wall h ± 1.43 MiB/wall h is over the budget but within the noise \
              — run ≥ 20 min (--duration)"
         );

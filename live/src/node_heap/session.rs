@@ -294,6 +294,17 @@ mod tests {
     use crate::node_heap::{CallFrame, Profile, ProfileNode};
 
     #[test]
+    fn a_run_at_the_cycle_floor_reads_enough_profiles_for_its_sites() {
+        // A short run gets about MIN_CYCLES cycles after its warm-up; its sites
+        // are fitted on the profile reads among them, and a fit needs MIN_POINTS.
+        let reads = MIN_CYCLES as u64 / PROFILE_EVERY;
+        assert!(
+            reads >= soak_harness::growth::MIN_POINTS as u64 + 5,
+            "{reads}"
+        );
+    }
+
+    #[test]
     fn cycles_are_spaced_by_their_cost() {
         // A 30 ms pause: 12 s to the next (0.25% of the time), never under 1 s.
         assert!((next_gap(Cadence::Auto, 0.030, 600.0) - 12.0).abs() < 1e-9);

@@ -3,6 +3,7 @@
 
 use super::{Attached, Budget, Column, Probe, ProbeFuture, Resource, Row, Setup, TargetView};
 use crate::procfs;
+use soak_harness::verdict;
 
 const PANEL: &str = "target threads, open descriptors";
 
@@ -32,8 +33,11 @@ impl Probe for Proc {
     fn attach<'a>(&'a mut self, target: &'a TargetView<'a>) -> ProbeFuture<'a, Attached> {
         self.pid = target.pid;
         let columns = vec![
-            Column::resource("rss_bytes", Resource::new("rss", "bytes", Budget::Memory))
-                .main("target RSS"),
+            Column::resource(
+                "rss_bytes",
+                Resource::new(verdict::RSS, "bytes", Budget::Memory),
+            )
+            .main("target RSS"),
             Column::resource("open_fds", Resource::new("fds", "fds", self.fd_budget))
                 .in_panel(PANEL, "fds"),
             Column::resource(
