@@ -312,12 +312,14 @@ pub struct Timeline<'a> {
 
 /// Fits every site of `merged` (display frames → live bytes at each row of
 /// `time`), keeps the [`SAVED_SITES`] fastest growing and their series, labels
-/// them: what a live run's heap probe ends with (its frames named and trimmed
-/// already, so they carry no owner and form no group).
+/// them and groups them by owner: what a live run's heap probe ends with (its
+/// frames named and trimmed already; `whose` gives, by those frames, the owner
+/// and caller of the stacks that were classified, as [`trim`] found them).
 pub fn rank(
     merged: &BTreeMap<Vec<String>, Vec<f64>>,
+    whose: &BTreeMap<Vec<String>, Whose>,
     time: Timeline<'_>,
-    sampling: SiteSampling,
+    mut sampling: SiteSampling,
     samples: &Samples,
     settings: &FitSettings,
 ) -> SiteReport {
@@ -337,8 +339,16 @@ pub fn rank(
         if let Some(v) = index_of(&site.id).and_then(|k| values.get(k)) {
             columns.push(v);
         }
+        if let Some(w) = whose.get(&site.frames) {
+            site.owner = w.owner.clone();
+            site.caller = w.caller.clone();
+        }
         site.id = format!("s{}", i + 1);
     }
+    sampling.sites_without_owner = kept
+        .iter()
+        .filter(|s| s.owner.is_none() && whose.contains_key(&s.frames))
+        .count();
     label(&mut kept);
     SiteReport {
         sampling,
@@ -348,17 +358,36 @@ pub fn rank(
     }
 }
 
+/// Whose a classified stack is: the frame owning its allocations and, when that
+/// is a dependency's, the user's frame that called into it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Whose {
+    /// The frame that owns the allocations (none when the stack reached no
+    /// frame of substance).
+    pub owner: Option<Frame>,
+    /// The user's own frame that called into a dependency owner.
+    pub caller: Option<Frame>,
+}
+
 /// The frames a site shows, for a stack another process's symboliser named as
 /// `function (path:line[:col])` texts (a live run's native heap): each read
 /// back, classified by Rust's conventions and trimmed as this process's sites
-/// are. The C library's frames (paths relative to its own build, `./csu/…`)
-/// are left out.
-pub fn trim(raw: &[String], keep: &[String]) -> Vec<String> {
+/// are, with its owner and caller. The C library's frames (paths relative to
+/// its own build, `./csu/…`) are left out.
+pub fn trim(raw: &[String], keep: &[String]) -> (Vec<String>, Whose) {
     let conv = Rust::for_this_process(keep);
     let parsed: Vec<symbolize::Frame> = raw.iter().filter_map(|t| parse_text(t)).collect();
     let chain = frames::classify(&parsed, &conv);
     let shown = frames::show(&chain, &conv);
-    shown.frames.iter().map(|&i| chain[i].text()).collect()
+    let at = |k: Option<usize>| k.map(|k| chain[shown.frames[k]].clone());
+    let whose = Whose {
+        owner: at(shown.owner),
+        caller: at(shown.caller),
+    };
+    (
+        shown.frames.iter().map(|&i| chain[i].text()).collect(),
+        whose,
+    )
 }
 
 /// `name (path:line:col)` → a frame (the column dropped); `None` for the C

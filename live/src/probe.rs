@@ -118,6 +118,7 @@ use crate::addr::Endpoint;
 use crate::config::LiveConfig;
 use crate::load::LoadStats;
 use crate::target::Lines;
+use soak_harness::attribution::Whose;
 
 /// Every probe a live run builds, in column order: add yours here.
 pub const REGISTRY: &[Register] = &[
@@ -601,6 +602,10 @@ pub struct Site {
     /// `TtlMap::upsert (src/ttl_map.rs:201)`). Sites with the same frames are added
     /// together.
     pub frames: Vec<String>,
+    /// The frame owning the stack and the user's caller into it, when the probe
+    /// classified the stack (a native target's; a JavaScript frame is its own
+    /// answer).
+    pub whose: Option<Whose>,
     /// Estimated live bytes at each sample, in order, one per [`Probe::sample`]
     /// call (a site first seen late starts later: missing values at the start
     /// count as 0).

@@ -12,9 +12,26 @@ use soak_live::probe::{
     WindDown,
 };
 
+use soak_harness::attribution::Whose;
+use soak_harness::frames::{Frame, Kind};
+
 use super::support::{self, names};
 
 const MB: f64 = 1e6;
+
+/// A classified frame (hashbrown's as a dependency with its version).
+fn frame(function: &str, file: &str, line: u32, kind: Kind) -> Frame {
+    let dep = kind == Kind::Dependency;
+    Frame {
+        function: function.to_string(),
+        file: Some(file.to_string()),
+        line: Some(line),
+        kind,
+        package: dep.then(|| "hashbrown".to_string()),
+        version: dep.then(|| "0.15.2".to_string()),
+        inlined: false,
+    }
+}
 
 /// A made-up heap: one leaking site, one steady one.
 struct ToyHeap {
@@ -65,10 +82,25 @@ impl Probe for ToyHeap {
             sites: vec![
                 Site {
                     frames: vec!["steady (src/toy.rs:2)".to_string()],
+                    whose: None,
                     live_bytes: self.steady.clone(),
                 },
+                // Held in a dependency's map that the user's `leak` fills: the
+                // owner is the dependency's frame, the caller the user's.
                 Site {
-                    frames: vec!["leak (src/toy.rs:1)".to_string()],
+                    frames: vec![
+                        "insert (hashbrown-0.15.2/src/map.rs:1754)".to_string(),
+                        "leak (src/toy.rs:1)".to_string(),
+                    ],
+                    whose: Some(Whose {
+                        owner: Some(frame(
+                            "hashbrown::map::HashMap<K,V>::insert",
+                            "hashbrown-0.15.2/src/map.rs",
+                            1754,
+                            Kind::Dependency,
+                        )),
+                        caller: Some(frame("toy::leak", "src/toy.rs", 1, Kind::Own)),
+                    }),
                     live_bytes: self.leak.clone(),
                 },
             ],
@@ -107,9 +139,12 @@ fn a_heap_probe_is_judged_and_its_sites_are_fitted() {
         "the leaking site ranks first: {}",
         s["growth_sites"]
     );
+    // The owner, then the user's frame that called into it.
     assert!(
-        s["message"].to_string().contains("leak"),
-        "the failing message names the site: {}",
+        s["message"]
+            .to_string()
+            .contains("at HashMap::insert (hashbrown 0.15.2) ← src/toy.rs:1 (toy::leak)"),
+        "the failing message names the owner and the user's caller: {}",
         s["message"]
     );
     let sites = std::fs::read_to_string(outcome.dir.join("sites.csv")).expect("sites.csv");

@@ -84,7 +84,7 @@ fn top_site(s: &Served) -> (Vec<String>, f64) {
         .map(|site| {
             let raw = sym.stack(&site.frames);
             let growth = site.live.last().copied().unwrap_or(0.0) - site.live[0];
-            (soak_harness::attribution::trim(&raw, &[]), growth)
+            (soak_harness::attribution::trim(&raw, &[]).0, growth)
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .expect("sites")

@@ -185,7 +185,11 @@ impl Probe for NodeHeap {
                 sites: s
                     .site_series()
                     .into_iter()
-                    .map(|(frames, live_bytes)| Site { frames, live_bytes })
+                    .map(|(frames, live_bytes)| Site {
+                        frames,
+                        whose: None,
+                        live_bytes,
+                    })
                     .collect(),
             });
             end.fact("js_heap", s.facts(end.load_seconds));

@@ -126,9 +126,13 @@ impl NativeHeap {
             .sites()
             .iter()
             .filter(|s| s.live.iter().any(|v| *v > 0.0))
-            .map(|s| Site {
-                frames: soak_harness::attribution::trim(&sym.stack(&s.frames), &[]),
-                live_bytes: s.live.clone(),
+            .map(|s| {
+                let (frames, whose) = soak_harness::attribution::trim(&sym.stack(&s.frames), &[]);
+                Site {
+                    frames,
+                    whose: Some(whose),
+                    live_bytes: s.live.clone(),
+                }
             })
             .collect();
         let (sample_bytes, samples, _, _) = reader.sampling();

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use soak_harness::attribution::{self, FitSettings, SiteReport, SiteSampling, Timeline};
+use soak_harness::attribution::{self, FitSettings, SiteReport, SiteSampling, Timeline, Whose};
 use soak_harness::growth::{Estimate, SIGNIFICANCE_Z};
 use soak_harness::report::{write_run, SITES_FILE};
 use soak_harness::samples::{Samples, WALL_SECONDS};
@@ -226,6 +226,11 @@ fn fit_sites(
     let s = found?;
     let all_seconds = e.samples.column(WALL_SECONDS).unwrap_or_default();
     let (merged, seconds) = merge_read(&s.sites, &all_seconds);
+    let whose: BTreeMap<Vec<String>, Whose> = s
+        .sites
+        .iter()
+        .filter_map(|site| Some((site.frames.clone(), site.whose.clone()?)))
+        .collect();
     let sampling = SiteSampling {
         sample_bytes: s.sample_bytes,
         frame_depth: s.frame_depth,
@@ -235,7 +240,7 @@ fn fit_sites(
         file: SITES_FILE.to_string(),
         stacks: s.sites.len(),
         stacks_resolved: s.sites.len(),
-        sites_without_owner: 0,
+        sites_without_owner: 0, // counted by the ranking
         line_tables: None,
         hint: None,
         resource: s.resource.clone(),
@@ -246,7 +251,7 @@ fn fit_sites(
     };
     let settings = FitSettings::new(j.warmup_hours, j.time_base, head, s.sample_bytes, &[]);
     Some(attribution::rank(
-        &merged, time, sampling, &e.samples, &settings,
+        &merged, &whose, time, sampling, &e.samples, &settings,
     ))
 }
 
@@ -311,6 +316,7 @@ mod tests {
     fn site(frame: &str, live_bytes: Vec<f64>) -> Site {
         Site {
             frames: vec![frame.to_string()],
+            whose: None,
             live_bytes,
         }
     }
