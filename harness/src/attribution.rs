@@ -314,7 +314,7 @@ pub struct Timeline<'a> {
 /// `time`), keeps the [`SAVED_SITES`] fastest growing and their series, labels
 /// them and groups them by owner: what a live run's heap probe ends with (its
 /// frames named and trimmed already; `whose` gives, by those frames, the owner
-/// and caller of the stacks that were classified, as [`trim`] found them).
+/// and caller of the stacks that were classified, from [`shown_text`]).
 pub fn rank(
     merged: &BTreeMap<Vec<String>, Vec<f64>>,
     whose: &BTreeMap<Vec<String>, Whose>,
@@ -359,7 +359,8 @@ pub fn rank(
 }
 
 /// Whose a classified stack is: the frame owning its allocations and, when that
-/// is a dependency's, the user's frame that called into it.
+/// is a dependency's, the user's frame that called into it (a live run's native
+/// sites carry it to [`rank`], named in the target's files).
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Whose {
     /// The frame that owns the allocations (none when the stack reached no
@@ -367,61 +368,6 @@ pub struct Whose {
     pub owner: Option<Frame>,
     /// The user's own frame that called into a dependency owner.
     pub caller: Option<Frame>,
-}
-
-/// The frames a site shows, for a stack another process's symboliser named as
-/// `function (path:line[:col])` texts (a live run's native heap): each read
-/// back, classified by Rust's conventions and trimmed as this process's sites
-/// are, with its owner and caller. The C library's frames (paths relative to
-/// its own build, `./csu/…`) are left out.
-pub fn trim(raw: &[String], keep: &[String]) -> (Vec<String>, Whose) {
-    let conv = Rust::for_this_process(keep);
-    let parsed: Vec<symbolize::Frame> = raw.iter().filter_map(|t| parse_text(t)).collect();
-    let chain = frames::classify(&parsed, &conv);
-    let shown = frames::show(&chain, &conv);
-    let at = |k: Option<usize>| k.map(|k| chain[shown.frames[k]].clone());
-    let whose = Whose {
-        owner: at(shown.owner),
-        caller: at(shown.caller),
-    };
-    (
-        shown.frames.iter().map(|&i| chain[i].text()).collect(),
-        whose,
-    )
-}
-
-/// `name (path:line:col)` → a frame (the column dropped); `None` for the C
-/// library's frames.
-fn parse_text(text: &str) -> Option<symbolize::Frame> {
-    let located = text
-        .strip_suffix(')')
-        .and_then(|t| t.rfind(" (").map(|open| (&text[..open], &t[open + 2..])));
-    let Some((function, loc)) = located else {
-        return Some(symbolize::Frame {
-            function: text.to_string(),
-            file: None,
-            line: None,
-            inlined: false,
-        });
-    };
-    if loc.starts_with("./") || loc.starts_with("../") {
-        return None;
-    }
-    let mut parts = loc.rsplitn(3, ':');
-    let nums: Vec<&str> = parts.by_ref().take(2).collect();
-    let (file, line) = match (nums.as_slice(), parts.next()) {
-        ([col, line, ..], Some(file)) if col.parse::<u32>().is_ok() => (file, line.parse().ok()),
-        _ => match loc.rsplit_once(':') {
-            Some((file, line)) if line.parse::<u32>().is_ok() => (file, line.parse().ok()),
-            _ => (loc, None),
-        },
-    };
-    Some(symbolize::Frame {
-        function: function.to_string(),
-        file: Some(file.to_string()),
-        line,
-        inlined: false,
-    })
 }
 
 /// The position (from 0) a `{prefix}N` id stands for.
@@ -439,6 +385,48 @@ pub fn attribute(series: &SiteSeries, samples: &Samples, settings: &FitSettings)
         settings,
         &conv,
         &symbolize::Mappings::of_self(),
+    )
+}
+
+/// A stack of return addresses (innermost first) as frames, each address by what
+/// `resolved` found for it (`0x…` when nothing), classified, and what it shows.
+pub fn classify_stack(
+    addrs: &[usize],
+    resolved: &symbolize::Resolved,
+    conv: &dyn Convention,
+) -> (Vec<Frame>, frames::Shown) {
+    let raw: Vec<symbolize::Frame> = addrs
+        .iter()
+        .flat_map(|&a| {
+            resolved
+                .frames
+                .get(&(a as u64))
+                .cloned()
+                .unwrap_or_else(|| {
+                    vec![symbolize::Frame {
+                        function: format!("{a:#x}"),
+                        file: None,
+                        line: None,
+                        inlined: false,
+                    }]
+                })
+        })
+        .collect();
+    let chain = frames::classify(&raw, conv);
+    let shown = frames::show(&chain, conv);
+    (chain, shown)
+}
+
+/// The frames a classified stack shows (`name (path:line)`) and whose it is.
+pub fn shown_text(chain: &[Frame], shown: &frames::Shown) -> (Vec<String>, Whose) {
+    let at = |k: Option<usize>| k.map(|k| chain[shown.frames[k]].clone());
+    let whose = Whose {
+        owner: at(shown.owner),
+        caller: at(shown.caller),
+    };
+    (
+        shown.frames.iter().map(|&i| chain[i].text()).collect(),
+        whose,
     )
 }
 
@@ -483,26 +471,7 @@ pub fn attribute_with(
         line_tables = line_tables.or(resolved.line_tables());
         for &c in batch {
             let col = &series.columns[c];
-            let raw: Vec<symbolize::Frame> = col
-                .frames
-                .iter()
-                .flat_map(|&a| {
-                    resolved
-                        .frames
-                        .get(&(a as u64))
-                        .cloned()
-                        .unwrap_or_else(|| {
-                            vec![symbolize::Frame {
-                                function: format!("{a:#x}"),
-                                file: None,
-                                line: None,
-                                inlined: false,
-                            }]
-                        })
-                })
-                .collect();
-            let chain = frames::classify(&raw, conv);
-            let shown = frames::show(&chain, conv);
+            let (chain, shown) = classify_stack(&col.frames, &resolved, conv);
             let key: Vec<String> = shown.frames.iter().map(|&i| chain[i].text()).collect();
             match by_key.get(&key) {
                 Some(&m) => {

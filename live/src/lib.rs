@@ -41,5 +41,4 @@ pub mod rlimit;
 pub mod run;
 pub mod server;
 pub mod server_cli;
-pub mod symbolize;
 pub mod target;

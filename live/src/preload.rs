@@ -4,7 +4,7 @@
 //! its sampled sites in `heap.PID` in a directory of the run
 //! (`soak_harness::sites::shared`); soak maps that file and reads it at every
 //! sample without stopping the target, and at the end names each site's frames
-//! from the target's own files ([`crate::symbolize`]).
+//! from the target's own files ([`soak_harness::symbolize`]).
 //!
 //! What the library cannot see — a statically linked target (the loader never
 //! loads it), an allocator compiled into the program (a Rust
@@ -16,7 +16,9 @@ use std::path::{Path, PathBuf};
 use soak_harness::alloc::HeapStats;
 use soak_harness::sites::shared::{self, Mapped, FLAG_FOREIGN};
 
-use crate::symbolize::{self, Symbolizer};
+use soak_harness::attribution::{self, Whose};
+use soak_harness::frames::rust::Rust;
+use soak_harness::symbolize::{self, Mappings};
 
 /// The library's file name.
 pub const LIBRARY: &str = "libsoak_preload.so";
@@ -92,7 +94,8 @@ pub struct HeapReader {
     /// Position in `sites` by site id (`usize::MAX`: not tracked).
     by_id: Vec<usize>,
     samples: usize,
-    maps: Vec<symbolize::Mapping>,
+    /// The target's mappings when a site was last first seen.
+    maps: Option<Mappings>,
 }
 
 impl HeapReader {
@@ -105,7 +108,7 @@ impl HeapReader {
             sites: Vec::new(),
             by_id: Vec::new(),
             samples: 0,
-            maps: Vec::new(),
+            maps: None,
         }
     }
 
@@ -162,9 +165,8 @@ impl HeapReader {
         self.samples += 1;
         if new {
             // Where the new sites' code was loaded, while the target is there to ask.
-            let maps = symbolize::maps(self.pid);
-            if !maps.is_empty() {
-                self.maps = maps;
+            if let Ok(maps) = Mappings::of_pid(self.pid) {
+                self.maps = Some(maps);
             }
         }
         Some(heap)
@@ -174,9 +176,9 @@ impl HeapReader {
     /// file alone does not say so: the shell that executed the target published
     /// one under the same PID.
     pub fn loaded(&self) -> bool {
-        symbolize::maps(self.pid)
-            .iter()
-            .any(|m| m.path.file_name().is_some_and(|n| n == LIBRARY))
+        let suffix = format!("/{LIBRARY}");
+        std::fs::read_to_string(format!("/proc/{}/maps", self.pid))
+            .is_ok_and(|text| text.lines().any(|l| l.trim_end().ends_with(&suffix)))
     }
 
     /// What reached the library so far; `min_allocations` is the fewest blocks a
@@ -221,13 +223,29 @@ impl HeapReader {
         &self.sites
     }
 
-    /// A symboliser over the target's mappings as last seen.
-    pub fn symbolizer(&self) -> Symbolizer {
-        let maps = if self.maps.is_empty() {
-            symbolize::maps(self.pid)
-        } else {
-            self.maps.clone()
+    /// Every site seen (as [`HeapReader::sites`]), named from the target's own
+    /// binary and libraries (through its mappings as last seen) and classified
+    /// as a virtual run's sites are: the frames it shows, and whose it is.
+    pub fn named_sites(&self) -> Vec<(Vec<String>, Whose)> {
+        let maps = match &self.maps {
+            Some(m) => m.clone(),
+            None => Mappings::of_pid(self.pid).unwrap_or_default(),
         };
-        Symbolizer::new(maps)
+        let mut addrs: Vec<u64> = self
+            .sites
+            .iter()
+            .flat_map(|s| s.frames.iter().map(|&a| a as u64))
+            .collect();
+        addrs.sort_unstable();
+        addrs.dedup();
+        let resolved = symbolize::resolve_return_addresses(&maps, &addrs);
+        let conv = Rust::for_this_process(&[]);
+        self.sites
+            .iter()
+            .map(|s| {
+                let (chain, shown) = attribution::classify_stack(&s.frames, &resolved, &conv);
+                attribution::shown_text(&chain, &shown)
+            })
+            .collect()
     }
 }

@@ -77,14 +77,13 @@ fn serve(leaky: bool, rounds: usize) -> Served {
 
 /// The site whose live bytes grew most over the run, with its frames trimmed.
 fn top_site(s: &Served) -> (Vec<String>, f64) {
-    let mut sym = s.reader.symbolizer();
     s.reader
         .sites()
         .iter()
-        .map(|site| {
-            let raw = sym.stack(&site.frames);
+        .zip(s.reader.named_sites())
+        .map(|(site, (frames, _))| {
             let growth = site.live.last().copied().unwrap_or(0.0) - site.live[0];
-            (soak_harness::attribution::trim(&raw, &[]).0, growth)
+            (frames, growth)
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
         .expect("sites")

@@ -220,9 +220,12 @@ impl Convention for Rust {
     }
 }
 
-/// The allocator's shims and the profilers' frames.
+/// The allocator's shims (under `__rustc::` since Rust 1.89; a program's own
+/// `#[global_allocator]` line is where its shim's frame points) and the
+/// profilers' frames.
 fn plumbing(function: &str) -> bool {
-    const PREFIXES: [&str; 6] = [
+    const PREFIXES: [&str; 7] = [
+        "__rustc::",
         "__rust_",
         "__rdl_",
         "__rg_",
@@ -489,6 +492,7 @@ mod tests {
             Own
         );
         assert_eq!(harness("__rust_alloc"), Plumbing);
+        assert_eq!(harness("__rustc::__rust_alloc"), Plumbing);
         assert!(rust().drives("soak_harness::run::replay", None));
         assert!(!rust().drives("soak_harness::scenario::Ctx::gauge", None));
         assert!(rust().hidden("soak_harness::sites::sample", None));

@@ -3,7 +3,7 @@
 //! sites, and publishes both in a file this probe reads at every sample
 //! ([`crate::preload`]). Its `heap` (exact live bytes) is judged like a virtual
 //! run's heap; its sites, named from the target's own files
-//! ([`crate::symbolize`]), go to the run's attribution.
+//! ([`soak_harness::symbolize`]), go to the run's attribution.
 //!
 //! What it cannot see it says, and then judges nothing: a target that never
 //! loaded the library (statically linked), or one whose allocator is compiled in
@@ -121,18 +121,15 @@ impl NativeHeap {
     /// The sampled sites, named from the target's files and trimmed to its own
     /// code as a virtual run's are.
     fn sites(&self, reader: &HeapReader) -> Sites {
-        let mut sym = reader.symbolizer();
         let sites = reader
             .sites()
             .iter()
-            .filter(|s| s.live.iter().any(|v| *v > 0.0))
-            .map(|s| {
-                let (frames, whose) = soak_harness::attribution::trim(&sym.stack(&s.frames), &[]);
-                Site {
-                    frames,
-                    whose: Some(whose),
-                    live_bytes: s.live.clone(),
-                }
+            .zip(reader.named_sites())
+            .filter(|(s, _)| s.live.iter().any(|v| *v > 0.0))
+            .map(|(s, (frames, whose))| Site {
+                frames,
+                whose: Some(whose),
+                live_bytes: s.live.clone(),
             })
             .collect();
         let (sample_bytes, samples, _, _) = reader.sampling();
