@@ -57,7 +57,6 @@ const LIVE_LAYERS: &[&str] = &[
     "node_heap",
     "config",
     "load",
-    "symbolize",
     "preload",
     "probe",
     "run",
