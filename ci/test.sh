@@ -4,11 +4,12 @@
 # (its lints and tests, built with line tables and without), then every test,
 # optimised, each test in its own process (heap-measuring tests need the process to
 # themselves).
-# Installs cargo-nextest first if this machine does not have it, and the CI tools
-# (actionlint, junitparser: ci/tools.sh).
+# Installs cargo-nextest first if this machine does not have it (or has one older
+# than .config/nextest.toml requires), and the CI tools (actionlint, junitparser:
+# ci/tools.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-if ! cargo nextest --version >/dev/null 2>&1; then
+if ! cargo nextest show-config version >/dev/null 2>&1; then
     cargo install cargo-nextest --locked
 fi
 cargo fmt --all --check
