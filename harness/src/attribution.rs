@@ -515,9 +515,9 @@ pub fn attribute_with(
             continue;
         };
         columns.push(&m.values);
-        let at = |k: Option<usize>| k.map(|k| m.chain[m.shown.frames[k]].clone());
-        site.owner = at(m.shown.owner);
-        site.caller = at(m.shown.caller);
+        let (_, whose) = shown_text(&m.chain, &m.shown);
+        site.owner = whose.owner;
+        site.caller = whose.caller;
         site.chain = m.chain.clone();
         site.id = format!("s{}", i + 1);
     }
