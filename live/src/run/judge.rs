@@ -59,6 +59,13 @@ pub(crate) fn judge_and_write(
     let head = headline(&verdicts, declared);
     let mut notes = Vec::new();
     let sites = fit_sites(&e, head, &judging, &mut notes);
+    notes.extend(rss_alone(
+        &e.samples,
+        &verdicts,
+        head,
+        &judging,
+        cfg.max_growth,
+    ));
     let per_1k = per_1k_requests(&e.samples, head.and_then(|h| h.estimate));
     if let Some(g) = per_1k {
         notes.push(format!("{} per 1,000 requests", bytes_text(g)));
@@ -120,6 +127,40 @@ pub(crate) fn judge_and_write(
         samples: e.samples,
         dir: r.dir.clone(),
     })
+}
+
+/// When a heap probe's memory held the budget but RSS, reported beside it, would
+/// have failed judged alone (the same samples, the same budget): a note that says
+/// so, and why — the process keeps memory that holds no live data (the
+/// allocator's free lists and arenas, a garbage-collected heap's headroom), the
+/// growth a person judging by RSS would have chased.
+fn rss_alone(
+    samples: &Samples,
+    verdicts: &[ResourceVerdict],
+    head: Option<&ResourceVerdict>,
+    judging: &Judging,
+    max_growth: f64,
+) -> Option<String> {
+    let head = head.filter(|h| h.spec.name != verdict::RSS && !h.failed())?;
+    let rss = verdicts
+        .iter()
+        .find(|v| v.spec.name == verdict::RSS && v.spec.budget_per_hour.is_none())?;
+    let spec = ResourceSpec {
+        budget_per_hour: Some(max_growth),
+        ..rss.spec.clone()
+    };
+    let alone = verdict::analyse(samples, &[spec], judging).pop()?;
+    let e = alone.estimate.filter(|_| alone.failed())?;
+    let tb = judging.time_base;
+    Some(format!(
+        "RSS alone would have failed: {} ± {} against the {} budget, while {} held it — \
+         memory the process keeps but no live data holds (the allocator's free lists \
+         and arenas, a garbage-collected heap's headroom)",
+        tb.rate_text(e.per_hour, &rss.spec.unit),
+        tb.rate_text(e.stderr, &rss.spec.unit),
+        tb.rate_text(max_growth, &rss.spec.unit),
+        head.spec.name
+    ))
 }
 
 /// The resources the declared columns make, budgets resolved: the run's memory
@@ -319,6 +360,68 @@ mod tests {
             whose: None,
             live_bytes,
         }
+    }
+
+    /// Five minutes at one sample a second: RSS and the heap rising at the given
+    /// rates (bytes per hour) over a jitter of a few KB.
+    fn run(rss_per_hour: f64, heap_per_hour: f64) -> (Samples, Vec<ResourceVerdict>, Judging) {
+        let cols = [WALL_SECONDS, "load_events", "rss_bytes", "live_bytes"];
+        let mut samples = Samples::with_capacity(cols.iter().map(|c| c.to_string()).collect(), 300);
+        for i in 0..300u64 {
+            let h = i as f64 / 3600.0;
+            let jitter = ((i * 7919) % 13) as f64 * 500.0;
+            samples.push_row([
+                i as f64,
+                100.0,
+                8e6 + rss_per_hour * h + jitter,
+                2e6 + heap_per_hour * h + jitter,
+            ]);
+        }
+        let spec = |name: &str, column: &str, budget| ResourceSpec {
+            name: name.into(),
+            column: column.into(),
+            unit: "bytes".into(),
+            budget_per_hour: budget,
+            gauge: false,
+        };
+        let judging = Judging {
+            run_hours: 299.0 / 3600.0,
+            warmup_hours: 30.0 / 3600.0,
+            retention_hours: None,
+            z: SIGNIFICANCE_Z,
+            time_base: TimeBase::wall(1.0),
+            load_expected: false,
+        };
+        let specs = [
+            spec("rss", "rss_bytes", None),
+            spec("heap", "live_bytes", Some(1e6)),
+        ];
+        let verdicts = verdict::analyse(&samples, &specs, &judging);
+        (samples, verdicts, judging)
+    }
+
+    #[test]
+    fn a_held_heap_beside_a_growing_rss_says_rss_alone_would_have_failed() {
+        let (samples, v, j) = run(6e6, 0.0);
+        assert_eq!(
+            v[1].verdict,
+            soak_harness::verdict::Verdict::Pass,
+            "{:?}",
+            v[1]
+        );
+        let note = rss_alone(&samples, &v, Some(&v[1]), &j, 1e6).expect("a note");
+        assert!(
+            note.starts_with("RSS alone would have failed: 5."),
+            "{note}"
+        );
+        assert!(note.contains("while heap held it"), "{note}");
+        // RSS as flat as the heap: nothing to say.
+        let (samples, v, j) = run(0.0, 0.0);
+        assert_eq!(rss_alone(&samples, &v, Some(&v[1]), &j, 1e6), None);
+        // The heap failed too: the verdict already says where.
+        let (samples, v, j) = run(6e6, 6e6);
+        assert!(v[1].failed());
+        assert_eq!(rss_alone(&samples, &v, Some(&v[1]), &j, 1e6), None);
     }
 
     #[test]
