@@ -15,7 +15,7 @@ use soak_harness::summary::{
 };
 use soak_harness::timebase::TimeBase;
 use soak_harness::units::bytes_text;
-use soak_harness::verdict::{self, Judging, ResourceSpec, ResourceVerdict, Teardown};
+use soak_harness::verdict::{self, Judging, ResourceSpec, ResourceVerdict, Teardown, Verdict};
 
 use super::{facts, say, Declared, Ended, LiveOutcome, Running};
 use crate::config::{LiveConfig, LiveError};
@@ -152,8 +152,13 @@ fn rss_alone(
     let alone = verdict::analyse(samples, &[spec], judging).pop()?;
     let e = alone.estimate.filter(|_| alone.failed())?;
     let tb = judging.time_base;
+    let held = if head.verdict == Verdict::Pass {
+        "held it"
+    } else {
+        "was inconclusive"
+    };
     Some(format!(
-        "RSS alone would have failed: {} ± {} against the {} budget, while {} held it — \
+        "RSS alone would have failed: {} ± {} against the {} budget, while {} {held} — \
          memory the process keeps but no live data holds (the allocator's free lists \
          and arenas, a garbage-collected heap's headroom)",
         tb.rate_text(e.per_hour, &rss.spec.unit),
@@ -403,18 +408,18 @@ mod tests {
     #[test]
     fn a_held_heap_beside_a_growing_rss_says_rss_alone_would_have_failed() {
         let (samples, v, j) = run(6e6, 0.0);
-        assert_eq!(
-            v[1].verdict,
-            soak_harness::verdict::Verdict::Pass,
-            "{:?}",
-            v[1]
-        );
+        assert_eq!(v[1].verdict, Verdict::Pass, "{:?}", v[1]);
         let note = rss_alone(&samples, &v, Some(&v[1]), &j, 1e6).expect("a note");
         assert!(
             note.starts_with("RSS alone would have failed: 5."),
             "{note}"
         );
         assert!(note.contains("while heap held it"), "{note}");
+        // A heap that did not fail but did not pass either is told as it was.
+        let mut unsure = v[1].clone();
+        unsure.verdict = Verdict::Inconclusive;
+        let note = rss_alone(&samples, &v, Some(&unsure), &j, 1e6).expect("a note");
+        assert!(note.contains("while heap was inconclusive"), "{note}");
         // RSS as flat as the heap: nothing to say.
         let (samples, v, j) = run(0.0, 0.0);
         assert_eq!(rss_alone(&samples, &v, Some(&v[1]), &j, 1e6), None);
