@@ -68,10 +68,13 @@ fn column(csv: &str, name: &str) -> Vec<f64> {
 
 #[test]
 fn the_leaky_node_fixture_fails_on_its_js_heap() {
-    let Some((code, s, csv)) = cooldowns("leaky", "") else {
+    // 16 s, not 10: a 10-s run's 12 cycles in the window read 150 ± 86 MB/h once on
+    // a busy fresh-clone suite (z < 2); the longer window holds twice the points
+    // over 1.75 times the span (standard error ~2.5 times smaller).
+    let Some((code, s, csv)) = cooldowns_for("leaky", "", "16s", "2s") else {
         return;
     };
-    // Ten seconds on a busy machine can see the map's hash table double early
+    // Sixteen seconds on a busy machine can see the map's hash table double early
     // and not late ("slowing, a fill"): inconclusive is accepted, a pass never.
     // The 5-minute runs of ci/node-heap.sh fail it every time.
     let js = resource(&s, "js_heap");
@@ -86,7 +89,7 @@ fn the_leaky_node_fixture_fails_on_its_js_heap() {
         e["per_hour"].as_f64().unwrap_or(0.0),
         e["stderr"].as_f64().unwrap_or(f64::MAX),
     );
-    // (z > 2: a 10-s run on a busy machine measured 158 ± 56 MB/h.)
+    // (z > 2: a 10-s run on a busy machine measured 158 ± 56 MB/h, once 150 ± 86.)
     assert!(per_hour > 20e6 && per_hour > 2.0 * stderr, "{e}");
     assert_eq!(js["budget_per_hour"], 1e6);
     // RSS stays a resource, reported: the JS heap took the memory budget.
