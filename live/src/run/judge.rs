@@ -59,13 +59,7 @@ pub(crate) fn judge_and_write(
     let head = headline(&verdicts, declared);
     let mut notes = Vec::new();
     let sites = fit_sites(&e, head, &judging, &mut notes);
-    notes.extend(rss_alone(
-        &e.samples,
-        &verdicts,
-        head,
-        &judging,
-        cfg.max_growth,
-    ));
+    notes.extend(rss_alone(&verdicts, head, &judging, cfg.max_growth));
     let per_1k = per_1k_requests(&e.samples, head.and_then(|h| h.estimate));
     if let Some(g) = per_1k {
         notes.push(format!("{} per 1,000 requests", bytes_text(g)));
@@ -130,12 +124,12 @@ pub(crate) fn judge_and_write(
 }
 
 /// When a heap probe's memory held the budget but RSS, reported beside it, would
-/// have failed judged alone (the same samples, the same budget): a note that says
-/// so, and why — the process keeps memory that holds no live data (the
-/// allocator's free lists and arenas, a garbage-collected heap's headroom), the
-/// growth a person judging by RSS would have chased.
+/// have failed judged alone (its estimate and window facts, already fitted, judged
+/// against the same budget): a note that says so, and why — the process keeps
+/// memory that holds no live data (the allocator's free lists and arenas, a
+/// garbage-collected heap's headroom), the growth a person judging by RSS would
+/// have chased.
 fn rss_alone(
-    samples: &Samples,
     verdicts: &[ResourceVerdict],
     head: Option<&ResourceVerdict>,
     judging: &Judging,
@@ -145,12 +139,8 @@ fn rss_alone(
     let rss = verdicts
         .iter()
         .find(|v| v.spec.name == verdict::RSS && v.spec.budget_per_hour.is_none())?;
-    let spec = ResourceSpec {
-        budget_per_hour: Some(max_growth),
-        ..rss.spec.clone()
-    };
-    let alone = verdict::analyse(samples, &[spec], judging).pop()?;
-    let e = alone.estimate.filter(|_| alone.failed())?;
+    let (alone, _) = verdict::judge(Some(max_growth), rss.estimate, rss.facts, judging);
+    let e = rss.estimate.filter(|_| alone == Verdict::Fail)?;
     let tb = judging.time_base;
     let held = if head.verdict == Verdict::Pass {
         "held it"
@@ -369,7 +359,7 @@ mod tests {
 
     /// Five minutes at one sample a second: RSS and the heap rising at the given
     /// rates (bytes per hour) over a jitter of a few KB.
-    fn run(rss_per_hour: f64, heap_per_hour: f64) -> (Samples, Vec<ResourceVerdict>, Judging) {
+    fn run(rss_per_hour: f64, heap_per_hour: f64) -> (Vec<ResourceVerdict>, Judging) {
         let cols = [WALL_SECONDS, "load_events", "rss_bytes", "live_bytes"];
         let mut samples = Samples::with_capacity(cols.iter().map(|c| c.to_string()).collect(), 300);
         for i in 0..300u64 {
@@ -402,14 +392,14 @@ mod tests {
             spec("heap", "live_bytes", Some(1e6)),
         ];
         let verdicts = verdict::analyse(&samples, &specs, &judging);
-        (samples, verdicts, judging)
+        (verdicts, judging)
     }
 
     #[test]
     fn a_held_heap_beside_a_growing_rss_says_rss_alone_would_have_failed() {
-        let (samples, v, j) = run(6e6, 0.0);
+        let (v, j) = run(6e6, 0.0);
         assert_eq!(v[1].verdict, Verdict::Pass, "{:?}", v[1]);
-        let note = rss_alone(&samples, &v, Some(&v[1]), &j, 1e6).expect("a note");
+        let note = rss_alone(&v, Some(&v[1]), &j, 1e6).expect("a note");
         assert!(
             note.starts_with("RSS alone would have failed: 5."),
             "{note}"
@@ -418,15 +408,15 @@ mod tests {
         // A heap that did not fail but did not pass either is told as it was.
         let mut unsure = v[1].clone();
         unsure.verdict = Verdict::Inconclusive;
-        let note = rss_alone(&samples, &v, Some(&unsure), &j, 1e6).expect("a note");
+        let note = rss_alone(&v, Some(&unsure), &j, 1e6).expect("a note");
         assert!(note.contains("while heap was inconclusive"), "{note}");
         // RSS as flat as the heap: nothing to say.
-        let (samples, v, j) = run(0.0, 0.0);
-        assert_eq!(rss_alone(&samples, &v, Some(&v[1]), &j, 1e6), None);
+        let (v, j) = run(0.0, 0.0);
+        assert_eq!(rss_alone(&v, Some(&v[1]), &j, 1e6), None);
         // The heap failed too: the verdict already says where.
-        let (samples, v, j) = run(6e6, 6e6);
+        let (v, j) = run(6e6, 6e6);
         assert!(v[1].failed());
-        assert_eq!(rss_alone(&samples, &v, Some(&v[1]), &j, 1e6), None);
+        assert_eq!(rss_alone(&v, Some(&v[1]), &j, 1e6), None);
     }
 
     #[test]
