@@ -17,6 +17,7 @@
 # machine for the overhead pairs; PARTS selects parts.
 #   cargo build --release && ci/node-heap.sh
 #   PARTS=overhead PAIRS=8 ci/node-heap.sh
+#   PARTS=overhead HEAP_ARGS="--heap-every 30s" ci/node-heap.sh   (flags for the probe's runs)
 #   PARTS=verdicts SEEDS=2 ci/node-heap.sh   (parts and seeds can run side by side)
 set -u
 cd "$(dirname "$0")/.."
@@ -80,6 +81,8 @@ run() {
   local name="$part-$fixture-$variant-seed$seed-$mode"
   local extra=()
   [ "$mode" = rss ] && extra=(--no-heap)
+  # HEAP_ARGS: more flags for the probe's runs (e.g. "--heap-every 30s").
+  [ "$mode" = heap ] && [ -n "${HEAP_ARGS:-}" ] && read -r -a extra <<< "$HEAP_ARGS"
   "$BIN" live -q --duration "${minutes}m" --seed "$seed" --variant "$variant" \
       --name "$name" --out "$OUT/runs" "${extra[@]}" "$@" > "$OUT/$name.log" 2>&1
   local code=$?

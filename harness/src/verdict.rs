@@ -436,11 +436,15 @@ pub struct ResourceVerdict {
     /// Why it is inconclusive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<Reason>,
-    /// First sampled value.
+    /// First measured value (a probe that reads a resource only on some samples,
+    /// as a Node target's live heap, leaves the others empty).
+    #[serde(deserialize_with = "null_as_zero")]
     pub first: f64,
-    /// Last sampled value.
+    /// Last measured value.
+    #[serde(deserialize_with = "null_as_zero")]
     pub last: f64,
-    /// Highest sampled value.
+    /// Highest measured value.
+    #[serde(deserialize_with = "null_as_zero")]
     pub peak: f64,
 }
 
@@ -572,7 +576,9 @@ pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<Re
             let y = samples.column(&spec.column)?;
             let (estimate, facts) = growth::assess(&t, &y, &load, j.warmup_hours, j.time_base);
             let (verdict, reason) = judge(spec.budget_per_hour, estimate, facts, j);
-            let finite = y.iter().copied().filter(|v| v.is_finite());
+            let mut finite = y.iter().copied().filter(|v| v.is_finite());
+            let first = finite.next().unwrap_or(0.0);
+            let (last, peak) = finite.fold((first, first.max(0.0)), |(_, p), v| (v, p.max(v)));
             Some(ResourceVerdict {
                 spec: spec.clone(),
                 estimate,
@@ -580,12 +586,18 @@ pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<Re
                 facts,
                 verdict,
                 reason,
-                first: y.first().copied().unwrap_or(0.0),
-                last: y.last().copied().unwrap_or(0.0),
-                peak: finite.fold(f64::NEG_INFINITY, f64::max).max(0.0),
+                first,
+                last,
+                peak,
             })
         })
         .collect()
+}
+
+/// A number earlier summaries wrote as `null` (JSON has no NaN) when a sparse
+/// column's last sample was empty: read as 0, as no value was measured there.
+fn null_as_zero<'de, D: serde::Deserializer<'de>>(d: D) -> Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(0.0))
 }
 
 /// One line saying what failed and by how much, and which gauges grew with it;
@@ -1155,5 +1167,36 @@ mod tests {
         let back: Reason =
             serde_json::from_value(serde_json::to_value(fill).expect("json")).expect("round trip");
         assert_eq!(back, fill);
+    }
+
+    #[test]
+    fn a_sparse_column_keeps_its_measured_first_last_and_peak() {
+        // A Node target's live heap is read only on the samples that ran a
+        // collection: the others, the last one included, are empty.
+        let mut s = Samples::with_capacity(vec!["virtual_seconds".into(), "js".into()], 40);
+        for i in 0..40 {
+            let v = if i % 3 == 1 {
+                1_000.0 + i as f64
+            } else {
+                f64::NAN
+            };
+            s.push_row([i as f64 * 60.0, v]);
+        }
+        let spec = ResourceSpec {
+            name: "js_heap".into(),
+            column: "js".into(),
+            unit: "bytes".into(),
+            budget_per_hour: Some(1e6),
+            gauge: false,
+        };
+        let v = &analyse(&s, &[spec], &judging(39.0 / 60.0, None))[0];
+        assert_eq!((v.first, v.last, v.peak), (1_001.0, 1_037.0, 1_037.0));
+        let json = serde_json::to_value(v).expect("serialises");
+        assert_eq!(json["last"], 1_037.0);
+        // Summaries written before this held `null` there: they still read.
+        let mut old = json;
+        old["last"] = serde_json::Value::Null;
+        let back: ResourceVerdict = serde_json::from_value(old).expect("reads a null last");
+        assert_eq!(back.last, 0.0);
     }
 }

@@ -35,13 +35,22 @@ fn cooldowns_for(
         &["--warmup", warmup, "--heap", "--heap-every", "500ms"],
     );
     let s = summary(&out, "cooldown-heap-test", variant);
-    let csv = std::fs::read_to_string(
-        out.join("live-cooldown-heap-test")
-            .join(variant)
-            .join("samples.csv"),
-    )
-    .expect("samples.csv");
+    let run = out.join("live-cooldown-heap-test").join(variant);
+    let csv = std::fs::read_to_string(run.join("samples.csv")).expect("samples.csv");
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
+    // The run directory reads back as `soak sites` and `soak report` read it: the
+    // live size is empty on most samples (the last one too), and the summary's
+    // last value is the last one measured (it was written as null once, and no
+    // later command could read the run).
+    if let Err(e) = soak_harness::report::load_run(&run) {
+        panic!("{e}");
+    }
+    let live = column(&csv, "js_heap_bytes");
+    let last = resource(&s, "js_heap")["last"].as_f64();
+    assert!(
+        live.is_empty() || last == live.last().copied(),
+        "{last:?} {live:?}"
+    );
     Some((o.status.code(), s, csv))
 }
 

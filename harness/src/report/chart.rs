@@ -216,6 +216,22 @@ impl Axis {
     }
 }
 
+impl Axis {
+    /// Positions on this axis of times in hours.
+    fn xs(&self, hours: &[f64]) -> Vec<f64> {
+        hours.iter().map(|h| h * self.per_hour).collect()
+    }
+
+    /// Positions of a panel's values: its own times when it has them (a live
+    /// run's sites are read on fewer samples than the table's), else `samples`'.
+    fn panel_xs(&self, p: &Panel, samples: &[f64]) -> Vec<f64> {
+        match &p.hours {
+            Some(h) => self.xs(h),
+            None => samples.to_vec(),
+        }
+    }
+}
+
 /// An x label: whole units, or tenths when the axis spans under 13 units.
 fn axis_label(v: f64, span: f64, suffix: &str) -> String {
     if span < 13.0 {
@@ -285,7 +301,7 @@ fn plot<DB: DrawingBackend>(
     heap_panel(&top, s, sum, &sum.chart_spec(s), &axis).map_err(e)?;
     let areas = rest.split_evenly((panels.len().max(1), 1));
     let hours = axis.span;
-    let t: Vec<f64> = s.hours().iter().map(|h| h * axis.per_hour).collect();
+    let t = axis.xs(&s.hours());
     let suffix = axis.suffix;
     for (area, p) in areas.iter().zip(panels) {
         let ymax = p
@@ -310,7 +326,7 @@ fn plot<DB: DrawingBackend>(
             .y_label_formatter(&|v| compact(*v))
             .draw()
             .map_err(e)?;
-        let t = p.hours.as_ref().unwrap_or(&t);
+        let t = axis.panel_xs(p, &t);
         for (k, (name, v)) in p.series.iter().enumerate() {
             let color = PALETTE[k % PALETTE.len()];
             chart
@@ -405,7 +421,7 @@ fn heap_panel<DB: DrawingBackend>(
     spec: &ChartSpec,
     axis: &Axis,
 ) -> Result<(), DrawingAreaErrorKind<DB::ErrorType>> {
-    let t: Vec<f64> = s.hours().iter().map(|h| h * axis.per_hour).collect();
+    let t = axis.xs(&s.hours());
     let x = |h: f64| h * axis.per_hour;
     let hours = axis.span;
     let heap = top_resource(sum, spec);
@@ -614,5 +630,35 @@ fn compact(v: f64) -> String {
         format!("{v:.0}")
     } else {
         format!("{v:.1}")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_panel_with_its_own_times_is_drawn_on_the_runs_axis() {
+        // A 5-minute live run is drawn in wall minutes; its sites were read every
+        // 150 s (their own times, in hours).
+        let axis = Axis {
+            span: 5.0,
+            per_hour: 60.0,
+            desc: "wall minutes",
+            suffix: "m",
+        };
+        let samples = axis.xs(&[0.0, 1.0 / 60.0, 5.0 / 60.0]);
+        assert_eq!(samples, [0.0, 1.0, 5.0]);
+        let sites = Panel {
+            title: "sites".into(),
+            series: vec![("s1".into(), vec![1.0, 2.0, 3.0])],
+            hours: Some(vec![0.0, 150.0 / 3600.0, 300.0 / 3600.0]),
+        };
+        assert_eq!(axis.panel_xs(&sites, &samples), [0.0, 2.5, 5.0]);
+        let gauge = Panel {
+            hours: None,
+            ..sites
+        };
+        assert_eq!(axis.panel_xs(&gauge, &samples), samples);
     }
 }
