@@ -555,13 +555,19 @@ pub fn judge(
 
 /// The smallest growth per hour the window could tell from zero: the test's `z`
 /// standard errors of the estimate a pass rests on — the whole window's, or the
-/// late half's when that half shows growth has stopped under `budget` (a cache
-/// that filled and holds still: what it does now is what a leak would change).
-/// A leak at least this fast clears the significance test about half the time or
-/// more.
+/// late half's when the whole window grew past `budget` and only that half shows
+/// growth has stopped under it (a cache that filled and holds still: what it
+/// does now is what a leak would change). A whole window within the budget
+/// rests on itself: a leak at the budget would have added its rate to it,
+/// whatever the late half's spread. A leak at least this fast clears the
+/// significance test about half the time or more.
 pub fn detectable(e: &Estimate, budget: Option<f64>, j: &Judging) -> f64 {
-    let stopped = budget.is_some_and(|b| e.stopped_at(b, j.z));
-    j.z * if stopped { e.late_stderr } else { e.stderr }
+    let on_late_half = budget.is_some_and(|b| e.per_hour > b && e.stopped_at(b, j.z));
+    j.z * if on_late_half {
+        e.late_stderr
+    } else {
+        e.stderr
+    }
 }
 
 /// Estimates and judges every resource in `specs` over `samples`.
@@ -908,6 +914,50 @@ mod tests {
         assert_eq!(
             judge(Some(50.0), Some(est(2.0, 23.0)), Some(day()), &j),
             (Verdict::Pass, None)
+        );
+    }
+
+    #[test]
+    fn a_plateau_rests_on_the_late_half_only_when_the_whole_window_grew_past_the_budget() {
+        let j = judging(24.0, None);
+        // The threaded service's fixed heap, 5 minutes (docs/performance.md):
+        // whole window 0.30 ± 0.24 of a 0.95 budget, late half −1.02 ± 0.90 —
+        // "stopped" under the budget, but loose. The whole window holds the
+        // budget on its own, and a leak at the budget would have shown in it (z
+        // 4): a pass, whatever the late half's spread.
+        let mib = 1_048_576.0;
+        let held = Estimate {
+            late_per_hour: -1.02 * mib,
+            late_stderr: 0.90 * mib,
+            ..est(0.30 * mib, 0.24 * mib)
+        };
+        let budget = 0.95 * mib;
+        assert_eq!(detectable(&held, Some(budget), &j), 2.0 * 0.24 * mib);
+        assert_eq!(
+            judge(Some(budget), Some(held), Some(day()), &j).0,
+            Verdict::Pass
+        );
+        // A cache that filled: the whole window over the budget, the late half
+        // stopped under it. The pass would rest on the late half, so its spread
+        // decides whether a leak could have shown: too loose here.
+        let filled = Estimate {
+            late_per_hour: -1.02 * mib,
+            late_stderr: 0.90 * mib,
+            ..est(1.5 * mib, 0.24 * mib)
+        };
+        assert_eq!(detectable(&filled, Some(budget), &j), 2.0 * 0.90 * mib);
+        assert!(matches!(
+            judge(Some(budget), Some(filled), Some(day()), &j),
+            (Verdict::Inconclusive, Some(Reason::Undetectable { .. }))
+        ));
+        // … and tight enough there, a pass.
+        let tight = Estimate {
+            late_stderr: 0.2 * mib,
+            ..filled
+        };
+        assert_eq!(
+            judge(Some(budget), Some(tight), Some(day()), &j).0,
+            Verdict::Pass
         );
     }
 
