@@ -214,9 +214,7 @@ impl Axis {
             }
         }
     }
-}
 
-impl Axis {
     /// Positions on this axis of times in hours.
     fn xs(&self, hours: &[f64]) -> Vec<f64> {
         hours.iter().map(|h| h * self.per_hour).collect()
