@@ -214,9 +214,12 @@ impl RunComparison {
         self.regressions().next().is_some()
     }
 
-    /// The heap's change, if compared.
-    pub fn heap(&self) -> Option<&Change> {
-        self.changes.iter().find(|c| c.resource == "heap")
+    /// The change of the run's judged memory, if compared: its budgeted resource
+    /// counted in bytes — `heap` (a replay, or a live run's preloaded or linked
+    /// counter), `js_heap` (a live Node target), or `rss` when it holds the
+    /// budget. Every other budgeted resource is a count.
+    pub fn memory(&self) -> Option<&Change> {
+        self.changes.iter().find(|c| c.unit == "bytes")
     }
 
     /// One line per regressed resource, naming scenario, resource, old and new rate.
@@ -307,5 +310,42 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
         base_rel: base_rel.to_string(),
         changes,
         notes,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn change(resource: &str, unit: &str) -> Change {
+        Change {
+            resource: resource.into(),
+            unit: unit.into(),
+            old: 1.0,
+            old_err: 0.1,
+            new: 1.5,
+            new_err: 0.1,
+            floor: 0.5,
+            sigma: 0.14,
+            limit: 0.5,
+            regression: false,
+        }
+    }
+
+    #[test]
+    fn the_memory_compared_is_whichever_resource_holds_the_byte_budget() {
+        let mut c = RunComparison {
+            scenario: "live-cooldowns".into(),
+            variant: "fixed".into(),
+            seed: 1,
+            base_seed: 1,
+            base_rel: "live-cooldowns/fixed".into(),
+            changes: vec![change("tasks", "tasks"), change("js_heap", "bytes")],
+            notes: vec![],
+        };
+        // A Node target's run: its JS heap, not "heap not compared".
+        assert_eq!(c.memory().map(|m| m.resource.as_str()), Some("js_heap"));
+        c.changes = vec![change("fds", "fds")];
+        assert!(c.memory().is_none());
     }
 }

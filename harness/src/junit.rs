@@ -171,7 +171,7 @@ fn properties(out: &mut String, s: &Summary, cmp: Option<&RunComparison>) {
     }
     if let Some(c) = cmp {
         property(out, "baseline_seed", c.base_seed);
-        if let Some(h) = c.heap() {
+        if let Some(h) = c.memory() {
             property(
                 out,
                 "baseline_growth_bytes_per_hour",

@@ -61,7 +61,7 @@ fn main() {
             for leak in [0.0, LEAK] {
                 let cur = day(s.as_ref(), seed, leak);
                 let c = baseline::compare(&base, "", &cur, &rule);
-                let h = c.heap().expect("heap compared").clone();
+                let h = c.memory().expect("heap compared").clone();
                 let margin = if leak == 0.0 {
                     h.limit - h.delta()
                 } else {

@@ -283,7 +283,7 @@ fn regression_contract(s: &dyn Scenario) {
         let cur = day(s, seed, 0.0);
         let c = baseline::compare(&base, "", &cur, &rule);
         assert!(!c.regressed(), "seed {seed}: {:?}", c.messages(&rule));
-        let h = c.heap().expect("heap compared");
+        let h = c.memory().expect("heap compared");
         // Not merely under the limit: well under it (measured ≥ 120 KiB/h).
         assert!(h.limit - h.delta() > 64.0 * KIB, "seed {seed}: {h:?}");
     }

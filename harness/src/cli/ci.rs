@@ -173,10 +173,11 @@ impl Session {
                     code = EXIT_FAIL;
                 }
                 if !c.regressed() {
-                    if let Some(h) = c.heap() {
+                    if let Some(h) = c.memory() {
                         outln!(
-                            "  vs baseline (seed {}): heap {} {}",
+                            "  vs baseline (seed {}): {} {} {}",
                             c.base_seed,
+                            h.resource,
                             baseline::rate(h.old, "bytes"),
                             h.delta_text()
                         );
@@ -325,16 +326,17 @@ fn print_comparisons(cur: &Tree, cmp: &Comparisons, rule: &Rule) {
         match cmp.runs.get(&r.rel) {
             Some(c) => {
                 let heap = c
-                    .heap()
+                    .memory()
                     .map(|h| {
                         format!(
-                            "heap {} → {} ({})",
+                            "{} {} → {} ({})",
+                            h.resource,
                             baseline::rate(h.old, "bytes"),
                             baseline::rate(h.new, "bytes"),
                             h.delta_text()
                         )
                     })
-                    .unwrap_or_else(|| "heap not compared".into());
+                    .unwrap_or_else(|| "memory not compared".into());
                 let state = if c.regressed() { "REGRESSED" } else { "ok" };
                 outln!("{} vs seed {}: {heap}: {state}", r.label(), c.base_seed);
                 for n in &c.notes {

@@ -115,11 +115,12 @@ pub fn to_markdown(
                 None => "no baseline".to_string(),
                 Some(c) => {
                     let mut parts: Vec<String> = Vec::new();
-                    if let Some(h) = c.heap() {
+                    let memory = c.memory();
+                    if let Some(h) = memory {
                         parts.push(h.delta_text());
                     }
                     for g in c.regressions() {
-                        if g.resource != "heap" {
+                        if Some(&g.resource) != memory.map(|m| &m.resource) {
                             parts.push(format!("{} {}", g.resource, g.delta_text()));
                         }
                     }
