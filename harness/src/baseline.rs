@@ -141,6 +141,9 @@ pub struct Change {
     pub limit: f64,
     /// `new − old > limit`.
     pub regression: bool,
+    /// The hour the rates are per: `h` (virtual) or `wall h` (a live run's).
+    #[serde(skip)]
+    pub per: &'static str,
 }
 
 impl Change {
@@ -169,18 +172,24 @@ impl Change {
         } else {
             "∞σ".to_string()
         };
-        format!("{sign}{} ({sig})", rate(self.delta().abs(), &self.unit))
+        format!("{sign}{} ({sig})", self.rate(self.delta().abs()))
+    }
+
+    /// A per-hour amount of this resource, on the run's clock.
+    pub fn rate(&self, v: f64) -> String {
+        rate(v, &self.unit, self.per)
     }
 }
 
 /// A per-hour amount in the resource's unit.
-pub fn rate(v: f64, unit: &str) -> String {
+/// `per` is the hour: `h` (virtual) or `wall h` ([`TimeBase::per_hour`]).
+pub fn rate(v: f64, unit: &str, per: &str) -> String {
     if unit == "bytes" {
-        format!("{}/h", bytes_text(v))
+        format!("{}/{per}", bytes_text(v))
     } else if unit == "count" {
-        format!("{v:.2}/h")
+        format!("{v:.2}/{per}")
     } else {
-        format!("{v:.2} {unit}/h")
+        format!("{v:.2} {unit}/{per}")
     }
 }
 
@@ -233,15 +242,15 @@ impl RunComparison {
                     self.variant,
                     self.seed,
                     c.resource,
-                    rate(c.new, &c.unit),
-                    rate(c.new_err, &c.unit),
-                    rate(c.old, &c.unit),
-                    rate(c.old_err, &c.unit),
+                    c.rate(c.new),
+                    c.rate(c.new_err),
+                    c.rate(c.old),
+                    c.rate(c.old_err),
                     self.base_seed,
                     c.delta_text(),
-                    rate(c.floor, &c.unit),
+                    c.rate(c.floor),
                     rule.z,
-                    rate(rule.z * c.sigma, &c.unit),
+                    c.rate(rule.z * c.sigma),
                 )
             })
             .collect()
@@ -252,6 +261,7 @@ impl RunComparison {
 /// tree) resource by resource under `rule`.
 pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -> RunComparison {
     let b = base;
+    let per = current.time_base.per_hour();
     let mut changes = Vec::new();
     for r in &current.resources {
         let Some(_) = r.spec.budget_per_hour else {
@@ -279,6 +289,7 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
             sigma,
             limit,
             regression: new.per_hour - old.per_hour > limit,
+            per,
         });
     }
     let mut notes = Vec::new();
@@ -291,15 +302,15 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
     if b.threshold_bytes_per_hour != current.threshold_bytes_per_hour {
         notes.push(format!(
             "heap budget changed: {} → {}",
-            rate(b.threshold_bytes_per_hour, "bytes"),
-            rate(current.threshold_bytes_per_hour, "bytes")
+            rate(b.threshold_bytes_per_hour, "bytes", per),
+            rate(current.threshold_bytes_per_hour, "bytes", per)
         ));
     }
     if b.injected_leak_bytes_per_hour != current.injected_leak_bytes_per_hour {
         notes.push(format!(
             "injected leak: {} → {}",
-            rate(b.injected_leak_bytes_per_hour, "bytes"),
-            rate(current.injected_leak_bytes_per_hour, "bytes")
+            rate(b.injected_leak_bytes_per_hour, "bytes", per),
+            rate(current.injected_leak_bytes_per_hour, "bytes", per)
         ));
     }
     RunComparison {
@@ -329,6 +340,7 @@ mod tests {
             sigma: 0.14,
             limit: 0.5,
             regression: false,
+            per: "wall h",
         }
     }
 
@@ -345,6 +357,9 @@ mod tests {
         };
         // A Node target's run: its JS heap, not "heap not compared".
         assert_eq!(c.memory().map(|m| m.resource.as_str()), Some("js_heap"));
+        // On the run's clock: a live run's hours are wall hours.
+        let m = c.memory().expect("js_heap");
+        assert_eq!(m.delta_text(), "+0 B/wall h (+3.6σ)");
         c.changes = vec![change("fds", "fds")];
         assert!(c.memory().is_none());
     }

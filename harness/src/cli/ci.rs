@@ -178,7 +178,7 @@ impl Session {
                             "  vs baseline (seed {}): {} {} {}",
                             c.base_seed,
                             h.resource,
-                            baseline::rate(h.old, "bytes"),
+                            h.rate(h.old),
                             h.delta_text()
                         );
                     }
@@ -331,8 +331,8 @@ fn print_comparisons(cur: &Tree, cmp: &Comparisons, rule: &Rule) {
                         format!(
                             "{} {} → {} ({})",
                             h.resource,
-                            baseline::rate(h.old, "bytes"),
-                            baseline::rate(h.new, "bytes"),
+                            h.rate(h.old),
+                            h.rate(h.new),
                             h.delta_text()
                         )
                     })

@@ -62,7 +62,7 @@ pub fn to_markdown(
             out,
             "; {regressed} regressed against the baseline (a rise of more than max(floor {} heap, \
              {:.2}/h counts; {}σ))",
-            rate(rule.heap_floor, "bytes"),
+            rate(rule.heap_floor, "bytes", "h"),
             rule.count_floor,
             rule.z
         );
@@ -95,10 +95,11 @@ pub fn to_markdown(
         if !s.failed_resources.is_empty() {
             let _ = write!(verdict, " ({})", s.failed_resources.join(", "));
         }
+        let per = s.time_base.per_hour();
         let growth = format!(
             "{} ± {}",
-            rate(s.growth_bytes_per_hour, "bytes"),
-            rate(s.growth_stderr_bytes_per_hour, "bytes")
+            rate(s.growth_bytes_per_hour, "bytes", per),
+            rate(s.growth_stderr_bytes_per_hour, "bytes", per)
         );
         let _ = write!(
             out,
@@ -108,7 +109,7 @@ pub fn to_markdown(
             s.seed,
             cell(&verdict),
             growth,
-            rate(s.threshold_bytes_per_hour, "bytes")
+            rate(s.threshold_bytes_per_hour, "bytes", per)
         );
         if with_baseline {
             let change = match r.comparison {
