@@ -181,6 +181,16 @@ pub struct Inspector {
     reader: tokio::task::JoinHandle<()>,
 }
 
+/// The JS heap right after a full collection ([`Inspector::full_gc`]), bytes.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct LiveHeap {
+    /// The used size: live objects and compiled code.
+    pub used: f64,
+    /// The part of `used` in the code spaces (V8's compiled code: it grows for
+    /// minutes as V8 compiles and optimises a service's hot functions, then holds).
+    pub code: f64,
+}
+
 /// `Runtime.getHeapUsage`: the JS heap, bytes.
 #[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct HeapUsage {
@@ -379,8 +389,8 @@ impl Inspector {
     }
 
     /// A function in the target that runs V8's `gc()` (one full mark-compact)
-    /// and returns the JS heap's used size right after it, before the target
-    /// runs anything else: its remote object id, for [`Inspector::full_gc`].
+    /// and returns the JS heap's used size right after it, and its code spaces'
+    /// part, before the target runs anything else: its remote object id, for [`Inspector::full_gc`].
     /// `gc()` comes from a context of its own (`vm`) created while
     /// `--expose-gc` is set and unset again at once, so the target's globals
     /// never see it; the expression uses the console's command-line API (Node's
@@ -391,7 +401,10 @@ impl Inspector {
             "(() => { const v8 = require('v8'); v8.setFlagsFromString('--expose-gc'); \
              let gc; try { gc = require('vm').runInNewContext('gc'); } \
              finally { v8.setFlagsFromString('--no-expose-gc'); } \
-             return () => { gc(); return v8.getHeapStatistics().used_heap_size; }; })()";
+             return () => { gc(); let code = 0; \
+               for (const s of v8.getHeapSpaceStatistics()) \
+                 if (s.space_name.startsWith('code_')) code += s.space_used_size; \
+               return [v8.getHeapStatistics().used_heap_size, code]; }; })()";
         let v = self
             .call(
                 METHOD,
@@ -419,8 +432,10 @@ impl Inspector {
     }
 
     /// One full collection through the function [`Inspector::gc_function`]
-    /// returned; the JS heap's used size right after it, bytes.
-    pub async fn full_gc(&self, gc: &str, timeout: Duration) -> Result<f64, InspectorError> {
+    /// returned; right after it, the JS heap's used size and the part of it in
+    /// the code spaces (`code_space`, `code_large_object_space`: compiled code),
+    /// bytes.
+    pub async fn full_gc(&self, gc: &str, timeout: Duration) -> Result<LiveHeap, InspectorError> {
         const METHOD: &str = "Runtime.callFunctionOn";
         let v = self
             .call(
@@ -430,11 +445,16 @@ impl Inspector {
                 timeout,
             )
             .await?;
-        match (v.get("exceptionDetails"), v["result"]["value"].as_f64()) {
-            (None, Some(used)) => Ok(used),
+        let value = &v["result"]["value"];
+        match (
+            v.get("exceptionDetails"),
+            value[0].as_f64(),
+            value[1].as_f64(),
+        ) {
+            (None, Some(used), Some(code)) => Ok(LiveHeap { used, code }),
             _ => Err(InspectorError::Malformed {
                 method: METHOD.into(),
-                why: "gc() did not return the heap's size".into(),
+                why: "gc() did not return the heap's sizes".into(),
             }),
         }
     }

@@ -113,6 +113,11 @@ fn the_leaky_node_fixture_fails_on_its_js_heap() {
         used.len()
     );
     assert!(live.last() > live.first(), "{live:?}");
+    // Compiled code is read on the same samples and left out of the judged size:
+    // a few hundred KiB, under the used size after the same collection.
+    let code = column(&csv, "js_code_bytes");
+    assert_eq!(code.len(), live.len(), "{code:?}");
+    assert!(code.iter().all(|c| *c > 10e3 && *c < 20e6), "{code:?}");
     let h = &s["live"]["js_heap"];
     assert!(h["collections"]["count"].as_u64().unwrap_or(0) >= 12, "{h}");
     assert!(h["inspector_closed_at_seconds"].is_null(), "{h}");

@@ -118,8 +118,17 @@ fn gc_through_the_inspector_collects_and_leaves_the_targets_globals_alone() {
         tell(&mut node, "hoard").await;
         tell(&mut node, "drop").await;
         let garbage = insp.heap_usage(t).await.expect("usage").used;
-        insp.full_gc(&gc, t).await.expect("gc");
+        let after = insp.full_gc(&gc, t).await.expect("gc");
         let live = insp.heap_usage(t).await.expect("usage").used;
+        // Read in the same call: the used size, and the compiled code within it.
+        assert!(
+            after.used <= live + 64e3 && after.used > live - 64e3,
+            "{after:?} {live}"
+        );
+        assert!(
+            after.code > 0.0 && after.code < after.used / 2.0,
+            "{after:?}"
+        );
         assert!(garbage - live > 4e6, "{garbage} → {live}");
         // The target's code sees no gc(), in its context or in a new one.
         for expr in ["typeof gc", "require('vm').runInNewContext('typeof gc')"] {

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
-use crate::inspector::{Inspector, InspectorError, InspectorUrl};
+use crate::inspector::{Inspector, InspectorError, InspectorUrl, LiveHeap};
 use crate::node_heap::NodeSites;
 
 /// Share of wall time the cycles' pauses may take (collection plus profile). A
@@ -63,8 +63,13 @@ const CALL_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Reading {
     /// The JS heap's used size (garbage included).
     pub used: f64,
-    /// The live size right after a collection: only on samples that ran a cycle.
+    /// The live size right after a collection, compiled code left out (the
+    /// data: objects the service's code holds): only on samples that ran a cycle.
     pub live: f64,
+    /// The compiled code's part of the heap right after a collection (V8's code
+    /// spaces): on the same samples as `live`; NaN where the collector could
+    /// not tell it apart (then `live` counts it).
+    pub code: f64,
 }
 
 /// When cycles run.
@@ -156,6 +161,7 @@ impl HeapSession {
         let mut r = Reading {
             used: f64::NAN,
             live: f64::NAN,
+            code: f64::NAN,
         };
         if self.failed.is_some() {
             return r;
@@ -173,8 +179,12 @@ impl HeapSession {
             return Ok(());
         }
         let at = Instant::now();
-        r.live = self.collect().await?;
+        let heap = self.collect().await?;
         let collected = at.elapsed();
+        // f64::max ignores NaN: a collector that cannot tell the code apart
+        // leaves it in `live`.
+        r.live = heap.used - heap.code.max(0.0);
+        r.code = heap.code;
         self.collections.0.push(collected.as_secs_f64() * 1e3);
         let mut pause = collected.as_secs_f64();
         if self.cycles % PROFILE_EVERY == 0 {
@@ -190,9 +200,10 @@ impl HeapSession {
         Ok(())
     }
 
-    /// A full collection and the used size right after it: `gc()`, or the
-    /// low-memory notification where `gc()` cannot be had (or stops working).
-    async fn collect(&mut self) -> Result<f64, InspectorError> {
+    /// A full collection and the heap's sizes right after it: `gc()`, or the
+    /// low-memory notification where `gc()` cannot be had (or stops working;
+    /// then the code's part is not told apart: NaN).
+    async fn collect(&mut self) -> Result<LiveHeap, InspectorError> {
         if let Some(gc) = &self.gc {
             match self.insp.full_gc(gc, CALL_TIMEOUT).await {
                 Err(InspectorError::Malformed { .. } | InspectorError::Protocol { .. }) => {
@@ -202,7 +213,10 @@ impl HeapSession {
             }
         }
         self.insp.collect_garbage(CALL_TIMEOUT).await?;
-        Ok(self.insp.heap_usage(CALL_TIMEOUT).await?.used)
+        Ok(LiveHeap {
+            used: self.insp.heap_usage(CALL_TIMEOUT).await?.used,
+            code: f64::NAN,
+        })
     }
 
     /// When and why the inspector stopped answering, if it did.

@@ -13,8 +13,11 @@
 //!
 //! Columns: `js_heap_bytes`, the live JS heap right after a full collection (on
 //! the samples that ran one: [`session`](crate::node_heap::session) spaces them
-//! so their pauses stay under 1% of the run), judged; and `js_heap_used_bytes`,
-//! the used size at every sample (garbage included), drawn. At the end it hands
+//! so their pauses stay under 1% of the run), compiled code left out, judged;
+//! `js_code_bytes`, the compiled code on the same samples, drawn (V8 compiles and
+//! optimises a service's hot functions for minutes, a warm-up of some 100–200
+//! KiB that is not data the service holds); and `js_heap_used_bytes`, the used
+//! size at every sample (garbage and code included), drawn. At the end it hands
 //! over each function's sampled live bytes ([`crate::node_heap`]) for the growth
 //! fit, the cost of its collections and polls as facts, and a note if the target
 //! closed the inspector during the run.
@@ -36,6 +39,8 @@ use crate::node_heap::FRAMES_PER_SITE;
 pub const LIVE: &str = "js_heap_bytes";
 /// The drawn column.
 pub const USED: &str = "js_heap_used_bytes";
+/// The compiled code's part of the heap after a collection, drawn.
+pub const CODE: &str = "js_code_bytes";
 
 /// How long the target's stderr may stay quiet before the probe stops looking
 /// for inspector URLs (they are printed before the target runs any code).
@@ -152,6 +157,7 @@ impl Probe for NodeHeap {
                 Column::resource(LIVE, Resource::new("js_heap", "bytes", Budget::Memory))
                     .main("JS heap, live"),
                 Column::series(USED).main("JS heap, used"),
+                Column::series(CODE).main("JS compiled code"),
             ])
         })
     }
@@ -171,6 +177,7 @@ impl Probe for NodeHeap {
             let r = s.sample(row.at_seconds()).await;
             row.set(LIVE, r.live);
             row.set(USED, r.used);
+            row.set(CODE, r.code);
         })
     }
 
