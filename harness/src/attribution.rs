@@ -153,6 +153,29 @@ fn load_at(samples: &Samples, site_hours: &[f64]) -> Vec<f64> {
     out
 }
 
+/// The load gauges ([`crate::verdict::LOAD_GAUGES`]) the samples have, at each
+/// site row: the level at the last sample at or before it (rows are recorded at
+/// sample times, so that sample's own).
+fn gauges_at(samples: &Samples, site_hours: &[f64]) -> Vec<Vec<f64>> {
+    let t = samples.hours();
+    crate::verdict::LOAD_GAUGES
+        .iter()
+        .filter_map(|g| samples.column(g))
+        .map(|g| {
+            let mut i = 0;
+            site_hours
+                .iter()
+                .map(|&s| {
+                    while i + 1 < t.len() && t[i + 1] <= s + 1e-9 / 3600.0 {
+                        i += 1;
+                    }
+                    g.get(i).copied().unwrap_or(f64::NAN)
+                })
+                .collect()
+        })
+        .collect()
+}
+
 /// Variance of a growth estimate from sampling alone: a site growing `b` bytes/h
 /// gains about `b·w/mean` samples over `w` hours, each standing for about `mean`
 /// bytes, so its live estimate is a compound Poisson process, whose least-squares
@@ -186,21 +209,23 @@ pub fn fit(
     } = *fit;
     let hours = series.hours();
     let load = load_at(samples, &hours);
+    let gauges = gauges_at(samples, &hours);
     let mut out: Vec<SiteGrowth> = series
         .columns()
         .iter()
         .skip(1)
         .filter_map(|id| {
             let y = series.column(id)?;
-            let est = growth::estimate(&hours, &y, &load, warmup_hours, time_base).map(|mut e| {
-                let w = e.to_hours - e.from_hours;
-                e.stderr =
-                    (e.stderr.powi(2) + sampling_variance(e.per_hour, w, sample_bytes)).sqrt();
-                e.late_stderr = (e.late_stderr.powi(2)
-                    + sampling_variance(e.late_per_hour, w / 2.0, sample_bytes))
-                .sqrt();
-                e
-            });
+            let est = growth::estimate_with(&hours, &y, &load, &gauges, warmup_hours, time_base)
+                .map(|mut e| {
+                    let w = e.to_hours - e.from_hours;
+                    e.stderr =
+                        (e.stderr.powi(2) + sampling_variance(e.per_hour, w, sample_bytes)).sqrt();
+                    e.late_stderr = (e.late_stderr.powi(2)
+                        + sampling_variance(e.late_per_hour, w / 2.0, sample_bytes))
+                    .sqrt();
+                    e
+                });
             let finite = y.iter().copied().filter(|v| v.is_finite());
             let per_hour = est.map(|e| e.per_hour).unwrap_or(0.0);
             Some(SiteGrowth {
@@ -1009,6 +1034,28 @@ mod tests {
                  (governor 0.10.4) ← outside_crate::limiter::Cooldowns::check"
             )
         );
+    }
+
+    #[test]
+    fn a_site_row_takes_the_load_gauge_of_its_own_sample() {
+        let mut samples = Samples::with_capacity(
+            strings(&["virtual_seconds", "load_events", "ws_sessions"]),
+            6,
+        );
+        for i in 0..6 {
+            samples.push_row([i as f64 * 60.0, 10.0, 100.0 + i as f64]);
+        }
+        // Sites read on every other sample (and a row between samples takes the
+        // level before it).
+        let hours = [0.0, 120.0, 240.0, 270.0].map(|s| s / 3600.0);
+        assert_eq!(
+            gauges_at(&samples, &hours),
+            vec![vec![100.0, 102.0, 104.0, 104.0]]
+        );
+        // No gauge column, no gauges (virtual runs).
+        let mut plain = Samples::with_capacity(strings(&["virtual_seconds", "load_events"]), 2);
+        plain.push_row([0.0, 1.0]);
+        assert!(gauges_at(&plain, &hours).is_empty());
     }
 
     #[test]

@@ -16,6 +16,15 @@
 //! time constants of 5 min, 30 min and 2 h. A working set that follows load with any
 //! smooth lag (a TTL map, a connection registry) is a combination of those, so it
 //! lands in the `c_k`, and what is left in `b` is growth not explained by traffic.
+//! Where the run measured the load it holds on the target as a level — a live
+//! run's WebSocket sessions within their planned time or, gone silent,
+//! within the retention after it (`ws_sessions`,
+//! [`crate::verdict::LOAD_GAUGES`]) — those *load gauges* are covariates too: a
+//! working set of per-session state follows them sample by sample, random
+//! arrivals and all, where the moving averages of arrivals only follow its mean.
+//! A load gauge must be the load's alone (drawn by the plan, not changed by the
+//! target): a gauge the target moves, such as connections a leaky server never
+//! closes, would explain its leak away.
 //! The estimator knows nothing about any subject: it sees samples and load.
 //!
 //! A second fit adds a hinge at the middle of the window (`b₂·max(0, t − mid)`), so
@@ -191,31 +200,48 @@ pub fn estimate(
     warmup_hours: f64,
     tb: TimeBase,
 ) -> Option<Estimate> {
-    estimate_in(&Window::of(t_hours, y, load, warmup_hours, tb)?)
+    estimate_with(t_hours, y, load, &[], warmup_hours, tb)
+}
+
+/// [`estimate`] with load gauges (see the module docs), each sampled with `t_hours`.
+pub fn estimate_with(
+    t_hours: &[f64],
+    y: &[f64],
+    load: &[f64],
+    gauges: &[Vec<f64>],
+    warmup_hours: f64,
+    tb: TimeBase,
+) -> Option<Estimate> {
+    estimate_in(&Window::of(t_hours, y, load, gauges, warmup_hours, tb)?)
 }
 
 /// [`estimate`] and [`facts`] of one series over one window, its rows and load
-/// covariates computed once (what a verdict needs for each resource).
+/// covariates computed once (what a verdict needs for each resource); `gauges`
+/// are load gauges (see the module docs), each sampled with `t_hours`.
 pub fn assess(
     t_hours: &[f64],
     y: &[f64],
     load: &[f64],
+    gauges: &[Vec<f64>],
     warmup_hours: f64,
     tb: TimeBase,
 ) -> (Option<Estimate>, Option<Facts>) {
-    match Window::of(t_hours, y, load, warmup_hours, tb) {
+    match Window::of(t_hours, y, load, gauges, warmup_hours, tb) {
         Some(w) => (estimate_in(&w), facts::facts_in(&w)),
         None => (None, None),
     }
 }
 
 /// The rows a fit sees — after the warm-up, finite values — with the load
-/// covariates ([`load_features`], uncentred) on those rows.
+/// covariates ([`load_features`], uncentred) and the load gauges on those rows.
 struct Window {
     t: Vec<f64>,
     y: Vec<f64>,
     load: Vec<f64>,
     feats: Vec<Vec<f64>>,
+    /// Load gauges (uncentred), fitted as `feats` are; kept apart because the
+    /// facts read the load's cycle from `feats` by position.
+    gauges: Vec<Vec<f64>>,
     /// The run's mean time between samples, hours.
     step: f64,
 }
@@ -226,15 +252,20 @@ impl Window {
         t_hours: &[f64],
         y: &[f64],
         load: &[f64],
+        gauges: &[Vec<f64>],
         warmup_hours: f64,
         tb: TimeBase,
     ) -> Option<Window> {
         let n_all = t_hours.len();
-        if y.len() != n_all || load.len() != n_all {
+        if y.len() != n_all || load.len() != n_all || gauges.iter().any(|g| g.len() != n_all) {
             return None;
         }
         let idx: Vec<usize> = (0..n_all)
-            .filter(|&i| t_hours[i] >= warmup_hours && y[i].is_finite())
+            .filter(|&i| {
+                t_hours[i] >= warmup_hours
+                    && y[i].is_finite()
+                    && gauges.iter().all(|g| g[i].is_finite())
+            })
             .collect();
         if idx.len() < MIN_POINTS {
             return None;
@@ -249,7 +280,13 @@ impl Window {
                 .iter()
                 .map(|f| pick(f))
                 .collect(),
+            gauges: gauges.iter().map(|g| pick(g)).collect(),
         })
+    }
+
+    /// The load covariates and the load gauges, uncentred.
+    fn covariates(&self) -> Vec<Vec<f64>> {
+        self.feats.iter().chain(&self.gauges).cloned().collect()
     }
 
     /// Centred time and the centred hinge at mid-window (slope change there).
@@ -262,7 +299,8 @@ impl Window {
 }
 
 fn estimate_in(w: &Window) -> Option<Estimate> {
-    let (t, yy, feats) = (&w.t, &w.y, &w.feats);
+    let (t, yy) = (&w.t, &w.y);
+    let feats = &w.covariates();
     let from = t[0];
     let to = t[t.len() - 1];
     let t_mean = mean(t);
@@ -560,6 +598,64 @@ mod tests {
         let e = estimate(&t, &y, &load, 2.4, TimeBase::VIRTUAL).expect("enough points");
         assert!((e.per_hour / 2_097_152.0 - 1.0).abs() < 0.02, "{e:?}");
         assert!(e.exceeds(1e6));
+    }
+
+    /// Steady arrivals of sessions that each hold for a random time: the number
+    /// held at each sample (the plan's draw) and the heap of a server keeping
+    /// `per_session` bytes for each, plus `leak` bytes per hour.
+    fn sessions_and_heap(seed: u64, per_session: f64, leak: f64) -> (Vec<f64>, [Vec<f64>; 3]) {
+        let t = day(24.0, 1.0);
+        let mut rng = Rng::new(seed);
+        let mut ends: Vec<f64> = Vec::new();
+        let (mut load, mut held, mut y) = (Vec::new(), Vec::new(), Vec::new());
+        for &h in &t {
+            let arrivals = rng.poisson(20.0);
+            for _ in 0..arrivals {
+                ends.push(h + rng.exp(4.0)); // 15 minutes on average
+            }
+            ends.retain(|&e| e > h);
+            load.push(arrivals as f64);
+            held.push(ends.len() as f64);
+            y.push(4e6 + per_session * ends.len() as f64 + leak * h + 2e3 * rng.normal());
+        }
+        (t, [load, held, y])
+    }
+
+    #[test]
+    fn a_load_gauge_takes_the_sessions_scatter_out_of_the_error_but_not_the_leak() {
+        for (seed, leak) in [(11, 0.0), (12, 0.0), (13, 2e6), (14, 2e6)] {
+            let (t, [load, held, y]) = sessions_and_heap(seed, 4_352.0, leak);
+            let tb = TimeBase::VIRTUAL;
+            let (plain, _) = assess(&t, &y, &load, &[], 2.4, tb);
+            let (gauged, facts) = assess(&t, &y, &load, &[held.clone()], 2.4, tb);
+            let (plain, gauged) = (plain.expect("fits"), gauged.expect("fits"));
+            // The held sessions wander by tens (±√300): ±100 KiB of heap that the
+            // moving averages of arrivals follow only in part.
+            assert!(
+                gauged.stderr < plain.stderr / 5.0,
+                "seed {seed}: {gauged:?} vs {plain:?}"
+            );
+            // The leak is the same leak, whichever fit: the gauge holds no trend.
+            assert!(
+                (gauged.per_hour - leak).abs() < 4.0 * gauged.stderr + 1e3,
+                "seed {seed}: {gauged:?}"
+            );
+            assert_eq!(gauged.exceeds(1e6), leak > 0.0, "seed {seed}: {gauged:?}");
+            assert!(facts.expect("facts").trend_vif < 2.0);
+        }
+    }
+
+    #[test]
+    fn a_gauge_that_stays_flat_is_left_out_of_the_fit() {
+        let (t, [load, _, y]) = sessions_and_heap(15, 4_352.0, 0.0);
+        let flat = vec![0.0; t.len()];
+        let tb = TimeBase::VIRTUAL;
+        assert_eq!(
+            assess(&t, &y, &load, &[flat], 2.4, tb).0,
+            assess(&t, &y, &load, &[], 2.4, tb).0
+        );
+        // A gauge of the wrong length is no fit at all.
+        assert!(assess(&t, &y, &load, &[vec![0.0; 3]], 2.4, tb).0.is_none());
     }
 
     #[test]

@@ -570,17 +570,27 @@ pub fn detectable(e: &Estimate, budget: Option<f64>, j: &Judging) -> f64 {
     }
 }
 
+/// Columns that are load gauges wherever a run has them (the growth model's
+/// covariates beside the load: [`growth`]'s module docs): a live run's WebSocket
+/// sessions within their planned time, counted by soak from the plan's draw.
+pub const LOAD_GAUGES: [&str; 1] = ["ws_sessions"];
+
 /// Estimates and judges every resource in `specs` over `samples`.
 pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<ResourceVerdict> {
     let t = samples.hours();
     let load = samples
         .column("load_events")
         .unwrap_or_else(|| vec![0.0; t.len()]);
+    let gauges: Vec<Vec<f64>> = LOAD_GAUGES
+        .iter()
+        .filter_map(|g| samples.column(g))
+        .collect();
     specs
         .iter()
         .filter_map(|spec| {
             let y = samples.column(&spec.column)?;
-            let (estimate, facts) = growth::assess(&t, &y, &load, j.warmup_hours, j.time_base);
+            let (estimate, facts) =
+                growth::assess(&t, &y, &load, &gauges, j.warmup_hours, j.time_base);
             let (verdict, reason) = judge(spec.budget_per_hour, estimate, facts, j);
             let mut finite = y.iter().copied().filter(|v| v.is_finite());
             let first = finite.next().unwrap_or(0.0);

@@ -23,11 +23,13 @@ const AFTER_HELP: &str = "\
 Examples:
   soak live --cmd \"target/release/soak-server --variant leaky\"            10 minutes, plan ws-churn
   soak live --cmd \"node live/tests/fixtures/cooldown-server.js\" --plan cooldowns
+  soak live --cmd \"target/release/soak-server\" --plan ws-steady --heap --duration 5m
+                                   a fix checked in minutes: a steady load, the heap judged
   soak live --pid 4242 --url http://127.0.0.1:8080 --plan my-plan.toml --duration 1h --day 20m
 
 The target gets PORT in its environment (and {port} in --cmd is replaced) unless
 --url gives the port. Only loopback targets (127.0.0.0/8, localhost, [::1]) unless
---allow-remote. Built-in plans: ws-churn, ws-churn-10k, cooldowns, chat-bot.
+--allow-remote. Built-in plans: ws-churn, ws-steady, ws-churn-10k, cooldowns, chat-bot.
 
 Exit status: 0 within budget, 1 the judged memory (a heap probe's heap, else the
 target's RSS) grew past its budget or the target died, 2 usage or input error

@@ -396,6 +396,27 @@ impl Drop for Open {
     }
 }
 
+/// Counts a session active from the handshake until its planned hold ends (or
+/// it is cut short) — or, for a session that goes silent with its socket open
+/// (half-open), until the plan's retention has passed after that, the time the
+/// plan allows a server to notice: the load the plan puts on the target, which
+/// the target's own behaviour (evicting, or not, the sockets left open) does
+/// not change.
+struct Active(Arc<LoadStats>);
+
+impl Active {
+    fn new(stats: &Arc<LoadStats>) -> Self {
+        stats.session_began();
+        Active(stats.clone())
+    }
+}
+
+impl Drop for Active {
+    fn drop(&mut self) {
+        self.0.session_ended();
+    }
+}
+
 async fn connect(s: &Shared, path: &str) -> Result<Ws, String> {
     let tcp = TcpStream::connect(s.endpoint.addr)
         .await
@@ -450,6 +471,7 @@ async fn ws_session(
     };
     s.stats.opened();
     let open = Open(s.stats.clone());
+    let active = Active::new(&s.stats);
     let mut asks: Vec<u64> = Vec::new();
     for f in frames {
         let started = std::time::Instant::now();
@@ -471,7 +493,8 @@ async fn ws_session(
         }
     }
     let stop = s.stop.clone();
-    tokio::spawn(holder(ws, open, hold, departure, stop));
+    let linger = s.plan.retention;
+    tokio::spawn(holder(ws, open, active, hold, linger, departure, stop));
     Ok(())
 }
 
@@ -508,7 +531,9 @@ async fn ask(ws: &mut Ws) -> Result<u64, String> {
 async fn holder(
     mut ws: Ws,
     open: Open,
+    active: Active,
     hold: Duration,
+    linger: Option<Duration>,
     departure: Departure,
     mut stop: watch::Receiver<bool>,
 ) {
@@ -527,6 +552,15 @@ async fn holder(
             _ = tokio::time::sleep_until(until) => break,
             _ = stop.changed() => return,
         }
+    }
+    match (departure, linger) {
+        (Departure::HalfOpen, Some(linger)) => {
+            tokio::spawn(async move {
+                tokio::time::sleep(linger).await;
+                drop(active);
+            });
+        }
+        _ => drop(active),
     }
     match departure {
         Departure::Graceful => {

@@ -48,8 +48,9 @@ use soak_harness::traffic::{Diurnal, Phase, Rng, Shape};
 use soak_harness::units::parse_duration;
 
 /// Built-in plans: name and TOML text (`live/plans/`).
-pub const BUILTIN: [(&str, &str); 4] = [
+pub const BUILTIN: [(&str, &str); 5] = [
     ("ws-churn", include_str!("../plans/ws-churn.toml")),
+    ("ws-steady", include_str!("../plans/ws-steady.toml")),
     ("ws-churn-10k", include_str!("../plans/ws-churn-10k.toml")),
     ("cooldowns", include_str!("../plans/cooldowns.toml")),
     ("chat-bot", include_str!("../plans/chat-bot.toml")),

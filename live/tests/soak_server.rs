@@ -107,3 +107,34 @@ fn fixed_soak_server_passes_and_its_registry_stays_empty() {
     assert!(peak < 200.0, "index peaked at {peak}");
     requests_agree(&s);
 }
+
+#[test]
+fn ws_sessions_count_the_plans_load_not_the_sockets_a_server_keeps_open() {
+    // The growth model takes `ws_sessions` as a load gauge (a covariate), so it
+    // must not rise with what the target keeps: here every session departs
+    // half-open and nothing closes the sockets within the run. A half-open
+    // session counts for the declared retention after its hold (2 s here).
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let cmd = format!("{} --variant fixed", support::soak_server());
+    let o = support::short_run(&out, &cmd, "half-open-test.toml", &["--retention", "2s"]);
+    assert!(o.status.code().is_some(), "{}", stderr(&o));
+    let run_dir = out.join("live-half-open-test").join("fixed");
+    let (samples, _) = soak_harness::report::load_run(&run_dir).expect("loads");
+    let col = |name: &str| samples.column(name).unwrap_or_else(|| panic!("no {name}"));
+    let (t, open, sessions) = (samples.hours(), col("ws_connections"), col("ws_sessions"));
+    // After the first 3 s: 50 a second × (200 ms + 2 s) ≈ 110 sessions, steady,
+    // while every socket stays open: hundreds at the end, and rising.
+    let late: Vec<f64> = (0..t.len())
+        .filter(|&i| t[i] * 3600.0 >= 3.0)
+        .map(|i| sessions[i])
+        .collect();
+    let mean = late.iter().sum::<f64>() / late.len().max(1) as f64;
+    assert!((60.0..180.0).contains(&mean), "{sessions:?}");
+    let last_open = open.last().copied().unwrap_or(0.0);
+    assert!(last_open > 2.5 * mean, "{open:?} vs {sessions:?}");
+    for (s, c) in sessions.iter().zip(&open) {
+        // (One may open or end between the two reads.)
+        assert!(*s <= c + 1.0, "a session is an open connection: {s} > {c}");
+    }
+}

@@ -60,12 +60,12 @@ pub fn facts(
     warmup_hours: f64,
     tb: TimeBase,
 ) -> Option<Facts> {
-    facts_in(&Window::of(t_hours, y, load, warmup_hours, tb)?)
+    facts_in(&Window::of(t_hours, y, load, &[], warmup_hours, tb)?)
 }
 
 pub(super) fn facts_in(w: &Window) -> Option<Facts> {
     let (t, yy, features) = (&w.t, &w.y, &w.feats);
-    let feats: Vec<Vec<f64>> = features.iter().map(|f| center(f)).collect();
+    let feats: Vec<Vec<f64>> = w.covariates().iter().map(|f| center(f)).collect();
     let ones = vec![1.0; t.len()];
     let (trend, hinge) = w.trend_and_hinge();
 

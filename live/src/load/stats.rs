@@ -119,6 +119,7 @@ pub struct LoadStats {
     /// Events dropped because every goose user was busy and the queue was full.
     pub shed: AtomicU64,
     ws_open: AtomicI64,
+    ws_active: AtomicI64,
     ws_peak: AtomicI64,
     interval_requests: AtomicU64,
     interval_errors: AtomicU64,
@@ -137,6 +138,7 @@ impl Default for LoadStats {
             events: AtomicU64::new(0),
             shed: AtomicU64::new(0),
             ws_open: AtomicI64::new(0),
+            ws_active: AtomicI64::new(0),
             ws_peak: AtomicI64::new(0),
             interval_requests: AtomicU64::new(0),
             interval_errors: AtomicU64::new(0),
@@ -159,6 +161,11 @@ pub struct Interval {
     pub p99_ms: f64,
     /// WebSocket connections open now.
     pub ws_open: u64,
+    /// WebSocket sessions the plan has on the target now: within their planned
+    /// time (connected, not yet departing), or gone silent with their socket
+    /// open (half-open) less than the plan's retention ago — the plan's draw
+    /// alone, whatever the target does.
+    pub ws_active: u64,
 }
 
 /// Totals for the summary.
@@ -228,6 +235,17 @@ impl LoadStats {
         self.ws_open.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// A WebSocket session began its planned time (connected).
+    pub fn session_began(&self) {
+        self.ws_active.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A WebSocket session's planned time ended (departing, or cut short; a
+    /// half-open one the plan's retention later).
+    pub fn session_ended(&self) {
+        self.ws_active.fetch_sub(1, Ordering::Relaxed);
+    }
+
     /// WebSocket connections open now.
     pub fn open_now(&self) -> u64 {
         self.ws_open.load(Ordering::Relaxed).max(0) as u64
@@ -241,12 +259,16 @@ impl LoadStats {
     /// Takes the counts since the previous call.
     pub fn take_interval(&self) -> Interval {
         let h = self.interval.take();
+        // Sessions before connections: a session opening in between counts in
+        // the connections only, so the sessions stay a subset of them.
+        let ws_active = self.ws_active.load(Ordering::Relaxed).max(0) as u64;
         Interval {
             requests: self.interval_requests.swap(0, Ordering::Relaxed),
             errors: self.interval_errors.swap(0, Ordering::Relaxed),
             p50_ms: quantile_ms(&h, 0.5),
             p99_ms: quantile_ms(&h, 0.99),
             ws_open: self.open_now(),
+            ws_active,
         }
     }
 

@@ -1,5 +1,14 @@
 //! soak's own counts of the load it sends, per sample: requests (the growth
-//! model's load covariate), latency, errors and open WebSocket connections.
+//! model's load covariate), latency, errors, open WebSocket connections, and the
+//! WebSocket sessions the plan has on the target (`ws_sessions`: a load gauge of
+//! the growth model, [`soak_harness::verdict::LOAD_GAUGES`]). `ws_sessions`
+//! counts the sessions within their planned time, and those that went silent
+//! with their socket open (half-open) less than the run's retention ago (the
+//! time the plan gives a server to notice), so it follows the plan's day and its
+//! random arrivals but nothing the target does;
+//! `ws_connections` does not qualify as a load gauge: a server that never closes
+//! the sockets its clients left open keeps it rising — a symptom, which a
+//! covariate would explain away.
 
 use std::sync::Arc;
 
@@ -40,6 +49,9 @@ impl Probe for LoadCounts {
         ];
         if self.ws {
             columns.push(reported("ws_connections"));
+            columns.push(
+                Column::series("ws_sessions").in_panel("gauge: ws_connections", "ws_sessions"),
+            );
         }
         Box::pin(async move { Ok(columns) })
     }
@@ -52,6 +64,7 @@ impl Probe for LoadCounts {
         row.set("errors", i.errors as f64);
         if self.ws {
             row.set("ws_connections", i.ws_open as f64);
+            row.set("ws_sessions", i.ws_active as f64);
         }
         Box::pin(async {})
     }

@@ -15,6 +15,7 @@ use super::table::Layout;
 use crate::addr::{self, Endpoint};
 use crate::config::{HeapMode, LiveConfig, LiveError};
 use crate::load::{self, LoadStats};
+use crate::plan::Plan;
 use crate::probe::{Probe, Refusal, Register, Setup, Spawn, TargetView};
 use crate::rlimit::{self, NoFile};
 use crate::target::{self, Target, TargetSpec};
@@ -90,8 +91,14 @@ pub(crate) async fn bring_up(
     let cpu_before = procfs::self_cpu_seconds();
     let endpoint = endpoint(cfg)?;
     let scratch = Scratch::new()?;
+    // The load's plan with the run's retention (`--retention`, else the plan's):
+    // how long a half-open session counts in `ws_sessions`.
+    let plan = Plan {
+        retention: cfg.retention,
+        ..cfg.plan.clone()
+    };
     let (dispatcher, shared, holders_stop) = load::setup(
-        cfg.plan.clone(),
+        plan,
         endpoint.clone(),
         cfg.seed,
         cfg.compression(),
