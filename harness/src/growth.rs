@@ -627,7 +627,7 @@ mod tests {
             let (t, [load, held, y]) = sessions_and_heap(seed, 4_352.0, leak);
             let tb = TimeBase::VIRTUAL;
             let (plain, _) = assess(&t, &y, &load, &[], 2.4, tb);
-            let (gauged, facts) = assess(&t, &y, &load, &[held.clone()], 2.4, tb);
+            let (gauged, facts) = assess(&t, &y, &load, std::slice::from_ref(&held), 2.4, tb);
             let (plain, gauged) = (plain.expect("fits"), gauged.expect("fits"));
             // The held sessions wander by tens (±√300): ±100 KiB of heap that the
             // moving averages of arrivals follow only in part.
