@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Figures for docs/performance.md, "The native heap (soak live --heap)":
-#   1. soak-server leaky and fixed under --heap, seeds 1-3, $DURATION runs (5m):
+#   1. soak-server leaky and fixed under --heap, seeds 1-3, $DURATION runs (5m),
+#      plans ws-steady and ws-churn ($PLANS):
 #      verdicts, the heap's and RSS's growth (± s.e.), the top growing sites, and
 #      how the preload's live bytes compare with soak-server's own /metrics heap.
 #   2. threaded-service (live/examples/threaded-service: std, a thread per
@@ -13,7 +14,8 @@
 # Rows go to $OUT/*.tsv (one per part). Takes about an hour; meant for a quiet machine:
 #   cargo build --release --workspace --lib --bins --examples && ci/preload.sh
 # PARTS=13 runs parts 1 and 3 only; DURATION, PAIR (60s) and REPS (3) shorten a trial;
-# SEEDS ("1 2 3") and VARIANTS ("fixed leaky") narrow part 1 (parallel shards: give each its own OUT).
+# PLANS ("ws-steady ws-churn"), SEEDS ("1 2 3") and VARIANTS ("fixed leaky") narrow part 1
+# (parallel shards: give each its own OUT).
 set -u
 cd "$(dirname "$0")/.."
 R=target/release
@@ -114,10 +116,12 @@ run() {
 # 1. soak-server under --heap, three seeds.
 part() { [[ $PARTS == *$1* ]]; }
 T1=$OUT/soak-server.tsv
-part 1 && header "$T1" && for seed in ${SEEDS:-1 2 3}; do for v in ${VARIANTS:-fixed leaky}; do
-    run "$T1" "ss-$v-seed$seed" "$R/soak-server" --cmd "$R/soak-server --variant $v" \
-        --heap --duration "$DURATION" --seed "$seed"
-done; done
+part 1 && header "$T1" && for plan in ${PLANS:-ws-steady ws-churn}; do
+  for seed in ${SEEDS:-1 2 3}; do for v in ${VARIANTS:-fixed leaky}; do
+    run "$T1" "ss-$plan-$v-seed$seed" "$R/soak-server" --cmd "$R/soak-server --variant $v" \
+        --plan "$plan" --heap --duration "$DURATION" --seed "$seed"
+  done; done
+done
 
 # 2. threaded-service: fixed with and without --heap, leaky with it.
 T2=$OUT/threaded.tsv
