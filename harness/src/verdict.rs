@@ -572,7 +572,8 @@ pub fn detectable(e: &Estimate, budget: Option<f64>, j: &Judging) -> f64 {
 
 /// Columns that are load gauges wherever a run has them (the growth model's
 /// covariates beside the load: [`growth`]'s module docs): a live run's WebSocket
-/// sessions within their planned time, counted by soak from the plan's draw.
+/// sessions that the plan has on the target (within their planned hold, or gone
+/// silent less than the retention ago), counted by soak from the plan's draw.
 pub const LOAD_GAUGES: [&str; 1] = ["ws_sessions"];
 
 /// Estimates and judges every resource in `specs` over `samples`.

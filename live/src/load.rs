@@ -398,8 +398,9 @@ impl Drop for Open {
 
 /// Counts a session active from the handshake until its planned hold ends (or
 /// it is cut short) — or, for a session that goes silent with its socket open
-/// (half-open), until the plan's retention has passed after that, the time the
-/// plan allows a server to notice: the load the plan puts on the target, which
+/// (half-open), until the run's retention (`--retention`, else the plan's) has
+/// passed after that, the time the run allows a server to notice: the load the
+/// plan puts on the target, which
 /// the target's own behaviour (evicting, or not, the sockets left open) does
 /// not change.
 struct Active(Arc<LoadStats>);
