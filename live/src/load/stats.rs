@@ -163,7 +163,7 @@ pub struct Interval {
     pub ws_open: u64,
     /// WebSocket sessions the plan has on the target now: within their planned
     /// time (connected, not yet departing), or gone silent with their socket
-    /// open (half-open) less than the plan's retention ago — the plan's draw
+    /// open (half-open) less than the run's retention ago — the plan's draw
     /// alone, whatever the target does.
     pub ws_active: u64,
 }
@@ -241,7 +241,7 @@ impl LoadStats {
     }
 
     /// A WebSocket session's planned time ended (departing, or cut short; a
-    /// half-open one the plan's retention later).
+    /// half-open one the run's retention later).
     pub fn session_ended(&self) {
         self.ws_active.fetch_sub(1, Ordering::Relaxed);
     }
@@ -260,7 +260,8 @@ impl LoadStats {
     pub fn take_interval(&self) -> Interval {
         let h = self.interval.take();
         // Sessions before connections: a session opening in between counts in
-        // the connections only, so the sessions stay a subset of them.
+        // the connections only. (The sessions are a subset of the connections
+        // until a server closes a silent one within the retention.)
         let ws_active = self.ws_active.load(Ordering::Relaxed).max(0) as u64;
         Interval {
             requests: self.interval_requests.swap(0, Ordering::Relaxed),
