@@ -3,7 +3,8 @@
 #   1. soak-server leaky and fixed under --heap, seeds 1-3, $DURATION runs (5m),
 #      plans ws-steady and ws-churn ($PLANS):
 #      verdicts, the heap's and RSS's growth (± s.e.), the top growing sites, and
-#      how the preload's live bytes compare with soak-server's own /metrics heap.
+#      how the preload's live bytes compare with soak-server's own /metrics heap
+#      (requested sizes, and the usable sizes it counts with SOAK_SERVER_USABLE_HEAP=1).
 #   2. threaded-service (live/examples/threaded-service: std, a thread per
 #      connection) fixed with --heap and with --no-heap, leaky with --heap.
 #   3. Overhead, interleaved pairs at each plan's peak rate held flat: the target's
@@ -14,6 +15,8 @@
 # Rows go to $OUT/*.tsv (one per part). Takes about an hour; meant for a quiet machine:
 #   cargo build --release --workspace --lib --bins --examples && ci/preload.sh
 # PARTS=13 runs parts 1 and 3 only; DURATION, PAIR (60s) and REPS (3) shorten a trial;
+# part 3: TARGETS ("ts ss": threaded-service, soak-server) narrows it, HEAPTRACK=0 and
+# FLAT=0 leave out the heaptrack runs and the flat-out pairs;
 # PLANS ("ws-steady ws-churn"), SEEDS ("1 2 3") and VARIANTS ("fixed leaky") narrow part 1
 # (parallel shards: give each its own OUT).
 set -u
@@ -26,6 +29,9 @@ DURATION=${DURATION:-5m}
 PARTS=${PARTS:-1234}
 PAIR=${PAIR:-60s}
 REPS=${REPS:-3}
+TARGETS=${TARGETS:-ts ss}
+HEAPTRACK=${HEAPTRACK:-1}
+FLAT=${FLAT:-1}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 for f in "$BIN" "$R/soak-server" "$R/libsoak_preload.so" "$E/threaded-service" "$E/alloc_overhead"; do
@@ -68,14 +74,18 @@ def verdict(n):
     r = res.get(n)
     return r["verdict"] if r else "-"
 rows = list(csv.DictReader(open(os.path.join(d, "samples.csv"))))
-ratios = []
-for r in rows:
-    try:
-        a, b = float(r["live_bytes"]), float(r["soak_server_heap_live_bytes"])
-        if b >= 2**20: ratios.append(a / b)
-    except (KeyError, ValueError):
-        pass
-agree = "%.4f–%.4f (mean %.4f)" % (min(ratios), max(ratios), sum(ratios) / len(ratios)) if ratios else "-"
+def agreement(col):
+    ratios = []
+    for r in rows:
+        try:
+            a, b = float(r["live_bytes"]), float(r[col])
+            if b >= 2**20: ratios.append(a / b)
+        except (KeyError, ValueError, TypeError):
+            pass
+    if not ratios: return "-"
+    return "%.4f–%.4f (mean %.4f)" % (min(ratios), max(ratios), sum(ratios) / len(ratios))
+agree = agreement("soak_server_heap_live_bytes")
+agree_usable = agreement("soak_server_heap_usable_bytes")
 sites = j.get("growth_sites") or []
 top = " | ".join("%s %.0f%%" % (s["frames"][0] if s["frames"] else "?",
                  100 * (s.get("share_of_heap_growth") or 0)) for s in sites[:3]) or "-"
@@ -83,7 +93,7 @@ live = j["live"]
 nh = live.get("native_heap") or {}
 c = open(cpu).read().strip() if os.path.exists(cpu) else ""
 out = [name, code, j["verdict"], verdict("heap"), rate("heap"), verdict("rss"), rate("rss"),
-       agree, top, live["requests"]["total"], live["requests"]["per_second"],
+       agree, agree_usable, top, live["requests"]["total"], live["requests"]["per_second"],
        live["latency_ms"].get("p99"), c or "-", nh.get("samples", "-"), nh.get("warning") or "-"]
 with open(tsv, "a") as f:
     f.write("\t".join(map(str, out)) + "\n")
@@ -91,7 +101,7 @@ EOF
 }
 
 header() {
-    echo -e "run\texit\tverdict\theap\theap MiB/wall h\trss\trss MiB/wall h\tpreload/metrics heap\ttop sites\trequests\treq/s\tp99 ms\ttarget CPU s\tsamples\twarning" > "$1"
+    echo -e "run\texit\tverdict\theap\theap MiB/wall h\trss\trss MiB/wall h\tpreload/metrics heap\tpreload/metrics usable\ttop sites\trequests\treq/s\tp99 ms\ttarget CPU s\tsamples\twarning" > "$1"
 }
 
 # run TSV NAME PATTERN SOAK-ARGS...: one soak live run, its row appended.
@@ -118,7 +128,7 @@ part() { [[ $PARTS == *$1* ]]; }
 T1=$OUT/soak-server.tsv
 part 1 && header "$T1" && for plan in ${PLANS:-ws-steady ws-churn}; do
   for seed in ${SEEDS:-1 2 3}; do for v in ${VARIANTS:-fixed leaky}; do
-    run "$T1" "ss-$plan-$v-seed$seed" "$R/soak-server" --cmd "$R/soak-server --variant $v" \
+    SOAK_SERVER_USABLE_HEAP=1 run "$T1" "ss-$plan-$v-seed$seed" "$R/soak-server" --cmd "$R/soak-server --variant $v" \
         --plan "$plan" --heap --duration "$DURATION" --seed "$seed"
   done; done
 done
@@ -134,27 +144,28 @@ part 2 && run "$T2" "ts-fixed-rss" "$E/threaded-service" --cmd "$E/threaded-serv
 
 # 3. Overhead pairs at the plans' peak rates, then flat out.
 T3=$OUT/overhead.tsv
+target() { [[ " $TARGETS " == *" $1 "* ]]; }
 part 3 && header "$T3" && for rep in $(seq "$REPS"); do
     for mode in no-heap heap; do
-        run "$T3" "ts-peak-$mode-$rep" "$E/threaded-service" --cmd "$E/threaded-service" \
+        target ts && run "$T3" "ts-peak-$mode-$rep" "$E/threaded-service" --cmd "$E/threaded-service" \
             --plan "$OUT/cooldowns-peak.toml" --"$mode" --duration "$PAIR"
-        run "$T3" "ss-peak-$mode-$rep" "$R/soak-server" --cmd "$R/soak-server" \
+        target ss && run "$T3" "ss-peak-$mode-$rep" "$R/soak-server" --cmd "$R/soak-server" \
             --plan "$OUT/ws-churn-peak.toml" --"$mode" --duration "$PAIR"
     done
 done
-if ! part 3; then
+if ! part 3 || [ "$HEAPTRACK" = 0 ]; then
     :
 elif command -v heaptrack > /dev/null; then
-    run "$T3" "ts-peak-heaptrack" "$E/threaded-service" \
+    target ts && run "$T3" "ts-peak-heaptrack" "$E/threaded-service" \
         --cmd "heaptrack -o $OUT/heaptrack-threaded $E/threaded-service" \
         --plan "$OUT/cooldowns-peak.toml" --no-heap --duration "$PAIR"
-    run "$T3" "ss-peak-heaptrack" "$R/soak-server" \
+    target ss && run "$T3" "ss-peak-heaptrack" "$R/soak-server" \
         --cmd "heaptrack -o $OUT/heaptrack-soak-server $R/soak-server" \
         --plan "$OUT/ws-churn-peak.toml" --no-heap --duration "$PAIR"
 else
     echo "heaptrack is not installed (Debian: apt-get install heaptrack); skipping it" >&2
 fi
-part 3 && for rep in $(seq "$REPS"); do
+part 3 && target ts && [ "$FLAT" != 0 ] && for rep in $(seq "$REPS"); do
     for mode in no-heap heap; do
         run "$T3" "ts-max-$mode-$rep" "$E/threaded-service" --cmd "$E/threaded-service" \
             --plan live/tests/fixtures/max-rate.toml --"$mode" --duration 30s

@@ -221,6 +221,7 @@ impl LiveArgs {
             duration: t.duration,
             day: t.day,
             sample_every: t.sample_every,
+            sample_every_given: self.shared.sample_every.is_some(),
             warmup: t.warmup,
             retention: t.retention,
             max_growth,

@@ -62,6 +62,9 @@ pub struct LiveConfig {
     pub day: Duration,
     /// Wall time between samples.
     pub sample_every: Duration,
+    /// Whether `--sample-every` was given; if not, an attached probe may shorten
+    /// it ([`crate::probe::Probe::sample_every`]).
+    pub sample_every_given: bool,
     /// Wall time left out of the growth fit at the start.
     pub warmup: Duration,
     /// The target's longest retention in wall time (`--retention`, else the plan's).

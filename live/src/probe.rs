@@ -113,6 +113,7 @@ use std::future::Future;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::Arc;
+use std::time::Duration;
 
 use crate::addr::Endpoint;
 use crate::config::LiveConfig;
@@ -186,6 +187,14 @@ pub trait Probe: Send {
     /// ([`WindDown::target_alive`]). Hand over what the run should keep.
     fn finish<'a>(&'a mut self, _end: &'a mut WindDown) -> ProbeFuture<'a, ()> {
         Box::pin(async {})
+    }
+
+    /// The wall time between samples this probe asks for when `--sample-every`
+    /// is not given: a read that costs the target nothing gains from more
+    /// samples. The shortest asked for by an attached probe wins, when shorter
+    /// than the default; `None` takes the default.
+    fn sample_every(&self) -> Option<Duration> {
+        None
     }
 
     /// A few words for the run's opening line (`metrics URL (12 series)`), once

@@ -152,6 +152,8 @@ pub async fn run_async(
 ) -> Result<LiveOutcome, LiveError> {
     goose::reset_killswitch();
     let mut running = bring_up::bring_up(cfg, registry, group).await?;
+    let tuned = sampling::tuned(cfg, &running);
+    let cfg = tuned.as_ref().unwrap_or(cfg);
     let sampled = sampling::sample(cfg, &mut running, stop).await;
     let ended = wind_down::wind_down(cfg, &mut running, sampled).await;
     judge::judge_and_write(cfg, &running, ended)

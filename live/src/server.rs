@@ -22,6 +22,7 @@
 //! minutes, not a virtual day (see [`ServerConfig::new`]).
 
 pub mod http;
+pub mod usable;
 
 use std::future::Future;
 use std::net::SocketAddr;

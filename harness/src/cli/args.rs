@@ -48,7 +48,7 @@ pub struct SharedArgs {
     #[arg(long, value_name = "N", allow_hyphen_values = true)]
     pub max_fd_growth: Option<String>,
     /// Time between samples (e.g. 30s, 1m, 5m) [default: 1m of virtual time;
-    /// soak live: 1s of wall time].
+    /// soak live: 1s of wall time, 500ms when the native heap probe is attached].
     #[arg(long, value_name = "DURATION")]
     pub sample_every: Option<String>,
     /// Report root directory.

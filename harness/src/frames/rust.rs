@@ -221,8 +221,9 @@ impl Convention for Rust {
 }
 
 /// The allocator's shims (under `__rustc::` since Rust 1.89; a program's own
-/// `#[global_allocator]` line is where its shim's frame points) and the
-/// profilers' frames.
+/// `#[global_allocator]` line is where its shim's frame points), any allocator's
+/// `GlobalAlloc` methods (a program's own wrapper of the system allocator is the
+/// allocator, not the code that asked for the memory) and the profilers' frames.
 fn plumbing(function: &str) -> bool {
     const PREFIXES: [&str; 7] = [
         "__rustc::",
@@ -234,6 +235,7 @@ fn plumbing(function: &str) -> bool {
         "backtrace::",
     ];
     PREFIXES.iter().any(|p| function.starts_with(p))
+        || function.contains(" as core::alloc::global::GlobalAlloc>::")
 }
 
 /// A path of the standard library's sources (as the toolchain ships them).
@@ -493,6 +495,15 @@ mod tests {
         );
         assert_eq!(harness("__rust_alloc"), Plumbing);
         assert_eq!(harness("__rustc::__rust_alloc"), Plumbing);
+        // A program's own allocator wrapper is the allocator.
+        assert_eq!(
+            harness("<my_app::Tracked as core::alloc::global::GlobalAlloc>::alloc"),
+            Plumbing
+        );
+        assert_eq!(
+            harness("<my_app::Tracked as core::alloc::global::GlobalAlloc>::realloc"),
+            Plumbing
+        );
         assert!(rust().drives("soak_harness::run::replay", None));
         assert!(!rust().drives("soak_harness::scenario::Ctx::gauge", None));
         assert!(rust().hidden("soak_harness::sites::sample", None));

@@ -37,6 +37,20 @@ pub(crate) struct Sampled {
     pub load: LoadRun,
 }
 
+/// The run's settings with the sample interval an attached probe asks for
+/// ([`crate::probe::Probe::sample_every`]) when `--sample-every` was not given and
+/// it is shorter than the default; `None` keeps `cfg` as it is.
+pub(crate) fn tuned(cfg: &LiveConfig, r: &Running) -> Option<LiveConfig> {
+    if cfg.sample_every_given {
+        return None;
+    }
+    let every = r.probes.iter().filter_map(|p| p.sample_every()).min()?;
+    (every < cfg.sample_every).then(|| LiveConfig {
+        sample_every: every,
+        ..cfg.clone()
+    })
+}
+
 /// Phase 2 (see the module docs).
 pub(crate) async fn sample(
     cfg: &LiveConfig,

@@ -211,18 +211,30 @@ fn decision(d: Decision) -> (&'static str, &'static str, String) {
 
 /// The Prometheus text exposition of the server's gauges and counters.
 pub fn exposition(app: &App) -> String {
+    // The heap is read before this answer's own buffer is allocated.
+    let heap = Heap {
+        live: soak_harness::alloc::stats().live_bytes,
+        usable: super::usable::live_bytes(),
+    };
     let mut out = String::with_capacity(4096);
-    gauges(app, &mut out);
+    gauges(app, &heap, &mut out);
     counters(app, &mut out);
     out
 }
 
+/// The live heap, as [`exposition`] reports it.
+struct Heap {
+    /// Requested bytes (the counting allocator).
+    live: u64,
+    /// Usable bytes, when counted ([`super::usable`]).
+    usable: Option<u64>,
+}
+
 /// The gauges of [`exposition`].
-fn gauges(app: &App, out: &mut String) {
+fn gauges(app: &App, heap: &Heap, out: &mut String) {
     let c = &app.counters;
     let m = &app.monitor;
     let ws_open = c.ws_open.load(Ordering::Relaxed);
-    let heap = soak_harness::alloc::stats();
     let mut gauge = |name: &str, help: &str, v: f64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}");
     };
@@ -274,8 +286,16 @@ fn gauges(app: &App, out: &mut String) {
     gauge(
         "soak_server_heap_live_bytes",
         "Bytes in live heap blocks (counting allocator).",
-        heap.live_bytes as f64,
+        heap.live as f64,
     );
+    if let Some(usable) = heap.usable {
+        gauge(
+            "soak_server_heap_usable_bytes",
+            "Usable size of the live heap blocks, as the system allocator rounds them \
+             (with SOAK_SERVER_USABLE_HEAP=1).",
+            usable as f64,
+        );
+    }
 }
 
 /// The counters of [`exposition`].
