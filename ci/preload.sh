@@ -15,8 +15,9 @@
 # Rows go to $OUT/*.tsv (one per part). Takes about an hour; meant for a quiet machine:
 #   cargo build --release --workspace --lib --bins --examples && ci/preload.sh
 # PARTS=13 runs parts 1 and 3 only; DURATION, PAIR (60s) and REPS (3) shorten a trial;
-# part 3: TARGETS ("ts ss": threaded-service, soak-server) narrows it, HEAPTRACK=0 and
-# FLAT=0 leave out the heaptrack runs and the flat-out pairs;
+# part 3: TARGETS ("ts ss": threaded-service, soak-server) narrows it, PEAK=0,
+# HEAPTRACK=0 and FLAT=0 leave out the peak-rate pairs, the heaptrack runs and the
+# flat-out pairs;
 # PLANS ("ws-steady ws-churn"), SEEDS ("1 2 3") and VARIANTS ("fixed leaky") narrow part 1
 # (parallel shards: give each its own OUT).
 set -u
@@ -32,6 +33,7 @@ REPS=${REPS:-3}
 TARGETS=${TARGETS:-ts ss}
 HEAPTRACK=${HEAPTRACK:-1}
 FLAT=${FLAT:-1}
+PEAK=${PEAK:-1}
 rm -rf "$OUT"
 mkdir -p "$OUT"
 for f in "$BIN" "$R/soak-server" "$R/libsoak_preload.so" "$E/threaded-service" "$E/alloc_overhead"; do
@@ -145,7 +147,7 @@ part 2 && run "$T2" "ts-fixed-rss" "$E/threaded-service" --cmd "$E/threaded-serv
 # 3. Overhead pairs at the plans' peak rates, then flat out.
 T3=$OUT/overhead.tsv
 target() { [[ " $TARGETS " == *" $1 "* ]]; }
-part 3 && header "$T3" && for rep in $(seq "$REPS"); do
+part 3 && header "$T3" && [ "$PEAK" != 0 ] && for rep in $(seq "$REPS"); do
     for mode in no-heap heap; do
         target ts && run "$T3" "ts-peak-$mode-$rep" "$E/threaded-service" --cmd "$E/threaded-service" \
             --plan "$OUT/cooldowns-peak.toml" --"$mode" --duration "$PAIR"
