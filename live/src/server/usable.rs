@@ -18,7 +18,7 @@ use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering::Relaxed};
 
 /// The environment variable that turns the counter on (`1`).
-pub const ENV: &str = "SOAK_SERVER_USABLE_HEAP";
+pub const ENV: &std::ffi::CStr = c"SOAK_SERVER_USABLE_HEAP";
 
 const UNKNOWN: u8 = 0;
 const OFF: u8 = 1;
@@ -47,7 +47,7 @@ fn decide() -> bool {
     // SAFETY: the name is a NUL-terminated literal; glibc's getenv reads the
     // environment without allocating, so calling it from inside the allocator
     // cannot recurse. Racing first calls on two threads read the same value.
-    let v = unsafe { libc::getenv(c"SOAK_SERVER_USABLE_HEAP".as_ptr()) };
+    let v = unsafe { libc::getenv(ENV.as_ptr()) };
     // SAFETY: a non-null getenv result is a NUL-terminated string.
     let on = !v.is_null() && unsafe { std::ffi::CStr::from_ptr(v) }.to_bytes() == b"1";
     STATE.store(if on { ON } else { OFF }, Relaxed);
