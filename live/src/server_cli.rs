@@ -59,7 +59,12 @@ Examples:
 
 Prints one line, `soak-server (VARIANT) listening on http://ADDR`, once it accepts
 connections. Exit status: 0 after SIGINT or SIGTERM, 2 on bad options or a port
-that cannot be bound.";
+that cannot be bound.
+
+Environment: SOAK_SERVER_USABLE_HEAP=1 adds soak_server_heap_usable_bytes to /metrics,
+the C library's usable size of the live heap blocks (what `soak live --heap` counts;
+soak_server_heap_live_bytes is their requested size), at the cost of a
+malloc_usable_size call per allocation and free.";
 
 fn duration(flag: &str, text: &str) -> Result<Duration, String> {
     parse_duration(text).map_err(|e| format!("--{flag}: {e}"))
