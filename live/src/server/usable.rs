@@ -10,9 +10,10 @@
 //! same quantity the preload counts, measured here by a different route (the
 //! server's own allocations, read back from glibc), so the two can be compared.
 //!
-//! Off unless the variable is set when the process makes its first allocation: a
-//! counter switched on later would subtract blocks it never added. On, it costs a
-//! `malloc_usable_size` call and a shared atomic per allocation and free.
+//! glibc only (elsewhere it stays off). Off unless the variable is set when the
+//! process makes its first allocation: a counter switched on later would subtract
+//! blocks it never added. On, it costs a `malloc_usable_size` call and a shared
+//! atomic per allocation and free; off, a relaxed load.
 
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::sync::atomic::{AtomicI64, AtomicU8, Ordering::Relaxed};
@@ -44,6 +45,11 @@ fn on() -> bool {
 
 #[cold]
 fn decide() -> bool {
+    // glibc's malloc_usable_size is what the preload counts; elsewhere: off.
+    if cfg!(not(all(target_os = "linux", target_env = "gnu"))) {
+        STATE.store(OFF, Relaxed);
+        return false;
+    }
     // SAFETY: the name is a NUL-terminated literal; glibc's getenv reads the
     // environment without allocating, so calling it from inside the allocator
     // cannot recurse. Racing first calls on two threads read the same value.
@@ -59,11 +65,19 @@ pub fn live_bytes() -> Option<u64> {
     (STATE.load(Relaxed) == ON).then(|| BYTES.load(Relaxed).max(0) as u64)
 }
 
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
 #[inline]
 fn usable(p: *mut u8) -> i64 {
     // SAFETY: `p` is a live block of the system allocator (malloc or
     // posix_memalign on Linux), which malloc_usable_size accepts.
     unsafe { libc::malloc_usable_size(p.cast()) as i64 }
+}
+
+/// Elsewhere the counter stays off ([`decide`]); this is never reached.
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+#[inline]
+fn usable(_p: *mut u8) -> i64 {
+    0
 }
 
 // SAFETY: every method forwards to `System` with the caller's arguments unchanged;
