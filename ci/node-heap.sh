@@ -10,13 +10,14 @@
 #             5 minutes with the heap probe and 5 with --no-heap (10 min)
 #   long      cooldown-server fixed, 30 minutes: the sampler does not grow the target
 #   overhead  cooldown-server fixed at the plan's peak rate (cooldowns-peak.toml),
-#             5 minutes with the probe and 5 without, the two of a pair side by
-#             side (at once, so both see the same machine), 4 pairs (20 min)
+#             MINUTES (5) with the probe and as long without, the two of a pair
+#             side by side (at once, so both see the same machine), 4 pairs (20 min)
 # Rows go to $OUT/node-heap.tsv (appended; remove it to start over); PARTS=table
 # prints them as a Markdown table. Run on a quiet
 # machine for the overhead pairs; PARTS selects parts.
 #   cargo build --release && ci/node-heap.sh
 #   PARTS=overhead PAIRS=8 ci/node-heap.sh
+#   PARTS=overhead PAIRS=1 MINUTES=30 ci/node-heap.sh   (one 30-minute pair)
 #   PARTS=overhead HEAP_ARGS="--heap-every 30s" ci/node-heap.sh   (flags for the probe's runs)
 #   PARTS=verdicts SEEDS=2 ci/node-heap.sh   (parts and seeds can run side by side)
 set -u
@@ -25,6 +26,7 @@ BIN=${BIN:-target/release/soak}
 OUT=${OUT:-reports/node-heap}
 PARTS=${PARTS:-verdicts plain long overhead}
 PAIRS=${PAIRS:-4}
+MINUTES=${MINUTES:-5}
 SEEDS=${SEEDS:-1 2 3}
 F=live/tests/fixtures
 T=$OUT/node-heap.tsv
@@ -116,7 +118,7 @@ long)
 overhead)
   for pair in $(seq 1 "$PAIRS"); do
     for mode in heap rss; do
-      run overhead cooldown fixed "$pair" $mode 5 -- --cmd "$(cooldown fixed)" \
+      run overhead cooldown fixed "$pair" $mode "$MINUTES" -- --cmd "$(cooldown fixed)" \
           --plan $F/cooldowns-peak.toml --retention 60s &
     done
     wait
