@@ -202,6 +202,25 @@ pub struct HeapUsage {
     pub total: f64,
 }
 
+/// The script URL soak's own code in the target runs under (the function
+/// [`Inspector::gc_function`] makes, which collects and reads the heap). What it
+/// allocates is the probe's, not the service's: never a site (`node_heap`).
+pub const PROBE_URL: &str = "soak:probe";
+
+/// The expression [`Inspector::gc_function`] evaluates. The function it returns
+/// is compiled as a script named [`PROBE_URL`] (`vm.runInThisContext` with a
+/// filename: V8's sampling profile names a frame by its script's name, which a
+/// `//# sourceURL` comment does not set).
+const GC_EXPR: &str = "(() => { const v8 = require('v8'); v8.setFlagsFromString('--expose-gc'); \
+     let gc; try { gc = require('vm').runInNewContext('gc'); } \
+     finally { v8.setFlagsFromString('--no-expose-gc'); } \
+     return require('vm').runInThisContext(\"(function (gc, v8) { return function read() { \
+       gc(); let code = 0; \
+       for (const s of v8.getHeapSpaceStatistics()) \
+         if (s.space_name.startsWith('code_')) code += s.space_used_size; \
+       return [v8.getHeapStatistics().used_heap_size, code]; }; })\", \
+       { filename: 'soak:probe' })(gc, v8); })()";
+
 impl Inspector {
     /// Connects to `url` within `timeout`.
     pub async fn connect(url: &InspectorUrl, timeout: Duration) -> Result<Self, InspectorError> {
@@ -395,21 +414,14 @@ impl Inspector {
     /// `gc()` comes from a context of its own (`vm`) created while
     /// `--expose-gc` is set and unset again at once, so the target's globals
     /// never see it; the expression uses the console's command-line API (Node's
-    /// `require`). Kept in the object group `soak`.
+    /// `require`). Kept in the object group `soak`; its script is named
+    /// [`PROBE_URL`], so what it allocates is no site.
     pub async fn gc_function(&self, timeout: Duration) -> Result<String, InspectorError> {
         const METHOD: &str = "Runtime.evaluate";
-        const EXPR: &str =
-            "(() => { const v8 = require('v8'); v8.setFlagsFromString('--expose-gc'); \
-             let gc; try { gc = require('vm').runInNewContext('gc'); } \
-             finally { v8.setFlagsFromString('--no-expose-gc'); } \
-             return () => { gc(); let code = 0; \
-               for (const s of v8.getHeapSpaceStatistics()) \
-                 if (s.space_name.startsWith('code_')) code += s.space_used_size; \
-               return [v8.getHeapStatistics().used_heap_size, code]; }; })()";
         let v = self
             .call(
                 METHOD,
-                json!({ "expression": EXPR, "includeCommandLineAPI": true,
+                json!({ "expression": GC_EXPR, "includeCommandLineAPI": true,
                         "objectGroup": "soak", "silent": true }),
                 timeout,
             )
@@ -598,6 +610,14 @@ fn json_depth(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_gc_function_runs_under_the_probes_script_url() {
+        assert!(
+            GC_EXPR.contains(&format!("{{ filename: '{PROBE_URL}' }}")),
+            "{GC_EXPR}"
+        );
+    }
 
     #[test]
     fn finds_the_url_node_prints() {

@@ -24,6 +24,8 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::inspector::PROBE_URL;
+
 /// Frames kept per site (innermost first), as the harness keeps.
 pub const FRAMES_PER_SITE: usize = 6;
 
@@ -292,7 +294,8 @@ pub struct SiteBytes {
 }
 
 /// Every site of `profile` with live bytes, folding Node's and V8's own frames
-/// into their first caller outside them.
+/// into their first caller outside them; soak's own code ([`PROBE_URL`]) and what
+/// it calls are left out.
 pub fn sites(profile: &Profile, namer: &mut Namer) -> Vec<SiteBytes> {
     // The frames outside Node's own code on the path being walked, as a tree of
     // entries pointing at their caller's entry.
@@ -308,6 +311,9 @@ pub fn sites(profile: &Profile, namer: &mut Namer) -> Vec<SiteBytes> {
         profile.head.children.iter().map(|c| (c, None)).collect();
     while let Some((node, outer)) = stack.pop() {
         let f = &node.call_frame;
+        if f.url == PROBE_URL {
+            continue;
+        }
         let here = if Namer::is_std(&f.url) {
             outer
         } else {
@@ -590,6 +596,35 @@ mod tests {
             vec!["setCooldown (server.js:27)", "handler (server.js:41)"]
         );
         assert_eq!(s[1].frames[0].class, Class::Std);
+    }
+
+    #[test]
+    fn the_probes_own_allocations_are_no_site() {
+        // (root) → (anonymous) [callFunctionOn's wrapper] → soak's gc function
+        //        → getHeapSpaceStatistics (node:v8): soak's reads, left out.
+        let probe = node(
+            "",
+            "",
+            0,
+            0.0,
+            vec![node(
+                "",
+                PROBE_URL,
+                0,
+                64.0,
+                vec![node(
+                    "getHeapSpaceStatistics",
+                    "node:v8",
+                    176,
+                    4096.0,
+                    vec![],
+                )],
+            )],
+        );
+        let served = node("handle", "/srv/app.js", 9, 1000.0, vec![]);
+        let got = sites(&root(vec![probe, served]), &mut Namer::new(None));
+        let names: Vec<String> = got.iter().map(|s| s.frames[0].text()).collect();
+        assert_eq!(names, vec!["handle (/srv/app.js:10)"]);
     }
 
     #[test]
