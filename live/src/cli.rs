@@ -117,9 +117,9 @@ pub struct LiveArgs {
     /// read of the live heap (and every 2nd by a read of the sampling profile);
     /// `auto` spaces them so their pauses take under 0.25% of the run (out of the
     /// p99 latency), at least 1s apart, at least 40 of them after the warm-up
-    /// and at most 80 (each also costs the target CPU after it: V8
+    /// and at most 120 (each also costs the target CPU after it: V8
     /// recompiles code the collection invalidated, so a long run gets no more
-    /// than its verdict needs: a 30-minute run one every ~22s).
+    /// than its verdict needs: a 30-minute run one every ~15s).
     #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
     pub heap_every: String,
     /// Mean bytes a heap probe lets the target allocate between sampled

@@ -23,13 +23,14 @@
 //!
 //! The pause is not all a cycle costs: a full collection clears the dead objects
 //! V8's optimised code refers to weakly and throws that code away ("weak
-//! objects"), which the target then runs unoptimised and compiles again — about
-//! 110 ms of the fixture's CPU per cycle against a 10-ms pause
-//! (docs/performance.md, sessions 6–7), a cost the probe cannot see from outside.
+//! objects"), which the target then runs unoptimised and compiles again — 90 to
+//! 255 ms of the fixture's CPU per cycle against a 6–10-ms pause, more the longer
+//! the gap (docs/performance.md, sessions 6, 7 and 10), a cost the probe cannot
+//! see from outside.
 //! So no run gets more cycles than its verdict needs: the judged window (the run
-//! after its warm-up) is split into about [`CYCLES_PER_RUN`] gaps at most, so a
-//! 5-minute run is read every 3 s at most and a 30-minute run every 22 s, not
-//! every few seconds throughout. And the verdict needs its points: the gap never exceeds
+//! after its warm-up) is split into about [`CYCLES_PER_RUN`] gaps at most: a
+//! 5-minute run is read as often as its pauses allow (every ~3 s), a 30-minute
+//! run every 14.5 s, not every few seconds throughout. And the verdict needs its points: the gap never exceeds
 //! the window over [`MIN_CYCLES`], so a heap whose collections grow expensive (a
 //! leak) pauses the target more than [`PAUSE_SHARE`] rather than leaving its
 //! growth unjudged.
@@ -64,12 +65,13 @@ pub const MIN_CYCLES: f64 = 40.0;
 
 /// Most cycles the judged window gets when they are cheap: the window over this
 /// is the shortest automatic gap a run's length allows (beside [`MIN_GAP`]).
-/// 5-minute runs of the fixed cooldown fixture with 61–72 cycles in the window
-/// read its growth to ± 0.34–0.42 MiB/wall h; every 2nd of those points alone,
-/// ± 0.40–0.58 (docs/performance.md, session 10), so a 5-minute run keeps what
-/// its pauses allow (a cycle every ~3 s). A longer run needs no more points
-/// than that: its standard error falls with its length.
-pub const CYCLES_PER_RUN: f64 = 80.0;
+/// A 5-minute run keeps what its pauses allow (a cycle every ~3 s: its 240-s
+/// window over 120 is 2 s): its verdict needs them — the fixed cooldown fixture's
+/// runs with 67–79 cycles in the window read its growth to ± 0.34–0.41 MiB/wall
+/// h, with a 3-s floor (59–63 cycles) ± 0.42–0.52, and every 2nd point alone
+/// ± 0.40–0.58 (docs/performance.md, session 10). A longer run needs no more
+/// points than that: its standard error falls with its length.
+pub const CYCLES_PER_RUN: f64 = 120.0;
 
 /// V8's default sampling interval, bytes: one sample per 32 KiB allocated.
 pub const SAMPLE_BYTES: u64 = 32 * 1024;
@@ -358,18 +360,19 @@ mod tests {
 
     #[test]
     fn cycles_are_spaced_by_their_cost() {
-        // A 30-minute run's window: 80 cycles at most (one every 21.75 s), 40 at least.
+        // A 30-minute run's window: 120 cycles at most (one every 14.5 s), 40 at least.
         let long = Gaps::of(1740.0);
-        assert_eq!((long.shortest, long.longest), (21.75, 43.5));
+        assert_eq!((long.shortest, long.longest), (14.5, 43.5));
         // A 30 ms pause: 12 s to the next (0.25% of the time) in a 10-minute
-        // window, but a 30-minute run needs no cycle more often than every 21.75 s.
+        // window, but a 30-minute run needs no cycle more often than every 14.5 s.
         assert!((next_gap(Cadence::Auto, 0.030, Gaps::of(600.0)) - 12.0).abs() < 1e-9);
-        assert_eq!(next_gap(Cadence::Auto, 0.030, long), 21.75);
-        assert_eq!(next_gap(Cadence::Auto, 0.001, long), 21.75);
-        // A 5-minute run's window (240 s): every 3 s at the most, 6 s at the least.
+        assert_eq!(next_gap(Cadence::Auto, 0.030, long), 14.5);
+        assert_eq!(next_gap(Cadence::Auto, 0.001, long), 14.5);
+        // A 5-minute run's window (240 s): its pauses set the gap (an 8-ms
+        // collection: 3.2 s), never under 2 s, never over 6 s.
         let short = Gaps::of(240.0);
-        assert_eq!(next_gap(Cadence::Auto, 0.001, short), 3.0);
-        assert!((next_gap(Cadence::Auto, 0.012, short) - 4.8).abs() < 1e-9);
+        assert!((next_gap(Cadence::Auto, 0.008, short) - 3.2).abs() < 1e-9);
+        assert_eq!(next_gap(Cadence::Auto, 0.001, short), 2.0);
         // A large heap's 600 ms collection: four minutes, unless the judged window
         // needs more points (4 minutes: 40 cycles, one every 6 s).
         assert_eq!(next_gap(Cadence::Auto, 0.6, short), 6.0);
