@@ -30,10 +30,10 @@
 //! So no run gets more cycles than its verdict needs: the judged window (the run
 //! after its warm-up) is split into about [`CYCLES_PER_RUN`] gaps at most: a
 //! 5-minute run is read as often as its pauses allow (every ~3 s), a 30-minute
-//! run every 14.5 s, not every few seconds throughout. And the verdict needs its points: the gap never exceeds
-//! the window over [`MIN_CYCLES`], so a heap whose collections grow expensive (a
-//! leak) pauses the target more than [`PAUSE_SHARE`] rather than leaving its
-//! growth unjudged.
+//! run every 14.5 s, not every few seconds throughout. And the verdict needs its
+//! points: the gap never exceeds the window over [`MIN_CYCLES`], so a heap whose
+//! collections grow expensive (a leak) pauses the target more than
+//! [`PAUSE_SHARE`] rather than leaving its growth unjudged.
 
 use std::time::{Duration, Instant};
 
