@@ -3,11 +3,14 @@
 # growth per function"). Every run is `soak live` on a Node fixture under
 # live/tests/fixtures/, judged by the heap probe unless said otherwise:
 #   verdicts  cooldown-server (plan cooldowns; its cooldowns kept 10 s, swept every
-#             2 s: --ttl-ms 10000 --sweep-ms 2000, --retention 10s) and voice-server
-#             (voice-sessions.toml), fixed and leaky, seeds 1-3, 5 minutes each, no
-#             forced collections of their own (12 runs, 60 min)
+#             2 s: --ttl-ms 10000 --sweep-ms 2000, --retention 10s), voice-server
+#             (voice-sessions.toml) and limiter-server (plan cooldowns, --retention
+#             10s: the published memory-cache 0.1.4, leaky, and 0.1.5, its fix),
+#             fixed and leaky, seeds 1-3, 5 minutes each, no forced collections of
+#             their own (18 runs, 90 min)
 #   plain     catalog-server (a plain service: no forced collections, no /metrics),
-#             5 minutes with the heap probe and 5 with --no-heap (10 min)
+#             5 minutes with the heap probe and 5 with --no-heap; limiter-server,
+#             both releases, 5 minutes with --no-heap (what RSS alone says) (20 min)
 #   long      cooldown-server fixed, 30 minutes: the sampler does not grow the target
 #   overhead  cooldown-server fixed at the plan's peak rate (cooldowns-peak.toml),
 #             MINUTES (5) with the probe and as long without, the two of a pair
@@ -102,6 +105,7 @@ cooldown() { echo "node $F/cooldown-server.js --variant $1 ${2:-}"; }
 # stays 3-4 MiB/h however often the heap is read (docs/performance.md).
 COOL='--ttl-ms 10000 --sweep-ms 2000'
 voice() { echo "node $F/voice-server.js --variant $1"; }
+limiter() { echo "node $F/limiter-server.js --variant $1 --ttl-ms 10000"; }
 
 for part in $PARTS; do case $part in
 verdicts)
@@ -109,10 +113,14 @@ verdicts)
     run verdicts cooldown $v $seed heap 5 -- --cmd "$(cooldown $v "$COOL")" --plan cooldowns \
         --retention 10s
     run verdicts voice $v $seed heap 5 -- --cmd "$(voice $v)" --plan $F/voice-sessions.toml
+    run verdicts limiter $v $seed heap 5 -- --cmd "$(limiter $v)" --plan cooldowns --retention 10s
   done; done ;;
 plain)
   run plain catalog fixed 1 heap 5 -- --cmd "node $F/catalog-server.js" --plan $F/catalog.toml
-  run plain catalog fixed 1 rss 5 -- --cmd "node $F/catalog-server.js" --plan $F/catalog.toml ;;
+  run plain catalog fixed 1 rss 5 -- --cmd "node $F/catalog-server.js" --plan $F/catalog.toml
+  for v in fixed leaky; do
+    run plain limiter $v 1 rss 5 -- --cmd "$(limiter $v)" --plan cooldowns --retention 10s
+  done ;;
 long)
   run long cooldown fixed 1 heap 30 -- --cmd "$(cooldown fixed)" --plan cooldowns ;;
 overhead)

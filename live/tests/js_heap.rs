@@ -1,7 +1,8 @@
 //! The Node heap probe through `soak live`: the JS heap is the judged memory of a
 //! Node target, found without any help from the target (no forced collections
-//! of its own, no flags); a target that closes its inspector mid-run keeps
-//! running and the summary says when. Skipped where `node` is absent.
+//! of its own, no flags); a leak that shipped in a published npm release is found
+//! in that release, and its fix is not failed; a target that closes its inspector
+//! mid-run keeps running and the summary says when. Skipped where `node` is absent.
 
 use super::support::{self, names, stderr, summary};
 
@@ -18,14 +19,33 @@ fn cooldowns_for(
     duration: &str,
     warmup: &str,
 ) -> Option<(Option<i32>, serde_json::Value, String)> {
+    heap_run(
+        "cooldown-server.js",
+        variant,
+        &format!("--ttl-ms 1000 --sweep-ms 500 {extra}"),
+        duration,
+        warmup,
+    )
+}
+
+/// `soak live` with the heap probe on the fixture `script` (its `--variant` and
+/// `args`) under the flag floods of `cooldown-heap-test.toml`: the exit status,
+/// the summary and samples.csv.
+fn heap_run(
+    script: &str,
+    variant: &str,
+    args: &str,
+    duration: &str,
+    warmup: &str,
+) -> Option<(Option<i32>, serde_json::Value, String)> {
     if !support::node_or_skip("the heap probe's test") {
         return None;
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let cmd = format!(
-        "node {} --variant {variant} --ttl-ms 1000 --sweep-ms 500 {extra}",
-        support::fixture("cooldown-server.js").display()
+        "node {} --variant {variant} {args}",
+        support::fixture(script).display()
     );
     let o = support::run_for(
         &out,
@@ -141,6 +161,81 @@ fn the_fixed_node_fixture_never_fails_on_its_js_heap() {
     let live = column(&csv, "js_heap_bytes");
     let (first, last) = (live[0], live[live.len() - 1]);
     assert!((last - first).abs() < 1_048_576.0, "{first} → {last}");
+}
+
+/// The limiter fixture: seed 001's cooldowns kept in the published npm package
+/// `memory-cache`, release 0.1.4 (leaky: an expiry timer that fires late leaves
+/// its entry behind) or 0.1.5 (its fix), vendored unchanged; 1-s flag cooldowns
+/// at 800 new keys a second, for 20 s (a profile read every second: the sites'
+/// fits need a dozen after the warm-up).
+fn limiter(variant: &str) -> Option<(Option<i32>, serde_json::Value, String)> {
+    heap_run("limiter-server.js", variant, "--ttl-ms 5000", "20s", "4s")
+}
+
+/// The growth sites of a summary, fastest first, as (first frame, past budget).
+fn sites(s: &serde_json::Value) -> Vec<(String, bool)> {
+    s["growth_sites"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|x| {
+                    let frame = x["frames"][0].as_str().unwrap_or_default().to_string();
+                    (frame, x["past_budget"] == true)
+                })
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn a_leak_in_a_published_npm_release_is_found_in_that_release() {
+    let Some((code, s, _)) = limiter("leaky") else {
+        return;
+    };
+    let js = resource(&s, "js_heap");
+    assert_ne!(js["verdict"], "pass", "{}", s["message"]);
+    assert!(matches!(code, Some(1 | 3)), "{}", s["message"]);
+    let e = &js["estimate"];
+    let (per_hour, stderr) = (
+        e["per_hour"].as_f64().unwrap_or(0.0),
+        e["stderr"].as_f64().unwrap_or(f64::MAX),
+    );
+    assert!(per_hour > 20e6 && per_hour > 2.0 * stderr, "{e}");
+    // The fastest-growing site is the package's own `put`, named with its release
+    // (read from its package.json, not from the directory it was installed as).
+    let sites = sites(&s);
+    let top = sites.first().map(|(f, _)| f.as_str()).unwrap_or_default();
+    assert!(
+        top.starts_with("exports.put [memory-cache@0.1.4] (")
+            && top.contains("node_modules/memory-cache-leaky/index.js:"),
+        "{sites:?}"
+    );
+    if code == Some(1) {
+        assert!(
+            s["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("[memory-cache@0.1.4]")),
+            "{}",
+            s["message"]
+        );
+    }
+}
+
+#[test]
+fn the_release_that_fixed_it_is_not_failed() {
+    let Some((code, s, csv)) = limiter("fixed") else {
+        return;
+    };
+    let js = resource(&s, "js_heap");
+    assert_ne!(js["verdict"], "fail", "{}", s["message"]);
+    assert!(matches!(code, Some(0 | 3)), "{}", s["message"]);
+    assert!(sites(&s).iter().all(|(_, past)| !past), "{:?}", sites(&s));
+    // The timers delete their entries: the live heap ends within 512 KiB of where
+    // the window began (measured: 113 KiB lower; the leaky release adds ~840 KiB
+    // over the same 16 s).
+    let live = column(&csv, "js_heap_bytes");
+    let (first, last) = (live[live.len() / 5], live[live.len() - 1]);
+    assert!((last - first).abs() < 524_288.0, "{first} → {last}");
 }
 
 #[test]
