@@ -105,7 +105,7 @@ async fn tell(node: &mut Node, cmd: &str) {
 }
 
 #[test]
-fn gc_through_the_inspector_collects_and_leaves_the_targets_globals_alone() {
+fn gc_through_the_inspector_collects_leaves_the_targets_globals_alone_and_is_no_site() {
     if !support::node_or_skip("the inspector test") {
         return;
     }
@@ -142,28 +142,14 @@ fn gc_through_the_inspector_collects_and_leaves_the_targets_globals_alone() {
                 .expect("evaluates");
             assert_eq!(v["result"]["value"], "undefined", "{expr}: {v}");
         }
-        insp.close().await;
-    });
-}
-
-#[test]
-fn the_probes_own_reads_are_sampled_under_its_url_and_are_no_site() {
-    if !support::node_or_skip("the inspector test") {
-        return;
-    }
-    runtime().block_on(async {
-        let (mut node, insp) = connected().await;
-        let t = CALL;
-        tell(&mut node, "ping").await;
-        let gc = insp.gc_function(t).await.expect("gc() is had");
-        // One sample per 64 bytes: every read's few KiB of heap statistics are seen.
+        // What the reads allocate is sampled under the probe's own script (one
+        // sample per 64 bytes: every read's few KiB of heap statistics are seen)…
         insp.start_sampling(64, t).await.expect("sampling");
         for _ in 0..5 {
             insp.full_gc(&gc, t).await.expect("gc");
         }
         let profile: soak_live::node_heap::Profile =
             insp.sampling_profile(t).await.expect("profile");
-        // The reads allocate below the probe's script, live at the poll…
         fn probe_bytes(n: &soak_live::node_heap::ProfileNode, under: bool) -> f64 {
             let under = under || n.call_frame.url == inspector::PROBE_URL;
             let own = if under { n.self_size } else { 0.0 };
