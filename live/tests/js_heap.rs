@@ -141,6 +141,8 @@ fn the_leaky_node_fixture_fails_on_its_js_heap() {
     let h = &s["live"]["js_heap"];
     assert!(h["collections"]["count"].as_u64().unwrap_or(0) >= 12, "{h}");
     assert!(h["inspector_closed_at_seconds"].is_null(), "{h}");
+    // The sites folded into their callers' (V8's inlining) are listed, if any.
+    assert!(h["folded_sites"].is_array(), "{h}");
 }
 
 #[test]

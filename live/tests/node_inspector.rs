@@ -241,7 +241,7 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
         let facts = session.facts(3.0);
         assert_eq!(facts["inspector_closed_at_seconds"], 3.0);
         assert_eq!(facts["collections"]["count"], 1);
-        let series = session.site_series();
+        let series = session.site_series(0.0);
         assert!(!series.is_empty());
         assert!(series.iter().all(|(_, v)| v.len() == 3 && v[1].is_nan()));
         session.close().await;

@@ -40,7 +40,7 @@ use std::time::{Duration, Instant};
 use serde_json::{json, Value};
 
 use crate::inspector::{Inspector, InspectorError, InspectorUrl, LiveHeap};
-use crate::node_heap::NodeSites;
+use crate::node_heap::{NodeSites, SiteColumn};
 
 /// Share of wall time the cycles' pauses may take (collection plus profile). A
 /// request that arrives during a pause waits for it, so pauses taking 1% of the
@@ -139,6 +139,8 @@ pub struct HeapSession {
     collections: Timings,
     polls: Timings,
     failed: Option<(f64, InspectorError)>,
+    /// Sites folded into their callers' by [`HeapSession::site_series`].
+    folds: Vec<(String, String)>,
 }
 
 impl HeapSession {
@@ -165,6 +167,7 @@ impl HeapSession {
             collections: Timings::default(),
             polls: Timings::default(),
             failed: None,
+            folds: Vec::new(),
         })
     }
 
@@ -251,9 +254,14 @@ impl HeapSession {
     }
 
     /// Each site's live bytes at every sample, NaN where no profile was read,
-    /// with its frames: `(frames, values)` per site, in order of first appearance.
-    pub fn site_series(&self) -> Vec<(Vec<String>, Vec<f64>)> {
-        per_sample(&self.sites, &self.sample_times)
+    /// with its frames: `(frames, values)` per site, in order of first appearance;
+    /// a site whose bytes moved into its caller's (V8 inlined it) is folded into
+    /// it, judged on the samples from `from` seconds on ([`NodeSites::folded`]:
+    /// the folds show in [`HeapSession::facts`]).
+    pub fn site_series(&mut self, from: f64) -> Vec<(Vec<String>, Vec<f64>)> {
+        let (columns, folds) = self.sites.folded(from);
+        self.folds = folds;
+        per_sample(self.sites.times(), &columns, &self.sample_times)
     }
 
     /// Facts for the summary: the sampling settings and what the cycles cost.
@@ -269,6 +277,9 @@ impl HeapSession {
             "collections": self.collections.json(),
             "profile_polls": self.polls.json(),
             "sites": self.sites.columns().len(),
+            "folded_sites": self.folds.iter()
+                .map(|(site, into)| json!({ "site": site, "into": into }))
+                .collect::<Vec<_>>(),
             "pause_share": (load_seconds > 0.0).then(|| (paused / load_seconds * 1e5).round() / 1e5),
             "inspector_closed_at_seconds": self.failed.as_ref().map(|(t, _)| round(*t)),
             "inspector_error": self.failed.as_ref().map(|(_, e)| e.to_string()),
@@ -316,8 +327,11 @@ pub fn next_gap(cadence: Cadence, pause: f64, gaps: Gaps) -> f64 {
 
 /// Spreads the polled rows over the samples: a row recorded at a sample's time
 /// lands on that sample, every other sample is NaN.
-fn per_sample(sites: &NodeSites, sample_times: &[f64]) -> Vec<(Vec<String>, Vec<f64>)> {
-    let rows = sites.times();
+fn per_sample(
+    rows: &[f64],
+    columns: &[SiteColumn],
+    sample_times: &[f64],
+) -> Vec<(Vec<String>, Vec<f64>)> {
     // Sample index of each kept row (rows are recorded at sample times, in order).
     let mut at = Vec::with_capacity(rows.len());
     let mut i = 0;
@@ -327,8 +341,7 @@ fn per_sample(sites: &NodeSites, sample_times: &[f64]) -> Vec<(Vec<String>, Vec<
         }
         at.push((i < sample_times.len() && sample_times[i] == *t).then_some(i));
     }
-    sites
-        .columns()
+    columns
         .iter()
         .map(|c| {
             let mut v = vec![f64::NAN; sample_times.len()];
@@ -408,7 +421,7 @@ mod tests {
         sites.record(1.0, &p(10.0));
         sites.record(4.0, &p(40.0));
         assert_eq!(sites.live_samples(), 3);
-        let s = per_sample(&sites, &[1.0, 2.0, 3.0, 4.0, 5.0]);
+        let s = per_sample(sites.times(), sites.columns(), &[1.0, 2.0, 3.0, 4.0, 5.0]);
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].0, vec!["f (/a.js:1)"]);
         let v = &s[0].1;

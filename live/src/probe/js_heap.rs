@@ -54,6 +54,8 @@ pub struct NodeHeap {
     given: Option<InspectorUrl>,
     cadence: Cadence,
     window: f64,
+    /// The warm-up, seconds into the load: sites are folded on what follows.
+    warmup: f64,
     session: Option<HeapSession>,
     port: u16,
 }
@@ -71,6 +73,7 @@ pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
             .duration
             .saturating_sub(setup.cfg.warmup)
             .as_secs_f64(),
+        warmup: setup.cfg.warmup.as_secs_f64(),
         session: None,
         port: setup.endpoint.addr.port(),
     }))
@@ -183,14 +186,16 @@ impl Probe for NodeHeap {
 
     fn finish<'a>(&'a mut self, end: &'a mut WindDown) -> ProbeFuture<'a, ()> {
         Box::pin(async move {
-            let Some(s) = self.session.take() else { return };
+            let Some(mut s) = self.session.take() else {
+                return;
+            };
+            let series = s.site_series(self.warmup);
             end.sites(Sites {
                 resource: "js_heap".into(),
                 sample_bytes: SAMPLE_BYTES,
                 samples: s.sites().live_samples() as u64,
                 frame_depth: FRAMES_PER_SITE,
-                sites: s
-                    .site_series()
+                sites: series
                     .into_iter()
                     .map(|(frames, live_bytes)| Site {
                         frames,
