@@ -174,15 +174,24 @@ fn limiter(variant: &str) -> Option<(Option<i32>, serde_json::Value, String)> {
     heap_run("limiter-server.js", variant, "--ttl-ms 5000", "20s", "4s")
 }
 
-/// The growth sites of a summary, fastest first, as (first frame, past budget).
-fn sites(s: &serde_json::Value) -> Vec<(String, bool)> {
+/// The growth sites of a summary, fastest first, as (first frame, past budget,
+/// nameable: past budget or growing by more than one standard error, which a
+/// failed run's message may name).
+fn sites(s: &serde_json::Value) -> Vec<(String, bool, bool)> {
     s["growth_sites"]
         .as_array()
         .map(|a| {
             a.iter()
                 .map(|x| {
                     let frame = x["frames"][0].as_str().unwrap_or_default().to_string();
-                    (frame, x["past_budget"] == true)
+                    let past = x["past_budget"] == true;
+                    let (g, se) = (
+                        x["growth_bytes_per_hour"].as_f64().unwrap_or(0.0),
+                        x["growth_stderr_bytes_per_hour"]
+                            .as_f64()
+                            .unwrap_or(f64::MAX),
+                    );
+                    (frame, past, past || g > se)
                 })
                 .collect()
         })
@@ -203,23 +212,35 @@ fn a_leak_in_a_published_npm_release_is_found_in_that_release() {
         e["stderr"].as_f64().unwrap_or(f64::MAX),
     );
     assert!(per_hour > 20e6 && per_hour > 2.0 * stderr, "{e}");
-    // The fastest-growing site is the package's own `put`, named with its release
-    // (read from its package.json, not from the directory it was installed as).
+    // The package's own `put` is one of the two fastest-growing sites (the other:
+    // the service's `cooldown`, whose values the cache keeps), named with its
+    // release (read from its package.json, not from the directory it was installed
+    // as). In the 5-minute runs of docs/performance.md it is the fastest every time;
+    // in 16 s of a dozen profile reads the two trade places.
     let sites = sites(&s);
-    let top = sites.first().map(|(f, _)| f.as_str()).unwrap_or_default();
+    let put = sites
+        .iter()
+        .position(|(f, ..)| f.starts_with("exports.put [memory-cache@0.1.4] ("));
+    assert!(put.is_some_and(|i| i < 2), "{sites:?}");
     assert!(
-        top.starts_with("exports.put [memory-cache@0.1.4] (")
-            && top.contains("node_modules/memory-cache-leaky/index.js:"),
+        sites[put.unwrap_or_default()]
+            .0
+            .contains("node_modules/memory-cache-leaky/index.js:"),
         "{sites:?}"
     );
-    if code == Some(1) {
+    // A failed run's message names a site its own fit tells from zero, and none
+    // other.
+    let message = s["message"].as_str().unwrap_or_default();
+    if let Some(at) = message.split("% at ").nth(1) {
         assert!(
-            s["message"]
-                .as_str()
-                .is_some_and(|m| m.contains("[memory-cache@0.1.4]")),
-            "{}",
-            s["message"]
+            sites
+                .iter()
+                .any(|(f, _, n)| *n && at.starts_with(f.as_str())),
+            "{message} {sites:?}"
         );
+    }
+    if code == Some(1) && sites.iter().take(2).all(|(_, p, _)| *p) {
+        assert!(message.contains("% at "), "{message} {sites:?}");
     }
 }
 
@@ -231,7 +252,11 @@ fn the_release_that_fixed_it_is_not_failed() {
     let js = resource(&s, "js_heap");
     assert_ne!(js["verdict"], "fail", "{}", s["message"]);
     assert!(matches!(code, Some(0 | 3)), "{}", s["message"]);
-    assert!(sites(&s).iter().all(|(_, past)| !past), "{:?}", sites(&s));
+    assert!(
+        sites(&s).iter().all(|(_, past, _)| !past),
+        "{:?}",
+        sites(&s)
+    );
     // The timers delete their entries: the live heap ends within 512 KiB of where
     // the window began (measured: 113 KiB lower; the leaky release adds ~840 KiB
     // over the same 16 s).
