@@ -95,6 +95,26 @@ fn column(csv: &str, name: &str) -> Vec<f64> {
         .collect()
 }
 
+/// A leaky run's `js_heap`, checked: never a pass (a short run on a busy machine
+/// may be inconclusive), failed by name when the run failed, and its growth
+/// measured far over the budget either way (z > 2: a 10-s cooldown run on a busy
+/// machine measured 158 ± 56 MB/h, once 150 ± 86).
+fn leaky_js_heap(code: Option<i32>, s: &serde_json::Value) -> &serde_json::Value {
+    let js = resource(s, "js_heap");
+    assert_ne!(js["verdict"], "pass", "{}", s["message"]);
+    assert!(matches!(code, Some(1 | 3)), "{}", s["message"]);
+    if code == Some(1) {
+        assert!(names(&s["failed_resources"]).contains(&"js_heap".to_string()));
+    }
+    let e = &js["estimate"];
+    let (per_hour, stderr) = (
+        e["per_hour"].as_f64().unwrap_or(0.0),
+        e["stderr"].as_f64().unwrap_or(f64::MAX),
+    );
+    assert!(per_hour > 20e6 && per_hour > 2.0 * stderr, "{e}");
+    js
+}
+
 #[test]
 fn the_leaky_node_fixture_fails_on_its_js_heap() {
     // 16 s, not 10: a 10-s run's 12 cycles in the window read 150 ± 86 MB/h once on
@@ -106,20 +126,7 @@ fn the_leaky_node_fixture_fails_on_its_js_heap() {
     // Sixteen seconds on a busy machine can see the map's hash table double early
     // and not late ("slowing, a fill"): inconclusive is accepted, a pass never.
     // The 5-minute runs of ci/node-heap.sh fail it every time.
-    let js = resource(&s, "js_heap");
-    assert_ne!(js["verdict"], "pass", "{}", s["message"]);
-    assert!(matches!(code, Some(1 | 3)), "{}", s["message"]);
-    if code == Some(1) {
-        assert!(names(&s["failed_resources"]).contains(&"js_heap".to_string()));
-    }
-    // Either way the growth is measured, far over the budget.
-    let e = &js["estimate"];
-    let (per_hour, stderr) = (
-        e["per_hour"].as_f64().unwrap_or(0.0),
-        e["stderr"].as_f64().unwrap_or(f64::MAX),
-    );
-    // (z > 2: a 10-s run on a busy machine measured 158 ± 56 MB/h, once 150 ± 86.)
-    assert!(per_hour > 20e6 && per_hour > 2.0 * stderr, "{e}");
+    let js = leaky_js_heap(code, &s);
     assert_eq!(js["budget_per_hour"], 1e6);
     // RSS stays a resource, reported: the JS heap took the memory budget.
     assert!(resource(&s, "rss")["budget_per_hour"].is_null());
@@ -203,15 +210,7 @@ fn a_leak_in_a_published_npm_release_is_found_in_that_release() {
     let Some((code, s, _)) = limiter("leaky") else {
         return;
     };
-    let js = resource(&s, "js_heap");
-    assert_ne!(js["verdict"], "pass", "{}", s["message"]);
-    assert!(matches!(code, Some(1 | 3)), "{}", s["message"]);
-    let e = &js["estimate"];
-    let (per_hour, stderr) = (
-        e["per_hour"].as_f64().unwrap_or(0.0),
-        e["stderr"].as_f64().unwrap_or(f64::MAX),
-    );
-    assert!(per_hour > 20e6 && per_hour > 2.0 * stderr, "{e}");
+    leaky_js_heap(code, &s);
     // The package's own `put` is one of the two fastest-growing sites (the other:
     // the service's `cooldown`, whose values the cache keeps), named with its
     // release (read from its package.json, not from the directory it was installed
