@@ -18,10 +18,12 @@
 //! lands in the `c_k`, and what is left in `b` is growth not explained by traffic.
 //! Where the run measured the load it holds on the target as a level — a live
 //! run's WebSocket sessions within their planned time or, gone silent,
-//! within the retention after it (`ws_sessions`,
-//! [`crate::verdict::LOAD_GAUGES`]) — those *load gauges* are covariates too: a
-//! working set of per-session state follows them sample by sample, random
-//! arrivals and all, where the moving averages of arrivals only follow its mean.
+//! within the retention after it (`ws_sessions`), and the distinct users, guilds
+//! and sessions its HTTP requests named within the retention (`recent_user`,
+//! `recent_guild`, `recent_session`; [`crate::verdict::LOAD_GAUGES`]) — those
+//! *load gauges* are covariates too: a working set of per-session (per-user)
+//! state follows them sample by sample, random arrivals and a small pool's
+//! saturation and all, where the moving averages of arrivals only follow its mean.
 //! A load gauge must be the load's alone (drawn by the plan, not changed by the
 //! target): a gauge the target moves, such as connections a leaky server never
 //! closes, would explain its leak away.

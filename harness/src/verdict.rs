@@ -571,10 +571,17 @@ pub fn detectable(e: &Estimate, budget: Option<f64>, j: &Judging) -> f64 {
 }
 
 /// Columns that are load gauges wherever a run has them (the growth model's
-/// covariates beside the load: [`growth`]'s module docs): a live run's WebSocket
-/// sessions that the plan has on the target (within their planned hold, or gone
-/// silent less than the retention ago), counted by soak from the plan's draw.
-pub const LOAD_GAUGES: [&str; 1] = ["ws_sessions"];
+/// covariates beside the load: [`growth`]'s module docs), each counted by soak
+/// from the plan's draw: a live run's WebSocket sessions that the plan has on
+/// the target (within their planned hold, or gone silent less than the
+/// retention ago), and the distinct users, guilds and sessions its HTTP requests
+/// named within the retention.
+pub const LOAD_GAUGES: [&str; 4] = [
+    "ws_sessions",
+    "recent_user",
+    "recent_guild",
+    "recent_session",
+];
 
 /// Estimates and judges every resource in `specs` over `samples`.
 pub fn analyse(samples: &Samples, specs: &[ResourceSpec], j: &Judging) -> Vec<ResourceVerdict> {

@@ -22,8 +22,10 @@
 //! closes or the run ends).
 //!
 //! Every request is also counted in [`LoadStats`] — per sample for the load
-//! column and latency panel, in total for the summary.
+//! column and latency panel, in total for the summary — and the ids its path
+//! used in [`recent::RecentIds`] (the `recent_*` load gauges).
 
+pub mod recent;
 pub mod stats;
 
 use std::sync::Arc;
@@ -99,11 +101,18 @@ pub enum Event {
 
 /// Decides one event at virtual hour `hour`.
 pub fn draw(plan: &Plan, rng: &mut Rng, hour: f64) -> Event {
+    draw_with_ids(plan, rng, hour, &mut Vec::new())
+}
+
+/// [`draw`], and the ids an HTTP request's path used into `ids` (cleared
+/// first): (pool index in [`crate::plan::PLACEHOLDERS`], id).
+pub fn draw_with_ids(plan: &Plan, rng: &mut Rng, hour: f64, ids: &mut Vec<(usize, u64)>) -> Event {
+    ids.clear();
     let action = plan.pick(rng);
     match &plan.actions[action].kind {
         ActionKind::Http(h) => Event::Http {
             action,
-            path: plan.render(&h.path, rng, hour),
+            path: plan.render_with(&h.path, rng, hour, |pool, id| ids.push((pool, id))),
         },
         ActionKind::Ws(w) => {
             let path = plan.render(&w.path, rng, hour);
@@ -218,6 +227,14 @@ impl Dispatcher {
         let arrivals = Arrivals::new(shape, Rng::stream(self.seed, "arrivals"), virtual_len);
         let mut rng = Rng::stream(self.seed, "events");
         let mut produced = 0u64;
+        // The plan's retention, as the run's: `--retention`, else the plan's.
+        let mut recent = match self.plan.retention {
+            Some(r) if !r.is_zero() && !self.plan.http_pools().is_empty() => {
+                Some(recent::RecentIds::new(r))
+            }
+            _ => None,
+        };
+        let mut ids = Vec::new();
         for t in arrivals {
             let at = start + t.div_f64(k);
             if at > Instant::now() + Duration::from_millis(1) {
@@ -229,7 +246,7 @@ impl Dispatcher {
             if *stop.borrow() {
                 break;
             }
-            let ev = draw(&self.plan, &mut rng, t.as_secs_f64() / 3600.0);
+            let ev = draw_with_ids(&self.plan, &mut rng, t.as_secs_f64() / 3600.0, &mut ids);
             produced += 1;
             self.stats
                 .events
@@ -238,6 +255,13 @@ impl Dispatcher {
                 self.stats
                     .shed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            } else if let Some(r) = recent.as_mut() {
+                let now = Instant::now();
+                r.expire(now);
+                for &(pool, id) in &ids {
+                    r.note(now, pool, id);
+                }
+                self.stats.set_recent(r.counts());
             }
         }
         produced

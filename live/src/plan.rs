@@ -282,6 +282,18 @@ impl Plan {
 
     /// Fills the placeholders of `template` from the pools at virtual hour `hour`.
     pub fn render(&self, template: &str, rng: &mut Rng, hour: f64) -> String {
+        self.render_with(template, rng, hour, |_, _| {})
+    }
+
+    /// [`Plan::render`], telling `on_id` each id it draws: the pool's index in
+    /// [`PLACEHOLDERS`] and the id (the same draws, in the same order).
+    pub fn render_with(
+        &self,
+        template: &str,
+        rng: &mut Rng,
+        hour: f64,
+        mut on_id: impl FnMut(usize, u64),
+    ) -> String {
         let mut out = String::with_capacity(template.len() + 16);
         let mut rest = template;
         while let Some(open) = rest.find('{') {
@@ -291,7 +303,13 @@ impl Plan {
                 Some(close) => {
                     let key = &after[..close];
                     match self.pools.get(key) {
-                        Some(p) => out.push_str(&p.draw(rng, hour).to_string()),
+                        Some(p) => {
+                            let id = p.draw(rng, hour);
+                            if let Some(i) = PLACEHOLDERS.iter().position(|&k| k == key) {
+                                on_id(i, id);
+                            }
+                            out.push_str(&id.to_string());
+                        }
                         None => {
                             out.push('{');
                             out.push_str(key);
@@ -308,6 +326,22 @@ impl Plan {
         }
         out.push_str(rest);
         out
+    }
+
+    /// The pools (indices into [`PLACEHOLDERS`], ascending) whose ids the HTTP
+    /// actions' paths use.
+    pub fn http_pools(&self) -> Vec<usize> {
+        let mut used = [false; PLACEHOLDERS.len()];
+        for a in &self.actions {
+            if let ActionKind::Http(h) = &a.kind {
+                for (i, key) in PLACEHOLDERS.iter().enumerate() {
+                    if self.pools.contains_key(*key) && h.path.contains(&format!("{{{key}}}")) {
+                        used[i] = true;
+                    }
+                }
+            }
+        }
+        (0..used.len()).filter(|&i| used[i]).collect()
     }
 
     /// Whether the plan opens WebSocket sessions.
@@ -744,5 +778,32 @@ mod tests {
         let late = p.render("/u/{user}", &mut rng, 5.0);
         let m: u64 = late[3..].parse().expect("a number");
         assert!((50..60).contains(&m), "{late}");
+    }
+
+    #[test]
+    fn rendering_tells_the_ids_it_drew_and_draws_the_same() {
+        let p = Plan::parse(
+            "t",
+            "[load]\ntrough=1\npeak=1\n[pools]\nuser={size=1000}\nguild={size=7}\n\
+             [[http]]\npath=\"/g/{guild}/u/{user}\"\n[[http]]\npath=\"/health\"",
+        )
+        .expect("valid");
+        let (mut a, mut b) = (Rng::new(9), Rng::new(9));
+        for _ in 0..20 {
+            let mut ids = Vec::new();
+            let told = p.render_with("/g/{guild}/u/{user}/{nope}", &mut a, 1.0, |i, id| {
+                ids.push((PLACEHOLDERS[i], id))
+            });
+            assert_eq!(told, p.render("/g/{guild}/u/{user}/{nope}", &mut b, 1.0));
+            assert_eq!(
+                told,
+                format!("/g/{}/u/{}/{{nope}}", ids[0].1, ids[1].1),
+                "{ids:?}"
+            );
+            assert_eq!((ids[0].0, ids[1].0, ids.len()), ("guild", "user", 2));
+        }
+        // The pools the HTTP paths use, in PLACEHOLDERS order: not `session`.
+        let names: Vec<&str> = p.http_pools().iter().map(|&i| PLACEHOLDERS[i]).collect();
+        assert_eq!(names, ["user", "guild"]);
     }
 }

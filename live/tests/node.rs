@@ -5,7 +5,20 @@
 
 use super::support::{self, names, stderr, summary};
 
-fn cooldowns(variant: &str) -> Option<serde_json::Value> {
+/// A run's summary, and after its first 3 s the users its requests named within
+/// the retention (`recent_user`, soak's count from the plan) beside the
+/// fixture's own count of flag cooldowns (`cooldown_flag_entries`, /metrics).
+struct Run {
+    s: serde_json::Value,
+    recent_users: Vec<f64>,
+    entries: Vec<f64>,
+}
+
+fn mean(v: &[f64]) -> f64 {
+    v.iter().sum::<f64>() / v.len().max(1) as f64
+}
+
+fn cooldowns(variant: &str) -> Option<Run> {
     if !support::node_or_skip("the Node fixture") {
         return None;
     }
@@ -15,7 +28,13 @@ fn cooldowns(variant: &str) -> Option<serde_json::Value> {
         "node {} --variant {variant} --ttl-ms 1000 --sweep-ms 500",
         support::fixture("cooldown-server.js").display()
     );
-    let o = support::short_run(&out, &cmd, "cooldown-test.toml", &["--warmup", "2s"]);
+    // The retention is the fixture's TTL: soak counts the ids used within it.
+    let o = support::short_run(
+        &out,
+        &cmd,
+        "cooldown-test.toml",
+        &["--warmup", "2s", "--retention", "1s"],
+    );
     // The verdict is not what this test is about: ten seconds cannot certify a Node
     // heap to 1 MB/h (inconclusive, 3) and V8's growth may fail it (1).
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
@@ -27,12 +46,42 @@ fn cooldowns(variant: &str) -> Option<serde_json::Value> {
         .expect("the fixture counts requests");
     assert!(total > 1_000.0, "{r}");
     assert!((total - target).abs() <= 0.05 * total, "{r}");
-    Some(s)
+    let (samples, _) =
+        soak_harness::report::load_run(&out.join("live-cooldown-test").join(variant))
+            .expect("loads");
+    let col = |name: &str| {
+        samples
+            .column(name)
+            .unwrap_or_else(|| panic!("no {name} column"))
+    };
+    let (t, recent, entries) = (
+        samples.hours(),
+        col("recent_user"),
+        col("cooldown_flag_entries"),
+    );
+    let late = |v: &[f64]| -> Vec<f64> {
+        (0..t.len())
+            .filter(|&i| t[i] * 3600.0 >= 3.0 && v[i].is_finite())
+            .map(|i| v[i])
+            .collect()
+    };
+    Some(Run {
+        s,
+        recent_users: late(&recent),
+        entries: late(&entries),
+    })
 }
 
 #[test]
 fn node_fixture_without_its_sweeper_keeps_every_cooldown() {
-    let Some(s) = cooldowns("leaky") else { return };
+    let Some(Run {
+        s,
+        recent_users,
+        entries,
+    }) = cooldowns("leaky")
+    else {
+        return;
+    };
     let grown = names(&s["grown_gauges"]);
     assert!(
         grown.contains(&"cooldown_flag_entries".to_string()),
@@ -43,11 +92,27 @@ fn node_fixture_without_its_sweeper_keeps_every_cooldown() {
         .expect("sampled");
     let total = s["live"]["requests"]["total"].as_f64().expect("total");
     assert!(peak > 0.8 * total, "{peak} entries of {total} requests");
+    // The load gauge is the plan's, not the target's: ~300 users named in the
+    // last second (1,000,000 users, hardly a repeat), whatever the leak keeps.
+    let users = mean(&recent_users);
+    assert!((150.0..450.0).contains(&users), "{recent_users:?}");
+    let kept = entries.last().copied().unwrap_or(0.0);
+    assert!(
+        kept > 5.0 * users,
+        "{kept} kept, {users} named within the TTL"
+    );
 }
 
 #[test]
 fn node_fixture_with_its_sweeper_stays_bounded() {
-    let Some(s) = cooldowns("fixed") else { return };
+    let Some(Run {
+        s,
+        recent_users,
+        entries,
+    }) = cooldowns("fixed")
+    else {
+        return;
+    };
     let grown = names(&s["grown_gauges"]);
     assert!(
         !grown.contains(&"cooldown_flag_entries".to_string()),
@@ -58,4 +123,13 @@ fn node_fixture_with_its_sweeper_stays_bounded() {
         .expect("sampled");
     // 300 flags/s kept at most 1 s and swept every 0.5 s: about 450 at most.
     assert!(peak < 1_000.0, "{peak}");
+    // What the swept map holds is what soak counted the plan naming within the
+    // TTL (plus up to a sweep's half-second): the gauge the growth model takes
+    // follows the fixed service's working set.
+    let (users, kept) = (mean(&recent_users), mean(&entries));
+    assert!(users > 150.0, "{recent_users:?}");
+    assert!(
+        (0.7 * users..=1.8 * users).contains(&kept),
+        "{kept} kept on average, {users} named within the TTL"
+    );
 }

@@ -8,6 +8,8 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::plan::PLACEHOLDERS;
+
 /// Sub-buckets per power of two, as a power of two: 32 buckets an octave, each
 /// at most 1/32 (3.1%) wide, so a percentile read at a bucket's midpoint is
 /// within 1.6% of the true one — finer than the 10% by which overhead runs
@@ -121,6 +123,9 @@ pub struct LoadStats {
     ws_open: AtomicI64,
     ws_active: AtomicI64,
     ws_peak: AtomicI64,
+    /// Distinct ids per pool the HTTP requests used within the retention
+    /// ([`super::recent::RecentIds`]), indexed as [`crate::plan::PLACEHOLDERS`].
+    recent: [AtomicU64; PLACEHOLDERS.len()],
     interval_requests: AtomicU64,
     interval_errors: AtomicU64,
     interval: Histogram,
@@ -140,6 +145,7 @@ impl Default for LoadStats {
             ws_open: AtomicI64::new(0),
             ws_active: AtomicI64::new(0),
             ws_peak: AtomicI64::new(0),
+            recent: std::array::from_fn(|_| AtomicU64::new(0)),
             interval_requests: AtomicU64::new(0),
             interval_errors: AtomicU64::new(0),
             interval: Histogram::new(),
@@ -166,6 +172,9 @@ pub struct Interval {
     /// open (half-open) less than the run's retention ago — the plan's draw
     /// alone, whatever the target does.
     pub ws_active: u64,
+    /// Distinct ids per pool ([`crate::plan::PLACEHOLDERS`]) the HTTP requests
+    /// used within the retention, as the dispatcher last counted them.
+    pub recent: [u64; PLACEHOLDERS.len()],
 }
 
 /// Totals for the summary.
@@ -246,6 +255,13 @@ impl LoadStats {
         self.ws_active.fetch_sub(1, Ordering::Relaxed);
     }
 
+    /// The dispatcher's latest count of ids used within the retention.
+    pub fn set_recent(&self, counts: [u64; PLACEHOLDERS.len()]) {
+        for (a, c) in self.recent.iter().zip(counts) {
+            a.store(c, Ordering::Relaxed);
+        }
+    }
+
     /// WebSocket connections open now.
     pub fn open_now(&self) -> u64 {
         self.ws_open.load(Ordering::Relaxed).max(0) as u64
@@ -270,6 +286,7 @@ impl LoadStats {
             p99_ms: quantile_ms(&h, 0.99),
             ws_open: self.open_now(),
             ws_active,
+            recent: std::array::from_fn(|i| self.recent[i].load(Ordering::Relaxed)),
         }
     }
 

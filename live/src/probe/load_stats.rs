@@ -9,24 +9,43 @@
 //! `ws_connections` does not qualify as a load gauge: a server that never closes
 //! the sockets its clients left open keeps it rising — a symptom, which a
 //! covariate would explain away.
+//!
+//! With a retention (`--retention`, else the plan's), `recent_user`,
+//! `recent_guild` and `recent_session` count the distinct ids of each pool the
+//! plan's HTTP paths used within it ([`crate::load::recent`]): load gauges too,
+//! the working set of a service that keeps per-id state that long.
 
 use std::sync::Arc;
 
 use super::{Attached, Column, Probe, ProbeFuture, Resource, Row, Setup, TargetView};
 use crate::load::LoadStats;
+use crate::plan::PLACEHOLDERS;
 
 /// Takes the load's per-sample counts at every sample.
 #[derive(Debug)]
 pub struct LoadCounts {
     stats: Arc<LoadStats>,
     ws: bool,
+    /// The `recent_*` columns: (pool index in [`PLACEHOLDERS`], column name).
+    recent: Vec<(usize, String)>,
 }
 
 /// Every run has it.
 pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
+    let plan = &setup.cfg.plan;
+    // The run's retention (`--retention`, else the plan's), as the load counts.
+    let recent = match setup.cfg.retention {
+        Some(r) if !r.is_zero() => plan
+            .http_pools()
+            .into_iter()
+            .map(|i| (i, format!("recent_{}", PLACEHOLDERS[i])))
+            .collect(),
+        _ => Vec::new(),
+    };
     Some(Box::new(LoadCounts {
         stats: setup.load.clone(),
-        ws: setup.cfg.plan.has_ws(),
+        ws: plan.has_ws(),
+        recent,
     }))
 }
 
@@ -53,6 +72,9 @@ impl Probe for LoadCounts {
                 Column::series("ws_sessions").in_panel("gauge: ws_connections", "ws_sessions"),
             );
         }
+        for (_, name) in &self.recent {
+            columns.push(Column::series(name).in_panel("ids used within the retention", name));
+        }
         Box::pin(async move { Ok(columns) })
     }
 
@@ -65,6 +87,9 @@ impl Probe for LoadCounts {
         if self.ws {
             row.set("ws_connections", i.ws_open as f64);
             row.set("ws_sessions", i.ws_active as f64);
+        }
+        for (pool, name) in &self.recent {
+            row.set(name, i.recent[*pool] as f64);
         }
         Box::pin(async {})
     }

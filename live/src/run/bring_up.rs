@@ -92,7 +92,8 @@ pub(crate) async fn bring_up(
     let endpoint = endpoint(cfg)?;
     let scratch = Scratch::new()?;
     // The load's plan with the run's retention (`--retention`, else the plan's):
-    // how long a half-open session counts in `ws_sessions`.
+    // how long a half-open session counts in `ws_sessions`, and an id in
+    // `recent_*`.
     let plan = Plan {
         retention: cfg.retention,
         ..cfg.plan.clone()
