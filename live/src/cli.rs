@@ -96,7 +96,8 @@ pub struct LiveArgs {
     #[arg(long, value_name = "DURATION")]
     pub warmup: Option<String>,
     /// The target's longest retention (TTL, timeout) in wall time: a shorter run is
-    /// inconclusive, not judged [default: the plan's `retention`].
+    /// inconclusive, not judged; the ids the plan's HTTP paths named within it are
+    /// counted (`recent_user`, …) as load gauges [default: the plan's `retention`].
     #[arg(long, value_name = "DURATION")]
     pub retention: Option<String>,
     /// Require a heap probe: judge the target's heap instead of its RSS, or refuse

@@ -61,6 +61,9 @@ pub const QUEUE_PER_USER: usize = 64;
 /// How long a handshake, frame or reply may take before it counts as failed.
 const IO_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// Longest the dispatcher leaves the `recent_*` counts unaged between requests.
+const RECENT_STEP: Duration = Duration::from_millis(100);
+
 /// One WebSocket data frame of a session.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Frame {
@@ -238,9 +241,28 @@ impl Dispatcher {
         for t in arrivals {
             let at = start + t.div_f64(k);
             if at > Instant::now() + Duration::from_millis(1) {
-                tokio::select! {
-                    _ = tokio::time::sleep_until(at) => {}
-                    _ = stop.changed() => break,
+                // With `recent_*` counted, sleep in steps so the counts age while
+                // no request is due (a quiet trough, a plan of a request a second).
+                let mut stopped = false;
+                while at > Instant::now() {
+                    let wake = match recent {
+                        Some(_) => at.min(Instant::now() + RECENT_STEP),
+                        None => at,
+                    };
+                    tokio::select! {
+                        _ = tokio::time::sleep_until(wake) => {}
+                        _ = stop.changed() => stopped = true,
+                    }
+                    if stopped {
+                        break;
+                    }
+                    if let Some(r) = recent.as_mut() {
+                        r.expire(Instant::now());
+                        self.stats.set_recent(r.counts());
+                    }
+                }
+                if stopped {
+                    break;
                 }
             }
             if *stop.borrow() {
@@ -647,6 +669,52 @@ mod tests {
                 assert!(matches!(frames[0], Frame::Join(_)));
             }
         }
+    }
+
+    #[test]
+    fn the_recent_ids_age_while_no_request_is_due() {
+        // Two requests a wall second, each naming a new user (a million of them),
+        // kept 1 s: on virtual time, read every 100 ms, the count is the requests
+        // of the last second — and falls to zero in a gap, with no request to
+        // prompt it.
+        let p = plan::Plan::parse(
+            "t",
+            "retention = \"1s\"\n[load]\ntrough=2\npeak=2\n[pools]\nuser={size=1000000}\n\
+             [[http]]\npath=\"/u/{user}\"",
+        )
+        .expect("valid");
+        let endpoint = crate::addr::parse("url", "http://127.0.0.1:9", false).expect("loopback");
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .start_paused(true)
+            .build()
+            .expect("runtime");
+        let seen = rt.block_on(async {
+            // One user's queue holds 64 events: all 60 are queued, none shed.
+            let (d, shared, _holders) = setup(p, endpoint, 7, 1.0, Duration::from_secs(30), 1);
+            let (_stop_tx, stop) = watch::channel(false);
+            let run = tokio::spawn(d.run(Instant::now(), stop));
+            let mut seen = Vec::new();
+            for _ in 0..290 {
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                let events = shared.stats.totals().events;
+                seen.push((events, shared.stats.take_interval().recent[0]));
+            }
+            assert!(run.await.expect("dispatcher") > 40);
+            assert_eq!(shared.stats.totals().shed, 0);
+            seen
+        });
+        for k in 12..seen.len() {
+            let (events, count) = seen[k];
+            // At least every request of the last 0.9 s, at most those of 1.2 s.
+            let (lo, hi) = (events - seen[k - 9].0, events - seen[k - 12].0);
+            assert!(
+                (lo..=hi).contains(&count),
+                "{k}: {count} not in {lo}..={hi}"
+            );
+        }
+        let first = seen.iter().position(|s| s.1 > 0).expect("a request");
+        assert!(seen[first..].iter().any(|s| s.1 == 0), "{seen:?}");
     }
 
     #[test]
