@@ -143,6 +143,13 @@ pub enum Reason {
     Collinear {
         /// Variance inflation of the trend.
         vif: f64,
+        /// Whether the window saw the load rise and fall (then the covariates'
+        /// lags are what is long for the window, not the load's cycle).
+        #[serde(default)]
+        swung: bool,
+        /// The run's length, hours.
+        #[serde(default)]
+        run_hours: f64,
     },
     /// Growth over budget that is slowing down like a fill.
     Fill {
@@ -228,10 +235,23 @@ impl Reason {
                 tb.hours_text(run_hours),
                 tb.hours_text(retention_hours)
             ),
-            Reason::Collinear { vif } => format!(
+            Reason::Collinear {
+                vif, swung: false, ..
+            } => format!(
                 "trend and load are inseparable in this window (the load only rose or fell: \
                  variance inflation {vif:.0} > {MAX_TREND_VIF:.0}) — run through a load peak and \
                  trough, e.g. a full day"
+            ),
+            Reason::Collinear {
+                vif,
+                swung: true,
+                run_hours,
+            } => format!(
+                "trend and load are inseparable in this window (variance inflation {vif:.0} > \
+                 {MAX_TREND_VIF:.0}, though the load rose and fell: what follows it with a long \
+                 lag — the ids named within the retention, a slow moving average — can pass for \
+                 a trend in a window this short) — {}",
+                tb.longer(run_hours)
             ),
             Reason::Fill {
                 early_per_hour,
@@ -496,8 +516,15 @@ pub fn judge(
             });
         }
     }
+    let needed = MIN_LOAD_SWING.max(LOAD_SWING_NOISE * f.load_noise);
+    let idle = j.load_expected && f.window_events == 0.0;
+    let swung = f.load_rise >= needed && f.load_fall >= needed && !idle;
     if f.trend_vif > MAX_TREND_VIF {
-        return inconclusive(Reason::Collinear { vif: f.trend_vif });
+        return inconclusive(Reason::Collinear {
+            vif: f.trend_vif,
+            swung,
+            run_hours: j.run_hours,
+        });
     }
     let late_over = e.late_per_hour - j.z * e.late_stderr > budget;
     if e.exceeds_at(budget, j.z) {
@@ -531,9 +558,6 @@ pub fn judge(
             run_hours: j.run_hours,
         });
     }
-    let needed = MIN_LOAD_SWING.max(LOAD_SWING_NOISE * f.load_noise);
-    let idle = j.load_expected && f.window_events == 0.0;
-    let swung = f.load_rise >= needed && f.load_fall >= needed && !idle;
     if !swung && j.run_hours < j.time_base.from_day(LOAD_CYCLE_HOURS) {
         return inconclusive(Reason::LoadNotCovered {
             rise: f.load_rise,
@@ -932,6 +956,42 @@ mod tests {
         assert_eq!(
             judge(Some(50.0), Some(est(2.0, 23.0)), Some(day()), &j),
             (Verdict::Pass, None)
+        );
+    }
+
+    #[test]
+    fn a_tangled_window_that_saw_the_day_asks_for_a_longer_run() {
+        // The plain catalog service in 5 wall minutes (docs/performance.md,
+        // "Session 12"): the day rose and fell, yet with the ids named within its
+        // 60-s retention as a covariate the trend's variance inflation was 29–46.
+        let j = Judging {
+            time_base: TimeBase::wall(288.0),
+            ..judging(5.0 / 60.0, None)
+        };
+        let tangled = Facts {
+            trend_vif: 43.0,
+            ..day()
+        };
+        let r = judge(Some(B), Some(est(8e6, 3e6)), Some(tangled), &j);
+        assert_eq!(r.0, Verdict::Inconclusive);
+        let r = r.1.expect("a reason");
+        assert!(matches!(r, Reason::Collinear { swung: true, .. }), "{r:?}");
+        let text = r.text("js_heap", "bytes", &j.time_base);
+        assert!(text.contains("though the load rose and fell"), "{text}");
+        assert!(text.ends_with("run ≥ 10 min (--duration)"), "{text}");
+        // A window whose load only rose: a day is what it lacks.
+        let rising = Facts {
+            load_fall: 0.0,
+            ..tangled
+        };
+        let r = judge(Some(B), Some(est(8e6, 3e6)), Some(rising), &j)
+            .1
+            .expect("a reason");
+        assert!(matches!(r, Reason::Collinear { swung: false, .. }), "{r:?}");
+        let text = r.text("js_heap", "bytes", &j.time_base);
+        assert!(
+            text.contains("run through a load peak and trough"),
+            "{text}"
         );
     }
 

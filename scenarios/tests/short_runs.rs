@@ -43,7 +43,7 @@ fn connection_churn_leaky_2h_does_not_pass() {
     let o = short(&ConnectionChurn, Variant::Leaky, 2.0, 5);
     assert_eq!(o.verdict(), Verdict::Inconclusive, "{}", o.summary.message);
     assert!(
-        matches!(heap_reason(&o), Some(Reason::Collinear { vif }) if vif > 10.0),
+        matches!(heap_reason(&o), Some(Reason::Collinear { vif, .. }) if vif > 10.0),
         "{:?}",
         heap_reason(&o)
     );
