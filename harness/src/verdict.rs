@@ -248,9 +248,8 @@ impl Reason {
                 run_hours,
             } => format!(
                 "trend and load are inseparable in this window (variance inflation {vif:.0} > \
-                 {MAX_TREND_VIF:.0}, though the load rose and fell: what follows it with a long \
-                 lag — the ids named within the retention, a slow moving average — can pass for \
-                 a trend in a window this short) — {}",
+                 {MAX_TREND_VIF:.0}, though the load rose and fell: a covariate that follows \
+                 the load with a lag long for this window can pass for a trend) — {}",
                 tb.longer(run_hours)
             ),
             Reason::Fill {

@@ -22,8 +22,9 @@
 //! closes or the run ends).
 //!
 //! Every request is also counted in [`LoadStats`] — per sample for the load
-//! column and latency panel, in total for the summary — and the ids its path
-//! used in [`recent::RecentIds`] (the `recent_*` load gauges).
+//! column and latency panel, in total for the summary — and the ids a queued
+//! HTTP request's path named in [`recent::RecentIds`] (the `recent_*` load
+//! gauges; a shed one never reaches the target and is not counted).
 
 pub mod recent;
 pub mod stats;
@@ -230,40 +231,19 @@ impl Dispatcher {
         let arrivals = Arrivals::new(shape, Rng::stream(self.seed, "arrivals"), virtual_len);
         let mut rng = Rng::stream(self.seed, "events");
         let mut produced = 0u64;
-        // The plan's retention, as the run's: `--retention`, else the plan's.
-        let mut recent = match self.plan.retention {
-            Some(r) if !r.is_zero() && !self.plan.http_pools().is_empty() => {
-                Some(recent::RecentIds::new(r))
-            }
-            _ => None,
-        };
+        // The run's retention (`--retention`, else the plan's): the window of
+        // the `recent_*` counts, kept only where they are columns.
+        let mut recent = self
+            .plan
+            .recent_pools()
+            .map(|(r, _)| recent::RecentIds::new(r));
         let mut ids = Vec::new();
         for t in arrivals {
             let at = start + t.div_f64(k);
-            if at > Instant::now() + Duration::from_millis(1) {
-                // With `recent_*` counted, sleep in steps so the counts age while
-                // no request is due (a quiet trough, a plan of a request a second).
-                let mut stopped = false;
-                while at > Instant::now() {
-                    let wake = match recent {
-                        Some(_) => at.min(Instant::now() + RECENT_STEP),
-                        None => at,
-                    };
-                    tokio::select! {
-                        _ = tokio::time::sleep_until(wake) => {}
-                        _ = stop.changed() => stopped = true,
-                    }
-                    if stopped {
-                        break;
-                    }
-                    if let Some(r) = recent.as_mut() {
-                        r.expire(Instant::now());
-                        self.stats.set_recent(r.counts());
-                    }
-                }
-                if stopped {
-                    break;
-                }
+            if at > Instant::now() + Duration::from_millis(1)
+                && !self.wait(at, &mut recent, &mut stop).await
+            {
+                break;
             }
             if *stop.borrow() {
                 break;
@@ -286,7 +266,40 @@ impl Dispatcher {
                 self.stats.set_recent(r.counts());
             }
         }
+        // The samples go on to the end of the duration: so does the counts' ageing.
+        if recent.is_some() && !*stop.borrow() {
+            self.wait(start + self.duration, &mut recent, &mut stop)
+                .await;
+        }
         produced
+    }
+}
+
+impl Dispatcher {
+    /// Sleeps until `at`; false when `stop` flipped first. With `recent`
+    /// counted, sleeps in steps of [`RECENT_STEP`] and ages the counts at each,
+    /// so they fall while no request is due (a quiet trough, a slow plan).
+    async fn wait(
+        &self,
+        at: Instant,
+        recent: &mut Option<recent::RecentIds>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> bool {
+        while at > Instant::now() {
+            let wake = match recent {
+                Some(_) => at.min(Instant::now() + RECENT_STEP),
+                None => at,
+            };
+            tokio::select! {
+                _ = tokio::time::sleep_until(wake) => {}
+                _ = stop.changed() => return false,
+            }
+            if let Some(r) = recent.as_mut() {
+                r.expire(Instant::now());
+                self.stats.set_recent(r.counts());
+            }
+        }
+        true
     }
 }
 
@@ -695,7 +708,7 @@ mod tests {
             let (_stop_tx, stop) = watch::channel(false);
             let run = tokio::spawn(d.run(Instant::now(), stop));
             let mut seen = Vec::new();
-            for _ in 0..290 {
+            for _ in 0..300 {
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 let events = shared.stats.totals().events;
                 seen.push((events, shared.stats.take_interval().recent[0]));

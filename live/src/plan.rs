@@ -331,17 +331,24 @@ impl Plan {
     /// The pools (indices into [`PLACEHOLDERS`], ascending) whose ids the HTTP
     /// actions' paths use.
     pub fn http_pools(&self) -> Vec<usize> {
-        let mut used = [false; PLACEHOLDERS.len()];
-        for a in &self.actions {
-            if let ActionKind::Http(h) = &a.kind {
-                for (i, key) in PLACEHOLDERS.iter().enumerate() {
-                    if self.pools.contains_key(*key) && h.path.contains(&format!("{{{key}}}")) {
-                        used[i] = true;
-                    }
-                }
-            }
-        }
-        (0..used.len()).filter(|&i| used[i]).collect()
+        (0..PLACEHOLDERS.len())
+            .filter(|&i| {
+                let key = format!("{{{}}}", PLACEHOLDERS[i]);
+                self.actions
+                    .iter()
+                    .any(|a| matches!(&a.kind, ActionKind::Http(h) if h.path.contains(&key)))
+            })
+            .collect()
+    }
+
+    /// What the `recent_*` load gauges count, if anything: the retention (their
+    /// window) and [`Plan::http_pools`] — none without a retention or an HTTP
+    /// path that names an id. The dispatcher counts and the load probe records
+    /// exactly these.
+    pub fn recent_pools(&self) -> Option<(Duration, Vec<usize>)> {
+        let r = self.retention.filter(|r| !r.is_zero())?;
+        let pools = self.http_pools();
+        (!pools.is_empty()).then_some((r, pools))
     }
 
     /// Whether the plan opens WebSocket sessions.
@@ -802,6 +809,14 @@ mod tests {
             );
             assert_eq!((ids[0].0, ids[1].0, ids.len()), ("guild", "user", 2));
         }
+        // The draws are the seed's: pinned (values from before `render_with`
+        // existed), so a change to rendering cannot quietly change every run's
+        // traffic.
+        let mut rng = Rng::new(42);
+        let paths: Vec<String> = (0..3)
+            .map(|_| p.render("/g/{guild}/u/{user}", &mut rng, 2.0))
+            .collect();
+        assert_eq!(paths, ["/g/5/u/318", "/g/6/u/701", "/g/5/u/588"]);
         // The pools the HTTP paths use, in PLACEHOLDERS order: not `session`.
         let names: Vec<&str> = p.http_pools().iter().map(|&i| PLACEHOLDERS[i]).collect();
         assert_eq!(names, ["user", "guild"]);

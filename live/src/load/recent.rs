@@ -17,10 +17,11 @@ use tokio::time::Instant;
 
 use crate::plan::PLACEHOLDERS;
 
-/// Most uses remembered at once. A plan whose peak rate times its retention
-/// exceeds it forgets its oldest uses early (the gauge then undercounts) rather
-/// than hold more: 2²⁰ uses (a thousand requests a second kept for a quarter of
-/// an hour) take about 80 MB.
+/// Most uses (ids named by queued requests) remembered at once. A plan whose
+/// peak rate times its retention exceeds it forgets its oldest uses early (the
+/// gauge then undercounts) rather than hold more: 2²⁰ uses (a thousand ids a
+/// second kept for a quarter of an hour) take about 100 MB — 32 MiB of uses and
+/// the table of their ids.
 pub const MAX_REMEMBERED: usize = 1 << 20;
 
 /// The ids used within a sliding window, counted per pool.
@@ -52,13 +53,13 @@ impl RecentIds {
             return;
         }
         self.expire(now);
+        if self.uses.len() >= MAX_REMEMBERED {
+            self.forget_oldest();
+        }
         if self.last.insert((pool, id), now).is_none() {
             self.counts[pool] += 1;
         }
         self.uses.push_back((now, pool, id));
-        if self.uses.len() > MAX_REMEMBERED {
-            self.forget_oldest();
-        }
     }
 
     /// Forgets the uses `window` or more before `now`.

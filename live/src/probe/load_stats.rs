@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::{Attached, Column, Probe, ProbeFuture, Resource, Row, Setup, TargetView};
 use crate::load::LoadStats;
-use crate::plan::PLACEHOLDERS;
+use crate::plan::{Plan, PLACEHOLDERS};
 
 /// Takes the load's per-sample counts at every sample.
 #[derive(Debug)]
@@ -32,16 +32,20 @@ pub struct LoadCounts {
 
 /// Every run has it.
 pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
-    let plan = &setup.cfg.plan;
-    // The run's retention (`--retention`, else the plan's), as the load counts.
-    let recent = match setup.cfg.retention {
-        Some(r) if !r.is_zero() => plan
-            .http_pools()
-            .into_iter()
-            .map(|i| (i, format!("recent_{}", PLACEHOLDERS[i])))
-            .collect(),
-        _ => Vec::new(),
+    // The run's retention (`--retention`, else the plan's), as the load has it.
+    let plan = Plan {
+        retention: setup.cfg.retention,
+        ..setup.cfg.plan.clone()
     };
+    let recent = plan
+        .recent_pools()
+        .map(|(_, pools)| {
+            pools
+                .into_iter()
+                .map(|i| (i, format!("recent_{}", PLACEHOLDERS[i])))
+                .collect()
+        })
+        .unwrap_or_default();
     Some(Box::new(LoadCounts {
         stats: setup.load.clone(),
         ws: plan.has_ws(),
