@@ -218,7 +218,11 @@ impl LiveArgs {
             url,
             metrics,
             count_metric: self.count_metric.clone(),
-            plan,
+            // The plan with the run's retention: what the load and its probe count by.
+            plan: plan::Plan {
+                retention: t.retention,
+                ..plan
+            },
             users: self.users,
             seed: self.shared.seed,
             duration: t.duration,

@@ -50,7 +50,7 @@ pub struct LiveConfig {
     /// The metric counting the requests the target served (default: the
     /// unlabelled series ending in `requests_total`, the shortest if several).
     pub count_metric: Option<String>,
-    /// The traffic.
+    /// The traffic; its `retention` is the run's (`--retention`, else the plan's).
     pub plan: Plan,
     /// Goose users (requests in flight at once); the plan's when `None`.
     pub users: Option<usize>,

@@ -258,8 +258,8 @@ impl Dispatcher {
                     .shed
                     .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             } else if let Some(r) = recent.as_mut() {
+                // (Each note ages the counts to its time first.)
                 let now = Instant::now();
-                r.expire(now);
                 for &(pool, id) in &ids {
                     r.note(now, pool, id);
                 }

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use super::{Attached, Column, Probe, ProbeFuture, Resource, Row, Setup, TargetView};
 use crate::load::LoadStats;
-use crate::plan::{Plan, PLACEHOLDERS};
+use crate::plan::PLACEHOLDERS;
 
 /// Takes the load's per-sample counts at every sample.
 #[derive(Debug)]
@@ -32,11 +32,8 @@ pub struct LoadCounts {
 
 /// Every run has it.
 pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
-    // The run's retention (`--retention`, else the plan's), as the load has it.
-    let plan = Plan {
-        retention: setup.cfg.retention,
-        ..setup.cfg.plan.clone()
-    };
+    // The config's plan carries the run's retention, as the load's does.
+    let plan = &setup.cfg.plan;
     let recent = plan
         .recent_pools()
         .map(|(_, pools)| {

@@ -15,7 +15,6 @@ use super::table::Layout;
 use crate::addr::{self, Endpoint};
 use crate::config::{HeapMode, LiveConfig, LiveError};
 use crate::load::{self, LoadStats};
-use crate::plan::Plan;
 use crate::probe::{Probe, Refusal, Register, Setup, Spawn, TargetView};
 use crate::rlimit::{self, NoFile};
 use crate::target::{self, Target, TargetSpec};
@@ -91,15 +90,11 @@ pub(crate) async fn bring_up(
     let cpu_before = procfs::self_cpu_seconds();
     let endpoint = endpoint(cfg)?;
     let scratch = Scratch::new()?;
-    // The load's plan with the run's retention (`--retention`, else the plan's):
+    // The plan carries the run's retention (`--retention`, else the plan's):
     // how long a half-open session counts in `ws_sessions`, and an id in
     // `recent_*`.
-    let plan = Plan {
-        retention: cfg.retention,
-        ..cfg.plan.clone()
-    };
     let (dispatcher, shared, holders_stop) = load::setup(
-        plan,
+        cfg.plan.clone(),
         endpoint.clone(),
         cfg.seed,
         cfg.compression(),
