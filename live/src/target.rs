@@ -190,6 +190,20 @@ pub enum StartError {
     },
 }
 
+impl StartError {
+    /// Whether the target said it could not listen because its address was
+    /// taken (Node's `EADDRINUSE`, the OS's "address already in use").
+    pub fn address_in_use(&self) -> bool {
+        match self {
+            StartError::ExitedEarly { tail, .. } => {
+                let t = tail.to_ascii_lowercase();
+                t.contains("eaddrinuse") || t.contains("address already in use")
+            }
+            _ => false,
+        }
+    }
+}
+
 /// A running target.
 #[derive(Debug)]
 pub struct Target {
@@ -458,15 +472,99 @@ async fn copy_lines(from: impl AsyncRead + Unpin, to: PathBuf, log: Option<Arc<S
     }
 }
 
-/// A free TCP port on 127.0.0.1 (bound, read, released).
+/// A free TCP port on 127.0.0.1 for a target to listen on (bound, read,
+/// released), chosen at random *below* the kernel's ephemeral range
+/// ([`ephemeral_ports`]). A port the kernel hands out for `bind(0)` comes from
+/// that range, and once released any process's outgoing connection can take it
+/// as its local port — another run's load opens thousands — after which the
+/// target's listen fails with "address already in use" (measured: two runs at
+/// once, one target refused). Ports below the range are never given to
+/// outgoing connections. Falls back to the kernel's choice when none of
+/// [`PORT_CANDIDATES`] tried there is free.
 pub fn free_port() -> std::io::Result<u16> {
+    let (low, _) = ephemeral_ports();
+    let floor = low.saturating_sub(BELOW_EPHEMERAL).max(1024);
+    if floor < low {
+        let span = u64::from(low - floor);
+        for i in 0..PORT_CANDIDATES {
+            let pick = random_u64(i) % span;
+            // `pick < span = low - floor`, so `floor + pick < low` fits a u16.
+            let port = floor + u16::try_from(pick).unwrap_or(0);
+            if let Ok(l) = std::net::TcpListener::bind(("127.0.0.1", port)) {
+                return Ok(l.local_addr()?.port());
+            }
+        }
+    }
     let l = std::net::TcpListener::bind(("127.0.0.1", 0))?;
     Ok(l.local_addr()?.port())
+}
+
+/// How far below the ephemeral range [`free_port`] looks.
+const BELOW_EPHEMERAL: u16 = 16_384;
+
+/// How many ports below the ephemeral range [`free_port`] tries.
+const PORT_CANDIDATES: u64 = 64;
+
+/// The kernel's ephemeral port range (`net.ipv4.ip_local_port_range`), else
+/// Linux's default 32768–60999.
+pub fn ephemeral_ports() -> (u16, u16) {
+    std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| {
+            let mut it = text.split_whitespace().map(|w| w.parse::<u16>().ok());
+            Some((it.next()??, it.next()??))
+        })
+        .unwrap_or((32_768, 60_999))
+}
+
+/// A random number (std's per-process random hash keys, mixed with `salt`).
+fn random_u64(salt: u64) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(salt);
+    h.finish()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_free_port_is_chosen_below_the_ephemeral_range_and_is_free() {
+        let (low, high) = ephemeral_ports();
+        assert!(low <= high, "{low}-{high}");
+        let mut seen = std::collections::HashSet::new();
+        for _ in 0..20 {
+            let port = free_port().expect("a port");
+            assert!(port >= 1024, "{port}");
+            if low > 1024 {
+                assert!(port < low, "{port} is in the ephemeral range {low}-{high}");
+            }
+            // Free: it can be listened on.
+            std::net::TcpListener::bind(("127.0.0.1", port)).expect("free");
+            seen.insert(port);
+        }
+        // Picked at random, not the same port for every run on the machine.
+        assert!(seen.len() > 10, "{seen:?}");
+    }
+
+    #[test]
+    fn only_a_target_that_says_its_address_is_taken_is_tried_again() {
+        let early = |tail: &str| StartError::ExitedEarly {
+            cmd: "x".into(),
+            exit: "exit status 1".into(),
+            tail: tail.into(),
+        };
+        for taken in [
+            "; last stderr: Error: listen EADDRINUSE: address already in use 127.0.0.1:40123",
+            "; last stderr: error: cannot listen on 127.0.0.1:9: Address already in use (os error 98)",
+        ] {
+            assert!(early(taken).address_in_use(), "{taken}");
+        }
+        assert!(!early("; last stderr: Error: Cannot find module 'x'").address_in_use());
+        assert!(!early("").address_in_use());
+        assert!(!StartError::NoProcess(1).address_in_use());
+    }
 
     #[tokio::test]
     async fn stderr_is_read_from_its_first_line_as_lines_arrive() {

@@ -131,3 +131,47 @@ fn ctrl_c_stops_the_load_and_the_target_and_keeps_an_incomplete_report() {
 fn sigterm_stops_the_load_and_the_target_and_keeps_an_incomplete_report() {
     interrupted_by(libc::SIGTERM, "sigterm", 143);
 }
+
+#[test]
+fn a_target_whose_port_was_taken_is_started_again_on_another() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    // The first start listens where another socket already does (as when an
+    // outgoing connection took the port soak chose) and exits "address
+    // already in use"; the second listens on soak's port.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let port = taken.local_addr().expect("addr").port();
+    let marker = dir.path().join("started-once");
+    let cmd = format!(
+        "sh -c 'if [ -e {m} ]; then exec {s} --variant fixed --port $PORT; fi; \
+         touch {m}; exec {s} --variant fixed --port {port}'",
+        m = marker.display(),
+        s = support::soak_server(),
+    );
+    let o = support::run(
+        &out,
+        &[
+            "--cmd",
+            &cmd,
+            "--plan",
+            "chat-bot",
+            "--duration",
+            "5s",
+            "--sample-every",
+            "250ms",
+        ],
+    );
+    let err = stderr(&o);
+    assert!(
+        matches!(o.status.code(), Some(0 | 3)),
+        "the run went on: {err}"
+    );
+    assert!(marker.exists(), "the first start ran");
+    let s = summary(&out, "chat-bot", "fixed");
+    let notes = s["notes"].to_string();
+    assert!(
+        notes.contains("port was taken") && notes.contains("already in use"),
+        "{notes}"
+    );
+    drop(taken);
+}

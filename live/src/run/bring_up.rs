@@ -88,27 +88,38 @@ pub(crate) async fn bring_up(
 ) -> Result<Running, LiveError> {
     let nofile = rlimit::raise_nofile();
     let cpu_before = procfs::self_cpu_seconds();
-    let endpoint = endpoint(cfg)?;
     let scratch = Scratch::new()?;
-    // The plan carries the run's retention (`--retention`, else the plan's):
-    // how long a half-open session counts in `ws_sessions`, and an id in
-    // `recent_*`.
-    let (dispatcher, shared, holders_stop) = load::setup(
-        cfg.plan.clone(),
-        endpoint.clone(),
-        cfg.seed,
-        cfg.compression(),
-        cfg.duration,
-        cfg.users(),
-    );
-    let stats = shared.stats.clone();
-    let setup = Setup {
-        cfg,
-        endpoint: &endpoint,
-        load: &stats,
+    let mut tries = 1;
+    let mut retried = Vec::new();
+    let Launched {
+        endpoint,
+        dispatcher,
+        shared,
+        holders_stop,
+        mut probes,
+        mut notes,
+        target,
+        command,
+    } = loop {
+        match launch(cfg, registry, &scratch, group).await {
+            // A port soak chose was taken before the target could listen
+            // (`target::free_port` makes it rare): another port.
+            Err(LiveError::Start(e))
+                if cfg.url.is_none() && e.address_in_use() && tries < PORT_TRIES =>
+            {
+                let note = format!(
+                    "the target's port was taken before it listened; started it again on \
+                     another ({e})"
+                );
+                say(cfg, &note);
+                retried.push(note);
+                tries += 1;
+            }
+            done => break done?,
+        }
     };
-    let (mut probes, mut notes) = build(cfg, registry, &setup)?;
-    let (target, command) = start_target(cfg, &endpoint, &scratch, &mut probes, group).await?;
+    notes.extend(retried);
+    let stats = shared.stats.clone();
     let (layout, attach_notes) = attach(cfg, &mut probes, &target, &endpoint, &scratch).await?;
     notes.extend(attach_notes);
     // The report root, only now: every refusal above wrote nothing. The run
@@ -144,6 +155,60 @@ pub(crate) async fn bring_up(
     };
     say(cfg, &opening_line(cfg, &running));
     Ok(running)
+}
+
+/// How many ports soak tries for a `--cmd` target that says its address is in use.
+const PORT_TRIES: u32 = 3;
+
+/// The run's address, load and probes, and the target started on it.
+struct Launched {
+    endpoint: Endpoint,
+    dispatcher: load::Dispatcher,
+    shared: Arc<load::Shared>,
+    holders_stop: tokio::sync::watch::Sender<bool>,
+    probes: Probes,
+    notes: Vec<String>,
+    target: Target,
+    command: Option<String>,
+}
+
+/// Decides the target's address, sets up the load on it, builds the probes
+/// and starts (or finds) the target.
+async fn launch(
+    cfg: &LiveConfig,
+    registry: &[Register],
+    scratch: &Scratch,
+    group: &AtomicI32,
+) -> Result<Launched, LiveError> {
+    let endpoint = endpoint(cfg)?;
+    // The plan carries the run's retention (`--retention`, else the plan's):
+    // how long a half-open session counts in `ws_sessions`, and an id in
+    // `recent_*`.
+    let (dispatcher, shared, holders_stop) = load::setup(
+        cfg.plan.clone(),
+        endpoint.clone(),
+        cfg.seed,
+        cfg.compression(),
+        cfg.duration,
+        cfg.users(),
+    );
+    let setup = Setup {
+        cfg,
+        endpoint: &endpoint,
+        load: &shared.stats,
+    };
+    let (mut probes, notes) = build(cfg, registry, &setup)?;
+    let (target, command) = start_target(cfg, &endpoint, scratch, &mut probes, group).await?;
+    Ok(Launched {
+        endpoint,
+        dispatcher,
+        shared,
+        holders_stop,
+        probes,
+        notes,
+        target,
+        command,
+    })
 }
 
 /// Where the target listens: `--url`, else 127.0.0.1 on a free port.
