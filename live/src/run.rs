@@ -76,13 +76,17 @@ fn install_signal_handler() -> Result<(), String> {
 /// How long past the end of the load the wind-down may take before the hard stop.
 const HARD_STOP_SLACK: Duration = Duration::from_secs(120);
 
-/// The hard stop: if a run is still going `startup-timeout + duration +
-/// stop-grace + 2 min` after it started (a wind-down that hangs), a watchdog
+/// The hard stop: if a run is still going `startup-timeout` (for each port
+/// bring_up may try) `+ duration + stop-grace + 2 min` after it started (a
+/// wind-down that hangs), a watchdog
 /// thread kills the spawned target's process group (its id is stored in the
 /// returned atomic once there is one) and exits with status 2. Dropping the
 /// returned guard (the run ended) disarms it.
 fn arm_hard_stop(cfg: &LiveConfig) -> (std::sync::mpsc::Sender<()>, Arc<AtomicI32>) {
-    let limit = cfg.startup_timeout + cfg.duration + cfg.stop_grace + HARD_STOP_SLACK;
+    let limit = cfg.startup_timeout * bring_up::PORT_TRIES
+        + cfg.duration
+        + cfg.stop_grace
+        + HARD_STOP_SLACK;
     let (guard, disarmed) = std::sync::mpsc::channel::<()>();
     let group = Arc::new(AtomicI32::new(0));
     let target = group.clone();

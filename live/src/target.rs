@@ -310,6 +310,7 @@ impl Target {
         let deadline = Instant::now() + timeout;
         loop {
             if let Some(exit) = self.exited() {
+                self.kill_leftovers();
                 // Let the output readers catch the last lines.
                 tokio::time::sleep(Duration::from_millis(100)).await;
                 return Err(StartError::ExitedEarly {
@@ -420,6 +421,20 @@ impl Target {
             .map(|n| (n.to_string(), logs.dir.join(n)))
             .filter(|(_, p)| p.is_file())
             .collect()
+    }
+
+    /// What a spawned target whose first process exited left running in its
+    /// process group (a wrapper's background helper): killed, so that a run
+    /// that goes on with another start (bring_up's port retry) owns nothing it
+    /// cannot see. The group outlives its leader while any member is left, so
+    /// its id is not another process's.
+    fn kill_leftovers(&self) {
+        if self.spawned() {
+            // SAFETY: kill has no memory preconditions; see above for the group.
+            unsafe {
+                libc::kill(-(self.pid as i32), libc::SIGKILL);
+            }
+        }
     }
 
     fn stop_copying(&mut self) {
@@ -533,19 +548,23 @@ mod tests {
     fn a_free_port_is_chosen_below_the_ephemeral_range_and_is_free() {
         let (low, high) = ephemeral_ports();
         assert!(low <= high, "{low}-{high}");
+        // Below the range soak has this many ports to draw from (none when the
+        // range starts at 1024: then the kernel picks, in the range).
+        let below = low.saturating_sub(low.saturating_sub(BELOW_EPHEMERAL).max(1024));
         let mut seen = std::collections::HashSet::new();
         for _ in 0..20 {
             let port = free_port().expect("a port");
-            assert!(port >= 1024, "{port}");
-            if low > 1024 {
-                assert!(port < low, "{port} is in the ephemeral range {low}-{high}");
-            }
             // Free: it can be listened on.
             std::net::TcpListener::bind(("127.0.0.1", port)).expect("free");
             seen.insert(port);
+            if below >= 1000 {
+                assert!(port < low, "{port} is in the ephemeral range {low}-{high}");
+            }
         }
-        // Picked at random, not the same port for every run on the machine.
-        assert!(seen.len() > 10, "{seen:?}");
+        if below >= 1000 {
+            // Picked at random, not the same port for every run on the machine.
+            assert!(seen.len() > 10, "{seen:?}");
+        }
     }
 
     #[test]

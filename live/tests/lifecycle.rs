@@ -2,6 +2,7 @@
 //! and last stderr lines in the message, report written), or soak is interrupted
 //! (the load and the target stop, the report is written and marked incomplete).
 
+use std::path::Path;
 use std::time::{Duration, Instant};
 
 use super::support::{self, names, stderr, summary};
@@ -141,11 +142,14 @@ fn a_target_whose_port_was_taken_is_started_again_on_another() {
     // already in use"; the second listens on soak's port.
     let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = taken.local_addr().expect("addr").port();
+    // It also leaves a helper running, which soak must not keep.
     let marker = dir.path().join("started-once");
+    let helper = dir.path().join("helper-pid");
     let cmd = format!(
         "sh -c 'if [ -e {m} ]; then exec {s} --variant fixed --port $PORT; fi; \
-         touch {m}; exec {s} --variant fixed --port {port}'",
+         touch {m}; sleep 300 & echo $! > {h}; exec {s} --variant fixed --port {port}'",
         m = marker.display(),
+        h = helper.display(),
         s = support::soak_server(),
     );
     let o = support::run(
@@ -166,7 +170,13 @@ fn a_target_whose_port_was_taken_is_started_again_on_another() {
         matches!(o.status.code(), Some(0 | 3)),
         "the run went on: {err}"
     );
-    assert!(marker.exists(), "the first start ran");
+    let helper = std::fs::read_to_string(&helper).expect("the first start ran");
+    let helper = Path::new("/proc").join(helper.trim());
+    assert!(
+        !helper.exists(),
+        "the first start's helper {} outlived it",
+        helper.display()
+    );
     let s = summary(&out, "chat-bot", "fixed");
     let notes = s["notes"].to_string();
     assert!(

@@ -115,6 +115,11 @@ pub(crate) async fn bring_up(
                 retried.push(note);
                 tries += 1;
             }
+            Err(LiveError::Start(e)) if tries > 1 => {
+                return Err(LiveError::Usage(format!(
+                    "{e} (on the last of {tries} ports tried)"
+                )))
+            }
             done => break done?,
         }
     };
@@ -157,8 +162,9 @@ pub(crate) async fn bring_up(
     Ok(running)
 }
 
-/// How many ports soak tries for a `--cmd` target that says its address is in use.
-const PORT_TRIES: u32 = 3;
+/// How many ports soak tries for a `--cmd` target that says its address is in use
+/// (the hard stop allows each its `--startup-timeout`).
+pub(crate) const PORT_TRIES: u32 = 3;
 
 /// The run's address, load and probes, and the target started on it.
 struct Launched {
