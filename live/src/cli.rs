@@ -29,8 +29,9 @@ Examples:
 
 The target gets PORT in its environment (and {port} in --cmd is replaced) unless
 --url gives the port: a free port drawn below the kernel's ephemeral range where it
-leaves room (one in the range can be taken by any outgoing connection first), and
-another (up to 3) if the target exits saying its address is in use. Only loopback targets (127.0.0.0/8, localhost, [::1]) unless
+leaves room (one in the range can be taken by any outgoing connection first); a
+target that exits saying its address is in use is started again on another port, up
+to 3 ports in all. Only loopback targets (127.0.0.0/8, localhost, [::1]) unless
 --allow-remote. Built-in plans: ws-churn, ws-steady, ws-churn-10k, cooldowns, chat-bot.
 
 Exit status: 0 within budget, 1 the judged memory (a heap probe's heap, else the

@@ -7,6 +7,24 @@ use std::time::{Duration, Instant};
 
 use super::support::{self, names, stderr, summary};
 
+/// A run of `cmd` under the built-in `chat-bot` plan for `duration`, sampled
+/// every 250 ms.
+fn chat_bot_run(out: &Path, cmd: &str, duration: &str) -> std::process::Output {
+    support::run(
+        out,
+        &[
+            "--cmd",
+            cmd,
+            "--plan",
+            "chat-bot",
+            "--duration",
+            duration,
+            "--sample-every",
+            "250ms",
+        ],
+    )
+}
+
 #[test]
 fn a_target_that_dies_fails_the_run_with_its_status_and_stderr() {
     let dir = tempfile::tempdir().expect("tempdir");
@@ -17,19 +35,7 @@ fn a_target_that_dies_fails_the_run_with_its_status_and_stderr() {
         "sh -c '{} --port $PORT & s=$!; sleep 3; kill -9 $s; echo \"target: out of cheese\" >&2; exit 3'",
         support::soak_server()
     );
-    let o = support::run(
-        &out,
-        &[
-            "--cmd",
-            &cmd,
-            "--plan",
-            "chat-bot",
-            "--duration",
-            "10s",
-            "--sample-every",
-            "250ms",
-        ],
-    );
+    let o = chat_bot_run(&out, &cmd, "10s");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
     let s = summary(&out, "chat-bot", "fixed");
     let msg = s["message"].as_str().expect("message");
@@ -152,19 +158,7 @@ fn a_target_whose_port_was_taken_is_started_again_on_another() {
         h = helper.display(),
         s = support::soak_server(),
     );
-    let o = support::run(
-        &out,
-        &[
-            "--cmd",
-            &cmd,
-            "--plan",
-            "chat-bot",
-            "--duration",
-            "5s",
-            "--sample-every",
-            "250ms",
-        ],
-    );
+    let o = chat_bot_run(&out, &cmd, "5s");
     let err = stderr(&o);
     assert!(
         matches!(o.status.code(), Some(0 | 3)),
