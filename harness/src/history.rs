@@ -47,6 +47,12 @@ pub struct Entry {
     pub time: String,
     /// Seconds since the Unix epoch, for ordering.
     pub unix: u64,
+    /// The nanoseconds within that second: two runs of one scenario, variant
+    /// and seed can end in the same second (a quick scenario run twice in a
+    /// loop), and stay two lines. Absent in lines written before it was
+    /// recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nanos: Option<u32>,
     /// The source revision, when known (`SOAK_COMMIT`, `GITHUB_SHA` or `git`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub commit: Option<String>,
@@ -82,10 +88,10 @@ impl Entry {
         commit: Option<String>,
         regressions: Vec<String>,
     ) -> Self {
-        let unix = SystemTime::now()
+        let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
-            .map(|d| d.as_secs())
-            .unwrap_or(0);
+            .unwrap_or_default();
+        let unix = now.as_secs();
         let resources = summary
             .resources
             .iter()
@@ -107,6 +113,7 @@ impl Entry {
         Entry {
             time: rfc3339(unix),
             unix,
+            nanos: Some(now.subsec_nanos()),
             commit,
             scenario: summary.scenario.clone(),
             variant: summary.variant.to_string(),
@@ -202,6 +209,7 @@ pub fn merge(root: &Path) -> Result<Vec<Entry>, Error> {
     let key = |e: &Entry| {
         (
             e.unix,
+            e.nanos,
             e.scenario.clone(),
             e.variant.clone(),
             e.seed,
@@ -229,7 +237,13 @@ pub fn merge(root: &Path) -> Result<Vec<Entry>, Error> {
     append(root, &added)?;
     all.extend(added);
     all.sort_by(|a, b| {
-        (a.unix, &a.scenario, &a.variant, a.seed).cmp(&(b.unix, &b.scenario, &b.variant, b.seed))
+        (a.unix, a.nanos, &a.scenario, &a.variant, a.seed).cmp(&(
+            b.unix,
+            b.nanos,
+            &b.scenario,
+            &b.variant,
+            b.seed,
+        ))
     });
     Ok(all)
 }
@@ -308,6 +322,7 @@ mod tests {
         Entry {
             time: rfc3339(unix),
             unix,
+            nanos: None,
             commit: None,
             scenario: scenario.into(),
             variant: "fixed".into(),
@@ -338,6 +353,31 @@ mod tests {
         // Merging again adds nothing.
         assert_eq!(merge(root).expect("again").len(), 2);
         assert_eq!(read(&root.join(HISTORY_FILE)).expect("read").len(), 2);
+    }
+
+    #[test]
+    fn two_runs_of_one_seed_in_the_same_second_stay_two_lines() {
+        // A quick scenario run twice in a loop (the second with a leak) can end
+        // in the same second: the second run's line was dropped as a duplicate
+        // of the first, and its regression with it.
+        let tmp = tempfile::tempdir().expect("tempdir");
+        let root = tmp.path();
+        let shard = root.join("seed-2");
+        std::fs::create_dir_all(&shard).expect("mkdir");
+        let mut first = entry("calibration", 100, "calibration/fixed");
+        first.nanos = Some(200_000_000);
+        let mut second = first.clone();
+        second.nanos = Some(900_000_000);
+        second.verdict = "fail".into();
+        append(&shard, &[first, second]).expect("append");
+        let merged = merge(root).expect("merge");
+        let verdicts: Vec<&str> = merged.iter().map(|e| e.verdict.as_str()).collect();
+        assert_eq!(verdicts, ["pass", "fail"], "in the order they ran");
+        // Merging again still adds nothing; lines written before `nanos` (none)
+        // keep their old identity.
+        assert_eq!(merge(root).expect("again").len(), 2);
+        let line = entry("a", 1, "a/fixed").to_line();
+        assert!(!line.contains("nanos"), "{line}");
     }
 
     #[test]

@@ -153,7 +153,7 @@ fn history(root: &Path) -> Vec<serde_json::Value> {
         .map(|l| {
             let mut j: serde_json::Value = serde_json::from_str(l).expect("line");
             let o = j.as_object_mut().expect("object");
-            for k in ["time", "unix", "wall_seconds"] {
+            for k in ["time", "unix", "nanos", "wall_seconds"] {
                 o.remove(k);
             }
             if let Some(r) = o.get_mut("resources").and_then(|r| r.as_object_mut()) {

@@ -431,6 +431,7 @@ mod tests {
         let entry = |variant: &str, hours: f64, wall: f64| Entry {
             time: String::new(),
             unix: 0,
+            nanos: None,
             commit: None,
             scenario: "a".into(),
             variant: variant.into(),
