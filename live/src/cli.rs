@@ -40,6 +40,10 @@ target's RSS) grew past its budget or the target died, 2 usage or input error
 a run too short to have seen a leak at the budget), 130 or 143 interrupted by SIGINT
 or SIGTERM (report written whole, marked \"complete\": false).
 
+A Node target's growing functions are named in their sources where its scripts carry
+source maps (tsc --sourceMap, bundlers; code compiled in memory by tsx, or by any
+loader when node runs with --enable-source-maps).
+
 Writes OUT/live-PLAN/NAME/{samples.csv,summary.json,heap.svg,heap.png,
 goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
 

@@ -207,19 +207,60 @@ pub struct HeapUsage {
 /// allocates is the probe's, not the service's: never a site (`node_heap`).
 pub const PROBE_URL: &str = "soak:probe";
 
-/// The expression [`Inspector::gc_function`] evaluates. The function it returns
-/// is compiled as a script named [`PROBE_URL`] (`vm.runInThisContext` with a
-/// filename: V8's sampling profile names a frame by its script's name, which a
-/// `//# sourceURL` comment does not set).
-const GC_EXPR: &str = "(() => { const v8 = require('v8'); v8.setFlagsFromString('--expose-gc'); \
-     let gc; try { gc = require('vm').runInNewContext('gc'); } \
-     finally { v8.setFlagsFromString('--no-expose-gc'); } \
-     return require('vm').runInThisContext(\"(function (gc, v8) { return function read() { \
+/// An expression that compiles the function `source` as a script named
+/// [`PROBE_URL`] (`vm.runInThisContext` with a filename: V8's sampling profile
+/// names a frame by its script's name, which a `//# sourceURL` comment does not
+/// set) and evaluates to it.
+fn as_probe(source: &str) -> String {
+    format!(
+        "require('vm').runInThisContext({}, {{ filename: {} }})",
+        serde_json::Value::from(source),
+        serde_json::Value::from(PROBE_URL)
+    )
+}
+
+/// The expression [`Inspector::gc_function`] evaluates: `gc()` from a context
+/// of its own, handed to a function compiled as [`PROBE_URL`] that collects and
+/// reads the heap.
+fn gc_expr() -> String {
+    let read = "(function (gc, v8) { return function read() { \
        gc(); let code = 0; \
        for (const s of v8.getHeapSpaceStatistics()) \
          if (s.space_name.startsWith('code_')) code += s.space_used_size; \
-       return [v8.getHeapStatistics().used_heap_size, code]; }; })\", \
-       { filename: 'soak:probe' })(gc, v8); })()";
+       return [v8.getHeapStatistics().used_heap_size, code]; }; })";
+    format!(
+        "(() => {{ const v8 = require('v8'); v8.setFlagsFromString('--expose-gc'); \
+         let gc; try {{ gc = require('vm').runInNewContext('gc'); }} \
+         finally {{ v8.setFlagsFromString('--no-expose-gc'); }} \
+         return {}(gc, v8); }})()",
+        as_probe(read)
+    )
+}
+
+/// The expression [`Inspector::map_function`] evaluates: a function, compiled
+/// as [`PROBE_URL`] like `gc()`'s, that answers `[enabled, map]` for a script
+/// URL: whether Node keeps source maps (`--enable-source-maps`, or a loader such
+/// as tsx turned them on) and the map it keeps for that script, as JSON without
+/// its `sourcesContent` (the sources themselves: soak needs only their names).
+fn map_expr() -> String {
+    let map = "(function (m) { return function map(url) { \
+       if (process.sourceMapsEnabled === false) return [false, null]; \
+       const s = m.findSourceMap(url); if (!s) return [true, null]; \
+       const p = Object.assign({}, s.payload); delete p.sourcesContent; \
+       return [true, JSON.stringify(p)]; }; })";
+    format!("{}(require('module'))", as_probe(map))
+}
+
+/// What a target keeps of a script's source map ([`Inspector::source_map`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TargetMap {
+    /// The target keeps no source maps at all: asking again is no use.
+    Off,
+    /// None for this script.
+    None,
+    /// The map's JSON.
+    Json(String),
+}
 
 impl Inspector {
     /// Connects to `url` within `timeout`.
@@ -417,11 +458,24 @@ impl Inspector {
     /// `require`). Kept in the object group `soak`; its script is named
     /// [`PROBE_URL`], so what it allocates is no site.
     pub async fn gc_function(&self, timeout: Duration) -> Result<String, InspectorError> {
+        self.evaluate_function(&gc_expr(), "no gc() in this target", timeout)
+            .await
+    }
+
+    /// Evaluates `expr` (with Node's `require`) to a function kept in the
+    /// object group `soak`: its remote object id; `missing` says what is wrong
+    /// when it is not one.
+    async fn evaluate_function(
+        &self,
+        expr: &str,
+        missing: &str,
+        timeout: Duration,
+    ) -> Result<String, InspectorError> {
         const METHOD: &str = "Runtime.evaluate";
         let v = self
             .call(
                 METHOD,
-                json!({ "expression": GC_EXPR, "includeCommandLineAPI": true,
+                json!({ "expression": expr, "includeCommandLineAPI": true,
                         "objectGroup": "soak", "silent": true }),
                 timeout,
             )
@@ -435,7 +489,7 @@ impl Inspector {
             (thrown, ..) => Err(InspectorError::Malformed {
                 method: METHOD.into(),
                 why: format!(
-                    "no gc() in this target ({})",
+                    "{missing} ({})",
                     thrown
                         .and_then(|e| e["exception"]["description"].as_str())
                         .unwrap_or("not a function")
@@ -468,6 +522,45 @@ impl Inspector {
             _ => Err(InspectorError::Malformed {
                 method: METHOD.into(),
                 why: "gc() did not return the heap's sizes".into(),
+            }),
+        }
+    }
+
+    /// A function in the target that tells the source map Node keeps for a
+    /// script (code compiled in memory by a loader: ts-node, tsx), for
+    /// [`Inspector::source_map`]: its remote object id. Kept in the object group
+    /// `soak`, its script named [`PROBE_URL`].
+    pub async fn map_function(&self, timeout: Duration) -> Result<String, InspectorError> {
+        self.evaluate_function(&map_expr(), "no findSourceMap() in this target", timeout)
+            .await
+    }
+
+    /// The source map Node keeps for the script at `url`, through the function
+    /// [`Inspector::map_function`] returned.
+    pub async fn source_map(
+        &self,
+        map: &str,
+        url: &str,
+        timeout: Duration,
+    ) -> Result<TargetMap, InspectorError> {
+        const METHOD: &str = "Runtime.callFunctionOn";
+        let v = self
+            .call(
+                METHOD,
+                json!({ "functionDeclaration": "function (url) { return this(url); }",
+                        "objectId": map, "arguments": [{ "value": url }],
+                        "returnByValue": true, "silent": true }),
+                timeout,
+            )
+            .await?;
+        let value = &v["result"]["value"];
+        match (v.get("exceptionDetails"), value[0].as_bool(), &value[1]) {
+            (None, Some(false), _) => Ok(TargetMap::Off),
+            (None, Some(true), Value::String(json)) => Ok(TargetMap::Json(json.clone())),
+            (None, Some(true), Value::Null) => Ok(TargetMap::None),
+            _ => Err(InspectorError::Malformed {
+                method: METHOD.into(),
+                why: "findSourceMap() did not answer [enabled, map]".into(),
             }),
         }
     }
@@ -612,11 +705,13 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_gc_function_runs_under_the_probes_script_url() {
-        assert!(
-            GC_EXPR.contains(&format!("{{ filename: '{PROBE_URL}' }}")),
-            "{GC_EXPR}"
-        );
+    fn the_probes_functions_run_under_the_probes_script_url() {
+        for expr in [gc_expr(), map_expr()] {
+            assert!(
+                expr.contains(&format!("{{ filename: \"{PROBE_URL}\" }}")),
+                "{expr}"
+            );
+        }
     }
 
     #[test]

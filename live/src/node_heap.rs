@@ -9,7 +9,8 @@
 //! size), so it estimates the live bytes allocated by that function on that path.
 //!
 //! A *site* is a function, keyed by (function name, script URL, line of its
-//! start): V8 records functions, not lines, and attributes what an inlined
+//! start, and its column where the script has a source map: a bundle's
+//! functions share one line): V8 records functions, not lines, and attributes what an inlined
 //! function allocates to the function it was inlined into — so when V8 inlines a
 //! function mid-run, what it allocates from then on is its caller's, and a cache
 //! whose entries are replaced drains from one site into the other with no growth
@@ -19,9 +20,12 @@
 //! folded into their first caller outside them, so the site that keeps growing is
 //! the code that called `map.set`, `setInterval` or `emitter.on`, not Node's
 //! internals. A site under `node_modules/PKG/` names the package and the version in
-//! its `package.json`. Each poll adds a row: every site's live bytes then.
+//! its `package.json`. A compiled or bundled script's frames are shown in their
+//! sources through its source map ([`source_map`]). Each poll adds a row: every
+//! site's live bytes then.
 
 pub mod session;
+pub mod source_map;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -82,6 +86,11 @@ pub struct CallFrame {
     /// The line it starts on, 0-based (−1: unknown).
     #[serde(rename = "lineNumber", default = "unknown")]
     pub line_number: i64,
+    /// The column it starts on (V8: its parameter list), 0-based (−1: unknown).
+    /// Part of the key: a bundled or minified script has every function on one
+    /// line.
+    #[serde(rename = "columnNumber", default = "unknown")]
+    pub column_number: i64,
 }
 
 fn unknown() -> i64 {
@@ -133,14 +142,43 @@ impl JsFrame {
     }
 }
 
+/// How a file is shown: display path, `name@version` of its package, class.
+type Named = (String, Option<String>, Class);
+
+/// A script as first seen: how it is shown, and its source map if it has one.
+#[derive(Debug, Clone)]
+struct Script {
+    named: Named,
+    /// Its source map, in [`Namer::maps`].
+    map: Option<usize>,
+    /// The file, for a script on disk.
+    file: Option<PathBuf>,
+    /// Whether the target was asked for its map ([`Namer::unmapped`]).
+    asked: bool,
+}
+
 /// Names frames: script URLs to display paths, classes and packages (each
-/// package's `package.json` read once).
+/// package's `package.json` read once), and a compiled script's functions to
+/// their sources through its source map ([`source_map`]).
 #[derive(Debug, Default)]
 pub struct Namer {
     base: Option<PathBuf>,
-    scripts: HashMap<String, (String, Option<String>, Class)>,
+    scripts: HashMap<String, Script>,
     packages: HashMap<PathBuf, Option<String>>,
+    /// The scripts' source maps.
+    maps: Vec<source_map::SourceMap>,
+    /// Frames named so far: a source-mapped one costs decoding its line.
+    frames: HashMap<CallFrame, JsFrame>,
+    /// The target said it keeps no source maps: scripts without one on disk
+    /// are not asked about.
+    target_keeps_none: bool,
+    /// A map was given since [`Namer::take_remapped`].
+    remapped: bool,
 }
+
+/// Scripts and frames remembered at most; a target that evaluates endless
+/// distinct code only stops being cached.
+const MAX_CACHED: usize = 65_536;
 
 impl Namer {
     /// Paths are shown relative to `base` (the target's working directory) when
@@ -152,14 +190,51 @@ impl Namer {
         }
     }
 
-    /// The frame soak shows for `f`.
+    /// The frame soak shows for `f`: where its script has a source map, the
+    /// function's source file and line (and its source name, if a minifier
+    /// renamed it).
     pub fn frame(&mut self, f: &CallFrame) -> JsFrame {
-        let (path, package, class) = self.script(&f.url);
+        if let Some(j) = self.frames.get(f) {
+            return j.clone();
+        }
+        let j = self.name(f);
+        if self.frames.len() < MAX_CACHED {
+            self.frames.insert(f.clone(), j.clone());
+        }
+        j
+    }
+
+    fn name(&mut self, f: &CallFrame) -> JsFrame {
+        let script = self.script(&f.url);
         let function = if f.function_name.is_empty() {
             "(anonymous)".to_string()
         } else {
             f.function_name.clone()
         };
+        let mapped = script.map.and_then(|m| {
+            self.maps.get_mut(m)?.lookup(
+                u32::try_from(f.line_number).ok()?,
+                u32::try_from(f.column_number).ok()?,
+                &f.function_name,
+            )
+        });
+        if let Some(o) = mapped {
+            let (path, package, class) = self.file(&o.path);
+            // A dependency's own map may name sources outside its directory
+            // (where it was built): it stays that package's.
+            let (package, class) = match package {
+                Some(p) => (Some(p), class),
+                None => (script.named.1.clone(), script.named.2),
+            };
+            return JsFrame {
+                function: o.name.unwrap_or(function),
+                path,
+                line: Some(o.line.saturating_add(1)),
+                package,
+                class,
+            };
+        }
+        let (path, package, class) = script.named;
         JsFrame {
             function,
             path,
@@ -170,59 +245,160 @@ impl Namer {
         }
     }
 
+    /// The site key of `f`: the frame itself where its script has a source
+    /// map (a bundle's functions share one line, their columns tell them
+    /// apart), else without its column — functions on one line of a script
+    /// soak can show only by line are one site, as their text is one.
+    pub fn key(&mut self, f: &CallFrame) -> CallFrame {
+        let mut key = f.clone();
+        if self.script(&f.url).map.is_none() {
+            key.column_number = -1;
+        }
+        key
+    }
+
+    /// Whether a map was given since the last call (frames named before it
+    /// may read otherwise now).
+    pub fn take_remapped(&mut self) -> bool {
+        std::mem::take(&mut self.remapped)
+    }
+
     /// Whether `url` is Node's or V8's own code.
     pub fn is_std(url: &str) -> bool {
         url.is_empty() || url.starts_with("node:")
     }
 
-    fn script(&mut self, url: &str) -> (String, Option<String>, Class) {
+    fn script(&mut self, url: &str) -> Script {
         if let Some(s) = self.scripts.get(url) {
             return s.clone();
         }
-        let named = if Self::is_std(url) {
-            (url.to_string(), None, Class::Std)
+        let script = if Self::is_std(url) {
+            Script {
+                named: (url.to_string(), None, Class::Std),
+                map: None,
+                file: None,
+                asked: true,
+            }
         } else {
             let file: Option<PathBuf> = if url.starts_with('/') {
                 Some(PathBuf::from(url))
             } else {
-                url::Url::parse(url)
-                    .ok()
-                    .filter(|u| u.scheme() == "file")
-                    .and_then(|u| u.to_file_path().ok())
+                source_map::file_url_path(url)
             };
+            // Past the cache's size nothing is kept: no map is read (it would
+            // be read again at every naming) nor asked for.
+            let full = self.scripts.len() >= MAX_CACHED;
             match file {
                 Some(p) => {
-                    let package = package_dir(&p).map(|dir| {
-                        self.packages
-                            .entry(dir.clone())
-                            .or_insert_with(|| package_name(&dir))
-                            .clone()
-                    });
-                    let shown = match &self.base {
-                        Some(b) => p.strip_prefix(b).unwrap_or(&p),
-                        None => &p,
-                    };
-                    let class = if package.is_some() {
-                        Class::Dependency
-                    } else {
-                        Class::Own
-                    };
-                    (
-                        shown.to_string_lossy().into_owned(),
-                        package.flatten(),
-                        class,
-                    )
+                    let map = (!full)
+                        .then(|| source_map::SourceMap::for_script(&p, self.base.as_deref()))
+                        .flatten()
+                        .map(|m| self.add_map(m));
+                    Script {
+                        named: self.file(&p),
+                        asked: full || map.is_some(),
+                        map,
+                        file: Some(p),
+                    }
                 }
                 // Some other scheme (eval'd code, a loader's URL): shown as it is.
-                None => (url.to_string(), None, Class::Own),
+                None => Script {
+                    named: (url.to_string(), None, Class::Own),
+                    map: None,
+                    file: None,
+                    asked: true,
+                },
             }
         };
-        // Scripts are few; a target that evaluates endless distinct URLs only
-        // stops being cached.
-        if self.scripts.len() < 65_536 {
-            self.scripts.insert(url.to_string(), named.clone());
+        if self.scripts.len() < MAX_CACHED {
+            self.scripts.insert(url.to_string(), script.clone());
         }
-        named
+        script
+    }
+
+    /// Scripts of `profile` on disk with no source map there, which the
+    /// target was not yet asked about: code a loader compiled in memory (ts-node,
+    /// tsx) runs under its source file's name, and the map is only in the target
+    /// ([`Namer::give_map`]). At most `most` of them; none once the target said
+    /// it keeps no maps.
+    pub fn unmapped(&mut self, profile: &Profile, most: usize) -> Vec<String> {
+        let mut out: Vec<String> = Vec::new();
+        if self.target_keeps_none {
+            return out;
+        }
+        let mut stack = vec![&profile.head];
+        while let Some(node) = stack.pop() {
+            stack.extend(&node.children);
+            let url = &node.call_frame.url;
+            if out.len() >= most || url == PROBE_URL || out.contains(url) {
+                continue;
+            }
+            let s = self.script(url);
+            if !s.asked && s.file.is_some() {
+                out.push(url.clone());
+            }
+        }
+        out
+    }
+
+    /// What the target answered for `url`'s map: `Some(json)` (its map, parsed
+    /// with sources relative to the script), `None` (it keeps none for it); a
+    /// map that does not parse is as none.
+    pub fn give_map(&mut self, url: &str, json: Option<&str>) {
+        let Some(script) = self.scripts.get_mut(url) else {
+            return;
+        };
+        script.asked = true;
+        let dir = script.file.clone();
+        let Some(map) = json
+            .zip(dir.as_deref().and_then(Path::parent))
+            .and_then(|(json, dir)| {
+                source_map::SourceMap::parse(json.as_bytes(), dir, self.base.as_deref())
+            })
+        else {
+            return;
+        };
+        let m = self.add_map(map);
+        if let Some(script) = self.scripts.get_mut(url) {
+            script.map = Some(m);
+        }
+        self.frames.retain(|f, _| f.url != url);
+        self.remapped = true;
+    }
+
+    fn add_map(&mut self, map: source_map::SourceMap) -> usize {
+        self.maps.push(map);
+        self.maps.len() - 1
+    }
+
+    /// The target keeps no source maps: stop asking.
+    pub fn target_keeps_none(&mut self) {
+        self.target_keeps_none = true;
+    }
+
+    /// How the file at `p` is shown: relative to the base when inside it, the
+    /// package holding it, whose code it is.
+    fn file(&mut self, p: &Path) -> Named {
+        let package = package_dir(p).map(|dir| {
+            self.packages
+                .entry(dir.clone())
+                .or_insert_with(|| package_name(&dir))
+                .clone()
+        });
+        let shown = match &self.base {
+            Some(b) => p.strip_prefix(b).unwrap_or(p),
+            None => p,
+        };
+        let class = if package.is_some() {
+            Class::Dependency
+        } else {
+            Class::Own
+        };
+        (
+            shown.to_string_lossy().into_owned(),
+            package.flatten(),
+            class,
+        )
     }
 }
 
@@ -267,14 +443,8 @@ fn package_name(dir: &Path) -> Option<String> {
             None => last,
         })
     };
-    let manifest = std::fs::File::open(dir.join("package.json"))
-        .ok()
-        .and_then(|f| {
-            use std::io::Read as _;
-            let mut text = String::new();
-            f.take(1 << 20).read_to_string(&mut text).ok()?;
-            serde_json::from_str::<Manifest>(&text).ok()
-        });
+    let manifest = source_map::read_file(&dir.join("package.json"), 1 << 20)
+        .and_then(|text| serde_json::from_slice::<Manifest>(&text).ok());
     let name = manifest
         .as_ref()
         .and_then(|m| m.name.clone())
@@ -309,7 +479,9 @@ pub fn sites(profile: &Profile, namer: &mut Namer) -> Vec<SiteBytes> {
     }
     let mut entries: Vec<Entry> = Vec::new();
     // (site key, entry or the std frame itself) → bytes.
-    let mut by_site: HashMap<&CallFrame, (f64, HashMap<Option<usize>, f64>)> = HashMap::new();
+    // Site key ([`Namer::key`]) → (a frame of it, bytes, bytes per path).
+    type Site<'a> = (&'a CallFrame, f64, HashMap<Option<usize>, f64>);
+    let mut by_site: HashMap<CallFrame, Site> = HashMap::new();
     // Depth-first, iteratively: (node, innermost entry on its callers' path).
     let mut stack: Vec<(&ProfileNode, Option<usize>)> =
         profile.head.children.iter().map(|c| (c, None)).collect();
@@ -329,8 +501,10 @@ pub fn sites(profile: &Profile, namer: &mut Namer) -> Vec<SiteBytes> {
         };
         if node.self_size > 0.0 {
             // With no caller outside Node's code, the frame itself is the site.
-            let key = here.map_or(f, |e| entries[e].frame);
-            let (total, paths) = by_site.entry(key).or_default();
+            let frame = here.map_or(f, |e| entries[e].frame);
+            let (_, total, paths) = by_site
+                .entry(namer.key(frame))
+                .or_insert_with(|| (frame, 0.0, HashMap::new()));
             *total += node.self_size;
             *paths.entry(here).or_default() += node.self_size;
         }
@@ -338,7 +512,7 @@ pub fn sites(profile: &Profile, namer: &mut Namer) -> Vec<SiteBytes> {
     }
     let mut out: Vec<SiteBytes> = by_site
         .into_iter()
-        .map(|(key, (bytes, paths))| {
+        .map(|(key, (frame, bytes, paths))| {
             let heaviest = paths
                 .into_iter()
                 .max_by(|a, b| a.1.total_cmp(&b.1))
@@ -350,11 +524,11 @@ pub fn sites(profile: &Profile, namer: &mut Namer) -> Vec<SiteBytes> {
                 at = entries[e].caller;
             }
             if chain.is_empty() {
-                chain.push(key);
+                chain.push(frame);
             }
             let named: Vec<JsFrame> = chain.iter().map(|f| namer.frame(f)).collect();
             SiteBytes {
-                key: key.clone(),
+                key,
                 bytes,
                 frames: shown_frames(named),
             }
@@ -415,6 +589,11 @@ impl NodeSites {
         }
     }
 
+    /// Names its frames (for [`Namer::unmapped`] and [`Namer::give_map`]).
+    pub fn namer(&mut self) -> &mut Namer {
+        &mut self.namer
+    }
+
     /// Adds the profile polled at `seconds` as a row.
     pub fn record(&mut self, seconds: f64, profile: &Profile) {
         self.polls += 1;
@@ -425,7 +604,15 @@ impl NodeSites {
         for c in &mut self.columns {
             c.values.push(0.0);
         }
-        for s in sites(profile, &mut self.namer) {
+        let found = sites(profile, &mut self.namer);
+        // A map given this poll renames frames: each column's text is taken
+        // again from this poll, not kept from a poll before the map.
+        if self.namer.take_remapped() {
+            for c in &mut self.columns {
+                c.most = 0.0;
+            }
+        }
+        for s in found {
             let col = match self.index.get(&s.key) {
                 Some(&c) => Some(c),
                 None if self.columns.len() < MAX_COLUMNS => {
@@ -723,6 +910,7 @@ mod tests {
                 function_name: name.into(),
                 url: url.into(),
                 line_number: line,
+                column_number: 0,
             },
             self_size: bytes,
             children,
@@ -747,6 +935,54 @@ mod tests {
         assert_eq!(s.len(), 1);
         assert_eq!(s[0].bytes, 3181056.0);
         assert_eq!(s[0].frames[0].text(), "leak (app.js:5)");
+    }
+
+    #[test]
+    fn functions_on_one_line_are_apart_only_where_a_map_tells_them_apart() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let d = dir.path();
+        // Two arrow functions on line 1 of each script; b.js has a map putting
+        // them on lines 1 and 2 of b.ts (columns 0 and 10 of its one line).
+        std::fs::write(d.join("a.js"), "x(()=>[],()=>[]);\n").expect("write");
+        std::fs::write(
+            d.join("b.js"),
+            "x(()=>[],()=>[]);\n//# sourceMappingURL=b.js.map\n",
+        )
+        .expect("write");
+        std::fs::write(
+            d.join("b.js.map"),
+            r#"{"version":3,"sources":["b.ts"],"names":[],"mappings":"AAAA,UACA"}"#,
+        )
+        .expect("write");
+        let at = |url: &str, column: i64, bytes: f64| ProfileNode {
+            call_frame: CallFrame {
+                function_name: String::new(),
+                url: d.join(url).to_string_lossy().into_owned(),
+                line_number: 0,
+                column_number: column,
+            },
+            self_size: bytes,
+            children: vec![],
+        };
+        let p = root(vec![
+            at("a.js", 2, 1e6),
+            at("a.js", 9, 2e6),
+            at("b.js", 2, 3e6),
+            at("b.js", 11, 4e6),
+        ]);
+        let mut namer = Namer::new(Some(d.to_path_buf()));
+        let s: Vec<(String, f64)> = sites(&p, &mut namer)
+            .into_iter()
+            .map(|s| (s.frames[0].text(), s.bytes))
+            .collect();
+        assert_eq!(
+            s,
+            [
+                ("(anonymous) (b.ts:2)".to_string(), 4e6),
+                ("(anonymous) (a.js:1)".to_string(), 3e6),
+                ("(anonymous) (b.ts:1)".to_string(), 3e6),
+            ]
+        );
     }
 
     #[test]

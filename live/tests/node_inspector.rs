@@ -35,7 +35,9 @@ process.stdin.on('end', () => process.exit(0));
 struct Node {
     child: Child,
     url: InspectorUrl,
-    dir: tempfile::TempDir,
+    /// The script's directory, where it runs.
+    dir: std::path::PathBuf,
+    _tmp: Option<tempfile::TempDir>,
 }
 
 fn runtime() -> tokio::runtime::Runtime {
@@ -49,12 +51,20 @@ fn runtime() -> tokio::runtime::Runtime {
 /// Starts the script as soak starts a target: NODE_OPTIONS from soak, the URL
 /// read from stderr.
 async fn start() -> Node {
-    let dir = tempfile::tempdir().expect("tempdir");
-    let script = dir.path().join("hoard.js");
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let script = tmp.path().join("hoard.js");
     std::fs::write(&script, SCRIPT).expect("write");
+    let mut node = start_script(&[script.as_os_str()], tmp.path()).await;
+    node._tmp = Some(tmp);
+    node
+}
+
+/// Starts `node ARGS` (a script that answers `done CMD` on stdout) in `dir`.
+async fn start_script(args: &[&std::ffi::OsStr], dir: &std::path::Path) -> Node {
+    let dir = dir.to_path_buf();
     let mut child = Command::new("node")
-        .arg(&script)
-        .current_dir(dir.path())
+        .args(args)
+        .current_dir(&dir)
         .env("NODE_OPTIONS", inspector::NODE_OPTIONS)
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
@@ -74,7 +84,12 @@ async fn start() -> Node {
     .await
     .expect("the URL within 10 s");
     tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-    Node { child, url, dir }
+    Node {
+        child,
+        url,
+        dir,
+        _tmp: None,
+    }
 }
 
 /// How long a test's inspector call may take.
@@ -193,7 +208,7 @@ fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
         // 40,000 × (array header + 16 doubles): several MiB.
         assert!(kept > 4e6, "kept {kept}");
         let profile = insp.sampling_profile(t).await.expect("profile");
-        let base = node.dir.path().canonicalize().expect("dir");
+        let base = node.dir.canonicalize().expect("dir");
         let s = sites(&profile, &mut Namer::new(Some(base)));
         let top = &s[0];
         assert_eq!(top.frames[0].text(), "hoard (hoard.js:4)", "{s:#?}");
@@ -209,6 +224,135 @@ fn the_sampled_heap_names_the_function_that_keeps_the_bytes() {
     });
 }
 
+/// The TypeScript service of `fixtures/ts-service` (tsc's `dist/` or esbuild's
+/// minified `bundle/`, each with its source map) after `hoard`, `add` and
+/// `keep`: its sites as soak names them, with their bytes.
+fn ts_service_sites(script: &str) -> Vec<(String, f64)> {
+    runtime().block_on(async {
+        let dir = support::fixture("ts-service").canonicalize().expect("dir");
+        let mut node = start_script(&[dir.join(script).as_os_str()], &dir).await;
+        let insp = Inspector::connect(&node.url, CALL).await.expect("connects");
+        insp.start_sampling(32 * 1024, CALL)
+            .await
+            .expect("sampling");
+        for cmd in ["hoard", "add", "keep"] {
+            tell(&mut node, cmd).await;
+        }
+        insp.collect_garbage(CALL).await.expect("gc");
+        let profile = insp.sampling_profile(CALL).await.expect("profile");
+        insp.close().await;
+        sites(&profile, &mut Namer::new(Some(dir)))
+            .into_iter()
+            .map(|s| (s.frames[0].text(), s.bytes))
+            .collect()
+    })
+}
+
+/// The three sites the fixture's commands fill, several MiB each, as `sites`
+/// names them (their texts in `want`), found among the top five.
+fn assert_named(sites: &[(String, f64)], want: &[&str]) {
+    for w in want {
+        let found = sites.iter().take(5).find(|(t, _)| t == w);
+        assert!(
+            matches!(found, Some((_, b)) if *b > 3e6),
+            "{w} not among the top sites: {sites:#?}"
+        );
+    }
+}
+
+#[test]
+fn a_compiled_typescript_service_is_named_in_its_sources() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    // V8 sees dist/hoard.js (a class method on line 11, a function on line 19);
+    // the map names the TypeScript.
+    let sites = ts_service_sites("dist/hoard.js");
+    assert_named(
+        &sites,
+        &[
+            "add (src/hoard.ts:16)",
+            "hoard (src/hoard.ts:23)",
+            "keep [tiny-hoard@1.2.3] (node_modules/tiny-hoard/index.js:4)",
+        ],
+    );
+}
+
+#[test]
+fn a_minified_bundle_is_named_in_its_sources_and_packages() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    // Every function of bundle/app.js is on its line 1 and `hoard` is `A`
+    // there; the dependency is inlined into the bundle, and named as a package
+    // again from the map's source path (V8's name for it, `a.keep`, stays).
+    let sites = ts_service_sites("bundle/app.js");
+    assert_named(
+        &sites,
+        &[
+            "add (src/hoard.ts:16)",
+            "hoard (src/hoard.ts:23)",
+            "a.keep [tiny-hoard@1.2.3] (node_modules/tiny-hoard/index.js:4)",
+        ],
+    );
+}
+
+#[test]
+fn code_a_loader_compiled_in_memory_is_named_through_the_map_node_keeps() {
+    if !support::node_or_skip("the inspector test") {
+        return;
+    }
+    // `register.js` runs src/hoard.ts as tsc's output, compiled in memory (as
+    // ts-node does): V8 names src/hoard.ts with the compiled code's lines, and
+    // the file on disk names no map. With --enable-source-maps (tsx's own
+    // setting) Node keeps the inline map, and the session asks for it in the
+    // warm-up; without, the target keeps none, says so once, and the compiled
+    // lines stay; and past the warm-up nothing is asked (Node would build and
+    // keep a parsed map in the judged heap).
+    let dir = support::fixture("ts-service").canonicalize().expect("dir");
+    let mapped = ["add (src/hoard.ts:16)", "hoard (src/hoard.ts:23)"];
+    let compiled = ["add (src/hoard.ts:13)", "hoard (src/hoard.ts:20)"];
+    for (flag, warmup, want, calls) in [
+        (Some("--enable-source-maps"), 10.0, mapped, 1),
+        (None, 10.0, compiled, 1),
+        (Some("--enable-source-maps"), 0.0, compiled, 0),
+    ] {
+        let (sites, facts) = runtime().block_on(async {
+            let mut args: Vec<&std::ffi::OsStr> = flag.iter().map(|f| f.as_ref()).collect();
+            args.extend(["-r", "./register.js", "src/hoard.ts"].map(std::ffi::OsStr::new));
+            let mut node = start_script(&args, &dir).await;
+            let mut session =
+                HeapSession::connect(&node.url, Some(dir.clone()), Cadence::Auto, 600.0)
+                    .await
+                    .expect("connects");
+            session.ask_maps_until(warmup);
+            session.start().await.expect("sampling");
+            tell(&mut node, "hoard").await;
+            tell(&mut node, "add").await;
+            let r = session.sample(0.0).await;
+            assert!(r.live > 0.0, "{r:?}");
+            assert!(session.failed().is_none(), "{:?}", session.failed());
+            let sites: Vec<String> = session
+                .sites()
+                .columns()
+                .iter()
+                .map(|c| c.frames[0].clone())
+                .collect();
+            let facts = session.facts(1.0);
+            session.close().await;
+            (sites, facts)
+        });
+        for w in want {
+            assert!(
+                sites.iter().any(|s| s == w),
+                "{flag:?} {warmup}: {w}: {sites:#?}"
+            );
+        }
+        // One poll's asking is one timed call (the target's pause), or none.
+        assert_eq!(facts["source_map_calls"]["count"], calls, "{facts}");
+    }
+}
+
 #[test]
 fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
     if !support::node_or_skip("the inspector test") {
@@ -216,7 +360,7 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
     }
     runtime().block_on(async {
         let mut node = start().await;
-        let base = node.dir.path().to_path_buf();
+        let base = node.dir.clone();
         let mut session = HeapSession::connect(&node.url, Some(base), Cadence::Auto, 600.0)
             .await
             .expect("connects");

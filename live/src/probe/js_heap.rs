@@ -152,9 +152,10 @@ impl Probe for NodeHeap {
                 }
             };
             let base = std::fs::read_link(format!("/proc/{}/cwd", target.pid)).ok();
-            let session = HeapSession::connect(&url, base, self.cadence, self.window)
+            let mut session = HeapSession::connect(&url, base, self.cadence, self.window)
                 .await
                 .map_err(|e| Refusal::NotHere(e.to_string()))?;
+            session.ask_maps_until(self.warmup);
             self.session = Some(session);
             Ok(vec![
                 Column::resource(LIVE, Resource::new("js_heap", "bytes", Budget::Memory))
