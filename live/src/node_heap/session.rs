@@ -253,9 +253,9 @@ impl HeapSession {
     /// Asks the target for the source maps of `profile`'s scripts that have
     /// none on disk ([`crate::node_heap::Namer::unmapped`]), at most
     /// [`MAPS_PER_POLL`] a poll: the seconds the calls took (the target's
-    /// time, a pause). A target that keeps no maps, or cannot say, is not
-    /// asked again; a script it cannot answer for is as one without a map.
-    /// Only a closed inspector is an error.
+    /// time, a pause). A target that keeps no maps, cannot say, or does not
+    /// answer in time is not asked again; a script it cannot answer for is as
+    /// one without a map. Only a closed inspector is an error.
     async fn ask_maps(&mut self, profile: &Profile) -> Result<f64, InspectorError> {
         // The scripts' own files are read here, before the target's clock.
         let urls = self.sites.namer().unmapped(profile, MAPS_PER_POLL);
@@ -284,6 +284,9 @@ impl HeapSession {
         for url in urls {
             let answer = match self.insp.source_map(&f, &url, CALL_TIMEOUT).await {
                 Err(InspectorError::Closed) => return Err(InspectorError::Closed),
+                // A target too slow to answer is not asked again (each call
+                // could wait as long).
+                Err(InspectorError::Timeout { .. }) => TargetMap::Off,
                 Err(_) => TargetMap::None,
                 Ok(a) => a,
             };
