@@ -26,6 +26,8 @@ Examples:
   soak live --cmd \"target/release/soak-server\" --plan ws-steady --heap --duration 5m
                                    a fix checked in minutes: a steady load, the heap judged
   soak live --pid 4242 --url http://127.0.0.1:8080 --plan my-plan.toml --duration 1h --day 20m
+  soak live --pid 4242 --url http://127.0.0.1:8080 --plan my-plan.toml --open-inspector
+                                   a Node service already running: its JS heap, no restart
 
 The target gets PORT in its environment (and {port} in --cmd is replaced) unless
 --url gives the port: a free port drawn below the kernel's ephemeral range where it
@@ -121,6 +123,13 @@ pub struct LiveArgs {
     /// from the target's stderr].
     #[arg(long, value_name = "ws://URL", conflicts_with = "no_heap")]
     pub inspect_url: Option<String>,
+    /// With --pid, a Node process started without --inspect: send it SIGUSR1,
+    /// on which Node opens its inspector on loopback (127.0.0.1:9229, or its
+    /// --inspect-port), judge its JS heap, and close the inspector again at the
+    /// end of the run. While it is open, any local process can reach it (as
+    /// with --inspect); soak never opens one off loopback.
+    #[arg(long, conflicts_with_all = ["no_heap", "inspect_url", "cmd"])]
+    pub open_inspector: bool,
     /// Time between the Node heap probe's full collections, each followed by a
     /// read of the live heap (and every 2nd by a read of the sampling profile);
     /// `auto` spaces them so their pauses take under 0.25% of the run (out of the
@@ -246,6 +255,7 @@ impl LiveArgs {
                 _ => HeapMode::Auto,
             },
             inspect_url: self.inspect_url()?,
+            open_inspector: self.open_inspector,
             heap_every: match self.heap_every.trim() {
                 "auto" => Cadence::Auto,
                 every => Cadence::Every(positive("heap-every", every)?.as_secs_f64()),

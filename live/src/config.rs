@@ -77,6 +77,9 @@ pub struct LiveConfig {
     pub heap: HeapMode,
     /// A `--pid` Node target's inspector (`--inspect-url`).
     pub inspect_url: Option<InspectorUrl>,
+    /// `--open-inspector`: open a `--pid` Node target's inspector with SIGUSR1
+    /// for the run (and close it at the end).
+    pub open_inspector: bool,
     /// When the Node heap probe collects and reads the profile (`--heap-every`).
     pub heap_every: Cadence,
     /// Mean bytes between a heap probe's sampled allocations (0: no sites).

@@ -104,6 +104,239 @@ pub fn parse(flag: &str, text: &str) -> Result<InspectorUrl, String> {
     Ok(InspectorUrl { addr, url })
 }
 
+/// How long [`open_by_signal`] waits for the target's inspector to listen.
+pub const OPEN_WAIT: Duration = Duration::from_secs(5);
+
+/// The inspector [`open_by_signal`] found.
+#[derive(Debug, Clone)]
+pub struct Opened {
+    /// Its URL.
+    pub url: InspectorUrl,
+    /// Its port.
+    pub port: u16,
+    /// Whether soak opened it (and so closes it at the end); `false` for one
+    /// that was open already (left as it was).
+    pub by_soak: bool,
+}
+
+/// Whether an executable's file name is Node's (`node`, `nodejs`, `node20`,
+/// `node-20.1`: not `node_exporter`).
+fn is_node_name(name: &str) -> bool {
+    let rest = name
+        .strip_prefix("nodejs")
+        .or_else(|| name.strip_prefix("node"));
+    rest.is_some_and(|r| {
+        r.trim_start_matches('-')
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == '.')
+    })
+}
+
+/// Opens the inspector of a running Node process `pid` that serves
+/// `service_port` and was started without one: Node opens it on SIGUSR1 (on
+/// 127.0.0.1:9229, or the port its `--inspect-port` sets); its URL is read from
+/// `/json/list` on the port the process then newly listens on. An inspector
+/// already open on one of its loopback ports is used as it is, unsignalled.
+/// Refused, before any signal: a process that does not run `node`, does not
+/// catch SIGUSR1 (it would end), is in another network namespace, or does not
+/// listen on `service_port` (a wrapper, not the service). An inspector that
+/// opens off loopback is closed again and refused.
+pub async fn open_by_signal(pid: u32, service_port: u16) -> Result<Opened, String> {
+    use std::os::fd::{FromRawFd as _, OwnedFd};
+    let refuse = |why: String| format!("--open-inspector: process {pid} {why}");
+    // Held from before the checks to the signal: a PID reused in between gets
+    // no signal (pidfd_send_signal fails on a process that has gone).
+    // SAFETY: pidfd_open takes a PID and flags and returns a new descriptor or -1.
+    let raw = unsafe { libc::syscall(libc::SYS_pidfd_open, pid as libc::pid_t, 0) };
+    let pidfd = i32::try_from(raw)
+        .ok()
+        .filter(|fd| *fd >= 0)
+        // SAFETY: a descriptor pidfd_open just returned, owned here alone.
+        .map(|fd| unsafe { OwnedFd::from_raw_fd(fd) });
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe"))
+        .map_err(|e| refuse(format!("cannot be read ({e})")))?;
+    let name = exe
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    if !is_node_name(&name) {
+        return Err(refuse(format!(
+            "runs {}, not node; drop --open-inspector (its RSS is judged) or give a Node process",
+            exe.display()
+        )));
+    }
+    if !crate::procfs::same_network(pid) {
+        return Err(refuse(
+            "is in another network namespace (a container?): its inspector would not be on \
+             soak's loopback; run soak inside it"
+                .into(),
+        ));
+    }
+    let before = crate::procfs::listening_sockets(pid);
+    if !before.iter().any(|(p, _)| *p == service_port) {
+        return Err(refuse(format!(
+            "does not listen on port {service_port} (--url): give the PID of the Node process \
+             that serves it, not a wrapper's"
+        )));
+    }
+    for (port, loopback) in &before {
+        if *port != service_port && *loopback {
+            if let Ok(url) = json_list(*port).await {
+                return Ok(Opened {
+                    url,
+                    port: *port,
+                    by_soak: false,
+                });
+            }
+        }
+    }
+    if !crate::procfs::catches_sigusr1(pid) {
+        return Err(refuse(
+            "does not catch SIGUSR1 (started with --disable-sigusr1?): the signal would end \
+             it; start it with --inspect=127.0.0.1:PORT and give --inspect-url"
+                .into(),
+        ));
+    }
+    let sent = match &pidfd {
+        // SAFETY: a valid pidfd, a signal number, no siginfo, no flags.
+        Some(fd) => unsafe {
+            libc::syscall(
+                libc::SYS_pidfd_send_signal,
+                std::os::fd::AsRawFd::as_raw_fd(fd),
+                libc::SIGUSR1,
+                std::ptr::null::<libc::siginfo_t>(),
+                0,
+            )
+        },
+        // SAFETY: kill(2) with a PID and a signal number touches no memory.
+        None => i64::from(unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) }),
+    };
+    if sent != 0 {
+        return Err(refuse(format!(
+            "cannot be signalled ({})",
+            std::io::Error::last_os_error()
+        )));
+    }
+    let until = tokio::time::Instant::now() + OPEN_WAIT;
+    loop {
+        let new: Vec<(u16, bool)> = crate::procfs::listening_sockets(pid)
+            .into_iter()
+            .filter(|s| !before.contains(s))
+            .collect();
+        for (port, loopback) in new {
+            let url = json_list(port).await;
+            if !loopback {
+                // Bound off loopback (its --inspect-port names another host):
+                // closed again where soak's loopback reaches it.
+                let closed = match &url {
+                    Ok(u) => close_now(u).await,
+                    Err(_) => false,
+                };
+                return Err(refuse(format!(
+                    "opened its inspector on port {port} off loopback (its --inspect-port \
+                     names another host){}; soak only uses loopback inspectors",
+                    if closed {
+                        ": closed again"
+                    } else {
+                        ", and it is still open"
+                    }
+                )));
+            }
+            if let Ok(url) = url {
+                return Ok(Opened {
+                    url,
+                    port,
+                    by_soak: true,
+                });
+            }
+        }
+        if tokio::time::Instant::now() >= until {
+            return Err(refuse(format!(
+                "opened no inspector within {} s of SIGUSR1 (its own SIGUSR1 handler, or its \
+                 inspector port taken)",
+                OPEN_WAIT.as_secs()
+            )));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Has the inspector at `url` close itself: whether the call was answered.
+async fn close_now(url: &InspectorUrl) -> bool {
+    let Ok(insp) = Inspector::connect(url, Duration::from_secs(2)).await else {
+        return false;
+    };
+    let done = insp
+        .close_inspector_later(Duration::from_secs(2))
+        .await
+        .is_ok();
+    insp.close().await;
+    done
+}
+
+/// The first target's WebSocket URL from the inspector's `/json/list` on
+/// 127.0.0.1:`port`, checked as [`parse`] checks (loopback only).
+pub async fn json_list(port: u16) -> Result<InspectorUrl, String> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let ask = async {
+        let mut tcp = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .map_err(|e| e.to_string())?;
+        tcp.write_all(
+            format!("GET /json/list HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes(),
+        )
+        .await
+        .map_err(|e| e.to_string())?;
+        // The inspector keeps the connection open after its answer: read up to
+        // the end its Content-Length gives. A list of a few targets: a reply
+        // past 1 MiB is no inspector's.
+        let mut reply = Vec::new();
+        let mut chunk = [0u8; 16 << 10];
+        loop {
+            let n = tcp.read(&mut chunk).await.map_err(|e| e.to_string())?;
+            if n == 0 {
+                // Closed: the body is what follows the headers.
+                let end = reply
+                    .windows(4)
+                    .position(|w| w == b"\r\n\r\n")
+                    .ok_or("not HTTP")?;
+                return Ok::<_, String>(reply.split_off(end + 4));
+            }
+            reply.extend_from_slice(&chunk[..n]);
+            if reply.len() > 1 << 20 {
+                return Err("a reply past 1 MiB".to_string());
+            }
+            if let Some(body) = http_body(&reply) {
+                return Ok(body.to_vec());
+            }
+        }
+    };
+    let body = tokio::time::timeout(Duration::from_secs(2), ask)
+        .await
+        .map_err(|_| "no answer in 2 s".to_string())??;
+    let list: Vec<Value> = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let url = list
+        .iter()
+        .find_map(|t| t["webSocketDebuggerUrl"].as_str())
+        .ok_or("no webSocketDebuggerUrl")?;
+    parse("the target's inspector", url)
+}
+
+/// The body of an HTTP reply once all of it (by its `Content-Length`) is in
+/// `reply`; `None` while the headers or the body are still arriving, or for a
+/// reply with no length.
+fn http_body(reply: &[u8]) -> Option<&[u8]> {
+    let end = reply.windows(4).position(|w| w == b"\r\n\r\n")?;
+    let head = std::str::from_utf8(&reply[..end]).ok()?;
+    let length: usize = head.lines().find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim()
+            .eq_ignore_ascii_case("content-length")
+            .then(|| v.trim().parse().ok())?
+    })?;
+    reply.get(end + 4..(end + 4).checked_add(length)?)
+}
+
 /// Which of the inspectors a spawned target printed is the service's: a wrapper
 /// (`npm start`, a shell script running `node`) passes `NODE_OPTIONS` on, so each
 /// Node process in the target's process group `pgid` opens one. The service's is
@@ -565,6 +798,34 @@ impl Inspector {
         }
     }
 
+    /// Has the target close its inspector on its next turn (an inspector soak
+    /// opened with [`open_by_signal`] is not left open): `inspector.close()`
+    /// ends every session, this one and any other client's, so it runs after
+    /// this call has answered.
+    pub async fn close_inspector_later(&self, timeout: Duration) -> Result<(), InspectorError> {
+        const METHOD: &str = "Runtime.evaluate";
+        let v = self
+            .call(
+                METHOD,
+                json!({ "expression": "(r => { setImmediate(() => r('inspector').close()); })(require)",
+                        "includeCommandLineAPI": true, "silent": true }),
+                timeout,
+            )
+            .await?;
+        match v.get("exceptionDetails") {
+            None => Ok(()),
+            Some(e) => Err(InspectorError::Malformed {
+                method: METHOD.into(),
+                why: format!(
+                    "inspector.close() not scheduled ({})",
+                    e["exception"]["description"]
+                        .as_str()
+                        .unwrap_or("an exception")
+                ),
+            }),
+        }
+    }
+
     /// `Runtime.getHeapUsage`.
     pub async fn heap_usage(&self, timeout: Duration) -> Result<HeapUsage, InspectorError> {
         self.call_as("Runtime.getHeapUsage", json!({}), timeout)
@@ -703,6 +964,38 @@ fn json_depth(text: &str) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_nodes_own_names_are_node() {
+        for yes in ["node", "nodejs", "node20", "node-20.11.1", "nodejs18"] {
+            assert!(is_node_name(yes), "{yes}");
+        }
+        for no in [
+            "node_exporter",
+            "nodemon",
+            "python3",
+            "",
+            "denode",
+            "node-red",
+        ] {
+            assert!(!is_node_name(no), "{no}");
+        }
+    }
+
+    #[test]
+    fn an_http_body_is_whole_only_at_its_content_length() {
+        let head =
+            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\ncontent-length: 4\r\n\r\n";
+        let mut reply = head.to_vec();
+        assert_eq!(http_body(&reply), None, "no body yet");
+        reply.extend_from_slice(b"[1,");
+        assert_eq!(http_body(&reply), None, "a body still arriving");
+        reply.extend_from_slice(b"2]");
+        assert_eq!(http_body(&reply), Some(&b"[1,2"[..]));
+        // No length, or headers not ended: never whole.
+        assert_eq!(http_body(b"HTTP/1.0 200 OK\r\n\r\n[]"), None);
+        assert_eq!(http_body(b"HTTP/1.0 200 OK\r\nContent-Length: 2"), None);
+    }
 
     #[test]
     fn the_probes_functions_run_under_the_probes_script_url() {

@@ -87,9 +87,41 @@ pub fn group(pgid: u32) -> Vec<u32> {
         .collect()
 }
 
-/// Which of `pids` holds a socket listening on TCP `port` (any address).
-pub fn listener(port: u16, pids: &[u32]) -> Option<u32> {
-    let mut inodes = Vec::new();
+/// Whether a `/proc/net/tcp{,6}` local address (`HEXIP:HEXPORT`, the address in
+/// host order per 32-bit word) is loopback: 127.0.0.0/8, `::1`, or `::ffff:127.x`.
+fn loopback_hex(addr: &str) -> bool {
+    let ip = addr.rsplit_once(':').map_or("", |(ip, _)| ip);
+    match ip.len() {
+        // IPv4: one little-endian word; the first octet is the last byte.
+        8 => ip.get(6..8) == Some("7F"),
+        32 => {
+            ip == "00000000000000000000000001000000"
+                || (ip.starts_with("0000000000000000FFFF0000") && ip.get(30..32) == Some("7F"))
+        }
+        _ => false,
+    }
+}
+
+/// The TCP ports `pid` listens on, each with whether every socket on it is
+/// bound to loopback.
+pub fn listening_sockets(pid: u32) -> Vec<(u16, bool)> {
+    let held = fd_links(pid);
+    let mut out: Vec<(u16, bool)> = Vec::new();
+    for (port, inode, lo) in listening_with_address() {
+        if held.iter().any(|l| l.as_os_str() == inode.as_str()) {
+            match out.iter_mut().find(|(p, _)| *p == port) {
+                Some(e) => e.1 &= lo,
+                None => out.push((port, lo)),
+            }
+        }
+    }
+    out.sort_unstable();
+    out
+}
+
+/// [`listening`], with whether each socket is bound to loopback.
+fn listening_with_address() -> Vec<(u16, String, bool)> {
+    let mut out = Vec::new();
     for table in ["/proc/net/tcp", "/proc/net/tcp6"] {
         let Ok(text) = fs::read_to_string(table) else {
             continue;
@@ -97,26 +129,85 @@ pub fn listener(port: u16, pids: &[u32]) -> Option<u32> {
         for line in text.lines().skip(1) {
             let f: Vec<&str> = line.split_whitespace().collect();
             // local_address is HEXIP:HEXPORT; state 0A is LISTEN; inode is field 9.
-            let local_port = f
-                .get(1)
-                .and_then(|a| a.rsplit_once(':'))
+            let local = f.get(1).copied().unwrap_or("");
+            let local_port = local
+                .rsplit_once(':')
                 .and_then(|(_, p)| u16::from_str_radix(p, 16).ok());
-            if local_port == Some(port) && f.get(3) == Some(&"0A") {
-                if let Some(inode) = f.get(9) {
-                    inodes.push(format!("socket:[{inode}]"));
-                }
+            if let (Some(port), Some(&"0A"), Some(inode)) = (local_port, f.get(3), f.get(9)) {
+                out.push((port, format!("socket:[{inode}]"), loopback_hex(local)));
             }
         }
     }
+    out
+}
+
+/// The TCP sockets listening on this machine (any address): their ports, and
+/// their inodes as `/proc/PID/fd` links name them (`socket:[INODE]`).
+fn listening() -> Vec<(u16, String)> {
+    listening_with_address()
+        .into_iter()
+        .map(|(port, inode, _)| (port, inode))
+        .collect()
+}
+
+/// The links of `pid`'s open descriptors (`socket:[INODE]`, paths, …).
+fn fd_links(pid: u32) -> Vec<std::path::PathBuf> {
+    fs::read_dir(format!("/proc/{pid}/fd")).map_or_else(
+        |_| Vec::new(),
+        |d| {
+            d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
+                .collect()
+        },
+    )
+}
+
+/// Whether `pid` holds a descriptor whose link is one of `links`.
+fn holds(pid: u32, links: &[&str]) -> bool {
+    fd_links(pid)
+        .iter()
+        .any(|l| links.iter().any(|i| l.as_os_str() == *i))
+}
+
+/// Which of `pids` holds a socket listening on TCP `port` (any address).
+pub fn listener(port: u16, pids: &[u32]) -> Option<u32> {
+    let sockets = listening();
+    let inodes: Vec<&str> = sockets
+        .iter()
+        .filter(|(p, _)| *p == port)
+        .map(|(_, i)| i.as_str())
+        .collect();
     if inodes.is_empty() {
         return None;
     }
-    pids.iter().copied().find(|pid| {
-        fs::read_dir(format!("/proc/{pid}/fd")).is_ok_and(|d| {
-            d.filter_map(|e| fs::read_link(e.ok()?.path()).ok())
-                .any(|l| inodes.iter().any(|i| l.as_os_str() == i.as_str()))
-        })
+    pids.iter().copied().find(|pid| holds(*pid, &inodes))
+}
+
+/// The TCP ports `pid` listens on, ascending.
+pub fn listening_ports(pid: u32) -> Vec<u16> {
+    listening_sockets(pid).into_iter().map(|(p, _)| p).collect()
+}
+
+/// Whether `pid` catches SIGUSR1 (`SigCgt` in its status): Node does unless
+/// started with `--disable-sigusr1`; a process that does not is ended by it.
+pub fn catches_sigusr1(pid: u32) -> bool {
+    fs::read_to_string(format!("/proc/{pid}/status")).is_ok_and(|s| {
+        s.lines()
+            .find_map(|l| l.strip_prefix("SigCgt:"))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|mask| mask & (1 << (libc::SIGUSR1 - 1)) != 0)
     })
+}
+
+/// Whether `pid` shares soak's network namespace (its sockets are in soak's
+/// `/proc/net/tcp`, and its loopback is soak's).
+pub fn same_network(pid: u32) -> bool {
+    match (
+        fs::read_link(format!("/proc/{pid}/ns/net")),
+        fs::read_link("/proc/self/ns/net"),
+    ) {
+        (Ok(a), Ok(b)) => a == b,
+        _ => false,
+    }
 }
 
 /// This process's peak resident set size (`VmHWM`) in bytes.
@@ -137,6 +228,19 @@ pub fn self_peak_rss() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn loopback_addresses_are_told_from_the_kernels_tables() {
+        // /proc/net/tcp writes each 32-bit word in host (little-endian) order.
+        assert!(loopback_hex("0100007F:2328")); // 127.0.0.1:9000
+        assert!(loopback_hex("0200007F:2328")); // 127.0.0.2
+        assert!(!loopback_hex("00000000:2328")); // 0.0.0.0
+        assert!(!loopback_hex("0B0A000A:2328")); // 10.0.10.11
+        assert!(loopback_hex("00000000000000000000000001000000:2328")); // ::1
+        assert!(!loopback_hex("00000000000000000000000000000000:2328")); // ::
+        assert!(loopback_hex("0000000000000000FFFF00000100007F:2328")); // ::ffff:127.0.0.1
+        assert!(!loopback_hex("garbage"));
+    }
 
     #[test]
     fn reads_itself() {

@@ -299,3 +299,144 @@ fn a_target_that_closes_its_inspector_runs_on_and_the_summary_says_when() {
         .all(|r| r[i].is_empty() || r[i] == "NaN"));
     assert!(column(&csv, "rss_bytes").len() > 30);
 }
+
+/// A Node process already running, started without `--inspect` (by hand, as a
+/// service is): `--pid … --open-inspector` opens its inspector with SIGUSR1,
+/// judges its JS heap over the run, and closes the inspector at the end — the
+/// process listens on its service port alone again, and keeps serving.
+#[test]
+fn a_running_node_process_gets_its_inspector_opened_for_the_run_and_closed_after() {
+    if !support::node_or_skip("the --open-inspector test") {
+        return;
+    }
+    let port = soak_live::target::free_port().expect("a port");
+    let child = std::process::Command::new("node")
+        .arg(support::fixture("cooldown-server.js"))
+        .args([
+            "--variant",
+            "leaky",
+            "--ttl-ms",
+            "1000",
+            "--sweep-ms",
+            "500",
+        ])
+        .env("PORT", port.to_string())
+        .env_remove("NODE_OPTIONS")
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("node starts");
+    let pid = child.id();
+    // Killed however the test ends.
+    let mut child = Kill(child);
+    let listening = || soak_live::procfs::listening_ports(pid);
+    let mut waited = 0;
+    while !listening().contains(&port) {
+        assert!(waited < 100, "the fixture never listened on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+        if let Ok(Some(s)) = child.0.try_wait() {
+            panic!("the fixture exited: {s}");
+        }
+    }
+    assert_eq!(listening(), [port], "no inspector before the run");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let plan = support::fixture("cooldown-heap-test.toml");
+    let o = support::run(
+        &out,
+        &[
+            "--pid",
+            &pid.to_string(),
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--plan",
+            plan.to_str().expect("utf-8"),
+            "--name",
+            "opened",
+            "--duration",
+            "10s",
+            "--warmup",
+            "2s",
+            "--sample-every",
+            "250ms",
+            "--heap",
+            "--heap-every",
+            "500ms",
+            "--open-inspector",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
+    let s = summary(&out, "cooldown-heap-test", "opened");
+    // The JS heap was the judged memory, read after collections all through.
+    let js = resource(&s, "js_heap");
+    assert_eq!(js["budget_per_hour"], 1e6, "{js}");
+    let h = &s["live"]["js_heap"];
+    assert!(h["collections"]["count"].as_u64().unwrap_or(0) >= 8, "{h}");
+    // The inspector is closed again: the process listens on its port alone,
+    // the summary says so, and the process still serves.
+    assert_eq!(listening(), [port]);
+    assert!(
+        names(&s["notes"])
+            .iter()
+            .any(|n| n.contains("is closed again")),
+        "{}",
+        s["notes"]
+    );
+    assert!(
+        child.0.try_wait().expect("status").is_none(),
+        "still running"
+    );
+}
+
+/// A child process killed when dropped.
+struct Kill(std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+#[test]
+fn open_inspector_on_a_process_that_is_not_node_is_refused_in_one_line() {
+    // A service that is not Node (soak-server on loopback): --heap with
+    // --open-inspector is refused before the load, and no signal sent (the
+    // server, which does not catch SIGUSR1, is still there after).
+    let port = soak_live::target::free_port().expect("a port");
+    let server = std::process::Command::new(support::soak_server())
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("soak-server starts");
+    let pid = server.id();
+    let mut server = Kill(server);
+    let mut waited = 0;
+    while !soak_live::procfs::listening_ports(pid).contains(&port) {
+        assert!(waited < 100, "the server never listened on {port}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = support::run(
+        &dir.path().join("out"),
+        &[
+            "--pid",
+            &pid.to_string(),
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--heap",
+            "--open-inspector",
+        ],
+    );
+    assert!(
+        server.0.try_wait().expect("status").is_none(),
+        "the server was signalled"
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains("not node"), "{err}");
+}

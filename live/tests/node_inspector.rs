@@ -339,7 +339,7 @@ fn code_a_loader_compiled_in_memory_is_named_through_the_map_node_keeps() {
                 .map(|c| c.frames[0].clone())
                 .collect();
             let facts = session.facts(1.0);
-            session.close().await;
+            session.close(false).await;
             (sites, facts)
         });
         for w in want {
@@ -388,7 +388,7 @@ fn a_target_that_ends_closes_the_session_and_calls_fail_fast() {
         let series = session.site_series(0.0);
         assert!(!series.is_empty());
         assert!(series.iter().all(|(_, v)| v.len() == 3 && v[1].is_nan()));
-        session.close().await;
+        session.close(false).await;
     });
 }
 

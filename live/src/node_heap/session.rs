@@ -368,10 +368,18 @@ impl HeapSession {
         })
     }
 
-    /// Stops sampling and closes the session (the target keeps running).
-    pub async fn close(self) {
+    /// Stops sampling and closes the session (the target keeps running); with
+    /// `close_inspector` (soak opened it), the target's inspector too.
+    pub async fn close(self, close_inspector: bool) {
         if self.failed.is_none() {
             let _ = self.insp.stop_sampling(Duration::from_secs(5)).await;
+        }
+        // Even after a failed call: the inspector may still answer.
+        if close_inspector && !self.insp.is_closed() {
+            let _ = self
+                .insp
+                .close_inspector_later(Duration::from_secs(5))
+                .await;
         }
         self.insp.close().await;
     }

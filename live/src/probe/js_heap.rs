@@ -52,6 +52,11 @@ const LOOK_FOR: Duration = Duration::from_secs(3);
 #[derive(Debug)]
 pub struct NodeHeap {
     given: Option<InspectorUrl>,
+    /// `--open-inspector`: a `--pid` target's inspector opened with SIGUSR1,
+    /// and closed again at the end.
+    open: bool,
+    /// The process and port of the inspector soak opened (to close).
+    opened: Option<(u32, u16)>,
     cadence: Cadence,
     window: f64,
     /// The warm-up, seconds into the load: sites are folded on what follows.
@@ -67,6 +72,8 @@ pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
     }
     Some(Box::new(NodeHeap {
         given: setup.cfg.inspect_url.clone(),
+        open: setup.cfg.open_inspector,
+        opened: None,
         cadence: setup.cfg.heap_every,
         window: setup
             .cfg
@@ -117,10 +124,11 @@ impl Probe for NodeHeap {
         true
     }
 
-    /// A `--pid` target is reached only through `--inspect-url`; without it the
-    /// probe must start the target itself (to open its inspector).
+    /// A `--pid` target is reached only through `--inspect-url` or
+    /// `--open-inspector`; without either the probe must start the target
+    /// itself (to open its inspector).
     fn needs_spawn(&self) -> bool {
-        self.given.is_none()
+        self.given.is_none() && !self.open
     }
 
     fn before_spawn(&mut self, spawn: &mut Spawn) -> Result<(), String> {
@@ -132,9 +140,19 @@ impl Probe for NodeHeap {
         Box::pin(async move {
             let url = match (&self.given, target.spawned) {
                 (Some(u), _) => u.clone(),
+                (None, false) if self.open => {
+                    let o = inspector::open_by_signal(target.pid, self.port)
+                        .await
+                        .map_err(Refusal::NotHere)?;
+                    if o.by_soak {
+                        self.opened = Some((target.pid, o.port));
+                    }
+                    o.url
+                }
                 (None, false) => {
                     return Err(Refusal::NotHere(
-                        "--pid without --inspect-url: no JS heap (start the target with \
+                        "--pid without --inspect-url: no JS heap (pass --open-inspector to \
+                         open a Node process's inspector for the run, or start it with \
                          --inspect=127.0.0.1:PORT and pass its ws:// URL)"
                             .into(),
                     ))
@@ -212,7 +230,29 @@ impl Probe for NodeHeap {
                     duration_text(at.round(), DurationStyle::Flag)
                 ));
             }
-            s.close().await;
+            s.close(self.opened.is_some()).await;
+            if let Some((pid, port)) = self.opened.take() {
+                // Closing runs on the target's next turn: seen gone within 2 s.
+                let mut gone = false;
+                for _ in 0..20 {
+                    if !crate::procfs::listening_ports(pid).contains(&port) {
+                        gone = true;
+                        break;
+                    }
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                end.note(&if gone {
+                    format!("the inspector soak opened (SIGUSR1) on port {port} is closed again")
+                } else if crate::procfs::alive(pid) {
+                    format!(
+                        "the inspector soak opened (SIGUSR1) on port {port} is still open: \
+                         close it (kill -USR1 opens it; restart the process, or run \
+                         `require('inspector').close()` in it)"
+                    )
+                } else {
+                    format!("the target exited; its inspector on port {port} with it")
+                });
+            }
         })
     }
 

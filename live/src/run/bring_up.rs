@@ -281,7 +281,8 @@ fn build(
         if heap_names(&probes).is_empty() {
             return Err(LiveError::Usage(format!(
                 "--heap with --pid: the heap probes ({}) must start the target themselves; \
-                 start it with --cmd (a Node target: or give --inspect-url), or drop --heap",
+                 start it with --cmd (a Node target: or give --open-inspector, or \
+                 --inspect-url), or drop --heap",
                 registered.join(", ")
             )));
         }
@@ -373,7 +374,8 @@ async fn attach(
         let how = if view.spawned {
             "--heap preloads soak's heap sampler into a native --cmd target"
         } else {
-            "a native heap needs a --cmd target (--heap), a Node one --inspect-url"
+            "a native heap needs a --cmd target (--heap), a Node one --open-inspector \
+             or --inspect-url"
         };
         notes.push(format!(
             "no heap probe attached ({}): RSS judged; {how}",
