@@ -262,7 +262,7 @@ pub async fn open_by_signal(pid: u32, service_port: u16) -> Result<Opened, Strin
 }
 
 /// Has the inspector at `url` close itself: whether the call was answered.
-async fn close_now(url: &InspectorUrl) -> bool {
+pub async fn close_now(url: &InspectorUrl) -> bool {
     let Ok(insp) = Inspector::connect(url, Duration::from_secs(2)).await else {
         return false;
     };
@@ -277,64 +277,18 @@ async fn close_now(url: &InspectorUrl) -> bool {
 /// The first target's WebSocket URL from the inspector's `/json/list` on
 /// 127.0.0.1:`port`, checked as [`parse`] checks (loopback only).
 pub async fn json_list(port: u16) -> Result<InspectorUrl, String> {
-    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-    let ask = async {
-        let mut tcp = TcpStream::connect(("127.0.0.1", port))
-            .await
-            .map_err(|e| e.to_string())?;
-        tcp.write_all(
-            format!("GET /json/list HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").as_bytes(),
-        )
-        .await
-        .map_err(|e| e.to_string())?;
-        // The inspector keeps the connection open after its answer: read up to
-        // the end its Content-Length gives. A list of a few targets: a reply
-        // past 1 MiB is no inspector's.
-        let mut reply = Vec::new();
-        let mut chunk = [0u8; 16 << 10];
-        loop {
-            let n = tcp.read(&mut chunk).await.map_err(|e| e.to_string())?;
-            if n == 0 {
-                // Closed: the body is what follows the headers.
-                let end = reply
-                    .windows(4)
-                    .position(|w| w == b"\r\n\r\n")
-                    .ok_or("not HTTP")?;
-                return Ok::<_, String>(reply.split_off(end + 4));
-            }
-            reply.extend_from_slice(&chunk[..n]);
-            if reply.len() > 1 << 20 {
-                return Err("a reply past 1 MiB".to_string());
-            }
-            if let Some(body) = http_body(&reply) {
-                return Ok(body.to_vec());
-            }
-        }
-    };
-    let body = tokio::time::timeout(Duration::from_secs(2), ask)
-        .await
-        .map_err(|_| "no answer in 2 s".to_string())??;
-    let list: Vec<Value> = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+    let endpoint = crate::addr::parse(
+        "the inspector's list",
+        &format!("http://127.0.0.1:{port}/json/list"),
+        false,
+    )?;
+    let body = crate::prom::scrape(&endpoint, Duration::from_secs(2)).await?;
+    let list: Vec<Value> = serde_json::from_str(&body).map_err(|e| e.to_string())?;
     let url = list
         .iter()
         .find_map(|t| t["webSocketDebuggerUrl"].as_str())
         .ok_or("no webSocketDebuggerUrl")?;
     parse("the target's inspector", url)
-}
-
-/// The body of an HTTP reply once all of it (by its `Content-Length`) is in
-/// `reply`; `None` while the headers or the body are still arriving, or for a
-/// reply with no length.
-fn http_body(reply: &[u8]) -> Option<&[u8]> {
-    let end = reply.windows(4).position(|w| w == b"\r\n\r\n")?;
-    let head = std::str::from_utf8(&reply[..end]).ok()?;
-    let length: usize = head.lines().find_map(|l| {
-        let (k, v) = l.split_once(':')?;
-        k.trim()
-            .eq_ignore_ascii_case("content-length")
-            .then(|| v.trim().parse().ok())?
-    })?;
-    reply.get(end + 4..(end + 4).checked_add(length)?)
 }
 
 /// Which of the inspectors a spawned target printed is the service's: a wrapper
@@ -980,21 +934,6 @@ mod tests {
         ] {
             assert!(!is_node_name(no), "{no}");
         }
-    }
-
-    #[test]
-    fn an_http_body_is_whole_only_at_its_content_length() {
-        let head =
-            b"HTTP/1.0 200 OK\r\nContent-Type: application/json\r\ncontent-length: 4\r\n\r\n";
-        let mut reply = head.to_vec();
-        assert_eq!(http_body(&reply), None, "no body yet");
-        reply.extend_from_slice(b"[1,");
-        assert_eq!(http_body(&reply), None, "a body still arriving");
-        reply.extend_from_slice(b"2]");
-        assert_eq!(http_body(&reply), Some(&b"[1,2"[..]));
-        // No length, or headers not ended: never whole.
-        assert_eq!(http_body(b"HTTP/1.0 200 OK\r\n\r\n[]"), None);
-        assert_eq!(http_body(b"HTTP/1.0 200 OK\r\nContent-Length: 2"), None);
     }
 
     #[test]

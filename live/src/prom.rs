@@ -152,6 +152,10 @@ pub async fn scrape(endpoint: &Endpoint, timeout: Duration) -> Result<String, St
         .map_err(|_| format!("no answer within {timeout:?}"))?
 }
 
+/// Largest answer read (a `/metrics` page or an inspector's target list):
+/// past it the answer is refused, not read on.
+pub const MAX_ANSWER: usize = 64 << 20;
+
 async fn get(endpoint: &Endpoint) -> Result<String, String> {
     let mut s = TcpStream::connect(endpoint.addr)
         .await
@@ -164,10 +168,26 @@ async fn get(endpoint: &Endpoint) -> Result<String, String> {
     s.write_all(req.as_bytes())
         .await
         .map_err(|e| format!("cannot send the request: {e}"))?;
+    // Read to the end, or to the length the answer gives: a server may keep the
+    // connection open after it (Node's inspector does).
     let mut buf = Vec::with_capacity(8192);
-    s.read_to_end(&mut buf)
-        .await
-        .map_err(|e| format!("cannot read the answer: {e}"))?;
+    let mut chunk = [0u8; 16 << 10];
+    loop {
+        let n = s
+            .read(&mut chunk)
+            .await
+            .map_err(|e| format!("cannot read the answer: {e}"))?;
+        if n == 0 {
+            break;
+        }
+        buf.extend_from_slice(&chunk[..n]);
+        if buf.len() > MAX_ANSWER {
+            return Err(format!("an answer past {} MiB", MAX_ANSWER >> 20));
+        }
+        if whole(&buf) {
+            break;
+        }
+    }
     let text = String::from_utf8_lossy(&buf);
     let (head, body) = text
         .split_once("\r\n\r\n")
@@ -180,17 +200,34 @@ async fn get(endpoint: &Endpoint) -> Result<String, String> {
     if status != "200" {
         return Err(format!("status {status}"));
     }
-    let chunked = head.lines().any(|l| {
-        l.split_once(':').is_some_and(|(k, v)| {
-            k.trim().eq_ignore_ascii_case("transfer-encoding")
-                && v.trim().eq_ignore_ascii_case("chunked")
-        })
-    });
-    Ok(if chunked {
-        dechunk(body)
-    } else {
-        body.to_string()
+    Ok(
+        if header(head, "transfer-encoding").is_some_and(|v| v.eq_ignore_ascii_case("chunked")) {
+            dechunk(body)
+        } else {
+            body.to_string()
+        },
+    )
+}
+
+/// The value of the header `name` in an answer's head.
+fn header<'a>(head: &'a str, name: &str) -> Option<&'a str> {
+    head.lines().skip(1).find_map(|l| {
+        let (k, v) = l.split_once(':')?;
+        k.trim().eq_ignore_ascii_case(name).then(|| v.trim())
     })
+}
+
+/// Whether `reply` holds a whole answer by its `Content-Length` (one without a
+/// length ends when the server closes).
+fn whole(reply: &[u8]) -> bool {
+    let Some(end) = reply.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&reply[..end]);
+    header(&head, "content-length")
+        .and_then(|v| v.parse::<usize>().ok())
+        .and_then(|n| (end + 4).checked_add(n))
+        .is_some_and(|total| reply.len() >= total)
 }
 
 fn dechunk(mut body: &str) -> String {
@@ -209,6 +246,27 @@ fn dechunk(mut body: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_answer_is_whole_at_its_content_length_or_its_close() {
+        let mut reply = b"HTTP/1.0 200 OK\r\ncontent-length: 4\r\n\r\n[1,".to_vec();
+        assert!(!whole(&reply), "a body still arriving");
+        reply.extend_from_slice(b"2]");
+        assert!(whole(&reply));
+        // No length (read to the close), headers not ended, an absurd length.
+        assert!(!whole(b"HTTP/1.1 200 OK\r\n\r\nabc"));
+        assert!(!whole(b"HTTP/1.1 200 OK\r\nContent-Length: 2"));
+        assert!(!whole(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 18446744073709551615\r\n\r\n"
+        ));
+        assert_eq!(
+            header(
+                "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked",
+                "transfer-encoding"
+            ),
+            Some("chunked")
+        );
+    }
 
     #[test]
     fn parses_types_labels_and_skips_buckets() {

@@ -170,9 +170,17 @@ impl Probe for NodeHeap {
                 }
             };
             let base = std::fs::read_link(format!("/proc/{}/cwd", target.pid)).ok();
-            let mut session = HeapSession::connect(&url, base, self.cadence, self.window)
-                .await
-                .map_err(|e| Refusal::NotHere(e.to_string()))?;
+            let mut session =
+                match HeapSession::connect(&url, base, self.cadence, self.window).await {
+                    Ok(s) => s,
+                    Err(e) => {
+                        // An inspector soak opened is not left open for nothing.
+                        if self.opened.take().is_some() {
+                            inspector::close_now(&url).await;
+                        }
+                        return Err(Refusal::NotHere(e.to_string()));
+                    }
+                };
             session.ask_maps_until(self.warmup);
             self.session = Some(session);
             Ok(vec![
