@@ -127,7 +127,8 @@ pub struct LiveArgs {
     /// on which Node opens its inspector on loopback (127.0.0.1:9229, or its
     /// --inspect-port), judge its JS heap, and close the inspector again at the
     /// end of the run. While it is open, any local process can reach it (as
-    /// with --inspect); soak never opens one off loopback.
+    /// with --inspect); one that opens off loopback (an --inspect-port with
+    /// another host) is closed again and the run refused.
     #[arg(long, conflicts_with_all = ["no_heap", "inspect_url", "cmd"])]
     pub open_inspector: bool,
     /// Time between the Node heap probe's full collections, each followed by a
