@@ -685,20 +685,32 @@ impl Inspector {
         }
     }
 
+    /// Calls the target's function `id` (one [`Inspector::evaluate_function`]
+    /// made) with `arguments` (protocol `CallArgument`s), its result returned
+    /// by value: the raw reply.
+    async fn call_function(
+        &self,
+        id: &str,
+        arguments: Value,
+        timeout: Duration,
+    ) -> Result<Value, InspectorError> {
+        self.call(
+            "Runtime.callFunctionOn",
+            json!({ "functionDeclaration": "function (...a) { return this(...a); }",
+                    "objectId": id, "arguments": arguments,
+                    "returnByValue": true, "silent": true }),
+            timeout,
+        )
+        .await
+    }
+
     /// One full collection through the function [`Inspector::gc_function`]
     /// returned; right after it, the JS heap's used size and the part of it in
     /// the code spaces (`code_space`, `code_large_object_space`: compiled code),
     /// bytes.
     pub async fn full_gc(&self, gc: &str, timeout: Duration) -> Result<LiveHeap, InspectorError> {
         const METHOD: &str = "Runtime.callFunctionOn";
-        let v = self
-            .call(
-                METHOD,
-                json!({ "functionDeclaration": "function () { return this(); }",
-                        "objectId": gc, "returnByValue": true, "silent": true }),
-                timeout,
-            )
-            .await?;
+        let v = self.call_function(gc, json!([]), timeout).await?;
         let value = &v["result"]["value"];
         match (
             v.get("exceptionDetails"),
@@ -732,13 +744,7 @@ impl Inspector {
     ) -> Result<TargetMap, InspectorError> {
         const METHOD: &str = "Runtime.callFunctionOn";
         let v = self
-            .call(
-                METHOD,
-                json!({ "functionDeclaration": "function (url) { return this(url); }",
-                        "objectId": map, "arguments": [{ "value": url }],
-                        "returnByValue": true, "silent": true }),
-                timeout,
-            )
+            .call_function(map, json!([{ "value": url }]), timeout)
             .await?;
         let value = &v["result"]["value"];
         match (v.get("exceptionDetails"), value[0].as_bool(), &value[1]) {

@@ -157,6 +157,14 @@ struct Script {
     asked: bool,
 }
 
+/// A script's state as [`Namer::known`] reads it.
+struct Known {
+    /// It has a source map.
+    mapped: bool,
+    /// It is on disk without a map, and the target was not asked for one.
+    to_ask: bool,
+}
+
 /// Names frames: script URLs to display paths, classes and packages (each
 /// package's `package.json` read once), and a compiled script's functions to
 /// their sources through its source map ([`source_map`]).
@@ -251,10 +259,23 @@ impl Namer {
     /// soak can show only by line are one site, as their text is one.
     pub fn key(&mut self, f: &CallFrame) -> CallFrame {
         let mut key = f.clone();
-        if self.script(&f.url).map.is_none() {
+        if !self.known(&f.url).mapped {
             key.column_number = -1;
         }
         key
+    }
+
+    /// What [`Namer::key`] and [`Namer::unmapped`] need of a script, read
+    /// without copying it (they run for every node of every profile).
+    fn known(&mut self, url: &str) -> Known {
+        let of = |s: &Script| Known {
+            mapped: s.map.is_some(),
+            to_ask: !s.asked && s.file.is_some(),
+        };
+        match self.scripts.get(url) {
+            Some(s) => of(s),
+            None => of(&self.script(url)),
+        }
     }
 
     /// Whether a map was given since the last call (frames named before it
@@ -333,8 +354,7 @@ impl Namer {
             if out.len() >= most || url == PROBE_URL || out.contains(url) {
                 continue;
             }
-            let s = self.script(url);
-            if !s.asked && s.file.is_some() {
+            if self.known(url).to_ask {
                 out.push(url.clone());
             }
         }

@@ -310,7 +310,11 @@ fn a_running_node_process_gets_its_inspector_opened_for_the_run_and_closed_after
         return;
     }
     let port = soak_live::target::free_port().expect("a port");
-    let child = std::process::Command::new("node")
+    // `--inspect-port=0` opens no inspector; it only makes the one SIGUSR1
+    // opens take a free port rather than 9229 (which another program on the
+    // machine may hold): soak finds it as the port the process newly listens on.
+    let mut node = std::process::Command::new("node");
+    node.arg("--inspect-port=0")
         .arg(support::fixture("cooldown-server.js"))
         .args([
             "--variant",
@@ -320,25 +324,10 @@ fn a_running_node_process_gets_its_inspector_opened_for_the_run_and_closed_after
             "--sweep-ms",
             "500",
         ])
-        .env("PORT", port.to_string())
-        .env_remove("NODE_OPTIONS")
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("node starts");
-    let pid = child.id();
-    // Killed however the test ends.
-    let mut child = Kill(child);
+        .env_remove("NODE_OPTIONS");
+    let mut child = listening_on(node, port);
+    let pid = child.0.id();
     let listening = || soak_live::procfs::listening_ports(pid);
-    let mut waited = 0;
-    while !listening().contains(&port) {
-        assert!(waited < 100, "the fixture never listened on {port}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        waited += 1;
-        if let Ok(Some(s)) = child.0.try_wait() {
-            panic!("the fixture exited: {s}");
-        }
-    }
     assert_eq!(listening(), [port], "no inspector before the run");
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
@@ -389,6 +378,29 @@ fn a_running_node_process_gets_its_inspector_opened_for_the_run_and_closed_after
     );
 }
 
+/// `cmd` started with PORT=`port` (its output dropped), once it listens there.
+fn listening_on(mut cmd: std::process::Command, port: u16) -> Kill {
+    let child = cmd
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the service starts");
+    let pid = child.id();
+    // Killed however the test ends.
+    let mut child = Kill(child);
+    let mut waited = 0;
+    while !soak_live::procfs::listening_ports(pid).contains(&port) {
+        assert!(waited < 100, "the service never listened on {port}");
+        if let Ok(Some(s)) = child.0.try_wait() {
+            panic!("the service exited: {s}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    child
+}
+
 /// A child process killed when dropped.
 struct Kill(std::process::Child);
 
@@ -405,20 +417,8 @@ fn open_inspector_on_a_process_that_is_not_node_is_refused_in_one_line() {
     // --open-inspector is refused before the load, and no signal sent (the
     // server, which does not catch SIGUSR1, is still there after).
     let port = soak_live::target::free_port().expect("a port");
-    let server = std::process::Command::new(support::soak_server())
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("soak-server starts");
-    let pid = server.id();
-    let mut server = Kill(server);
-    let mut waited = 0;
-    while !soak_live::procfs::listening_ports(pid).contains(&port) {
-        assert!(waited < 100, "the server never listened on {port}");
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        waited += 1;
-    }
+    let mut server = listening_on(std::process::Command::new(support::soak_server()), port);
+    let pid = server.0.id();
     let dir = tempfile::tempdir().expect("tempdir");
     let o = support::run(
         &dir.path().join("out"),

@@ -261,40 +261,21 @@ fn assert_named(sites: &[(String, f64)], want: &[&str]) {
 }
 
 #[test]
-fn a_compiled_typescript_service_is_named_in_its_sources() {
+fn a_compiled_or_bundled_typescript_service_is_named_in_its_sources() {
     if !support::node_or_skip("the inspector test") {
         return;
     }
-    // V8 sees dist/hoard.js (a class method on line 11, a function on line 19);
-    // the map names the TypeScript.
-    let sites = ts_service_sites("dist/hoard.js");
-    assert_named(
-        &sites,
-        &[
-            "add (src/hoard.ts:16)",
-            "hoard (src/hoard.ts:23)",
-            "keep [tiny-hoard@1.2.3] (node_modules/tiny-hoard/index.js:4)",
-        ],
-    );
-}
-
-#[test]
-fn a_minified_bundle_is_named_in_its_sources_and_packages() {
-    if !support::node_or_skip("the inspector test") {
-        return;
-    }
-    // Every function of bundle/app.js is on its line 1 and `hoard` is `A`
-    // there; the dependency is inlined into the bundle, and named as a package
+    // dist/hoard.js: tsc's output (a class method on line 13, a function on
+    // line 20); bundle/app.js: esbuild's, minified, every function on line 1,
+    // `hoard` named `A` there and the dependency inlined — named as a package
     // again from the map's source path (V8's name for it, `a.keep`, stays).
-    let sites = ts_service_sites("bundle/app.js");
-    assert_named(
-        &sites,
-        &[
-            "add (src/hoard.ts:16)",
-            "hoard (src/hoard.ts:23)",
-            "a.keep [tiny-hoard@1.2.3] (node_modules/tiny-hoard/index.js:4)",
-        ],
-    );
+    for (script, keep) in [("dist/hoard.js", "keep"), ("bundle/app.js", "a.keep")] {
+        let dep = format!("{keep} [tiny-hoard@1.2.3] (node_modules/tiny-hoard/index.js:4)");
+        assert_named(
+            &ts_service_sites(script),
+            &["add (src/hoard.ts:16)", "hoard (src/hoard.ts:23)", &dep],
+        );
+    }
 }
 
 #[test]

@@ -442,6 +442,22 @@ pub fn encode_vlq(values: &[i64]) -> String {
 mod tests {
     use super::*;
 
+    /// Standard base64 without padding (the test's encoder, the inverse of
+    /// [`base64`]).
+    fn encode_base64(bytes: &[u8]) -> String {
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |a, (i, b)| a | u32::from(*b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                out.push(char::from(DIGITS[(n >> (18 - 6 * i) & 63) as usize]));
+            }
+        }
+        out
+    }
+
     #[test]
     fn vlq_reads_what_the_format_writes() {
         // The format's own examples: "A" 0, "C" 1, "D" −1, "gB" 16, "2H" 123.
@@ -582,16 +598,7 @@ mod tests {
             r#"{{"version":3,"sources":["a.ts"],"names":[{}],"mappings":"AAAA"}}"#,
             names.join(",")
         );
-        let mut b64 = String::new();
-        for chunk in json.as_bytes().chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |a, (i, b)| a | u32::from(*b) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                b64.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
+        let b64 = encode_base64(json.as_bytes());
         let script = format!(
             "{}\n//# sourceMappingURL=data:application/json;base64,{b64}\n\n",
             "f();\n".repeat(50_000)
@@ -637,16 +644,7 @@ mod tests {
         let o = beside.lookup(10, 7, "add").expect("mapped");
         assert_eq!(o.path, d.join("src/hoard.ts"));
         // The same map inline, base64 in a data URL.
-        let mut b64 = String::new();
-        for chunk in TSC.as_bytes().chunks(3) {
-            let n = chunk
-                .iter()
-                .enumerate()
-                .fold(0u32, |a, (i, b)| a | u32::from(*b) << (16 - 8 * i));
-            for i in 0..=chunk.len() {
-                b64.push(DIGITS[(n >> (18 - 6 * i) & 63) as usize] as char);
-            }
-        }
+        let b64 = encode_base64(TSC.as_bytes());
         std::fs::write(
             d.join("dist/inline.js"),
             format!(
