@@ -119,7 +119,21 @@ enum Command {
     Compare(compare::CompareCommand),
     /// Find the smallest, fastest replay that still fails: the traffic kinds the
     /// leak needs, the shortest hours and lowest load; bytes leaked per event.
-    #[command(after_help = shrink::AFTER_HELP)]
+    // Run options a search refuses (one seed's run, one run after another, no CI
+    // session) are left out of its help.
+    #[command(
+        after_help = shrink::AFTER_HELP,
+        mut_arg("junit", |a| a.hide(true)),
+        mut_arg("baseline", |a| a.hide(true)),
+        mut_arg("save_baseline", |a| a.hide(true)),
+        mut_arg("regression_floor", |a| a.hide(true)),
+        mut_arg("regression_count_floor", |a| a.hide(true)),
+        mut_arg("regression_z", |a| a.hide(true)),
+        mut_arg("jobs", |a| a.hide(true)),
+        mut_arg("seeds", |a| a.hide(true)),
+        mut_arg("bisect", |a| a.hide(true)),
+        mut_arg("variant", |a| a.help(shrink::VARIANT_HELP).long_help(shrink::VARIANT_HELP))
+    )]
     Shrink(shrink::ShrinkCommand),
     /// Print the allocation sites of saved runs, fastest growing first (refitted
     /// from sites.csv, samples.csv and summary.json).

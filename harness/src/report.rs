@@ -337,21 +337,28 @@ pub struct Redrawn {
     pub index: Option<PathBuf>,
 }
 
+/// The error for a `DIR` argument (`soak report`, `soak sites`) that is not a
+/// directory: a path mistyped, not a report tree without runs.
+pub fn require_dir(dir: &Path) -> Result<(), Error> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    Err(Error::Read {
+        path: dir.to_path_buf(),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "not a directory; pass a report root (e.g. reports/) or a run directory",
+        ),
+    })
+}
+
 /// `soak report DIR`: validates every run at or below `dir` ([`load_run`]) and
 /// redraws the charts of those that pass, each under its run directory's lock; a
 /// run that fails is listed in [`Redrawn::rejected`] and the others are still
 /// redrawn. Then writes the index when `dir` is a report root (not itself a run).
 /// Errors only when `dir` is not a directory or holds no run at all.
 pub fn redraw(dir: &Path) -> Result<Redrawn, Error> {
-    if !dir.is_dir() {
-        return Err(Error::Read {
-            path: dir.to_path_buf(),
-            source: std::io::Error::new(
-                std::io::ErrorKind::NotFound,
-                "not a directory; pass a report root (e.g. reports/) or a run directory",
-            ),
-        });
-    }
+    require_dir(dir)?;
     let found = walk::walk(dir);
     if found.runs.is_empty() {
         let why = match found.skipped.first() {

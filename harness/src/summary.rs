@@ -323,7 +323,7 @@ impl Ending {
                 tb.progress_text(*at_seconds, *of_seconds)
             ),
             Ending::LoadFailed { at_seconds, why } => {
-                format!("the load stopped after {}: {why}", tb.at_text(*at_seconds))
+                format!("the load failed after {}: {why}", tb.at_text(*at_seconds))
             }
         }
     }

@@ -59,7 +59,8 @@ goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
              traffic, soak's probes sample the process (/proc, its /metrics, a heap \
              probe when one attaches), and it fails when the judged memory grows faster \
              than its budget.",
-    after_help = AFTER_HELP
+    after_help = AFTER_HELP,
+    mut_arg("variant", |a| a.help(VARIANT_HELP).long_help(VARIANT_HELP))
 )]
 pub struct LiveArgs {
     /// Start this command (through /bin/sh, with exec) and soak it; soak stops it
@@ -181,6 +182,10 @@ fn positive(flag: &str, text: &str) -> Result<Duration, LiveError> {
     }
     Ok(d)
 }
+
+/// `--variant`'s help in `soak live`: a label, not a subject's build.
+const VARIANT_HELP: &str = "The run's label, fixed or leaky (its directory's name unless --name; \
+     before-and-after runs need two) [default: the --variant in --cmd, else fixed]";
 
 /// The `--variant X` a command passes to its target, if any.
 fn variant_in(cmd: &str) -> Option<Variant> {

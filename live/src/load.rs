@@ -432,13 +432,24 @@ async fn http(user: &mut GooseUser, s: &Shared, action: usize, path: &str) -> Tr
     let ok = match res {
         Ok(r) => {
             let ok = r.request.success;
+            if !ok {
+                let status = r.request.status_code;
+                let error = &r.request.error;
+                s.stats.failed(|| match status {
+                    0 => format!("{} {path}: {error}", spec.method),
+                    _ => format!("{} {path}: HTTP {status}", spec.method),
+                });
+            }
             // Read the body so the connection goes back to the pool.
             if let Ok(resp) = r.response {
                 let _ = resp.bytes().await;
             }
             ok
         }
-        Err(_) => false,
+        Err(e) => {
+            s.stats.failed(|| format!("{} {path}: {e}", spec.method));
+            false
+        }
     };
     s.stats.record(Kind::Http, took, ok);
     Ok(())
@@ -498,6 +509,9 @@ async fn record(
     result: &Result<(), String>,
 ) -> TransactionResult {
     s.stats.record(kind, took, result.is_ok());
+    if let Err(e) = result {
+        s.stats.failed(|| format!("WebSocket {name}: {e}"));
+    }
     user.record_custom_request_duration(
         "WS",
         name,

@@ -25,6 +25,10 @@ pub const LIBRARY: &str = "libsoak_preload.so";
 /// An environment variable naming the library, ahead of the places searched.
 pub const LIBRARY_ENV: &str = "SOAK_PRELOAD";
 
+/// A program that allocates through `malloc` counts at least a block per this
+/// many requests of load ([`HeapReader::reach`]).
+pub const REQUESTS_PER_BLOCK: u64 = 4;
+
 /// Where the library is: `$SOAK_PRELOAD`, else next to the running binary (cargo
 /// builds both into `target/<profile>/`), else one directory up (a test binary
 /// runs from `deps/`).
@@ -74,11 +78,14 @@ pub enum Reach {
     /// Loaded, but the C library's blocks are not laid out as it expects, so it
     /// cannot count them.
     Foreign,
-    /// Loaded and counting, but only `allocations` blocks so far: the program's
-    /// allocator does not call `malloc`.
+    /// Loaded and counting, but only `allocations` blocks for `requests`
+    /// requests of load: the program does not allocate through `malloc` (an
+    /// allocator compiled in, or memory of its own).
     Bypassed {
-        /// Allocations counted since the target started.
+        /// Allocations counted during the load so far.
         allocations: u64,
+        /// Requests the load made in the same time.
+        requests: u64,
     },
     /// Counting the target's heap.
     Counting,
@@ -181,9 +188,15 @@ impl HeapReader {
             .is_ok_and(|text| text.lines().any(|l| l.trim_end().ends_with(&suffix)))
     }
 
-    /// What reached the library so far; `min_allocations` is the fewest blocks a
-    /// program that allocates through `malloc` would have counted by now.
-    pub fn reach(&mut self, min_allocations: u64) -> Reach {
+    /// What reached the library so far. `since` is the allocation count the
+    /// load started at ([`HeapReader::read`]'s `total_allocs` then) and
+    /// `requests` the requests made since: a program that allocates through
+    /// `malloc` makes at least a block per [`REQUESTS_PER_BLOCK`] requests (a C
+    /// or `System`-allocator service makes several per request); one whose
+    /// allocator is compiled in makes a few per thread it starts, whatever its
+    /// load (one per 16 requests for the thread-per-connection
+    /// example under a 300-request/s plan: a margin of 4 either side).
+    pub fn reach(&mut self, since: u64, requests: u64) -> Reach {
         self.refresh();
         let Some(m) = &self.mapped else {
             return Reach::NotLoaded;
@@ -192,9 +205,12 @@ impl HeapReader {
         if r.header.flags.load(std::sync::atomic::Ordering::Relaxed) & FLAG_FOREIGN != 0 {
             return Reach::Foreign;
         }
-        let allocations = r.heap().total_allocs;
-        if allocations < min_allocations {
-            Reach::Bypassed { allocations }
+        let allocations = r.heap().total_allocs.saturating_sub(since);
+        if allocations.saturating_mul(REQUESTS_PER_BLOCK) < requests.max(1) {
+            Reach::Bypassed {
+                allocations,
+                requests,
+            }
         } else {
             Reach::Counting
         }

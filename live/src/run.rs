@@ -166,9 +166,15 @@ pub async fn run_async(
 /// The console, unless `--quiet`.
 pub(crate) fn say(cfg: &LiveConfig, text: &str) {
     if !cfg.quiet {
-        use std::io::Write as _;
-        let _ = writeln!(std::io::stdout(), "{text}");
+        tell(text);
     }
+}
+
+/// A line of the run's outcome (the verdict, its requests, the report's
+/// place), printed with `--quiet` too, as a virtual run's are.
+pub(crate) fn tell(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout(), "{text}");
 }
 
 /// Wall seconds as a duration option reads them, to the second: `95s`, `10m`.

@@ -179,3 +179,57 @@ fn a_target_whose_port_was_taken_is_started_again_on_another() {
     );
     drop(taken);
 }
+
+/// A plan written for another service: soak-server answers its every request
+/// 404. The run judges nothing (exit 2) and says which request failed and how;
+/// the report is still written. With `--quiet` the outcome lines are printed
+/// all the same (only progress is silenced).
+#[test]
+fn a_load_whose_every_request_fails_judges_nothing_and_names_the_request() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("elsewhere.toml");
+    std::fs::write(
+        &plan,
+        "about = \"a plan for another service\"\nusers = 2\n\n[load]\ntrough = 20.0\n\
+         peak = 20.0\n\n[[http]]\nmethod = \"GET\"\npath = \"/no/such/path\"\n",
+    )
+    .expect("plan written");
+    let out = dir.path().join("out");
+    let args = [
+        "--cmd",
+        support::soak_server(),
+        "--plan",
+        plan.to_str().expect("utf-8"),
+        "--duration",
+        "4s",
+        "--sample-every",
+        "250ms",
+    ];
+    let o = support::run(&out, &args);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let s = summary(&out, "elsewhere", "fixed");
+    assert_eq!(s["ending"]["how"], "load_failed", "{}", s["ending"]);
+    let msg = s["message"].as_str().expect("message");
+    assert!(msg.contains("every one of its"), "{msg}");
+    assert!(msg.contains("GET /no/such/path: HTTP 404"), "{msg}");
+    assert_eq!(
+        s["live"]["requests"]["errors"], s["live"]["requests"]["total"],
+        "{}",
+        s["live"]["requests"]
+    );
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("the load failed after"), "{stdout}");
+    assert!(
+        stdout.contains("failed (100.0%; the first: GET /no/such/path: HTTP 404)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("  report: "), "{stdout}");
+    assert!(!stdout.contains("replacing"), "{stdout}");
+    // A second run of the same plan and name replaces the first's report, and says so.
+    let o = support::run(&out, &args);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("replacing an earlier run's report"),
+        "{stdout}"
+    );
+}

@@ -63,7 +63,16 @@ fn serve(leaky: bool, rounds: usize) -> Served {
         }
         live.push(reader.read().expect("published").live_bytes);
     }
-    assert_eq!(reader.reach(1000), Reach::Counting);
+    let requests = n as u64;
+    assert_eq!(reader.reach(0, requests), Reach::Counting);
+    // Weighed from a count past every block: none for those requests.
+    assert_eq!(
+        reader.reach(u64::MAX, requests),
+        Reach::Bypassed {
+            allocations: 0,
+            requests
+        }
+    );
     // Stay up for the symboliser's look at /proc/PID/maps (taken while reading).
     let _ = child.kill();
     let _ = child.wait();

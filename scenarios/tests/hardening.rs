@@ -670,6 +670,12 @@ fn soak_report_never_follows_links_and_ends_on_proc() {
 
     let p = soak(&["report", "/proc"]);
     one_line_error(&p, "no summary.json found", "/proc");
+    // A path that is not there is a mistyped path, not a tree without runs.
+    let missing = tmp.path().join("no-such-reports");
+    for cmd in ["report", "sites"] {
+        let p = soak(&[cmd, path(&missing)]);
+        one_line_error(&p, "not a directory; pass a report root", cmd);
+    }
 }
 
 #[test]

@@ -19,8 +19,7 @@ use crate::Error;
 #[derive(Debug, Args, Clone)]
 pub struct SharedArgs {
     /// Subject variant: the fix the source report proposed (fixed), the bug it
-    /// found (leaky), or both, fixed then leaky (soak run and soak all only)
-    /// [default: fixed; soak live: the --variant in --cmd, else fixed].
+    /// found (leaky), or both, fixed then leaky [default: fixed].
     #[arg(long, value_enum)]
     pub variant: Option<VariantChoice>,
     /// Traffic seed, a whole number from 0 to 2^64-1; the same seed replays the

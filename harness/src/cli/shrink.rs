@@ -18,6 +18,10 @@ pub const SHRINK_FILE: &str = "shrink.json";
 /// Where `soak shrink` writes below `--out`.
 pub const SHRINK_DIR: &str = "shrink";
 
+/// `--variant`'s help in `soak shrink`: one variant's failing run is searched.
+pub const VARIANT_HELP: &str = "Subject variant: the fix the source report proposed (fixed) or \
+     the bug it found (leaky) [default: fixed]";
+
 /// The help's examples and statuses.
 pub const AFTER_HELP: &str = "\
 Examples:

@@ -27,6 +27,7 @@ impl SitesCommand {
 /// `soak sites DIR`: every run at or below `dir`, its sites refitted from the
 /// saved files. Reads everything before printing anything.
 fn print_sites(dir: &Path) -> Result<(), Error> {
+    report::require_dir(dir)?;
     let runs = report::find_runs(dir);
     if runs.is_empty() {
         return Err(Error::Malformed {

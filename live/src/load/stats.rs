@@ -130,6 +130,8 @@ pub struct LoadStats {
     interval_errors: AtomicU64,
     interval: Histogram,
     total: Histogram,
+    /// The first request that failed and how (`POST /flag/g1/u2: HTTP 404`).
+    first_error: std::sync::OnceLock<String>,
 }
 
 impl Default for LoadStats {
@@ -150,6 +152,7 @@ impl Default for LoadStats {
             interval_errors: AtomicU64::new(0),
             interval: Histogram::new(),
             total: Histogram::new(),
+            first_error: std::sync::OnceLock::new(),
         }
     }
 }
@@ -198,6 +201,8 @@ pub struct Totals {
     pub peak_connections: u64,
     /// Latency percentiles over the run, ms.
     pub latency_ms: Latency,
+    /// The first request that failed and how, if one did.
+    pub first_error: Option<String>,
 }
 
 /// Latency percentiles, milliseconds.
@@ -214,6 +219,14 @@ pub struct Latency {
 }
 
 impl LoadStats {
+    /// Keeps how a request failed, if it is the first that did (`what` is
+    /// called only then).
+    pub fn failed(&self, what: impl FnOnce() -> String) {
+        if self.first_error.get().is_none() {
+            let _ = self.first_error.set(what());
+        }
+    }
+
     /// Records one request.
     pub fn record(&self, kind: Kind, took: Duration, ok: bool) {
         let us = took.as_micros().min(u128::from(u64::MAX)) as u64;
@@ -303,6 +316,7 @@ impl LoadStats {
             events: r(&self.events),
             shed: r(&self.shed),
             peak_connections: self.ws_peak.load(Ordering::Relaxed).max(0) as u64,
+            first_error: self.first_error.get().cloned(),
             latency_ms: Latency {
                 p50: round3(quantile_ms(&h, 0.5)),
                 p90: round3(quantile_ms(&h, 0.9)),

@@ -8,8 +8,9 @@
 //! What it cannot see it says, and then judges nothing: a target that never
 //! loaded the library (statically linked), or one whose allocator is compiled in
 //! (a Rust `#[global_allocator]` of jemalloc or mimalloc: its blocks never reach
-//! `malloc`). The first shows at attach, the second as almost nothing counted in
-//! the first [`DETECT_SECONDS`] of load; either way the heap is withdrawn from
+//! `malloc`). The first shows at attach, the second as fewer blocks counted than
+//! one per [`preload::REQUESTS_PER_BLOCK`] requests of load (weighed after
+//! [`DETECT_SECONDS`] and [`DETECT_REQUESTS`]); either way the heap is withdrawn from
 //! judging and RSS is judged, with a note (the exit status is RSS's).
 
 use std::path::PathBuf;
@@ -28,12 +29,11 @@ use crate::load::LoadStats;
 use crate::preload::{self, HeapReader, Reach};
 
 /// Seconds of load after which a target that counted (almost) nothing is taken
-/// to allocate around `malloc`.
+/// to allocate around `malloc`, once the load has made [`DETECT_REQUESTS`].
 pub const DETECT_SECONDS: f64 = 5.0;
-/// The fewest allocations a target that allocates through `malloc` makes by
-/// then, whatever its load (a C or `System`-allocator service makes several per
-/// request; one whose allocator is compiled in, a few per thread it starts).
-const MIN_ALLOCATIONS: u64 = 200;
+/// The requests the load makes before the blocks counted are weighed against
+/// them ([`HeapReader::reach`]); a run that makes fewer is weighed at its end.
+const DETECT_REQUESTS: u64 = 200;
 
 /// The heap column (`live_bytes`, as in a virtual run) and its block count.
 const BYTES: &str = "live_bytes";
@@ -54,6 +54,9 @@ pub struct NativeHeap {
     /// Why the heap is not judged, once known.
     withdrawn: Option<String>,
     checked: bool,
+    /// The blocks counted and the requests made when the first sample was read
+    /// (the load's start).
+    start: Option<(u64, u64)>,
     exe: String,
 }
 
@@ -70,6 +73,7 @@ pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
             reader: None,
             withdrawn: None,
             checked: false,
+            start: None,
             exe: String::new(),
         }) as Box<dyn Probe>
     })
@@ -96,27 +100,36 @@ impl NativeHeap {
                 "the preload cannot read {exe}'s C library's block sizes (not glibc's layout); \
                  judging RSS only"
             )),
-            Reach::Bypassed { allocations } => Some(format!(
-                "almost no allocation reached the preload ({allocations} blocks in the first \
-                 {DETECT_SECONDS:.0} s of load): {exe}'s allocator is compiled in (a Rust \
-                 #[global_allocator] of jemalloc or mimalloc?) and never calls malloc; judging \
+            Reach::Bypassed {
+                allocations,
+                requests,
+            } => Some(format!(
+                "almost no allocation reached the preload ({allocations} blocks for {requests} \
+                 requests of load): {exe} allocates without malloc — an allocator compiled in (a \
+                 Rust #[global_allocator] of jemalloc or mimalloc?) or memory of its own; judging \
                  RSS only. For a Rust service, wrap its allocator in \
                  soak_harness::Counting::new(inner) and serve /metrics, or soak it without --heap"
             )),
         }
     }
 
-    /// Decides, once, whether the heap is seen.
-    fn check(&mut self) {
+    /// Decides, once, whether the heap is seen: when the load has made
+    /// [`DETECT_REQUESTS`] after [`DETECT_SECONDS`], or at the end (`last`).
+    fn check(&mut self, last: bool) {
         if self.checked || self.withdrawn.is_some() {
             return;
         }
-        self.checked = true;
-        let min = MIN_ALLOCATIONS.max(self.load.requests());
-        if let Some(reader) = &mut self.reader {
-            let reach = reader.reach(min);
-            self.withdrawn = self.unseen(reach);
+        let Some(reader) = &mut self.reader else {
+            return;
+        };
+        let (since, first) = self.start.unwrap_or((0, 0));
+        let requests = self.load.requests().saturating_sub(first);
+        if requests < DETECT_REQUESTS && !last {
+            return;
         }
+        self.checked = true;
+        let reach = reader.reach(since, requests);
+        self.withdrawn = self.unseen(reach);
     }
 
     /// The sampled sites, named from the target's files and trimmed to its own
@@ -212,7 +225,9 @@ impl Probe for NativeHeap {
             if !reader.loaded() {
                 self.withdrawn = self.unseen(Reach::NotLoaded);
             }
-            reader.read();
+            if let Some(h) = reader.read() {
+                self.start = Some((h.total_allocs, self.load.requests()));
+            }
             self.reader = Some(reader);
             Ok(vec![
                 Column::resource(BYTES, Resource::new(RESOURCE, "bytes", Budget::Memory))
@@ -225,11 +240,15 @@ impl Probe for NativeHeap {
 
     fn sample<'a>(&'a mut self, row: &'a mut Row<'_>) -> ProbeFuture<'a, ()> {
         if let Some(h) = self.reader.as_mut().and_then(HeapReader::read) {
+            // The count the load started at: the blocks weighed are the load's.
+            if self.start.is_none() {
+                self.start = Some((h.total_allocs, self.load.requests()));
+            }
             row.set(BYTES, h.live_bytes as f64);
             row.set(BLOCKS, h.live_blocks as f64);
         }
         if row.at_seconds() >= DETECT_SECONDS {
-            self.check();
+            self.check(false);
         }
         Box::pin(async {})
     }
@@ -237,7 +256,7 @@ impl Probe for NativeHeap {
     fn finish<'a>(&'a mut self, end: &'a mut WindDown) -> ProbeFuture<'a, ()> {
         Box::pin(async move {
             if end.load_seconds > 0.0 {
-                self.check();
+                self.check(true);
             }
             let Some(reader) = &self.reader else { return };
             let (sample_bytes, samples, missed, orphaned) = reader.sampling();

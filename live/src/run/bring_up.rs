@@ -75,6 +75,8 @@ pub(crate) struct Running {
     pub notes: Vec<String>,
     /// The run directory (written whole at the end).
     pub dir: PathBuf,
+    /// Whether `dir` already holds an earlier run's report (this one replaces it).
+    pub replaces: bool,
     pub nofile: Result<NoFile, String>,
     pub cpu_before: f64,
     pub scratch: Scratch,
@@ -131,6 +133,7 @@ pub(crate) async fn bring_up(
     // directory itself is written whole at the end.
     check_writable(&cfg.out)?;
     let dir = cfg.out.join(cfg.scenario()).join(&cfg.name);
+    let replaces = dir.join(soak_harness::report::SUMMARY_FILE).is_file();
     let expected_events = dispatcher.expected_events();
     let reports: Vec<String> = [load::GOOSE_HTML, load::GOOSE_JSON]
         .iter()
@@ -154,6 +157,7 @@ pub(crate) async fn bring_up(
         },
         notes,
         dir,
+        replaces,
         nofile,
         cpu_before,
         scratch,

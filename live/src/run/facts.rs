@@ -48,6 +48,7 @@ pub(crate) fn extras(
             "events": e.events,
             "shed": tot.shed,
             "errors": tot.errors,
+            "first_error": tot.first_error,
             "http": tot.http,
             "ws_connects": tot.ws_connects,
             "ws_frames": tot.ws_frames,
@@ -93,7 +94,8 @@ pub(crate) fn extras(
     extras
 }
 
-/// `  requests: 99,759 (plan 99,000, target 99,759)`.
+/// `  requests: 99759 (plan 99000, target 99759)`, and `; 12 failed (0.0%; the
+/// first: POST /flag/g1/u2: HTTP 503)` when some failed.
 pub(crate) fn requests_line(s: &Summary) -> String {
     let num = |k: &str| {
         s.extras
@@ -104,11 +106,25 @@ pub(crate) fn requests_line(s: &Summary) -> String {
     };
     let text =
         |v: Option<f64>, none: &str| v.map_or_else(|| none.to_string(), |v| format!("{v:.0}"));
+    let failed = match (num("errors"), num("total")) {
+        (Some(e), Some(t)) if e > 0.0 && t > 0.0 => {
+            let first = s
+                .extras
+                .get("live")
+                .and_then(|l| l.pointer("/requests/first_error"))
+                .and_then(|v| v.as_str())
+                .map(|f| format!("; the first: {f}"))
+                .unwrap_or_default();
+            format!("; {e:.0} failed ({:.1}%{first})", 100.0 * e / t)
+        }
+        _ => String::new(),
+    };
+    // The target's own count, where its /metrics has one.
+    let target = num("target_counted").map_or_else(String::new, |c| format!(", target {c:.0}"));
     format!(
-        "  requests: {} (plan {}, target {})",
+        "  requests: {} (plan {}{target}){failed}",
         text(num("total"), "?"),
         text(num("expected"), "?"),
-        text(num("target_counted"), "-")
     )
 }
 

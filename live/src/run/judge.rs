@@ -17,7 +17,7 @@ use soak_harness::timebase::TimeBase;
 use soak_harness::units::bytes_text;
 use soak_harness::verdict::{self, Judging, ResourceSpec, ResourceVerdict, Teardown, Verdict};
 
-use super::{facts, say, Declared, Ended, LiveOutcome, Running};
+use super::{facts, tell, Declared, Ended, LiveOutcome, Running};
 use crate::config::{LiveConfig, LiveError};
 use crate::probe::{Budget, Chart, Kind, Site, Sites};
 
@@ -112,9 +112,18 @@ pub(crate) fn judge_and_write(
         series,
         &e.handed.attachments,
     )?;
-    say(cfg, &summary.console());
-    say(cfg, &facts::requests_line(&summary));
-    say(cfg, &format!("  report: {}", r.dir.display()));
+    tell(&summary.console());
+    tell(&facts::requests_line(&summary));
+    // Runs of one plan share a directory unless named apart: say when an earlier
+    // run's report was replaced (a before-and-after pair needs two names).
+    let replaced = if r.replaces {
+        " (replacing an earlier run's report there; --name keeps runs apart, e.g. --name \
+         after-fix)"
+            .to_string()
+    } else {
+        String::new()
+    };
+    tell(&format!("  report: {}{replaced}", r.dir.display()));
     Ok(LiveOutcome {
         exit_code: exit_status(&summary),
         summary,

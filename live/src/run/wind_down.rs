@@ -83,6 +83,13 @@ pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> 
             .unwrap_or("goose ended early")
             .replace(['\n', '\r'], " ");
     }
+    let totals = r.load.stats.totals();
+    if let Some(why) = all_failed(&ending, &totals) {
+        ending = Ending::LoadFailed {
+            at_seconds: load_seconds,
+            why,
+        };
+    }
     let mut own = Vec::new();
     let goose_files = keep(&mut own, files(r, &[GOOSE_HTML, GOOSE_JSON]));
     let target_logs = keep(&mut own, r.target.log_files().await);
@@ -93,7 +100,7 @@ pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> 
         ending,
         load_seconds,
         events,
-        totals: r.load.stats.totals(),
+        totals,
         goose_requests,
         goose_error,
         goose_files,
@@ -102,6 +109,23 @@ pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> 
         cpu_seconds,
         handed,
     }
+}
+
+/// Why a run whose every request failed judges nothing: its load never reached
+/// the service's code (a plan written for another service, a wrong `--url`).
+/// `None` for a run with a request answered, or one that ended otherwise.
+fn all_failed(ending: &Ending, t: &Totals) -> Option<String> {
+    if !ending.is_completed() || t.requests == 0 || t.errors < t.requests {
+        return None;
+    }
+    let first = t.first_error.as_deref().unwrap_or("no reply");
+    Some(format!(
+        "every one of its {} requests failed (the first: {}): the plan's requests do not \
+         reach this service — check the plan's paths and methods against the target, and \
+         --url",
+        t.requests,
+        first.replace(['\n', '\r'], " ")
+    ))
 }
 
 /// Goose's report files in the scratch directory that exist.
