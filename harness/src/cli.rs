@@ -132,7 +132,10 @@ enum Command {
         mut_arg("jobs", |a| a.hide(true)),
         mut_arg("seeds", |a| a.hide(true)),
         mut_arg("bisect", |a| a.hide(true)),
-        mut_arg("variant", |a| a.help(shrink::VARIANT_HELP).long_help(shrink::VARIANT_HELP))
+        mut_arg("variant", |a| a
+            .help(shrink::VARIANT_HELP)
+            .long_help(shrink::VARIANT_HELP)
+            .hide_possible_values(true))
     )]
     Shrink(shrink::ShrinkCommand),
     /// Print the allocation sites of saved runs, fastest growing first (refitted

@@ -69,6 +69,20 @@ impl Samples {
         self.column(name).and_then(|c| c.last().copied())
     }
 
+    /// The last finite value of a column: a probe that reads it on some rows
+    /// only (a Node target's live heap, after each collection) leaves NaN on the
+    /// others.
+    pub fn last_finite(&self, name: &str) -> Option<f64> {
+        let i = self.columns.iter().position(|c| c == name)?;
+        // `i` indexes `columns`, so the width is at least 1.
+        let w = self.columns.len();
+        self.data
+            .chunks_exact(w)
+            .rev()
+            .map(|row| row[i])
+            .find(|v| v.is_finite())
+    }
+
     /// Time of each row in hours: the first column, `virtual_seconds` (a virtual
     /// replay) or `wall_seconds` (a live run).
     pub fn hours(&self) -> Vec<f64> {
@@ -257,6 +271,19 @@ mod tests {
         let back = Samples::from_csv(&text, Path::new("s.csv")).expect("parses");
         assert_eq!(back, s);
         assert_eq!(back.hours(), vec![0.0, 60.0 / 3600.0]);
+    }
+
+    #[test]
+    fn the_last_finite_value_skips_rows_a_probe_left_empty() {
+        let mut s = Samples::with_capacity(vec!["wall_seconds".into(), "js".into()], 3);
+        s.push_row([0.0, 5.0]);
+        s.push_row([1.0, 7.0]);
+        s.push_row([2.0, f64::NAN]);
+        assert_eq!(s.last_finite("js"), Some(7.0));
+        assert!(s.last("js").is_some_and(f64::is_nan));
+        assert_eq!(s.last_finite("absent"), None);
+        let empty = Samples::with_capacity(vec!["wall_seconds".into(), "js".into()], 0);
+        assert_eq!(empty.last_finite("js"), None);
     }
 
     #[test]

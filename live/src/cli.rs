@@ -60,7 +60,10 @@ goose-report.html,goose-report.json,target-stdout.log,target-stderr.log}.";
              probe when one attaches), and it fails when the judged memory grows faster \
              than its budget.",
     after_help = AFTER_HELP,
-    mut_arg("variant", |a| a.help(VARIANT_HELP).long_help(VARIANT_HELP))
+    mut_arg("variant", |a| a
+        .help(VARIANT_HELP)
+        .long_help(VARIANT_HELP)
+        .hide_possible_values(true))
 )]
 pub struct LiveArgs {
     /// Start this command (through /bin/sh, with exec) and soak it; soak stops it

@@ -373,8 +373,10 @@ pub struct Inspector {
 pub struct LiveHeap {
     /// The used size: live objects and compiled code.
     pub used: f64,
-    /// The part of `used` in the code spaces (V8's compiled code: it grows for
-    /// minutes as V8 compiles and optimises a service's hot functions, then holds).
+    /// The part of `used` that is V8's compiled code: its code spaces and, from
+    /// Node 22, its trusted spaces (bytecode, code metadata) — it grows for
+    /// minutes as V8 compiles and optimises a service's hot functions, and drops
+    /// when V8 flushes bytecode left unused ([`READ_HEAP`]).
     pub code: f64,
 }
 
@@ -644,8 +646,8 @@ impl Inspector {
     }
 
     /// A function in the target that runs V8's `gc()` (one full mark-compact)
-    /// and returns the JS heap's used size right after it, and its code spaces'
-    /// part, before the target runs anything else: its remote object id, for
+    /// and returns the JS heap's used size right after it, and its compiled
+    /// code's part ([`READ_HEAP`]), before the target runs anything else: its remote object id, for
     /// [`Inspector::full_gc`].
     /// `gc()` comes from a context of its own (`vm`) created while
     /// `--expose-gc` is set and unset again at once, so the target's globals
@@ -713,9 +715,8 @@ impl Inspector {
     }
 
     /// One full collection through the function [`Inspector::gc_function`]
-    /// returned; right after it, the JS heap's used size and the part of it in
-    /// the code spaces (`code_space`, `code_large_object_space`: compiled code),
-    /// bytes.
+    /// returned; right after it, the JS heap's used size and the part of it that
+    /// is compiled code (the code and trusted spaces: [`READ_HEAP`]), bytes.
     pub async fn full_gc(&self, gc: &str, timeout: Duration) -> Result<LiveHeap, InspectorError> {
         const METHOD: &str = "Runtime.callFunctionOn";
         let v = self.call_function(gc, json!([]), timeout).await?;

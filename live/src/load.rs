@@ -435,7 +435,10 @@ async fn http(user: &mut GooseUser, s: &Shared, action: usize, path: &str) -> Tr
             if !ok {
                 let status = r.request.status_code;
                 let error = &r.request.error;
-                s.stats.failed(|| match status {
+                // No answer, or one that says the route is not there: the
+                // request never reached the service's code.
+                let reached = !matches!(status, 0 | 404 | 405 | 501);
+                s.stats.note_failure(reached, || match status {
                     0 => format!("{} {path}: {error}", spec.method),
                     _ => format!("{} {path}: HTTP {status}", spec.method),
                 });
@@ -447,7 +450,8 @@ async fn http(user: &mut GooseUser, s: &Shared, action: usize, path: &str) -> Tr
             ok
         }
         Err(e) => {
-            s.stats.failed(|| format!("{} {path}: {e}", spec.method));
+            s.stats
+                .note_failure(false, || format!("{} {path}: {e}", spec.method));
             false
         }
     };
@@ -510,7 +514,10 @@ async fn record(
 ) -> TransactionResult {
     s.stats.record(kind, took, result.is_ok());
     if let Err(e) = result {
-        s.stats.failed(|| format!("WebSocket {name}: {e}"));
+        // A frame's failure is the service's; a handshake's, its route's.
+        let reached = kind == Kind::WsFrame;
+        s.stats
+            .note_failure(reached, || format!("WebSocket {name}: {e}"));
     }
     user.record_custom_request_duration(
         "WS",

@@ -91,6 +91,41 @@ pub enum Reach {
     Counting,
 }
 
+/// Texts an allocator compiled into a program carries even stripped: its own
+/// messages (mimalloc's, jemalloc's — `tikv-jemallocator`'s too).
+const ALLOCATOR_MARKS: [&[u8]; 2] = [b"mimalloc: warning: ", b"<jemalloc>: "];
+
+/// Whether the program file at `exe` carries an allocator of its own
+/// ([`ALLOCATOR_MARKS`]), read in 8-MiB pieces (a Rust service with debug
+/// information is 100 MB). `false` when it cannot be read.
+pub fn embeds_allocator(exe: &Path) -> bool {
+    use std::io::Read as _;
+    const PIECE: usize = 8 << 20;
+    let Ok(mut f) = std::fs::File::open(exe) else {
+        return false;
+    };
+    let keep = ALLOCATOR_MARKS.iter().map(|m| m.len()).max().unwrap_or(0);
+    let mut buf = vec![0u8; PIECE + keep];
+    let mut held = 0;
+    loop {
+        let n = match f.read(&mut buf[held..]) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => n,
+        };
+        let end = held + n;
+        if ALLOCATOR_MARKS
+            .iter()
+            .any(|m| memchr::memmem::find(&buf[..end], m).is_some())
+        {
+            return true;
+        }
+        // Keep the tail, where a mark may begin that the next piece ends.
+        let tail = end.min(keep);
+        buf.copy_within(end - tail..end, 0);
+        held = tail;
+    }
+}
+
 /// Reads a target's published heap at every sample and keeps each site's series.
 #[derive(Debug)]
 pub struct HeapReader {
@@ -194,9 +229,12 @@ impl HeapReader {
     /// `malloc` makes at least a block per [`REQUESTS_PER_BLOCK`] requests (a C
     /// or `System`-allocator service makes several per request); one whose
     /// allocator is compiled in makes a few per thread it starts, whatever its
-    /// load (one per 16 requests for the thread-per-connection
-    /// example under a 300-request/s plan: a margin of 4 either side).
-    pub fn reach(&mut self, since: u64, requests: u64) -> Reach {
+    /// load (one per 16 requests for the thread-per-connection example under a
+    /// 300-request/s plan, 15 for 202 requests at 20/s). `embedded`: the
+    /// program carries an allocator of its own ([`embeds_allocator`]); then a
+    /// block per request is asked for, as a thread-per-connection service with
+    /// many users at a slow rate starts a thread for every few requests.
+    pub fn reach(&mut self, since: u64, requests: u64, embedded: bool) -> Reach {
         self.refresh();
         let Some(m) = &self.mapped else {
             return Reach::NotLoaded;
@@ -206,7 +244,8 @@ impl HeapReader {
             return Reach::Foreign;
         }
         let allocations = r.heap().total_allocs.saturating_sub(since);
-        if allocations.saturating_mul(REQUESTS_PER_BLOCK) < requests.max(1) {
+        let per_block = if embedded { 1 } else { REQUESTS_PER_BLOCK };
+        if allocations.saturating_mul(per_block) < requests.max(1) {
             Reach::Bypassed {
                 allocations,
                 requests,
@@ -263,5 +302,29 @@ impl HeapReader {
                 attribution::shown_text(&chain, &shown)
             })
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_allocators_mark_is_found_across_a_piece_boundary_and_nowhere_else() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mark = ALLOCATOR_MARKS[1];
+        // The mark begins 5 bytes before the first 8-MiB piece ends.
+        let mut bytes = vec![0u8; (8 << 20) - 5];
+        bytes.extend_from_slice(mark);
+        bytes.extend_from_slice(&[0u8; 100]);
+        let across = dir.path().join("across");
+        std::fs::write(&across, &bytes).expect("written");
+        assert!(embeds_allocator(&across));
+        let without = dir.path().join("without");
+        bytes.truncate((8 << 20) - 5);
+        bytes.extend_from_slice(&mark[..mark.len() - 1]);
+        std::fs::write(&without, &bytes).expect("written");
+        assert!(!embeds_allocator(&without));
+        assert!(!embeds_allocator(&dir.path().join("absent")));
     }
 }

@@ -181,12 +181,14 @@ pub enum StartError {
     #[error("--pid {0}: no such process; give the PID of a running process")]
     NoProcess(u32),
     /// The port never accepted a connection.
-    #[error("{addr} never accepted a connection within --startup-timeout {secs}s; is the target listening there (check --url)?")]
+    #[error("{addr} never accepted a connection within --startup-timeout {secs}s; {hint}")]
     PortNeverOpened {
         /// Where soak tried.
         addr: std::net::SocketAddr,
         /// The timeout, seconds.
         secs: f64,
+        /// Where the target listens instead, and what to give (`--url`).
+        hint: String,
     },
 }
 
@@ -332,9 +334,45 @@ impl Target {
                 return Err(StartError::PortNeverOpened {
                     addr,
                     secs: timeout.as_secs_f64(),
+                    hint: self.listening_hint(addr),
                 });
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// What a target that never accepted on `addr` listens on instead (its
+    /// process group's TCP ports, a spawned target's), and what to give: a
+    /// service that ignores `$PORT` listens where its code says.
+    fn listening_hint(&self, addr: std::net::SocketAddr) -> String {
+        let pids = if self.spawned() {
+            procfs::group(self.pid)
+        } else {
+            vec![self.pid]
+        };
+        let mut ports: Vec<u16> = pids
+            .iter()
+            .flat_map(|p| procfs::listening_ports(*p))
+            .collect();
+        ports.sort_unstable();
+        ports.dedup();
+        let given = if self.spawned() {
+            format!("soak gave it PORT={} in its environment; ", addr.port())
+        } else {
+            String::new()
+        };
+        match ports.first() {
+            None => format!(
+                "{given}it listens on no TCP port: is it a server, and is it up (check --url)?"
+            ),
+            Some(first) => {
+                let list: Vec<String> = ports.iter().map(u16::to_string).collect();
+                format!(
+                    "{given}it listens on {} instead: give the service's own port with --url, \
+                     e.g. --url http://127.0.0.1:{first}",
+                    list.join(", ")
+                )
+            }
         }
     }
 

@@ -233,3 +233,46 @@ fn a_load_whose_every_request_fails_judges_nothing_and_names_the_request() {
         "{stdout}"
     );
 }
+
+/// A service that refuses every request itself (a rate limiter answering 429)
+/// ran its code for each: the run is judged as usual, the failures counted.
+#[test]
+fn a_service_that_refuses_every_request_itself_is_still_judged() {
+    if !support::node_or_skip("a 429-answering service") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("limited.toml");
+    std::fs::write(
+        &plan,
+        "about = \"every request over its limit\"\nusers = 2\n\n[load]\ntrough = 20.0\n\
+         peak = 20.0\n\n[[http]]\nmethod = \"POST\"\npath = \"/flag\"\n",
+    )
+    .expect("plan written");
+    let out = dir.path().join("out");
+    let cmd = "node -e \"require('http').createServer((q, r) => { r.statusCode = 429; \
+               r.end(); }).listen(process.env.PORT, '127.0.0.1')\"";
+    let o = support::run(
+        &out,
+        &[
+            "--cmd",
+            cmd,
+            "--no-heap",
+            "--plan",
+            plan.to_str().expect("utf-8"),
+            "--duration",
+            "4s",
+            "--sample-every",
+            "250ms",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
+    let s = summary(&out, "limited", "fixed");
+    assert_ne!(s["ending"]["how"], "load_failed", "{}", s["ending"]);
+    assert_eq!(s["complete"], true, "{}", s["message"]);
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        stdout.contains("failed (100.0%; the first: POST /flag: HTTP 429)"),
+        "{stdout}"
+    );
+}

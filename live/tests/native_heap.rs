@@ -233,6 +233,28 @@ fn a_server_that_allocates_little_per_request_is_still_counted() {
     assert!(resource(&s, "heap")["budget_per_hour"].is_number());
 }
 
+/// The allocator a program carries is found in its file, stripped too; a C
+/// server carries none.
+#[test]
+fn an_allocator_compiled_in_is_found_in_the_program_file_even_stripped() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mi = example("threaded-service-mimalloc");
+    assert!(soak_live::preload::embeds_allocator(&mi));
+    let stripped = dir.path().join("stripped");
+    let strip = std::process::Command::new("strip")
+        .arg("-o")
+        .arg(&stripped)
+        .arg(&mi)
+        .status();
+    if strip.is_ok_and(|s| s.success()) {
+        assert!(soak_live::preload::embeds_allocator(&stripped));
+    } else {
+        eprintln!("skipped the stripped copy: `strip` did not run");
+    }
+    let c = compile_c("flag-server", dir.path(), "flag-server", &[]);
+    assert!(!soak_live::preload::embeds_allocator(&c));
+}
+
 #[test]
 fn heap_with_pid_is_refused_in_one_line() {
     let dir = tempfile::tempdir().expect("tempdir");

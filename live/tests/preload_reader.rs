@@ -64,10 +64,10 @@ fn serve(leaky: bool, rounds: usize) -> Served {
         live.push(reader.read().expect("published").live_bytes);
     }
     let requests = n as u64;
-    assert_eq!(reader.reach(0, requests), Reach::Counting);
+    assert_eq!(reader.reach(0, requests, false), Reach::Counting);
     // Weighed from a count past every block: none for those requests.
     assert_eq!(
-        reader.reach(u64::MAX, requests),
+        reader.reach(u64::MAX, requests, false),
         Reach::Bypassed {
             allocations: 0,
             requests

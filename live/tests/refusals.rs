@@ -104,3 +104,20 @@ fn bad_inputs_are_refused() {
         assert_refused(&o, &out, needle);
     }
 }
+
+/// A service that listens on a port of its own, not the `$PORT` soak gave it:
+/// the refusal says where it listens and what `--url` to give.
+#[test]
+fn a_target_on_a_port_of_its_own_is_refused_naming_that_port() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let cmd = format!("{} --port {port}", support::soak_server());
+    let o = support::run(&out, &["--cmd", &cmd, "--startup-timeout", "3s"]);
+    assert_refused(&o, &out, &format!("it listens on {port} instead"));
+    assert_refused(&o, &out, &format!("--url http://127.0.0.1:{port}"));
+    assert_refused(&o, &out, "soak gave it PORT=");
+}

@@ -132,7 +132,12 @@ pub struct LoadStats {
     total: Histogram,
     /// The first request that failed and how (`POST /flag/g1/u2: HTTP 404`).
     first_error: std::sync::OnceLock<String>,
+    /// Failed requests that reached the service's code ([`LoadStats::note_failure`]).
+    failures_reached: AtomicU64,
 }
+
+/// The longest first failure kept (a server's error text can be long).
+pub const FIRST_ERROR_CHARS: usize = 200;
 
 impl Default for LoadStats {
     fn default() -> Self {
@@ -153,6 +158,7 @@ impl Default for LoadStats {
             interval: Histogram::new(),
             total: Histogram::new(),
             first_error: std::sync::OnceLock::new(),
+            failures_reached: AtomicU64::new(0),
         }
     }
 }
@@ -203,6 +209,9 @@ pub struct Totals {
     pub latency_ms: Latency,
     /// The first request that failed and how, if one did.
     pub first_error: Option<String>,
+    /// Failed requests that reached the service's code (answered other than
+    /// 404, 405 or 501; WebSocket frames).
+    pub failures_reached: u64,
 }
 
 /// Latency percentiles, milliseconds.
@@ -219,11 +228,21 @@ pub struct Latency {
 }
 
 impl LoadStats {
-    /// Keeps how a request failed, if it is the first that did (`what` is
-    /// called only then).
-    pub fn failed(&self, what: impl FnOnce() -> String) {
+    /// Notes how a request failed: whether it `reached` the service's code (an
+    /// HTTP answer other than 404, 405 or 501; a WebSocket frame), and `what`
+    /// happened, kept (one line, at most [`FIRST_ERROR_CHARS`]) if it is the
+    /// first failure (`what` is called only then).
+    pub fn note_failure(&self, reached: bool, what: impl FnOnce() -> String) {
+        if reached {
+            self.failures_reached.fetch_add(1, Ordering::Relaxed);
+        }
         if self.first_error.get().is_none() {
-            let _ = self.first_error.set(what());
+            let text: String = what()
+                .chars()
+                .map(|c| if c.is_control() { ' ' } else { c })
+                .take(FIRST_ERROR_CHARS)
+                .collect();
+            let _ = self.first_error.set(text);
         }
     }
 
@@ -285,6 +304,11 @@ impl LoadStats {
         self.requests.load(Ordering::Relaxed)
     }
 
+    /// Requests failed so far.
+    pub fn errors(&self) -> u64 {
+        self.errors.load(Ordering::Relaxed)
+    }
+
     /// Takes the counts since the previous call.
     pub fn take_interval(&self) -> Interval {
         let h = self.interval.take();
@@ -317,6 +341,7 @@ impl LoadStats {
             shed: r(&self.shed),
             peak_connections: self.ws_peak.load(Ordering::Relaxed).max(0) as u64,
             first_error: self.first_error.get().cloned(),
+            failures_reached: r(&self.failures_reached),
             latency_ms: Latency {
                 p50: round3(quantile_ms(&h, 0.5)),
                 p90: round3(quantile_ms(&h, 0.9)),

@@ -16,7 +16,8 @@
 //! so their pauses stay under 1% of the run), compiled code left out, judged;
 //! `js_code_bytes`, the compiled code on the same samples, drawn (V8 compiles and
 //! optimises a service's hot functions for minutes, a warm-up of some 100–200
-//! KiB that is not data the service holds); and `js_heap_used_bytes`, the used
+//! KiB that is not data the service holds; from Node 22 its bytecode and code
+//! metadata too, ~1.4 MiB that halves when V8 flushes start-up bytecode); and `js_heap_used_bytes`, the used
 //! size at every sample (garbage and code included), drawn. At the end it hands
 //! over each function's sampled live bytes ([`crate::node_heap`]) for the growth
 //! fit, the cost of its collections and polls as facts, and a note if the target

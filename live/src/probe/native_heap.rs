@@ -54,9 +54,14 @@ pub struct NativeHeap {
     /// Why the heap is not judged, once known.
     withdrawn: Option<String>,
     checked: bool,
-    /// The blocks counted and the requests made when the first sample was read
-    /// (the load's start).
+    /// The blocks counted and the requests made at attach, just before the
+    /// load starts (or at the first sample that read the heap, if attach could
+    /// not): the blocks weighed against requests are the load's.
     start: Option<(u64, u64)>,
+    /// Whether the program carries an allocator of its own
+    /// ([`preload::embeds_allocator`]): then fewer blocks than requests is
+    /// enough to say it allocates around `malloc`.
+    embedded: bool,
     exe: String,
 }
 
@@ -74,6 +79,7 @@ pub fn register(setup: &Setup<'_>) -> Option<Box<dyn Probe>> {
             withdrawn: None,
             checked: false,
             start: None,
+            embedded: false,
             exe: String::new(),
         }) as Box<dyn Probe>
     })
@@ -128,7 +134,7 @@ impl NativeHeap {
             return;
         }
         self.checked = true;
-        let reach = reader.reach(since, requests);
+        let reach = reader.reach(since, requests, self.embedded);
         self.withdrawn = self.unseen(reach);
     }
 
@@ -206,14 +212,17 @@ impl Probe for NativeHeap {
             if let Some(why) = &self.skip {
                 return Err(Refusal::NotHere(why.clone()));
             }
-            let exe = std::fs::read_link(format!("/proc/{}/exe", target.pid))
+            let path = std::fs::read_link(format!("/proc/{}/exe", target.pid)).ok();
+            let exe = path
+                .as_ref()
                 .map(|p| p.display().to_string())
-                .unwrap_or_else(|_| format!("PID {}", target.pid));
+                .unwrap_or_else(|| format!("PID {}", target.pid));
             if is_node(&exe) {
                 return Err(Refusal::NotHere(
                     "a Node target: V8 keeps its heap (the js-heap probe's)".into(),
                 ));
             }
+            self.embedded = path.as_deref().is_some_and(preload::embeds_allocator);
             self.exe = exe;
             let Some(dir) = &self.dir else {
                 return Err(Refusal::NotHere(

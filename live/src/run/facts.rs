@@ -94,8 +94,8 @@ pub(crate) fn extras(
     extras
 }
 
-/// `  requests: 99759 (plan 99000, target 99759)`, and `; 12 failed (0.0%; the
-/// first: POST /flag/g1/u2: HTTP 503)` when some failed.
+/// `  requests: 99759 (plan 99000, target 99759)`, and `; 12 failed (under 0.1%;
+/// the first: POST /flag/g1/u2: HTTP 503)` when some failed.
 pub(crate) fn requests_line(s: &Summary) -> String {
     let num = |k: &str| {
         s.extras
@@ -115,7 +115,13 @@ pub(crate) fn requests_line(s: &Summary) -> String {
                 .and_then(|v| v.as_str())
                 .map(|f| format!("; the first: {f}"))
                 .unwrap_or_default();
-            format!("; {e:.0} failed ({:.1}%{first})", 100.0 * e / t)
+            let share = 100.0 * e / t;
+            let share = if share < 0.05 {
+                "under 0.1".to_string()
+            } else {
+                format!("{share:.1}")
+            };
+            format!("; {e:.0} failed ({share}%{first})")
         }
         _ => String::new(),
     };

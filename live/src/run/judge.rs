@@ -116,12 +116,13 @@ pub(crate) fn judge_and_write(
     tell(&facts::requests_line(&summary));
     // Runs of one plan share a directory unless named apart: say when an earlier
     // run's report was replaced (a before-and-after pair needs two names).
-    let replaced = if r.replaces {
-        " (replacing an earlier run's report there; --name keeps runs apart, e.g. --name \
-         after-fix)"
-            .to_string()
-    } else {
-        String::new()
+    let replaced = match (r.replaces, cfg.name == cfg.variant.as_str()) {
+        (false, _) => "",
+        (true, true) => {
+            " (replacing an earlier run's report there; --name keeps runs apart, e.g. \
+             --name after-fix)"
+        }
+        (true, false) => " (replacing an earlier run's report of that --name)",
     };
     tell(&format!("  report: {}{replaced}", r.dir.display()));
     Ok(LiveOutcome {

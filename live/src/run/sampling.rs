@@ -167,12 +167,24 @@ fn progress_every(duration: Duration) -> f64 {
     (duration.as_secs_f64() / 10.0).clamp(5.0, 60.0)
 }
 
+/// The heap columns a heap probe judges, and how a progress line names them.
+const HEAP_COLUMNS: [(&str, &str); 2] = [("js_heap_bytes", "js heap"), ("live_bytes", "heap")];
+
 fn progress_line(t: f64, s: &Samples, r: &Running) -> String {
+    let bytes = soak_harness::units::bytes_text;
     let rss = s.last("rss_bytes").unwrap_or(f64::NAN);
+    let heap: String = HEAP_COLUMNS
+        .iter()
+        .filter_map(|(col, name)| Some(format!(", {name} {}", bytes(s.last_finite(col)?))))
+        .collect();
+    let failed = match r.load.stats.errors() {
+        0 => String::new(),
+        n => format!(" ({n} failed)"),
+    };
     format!(
-        "  [{}] rss {}, {} requests, {} ws open",
+        "  [{}] rss {}{heap}, {} requests{failed}, {} ws open",
         secs_text(t),
-        soak_harness::units::bytes_text(rss),
+        bytes(rss),
         r.load.stats.requests(),
         r.load.stats.open_now()
     )

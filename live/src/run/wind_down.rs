@@ -111,20 +111,22 @@ pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> 
     }
 }
 
-/// Why a run whose every request failed judges nothing: its load never reached
-/// the service's code (a plan written for another service, a wrong `--url`).
-/// `None` for a run with a request answered, or one that ended otherwise.
+/// Why a run whose every request failed, none of them in the service's code
+/// (no answer, or 404, 405, 501), judges nothing: its load never reached that
+/// code (a plan written for another service, a wrong `--url`). `None` for a run
+/// with a request answered or refused by the service itself (a rate limiter's
+/// 429s are its code at work), or one that ended otherwise.
 fn all_failed(ending: &Ending, t: &Totals) -> Option<String> {
-    if !ending.is_completed() || t.requests == 0 || t.errors < t.requests {
+    if !ending.is_completed() || t.requests == 0 || t.errors < t.requests || t.failures_reached > 0
+    {
         return None;
     }
-    let first = t.first_error.as_deref().unwrap_or("no reply");
     Some(format!(
         "every one of its {} requests failed (the first: {}): the plan's requests do not \
          reach this service — check the plan's paths and methods against the target, and \
          --url",
         t.requests,
-        first.replace(['\n', '\r'], " ")
+        t.first_error.as_deref().unwrap_or("no reply")
     ))
 }
 
