@@ -76,7 +76,7 @@ pub struct LiveArgs {
     )]
     pub cmd: Option<String>,
     /// Soak this already running process (never signalled); needs --url.
-    #[arg(long, value_name = "PID")]
+    #[arg(long, value_name = "PID", value_parser = parse_pid)]
     pub pid: Option<u32>,
     /// Where the target listens [default with --cmd: http://127.0.0.1:PORT on a free port].
     #[arg(long, value_name = "URL")]
@@ -184,6 +184,25 @@ fn positive(flag: &str, text: &str) -> Result<Duration, LiveError> {
         )));
     }
     Ok(d)
+}
+
+/// `--pid`'s value: one process id. `$(pgrep -f …)` that matched several gives
+/// them all, one per line: say so rather than "invalid digit".
+fn parse_pid(text: &str) -> Result<u32, String> {
+    let words: Vec<&str> = text.split_whitespace().collect();
+    match words.as_slice() {
+        [one] => one
+            .parse::<u32>()
+            .ok()
+            .filter(|p| *p > 0)
+            .ok_or_else(|| format!("'{one}' is not a process id; give one, e.g. --pid 1234")),
+        [] => Err("empty; give one process id, e.g. --pid 1234".into()),
+        many => Err(format!(
+            "{} process ids ({}); give one — with pgrep, `pgrep -n -f …` picks the newest",
+            many.len(),
+            many.join(", ")
+        )),
+    }
 }
 
 /// `--variant`'s help in `soak live`: a label, not a subject's build.
@@ -421,6 +440,21 @@ pub fn main_from(args: impl IntoIterator<Item = std::ffi::OsString>) -> ExitCode
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pid_is_one_process_id() {
+        assert_eq!(parse_pid(" 1234\n"), Ok(1234));
+        let many = parse_pid("1234\n5678").expect_err("two ids");
+        assert!(
+            many.contains("2 process ids (1234, 5678)") && many.contains("pgrep -n"),
+            "{many}"
+        );
+        assert!(parse_pid("0").is_err());
+        assert!(parse_pid("abc")
+            .expect_err("not a number")
+            .contains("not a process id"));
+        assert!(parse_pid("").is_err());
+    }
 
     #[test]
     fn variant_is_read_from_the_command() {
