@@ -647,7 +647,8 @@ impl Inspector {
 
     /// A function in the target that runs V8's `gc()` (one full mark-compact)
     /// and returns the JS heap's used size right after it, and its compiled
-    /// code's part ([`READ_HEAP`]), before the target runs anything else: its remote object id, for
+    /// code's part ([`READ_HEAP`]), before the target runs anything else: its
+    /// remote object id, for
     /// [`Inspector::full_gc`].
     /// `gc()` comes from a context of its own (`vm`) created while
     /// `--expose-gc` is set and unset again at once, so the target's globals

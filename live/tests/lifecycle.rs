@@ -187,13 +187,7 @@ fn a_target_whose_port_was_taken_is_started_again_on_another() {
 #[test]
 fn a_load_whose_every_request_fails_judges_nothing_and_names_the_request() {
     let dir = tempfile::tempdir().expect("tempdir");
-    let plan = dir.path().join("elsewhere.toml");
-    std::fs::write(
-        &plan,
-        "about = \"a plan for another service\"\nusers = 2\n\n[load]\ntrough = 20.0\n\
-         peak = 20.0\n\n[[http]]\nmethod = \"GET\"\npath = \"/no/such/path\"\n",
-    )
-    .expect("plan written");
+    let plan = support::one_request_plan(dir.path(), "elsewhere", 2, 20.0, "GET", "/no/such/path");
     let out = dir.path().join("out");
     let args = [
         "--cmd",
@@ -242,13 +236,7 @@ fn a_service_that_refuses_every_request_itself_is_still_judged() {
         return;
     }
     let dir = tempfile::tempdir().expect("tempdir");
-    let plan = dir.path().join("limited.toml");
-    std::fs::write(
-        &plan,
-        "about = \"every request over its limit\"\nusers = 2\n\n[load]\ntrough = 20.0\n\
-         peak = 20.0\n\n[[http]]\nmethod = \"POST\"\npath = \"/flag\"\n",
-    )
-    .expect("plan written");
+    let plan = support::one_request_plan(dir.path(), "limited", 2, 20.0, "POST", "/flag");
     let out = dir.path().join("out");
     let cmd = "node -e \"require('http').createServer((q, r) => { r.statusCode = 429; \
                r.end(); }).listen(process.env.PORT, '127.0.0.1')\"";

@@ -197,14 +197,14 @@ fn a_compiled_in_allocator_is_said_unseen_and_rss_is_judged() {
 fn a_server_that_allocates_little_per_request_is_still_counted() {
     let dir = tempfile::tempdir().expect("tempdir");
     let exe = compile_c("flag-server", dir.path(), "flag-server-lean", &["-DLEAN"]);
-    let plan = dir.path().join("slow-flags.toml");
-    std::fs::write(
-        &plan,
-        "about = \"test: 12 flags/s\"\nusers = 2\n\n[load]\ntrough = 12.0\npeak = 12.0\n\n\
-         [pools]\nuser = { size = 1000000, churn = 1.0 }\nguild = { size = 50 }\n\n\
-         [[http]]\nmethod = \"POST\"\npath = \"/flag/{guild}/{user}\"\n",
-    )
-    .expect("plan written");
+    let plan = support::one_request_plan(
+        dir.path(),
+        "slow-flags",
+        2,
+        12.0,
+        "POST",
+        "/flag/{guild}/{user}",
+    );
     preload_library();
     let out = dir.path().join("out");
     let o = support::run(

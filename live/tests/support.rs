@@ -55,6 +55,28 @@ pub fn run_for(out: &Path, cmd: &str, plan: &str, duration: &str, extra: &[&str]
     run(out, &args)
 }
 
+/// A plan file `DIR/NAME.toml`: `users` goose users sending `rate` requests a
+/// second, all day, of one HTTP request (`method`, `path`; `{user}` and `{guild}`
+/// draw from a large churning pool and 50 guilds).
+pub fn one_request_plan(
+    dir: &Path,
+    name: &str,
+    users: u32,
+    rate: f64,
+    method: &str,
+    path: &str,
+) -> PathBuf {
+    let plan = dir.join(format!("{name}.toml"));
+    let text = format!(
+        "about = \"test: {method} {path} at {rate}/s\"\nusers = {users}\n\n\
+         [load]\ntrough = {rate:?}\npeak = {rate:?}\n\n\
+         [pools]\nuser = {{ size = 1000000, churn = 1.0 }}\nguild = {{ size = 50 }}\n\n\
+         [[http]]\nmethod = \"{method}\"\npath = \"{path}\"\n"
+    );
+    std::fs::write(&plan, text).expect("plan written");
+    plan
+}
+
 /// The summary of the only run under `out`.
 pub fn summary(out: &Path, plan: &str, name: &str) -> serde_json::Value {
     let path = out

@@ -93,7 +93,8 @@ pub struct Reading {
     /// data: objects the service's code holds): only on samples that ran a cycle.
     pub live: f64,
     /// The compiled code's part of the heap right after a collection (V8's code
-    /// and trusted spaces: [`crate::inspector::LiveHeap::code`]): on the same samples as `live`; NaN where the collector could
+    /// and trusted spaces: [`crate::inspector::LiveHeap::code`]): on the same
+    /// samples as `live`; NaN where the collector could
     /// not tell it apart (then `live` counts it).
     pub code: f64,
 }

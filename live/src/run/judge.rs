@@ -203,7 +203,7 @@ pub(crate) fn specs(declared: &[Declared], max_growth: f64) -> Vec<ResourceSpec>
 }
 
 /// The resource a column declares with the run's memory budget, if it does.
-fn memory(d: &Declared) -> Option<&str> {
+pub(crate) fn memory(d: &Declared) -> Option<&str> {
     match &d.column.kind {
         Kind::Resource(r) if r.budget == Budget::Memory => Some(&r.name),
         _ => None,

@@ -11,7 +11,7 @@ use soak_harness::samples::Samples;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
-use super::{say, secs_text, Running};
+use super::{judge, say, secs_text, Running};
 use crate::config::LiveConfig;
 use crate::load;
 use soak_harness::summary::Ending;
@@ -167,15 +167,22 @@ fn progress_every(duration: Duration) -> f64 {
     (duration.as_secs_f64() / 10.0).clamp(5.0, 60.0)
 }
 
-/// The heap columns a heap probe judges, and how a progress line names them.
-const HEAP_COLUMNS: [(&str, &str); 2] = [("js_heap_bytes", "js heap"), ("live_bytes", "heap")];
-
 fn progress_line(t: f64, s: &Samples, r: &Running) -> String {
     let bytes = soak_harness::units::bytes_text;
     let rss = s.last("rss_bytes").unwrap_or(f64::NAN);
-    let heap: String = HEAP_COLUMNS
+    // The heaps the attached heap probes declared for the memory budget, last read.
+    let heap: String = r
+        .layout
+        .declared()
         .iter()
-        .filter_map(|(col, name)| Some(format!(", {name} {}", bytes(s.last_finite(col)?))))
+        .filter(|d| d.heap)
+        .filter_map(|d| {
+            let name = judge::memory(d)?;
+            Some(format!(
+                ", {name} {}",
+                bytes(s.last_finite(&d.column.name)?)
+            ))
+        })
         .collect();
     let failed = match r.load.stats.errors() {
         0 => String::new(),
