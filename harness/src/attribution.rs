@@ -120,6 +120,20 @@ pub struct SiteGrowth {
     pub peak_live_bytes: f64,
     /// Whether this site alone grows past the heap budget (same test as the heap).
     pub past_budget: bool,
+    /// Whether its growth could be fitted: `false` when the window held too few
+    /// reads of it ([`crate::growth::MIN_POINTS`]; a live run's profile is read
+    /// every few seconds), and then the growth figures above are zeros, not
+    /// measurements.
+    #[serde(default = "yes", skip_serializing_if = "is_yes")]
+    pub fitted: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_yes(b: &bool) -> bool {
+    *b
 }
 
 /// What attribution adds to a run: the sampling settings, the sites and their series.
@@ -238,15 +252,39 @@ pub fn fit(
                 growth_bytes_per_hour: per_hour,
                 growth_stderr_bytes_per_hour: est.map(|e| e.stderr).unwrap_or(0.0),
                 late_growth_bytes_per_hour: est.map(|e| e.late_per_hour).unwrap_or(0.0),
-                share_of_heap_growth: heap_growth.filter(|h| *h > 0.0).map(|h| per_hour / h),
+                share_of_heap_growth: est
+                    .and(heap_growth.filter(|h| *h > 0.0))
+                    .map(|h| per_hour / h),
                 live_bytes_at_end: y.last().copied().unwrap_or(0.0),
                 peak_live_bytes: finite.fold(0.0, f64::max),
                 past_budget: est.is_some_and(|e| e.exceeds(budget_per_hour)),
+                fitted: est.is_some(),
             })
         })
         .collect();
-    out.sort_by(|a, b| b.growth_bytes_per_hour.total_cmp(&a.growth_bytes_per_hour));
+    // Fitted sites first, fastest growing first; sites without a fit after them
+    // (their zeros are no growth anyone measured), largest first.
+    out.sort_by(|a, b| {
+        b.fitted
+            .cmp(&a.fitted)
+            .then(b.growth_bytes_per_hour.total_cmp(&a.growth_bytes_per_hour))
+            .then(b.live_bytes_at_end.total_cmp(&a.live_bytes_at_end))
+    });
     out
+}
+
+/// How many of `sites` could not be fitted, when any could not: what a run's
+/// notes and `soak sites` say instead of reading their zeros as no growth.
+pub fn unfitted_note(sites: &[SiteGrowth]) -> Option<String> {
+    let n = sites.iter().filter(|s| !s.fitted).count();
+    (n > 0).then(|| {
+        format!(
+            "{n} of {} allocation sites not fitted: fewer than {} reads of them after \
+             the warm-up; a longer run fits them",
+            sites.len(),
+            crate::growth::MIN_POINTS
+        )
+    })
 }
 
 /// What a site's fit needs besides the data.
@@ -828,13 +866,20 @@ fn share_text(share: f64) -> String {
 }
 
 /// The table `soak sites` prints: the owners the sites group into, then every
-/// site with its label and the frames it shows (the owner marked `*`).
-pub fn table_text(sites: &[SiteGrowth]) -> String {
+/// site with its label and the frames it shows (the owner marked `*`); rates
+/// per `per` (`h`, or a live run's `wall h`). Sites without a fit are listed as
+/// such and left out of the owners.
+pub fn table_text(sites: &[SiteGrowth], per: &str) -> String {
     let share_text = |s: Option<f64>| s.map_or_else(|| "-".into(), share_text);
     let mut out = String::new();
-    let groups = owners(sites);
+    let fitted: Vec<SiteGrowth> = sites.iter().filter(|s| s.fitted).cloned().collect();
+    let groups = owners(&fitted);
     if !groups.is_empty() {
-        out.push_str(&format!("{:>24}  {:>6}  owner\n", "growth/h", "share"));
+        out.push_str(&format!(
+            "{:>24}  {:>6}  owner\n",
+            format!("growth/{per}"),
+            "share"
+        ));
         for g in &groups {
             let mut at = g.place.clone();
             if let Some(c) = &g.caller {
@@ -855,16 +900,24 @@ pub fn table_text(sites: &[SiteGrowth]) -> String {
     }
     out.push_str(&format!(
         "{:>24}  {:>6}  {:>12}  {:>6}  site\n",
-        "growth/h ± err", "share", "live at end", "budget"
+        format!("growth/{per} ± err"),
+        "share",
+        "live at end",
+        "budget"
     ));
     for s in sites {
-        out.push_str(&format!(
-            "{:>24}  {:>6}  {:>12}  {:>6}  {} {}\n",
+        let growth = if s.fitted {
             format!(
                 "{} ± {}",
                 bytes_text(s.growth_bytes_per_hour),
                 bytes_text(s.growth_stderr_bytes_per_hour)
-            ),
+            )
+        } else {
+            "not fitted".to_string()
+        };
+        out.push_str(&format!(
+            "{:>24}  {:>6}  {:>12}  {:>6}  {} {}\n",
+            growth,
             share_text(s.share_of_heap_growth),
             bytes_text(s.live_bytes_at_end),
             if s.past_budget { "PAST" } else { "ok" },
@@ -919,6 +972,7 @@ mod tests {
             live_bytes_at_end: 4e7,
             peak_live_bytes: 4e7,
             past_budget: true,
+            fitted: true,
         }
     }
 
@@ -1005,7 +1059,7 @@ mod tests {
             })
             .collect();
         assert_eq!(suffix(&shrinking, &sites, &TimeBase::VIRTUAL), None);
-        let table = table_text(&sites);
+        let table = table_text(&sites, "h");
         assert!(
             table.contains(
                 "71%  components/src/ttl_map.rs:346 (upsert), from 4 callers [s1 s2 s3 s4 s5]"
@@ -1133,5 +1187,49 @@ mod tests {
         assert!((fitted[0].share_of_heap_growth.unwrap_or(0.0) - 0.8).abs() < 1e-3);
         assert_eq!(fitted[0].frames, strings(&["f (src/b.rs:1:1)"]));
         assert!(!fitted[1].past_budget);
+    }
+
+    /// Too few reads after the warm-up to fit: the sites say "not fitted", not a
+    /// growth of zero, and their shares are unknown (a 40-s live run's profile,
+    /// read every 3 s, once listed every site at "0 B/h" while its heap grew).
+    #[test]
+    fn sites_read_too_few_times_are_not_fitted_rather_than_flat() {
+        let rows = growth::MIN_POINTS + 3;
+        let mut samples =
+            Samples::with_capacity(strings(&["virtual_seconds", "load_events"]), rows);
+        let mut series = Samples::with_capacity(strings(&["virtual_seconds", "a", "b"]), rows);
+        for i in 0..rows {
+            let t = i as f64 * 360.0;
+            samples.push_row([t, 100.0]);
+            series.push_row([t, 1e6, 2e6 * t / 3600.0]);
+        }
+        let mut settings = FitSettings {
+            warmup_hours: 0.0,
+            budget_per_hour: 1e6,
+            heap_growth: Some(2.5e6),
+            sample_bytes: 1,
+            keep: &[],
+            time_base: TimeBase::VIRTUAL,
+        };
+        let fitted = fit(&series, &samples, &BTreeMap::new(), &settings);
+        assert!(fitted.iter().all(|s| s.fitted), "{fitted:?}");
+        assert_eq!(unfitted_note(&fitted), None);
+        // The warm-up leaves 11 readings: one fewer than the fit needs.
+        settings.warmup_hours = 0.4;
+        let fitted = fit(&series, &samples, &BTreeMap::new(), &settings);
+        assert!(fitted.iter().all(|s| !s.fitted), "{fitted:?}");
+        assert!(fitted.iter().all(|s| s.share_of_heap_growth.is_none()));
+        // Unfitted, the larger first; the table says so.
+        assert_eq!(fitted[0].id, "b");
+        let table = table_text(&fitted, "wall h");
+        assert!(table.contains("growth/wall h ± err"), "{table}");
+        assert_eq!(table.matches("not fitted").count(), 2, "{table}");
+        assert_eq!(
+            unfitted_note(&fitted).as_deref(),
+            Some(
+                "2 of 2 allocation sites not fitted: fewer than 12 reads of them after the \
+                 warm-up; a longer run fits them"
+            )
+        );
     }
 }

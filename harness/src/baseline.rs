@@ -263,6 +263,7 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
     let b = base;
     let per = current.time_base.per_hour();
     let mut changes = Vec::new();
+    let mut failed_before = Vec::new();
     for r in &current.resources {
         let Some(_) = r.spec.budget_per_hour else {
             continue;
@@ -273,6 +274,7 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
         };
         let Some(old) = old_r.estimate else { continue };
         if verdict_word(&old_r.verdict) == "fail" {
+            failed_before.push(r.spec.name.clone());
             continue;
         }
         let floor = rule.floor(&r.spec.unit);
@@ -293,10 +295,17 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
         });
     }
     let mut notes = Vec::new();
-    if b.virtual_hours != current.virtual_hours {
+    if !failed_before.is_empty() {
         notes.push(format!(
-            "baseline ran {} h, this run {} h",
-            b.virtual_hours, current.virtual_hours
+            "not compared, failed its budget in the baseline already: {}",
+            failed_before.join(", ")
+        ));
+    }
+    if !b.same_length(current) {
+        notes.push(format!(
+            "baseline ran {}, this run {}",
+            b.length_text(),
+            current.length_text()
         ));
     }
     if b.threshold_bytes_per_hour != current.threshold_bytes_per_hour {
@@ -362,5 +371,48 @@ mod tests {
         assert_eq!(m.delta_text(), "+0 B/wall h (+3.6σ)");
         c.changes = vec![change("fds", "fds")];
         assert!(c.memory().is_none());
+    }
+
+    /// A summary holding one `js_heap` resource with this verdict and growth.
+    fn with_js_heap(verdict: &str, per_hour: f64) -> Summary {
+        let mut s = crate::summary::tests::summary();
+        let r = serde_json::json!({
+            "name": "js_heap", "column": "js_heap_bytes", "unit": "bytes",
+            "budget_per_hour": 1e6, "gauge": false,
+            "estimate": {
+                "per_hour": per_hour, "stderr": 1e4, "late_per_hour": per_hour,
+                "late_stderr": 2e4, "from_hours": 0.1, "to_hours": 1.0,
+                "trend_start": 0.1, "points": 60
+            },
+            "verdict": verdict, "first": 0.0, "last": 0.0, "peak": 0.0
+        });
+        s.resources = vec![serde_json::from_value(r).expect("a resource verdict")];
+        s
+    }
+
+    /// A resource the baseline already failed is not compared, and the
+    /// comparison says so rather than "memory not compared" alone.
+    #[test]
+    fn a_resource_that_failed_in_the_baseline_is_named_as_not_compared() {
+        let rule = Rule::default();
+        let c = compare(
+            &with_js_heap("fail", 9e7),
+            "b",
+            &with_js_heap("fail", 9e7),
+            &rule,
+        );
+        assert!(c.memory().is_none());
+        assert_eq!(
+            c.notes,
+            ["not compared, failed its budget in the baseline already: js_heap"]
+        );
+        let c = compare(
+            &with_js_heap("pass", 1e5),
+            "b",
+            &with_js_heap("fail", 9e7),
+            &rule,
+        );
+        assert!(c.regressed(), "{:?}", c.changes);
+        assert!(c.notes.is_empty(), "{:?}", c.notes);
     }
 }

@@ -538,6 +538,32 @@ impl Summary {
         }
     }
 
+    /// How long the run was on its own clock: a replay's virtual hours (`24 h`), a
+    /// live run's wall time of load (`10m wall`).
+    pub fn length_text(&self) -> String {
+        if self.time_base.is_virtual() {
+            format!("{} h", number_text(self.virtual_hours))
+        } else {
+            format!(
+                "{} wall",
+                self.time_base.at_text(self.clock_hours() * 3600.0)
+            )
+        }
+    }
+
+    /// The run's length in hours of its clock (a live run's `virtual_hours` are
+    /// the hours of the plan's day it played, `--day` compressed).
+    pub fn clock_hours(&self) -> f64 {
+        self.time_base.from_day(self.virtual_hours)
+    }
+
+    /// Whether `other` ran as long as this run on the same clock: equal hours
+    /// to 1% (a live run's load lasts its `--duration` to a few milliseconds).
+    pub fn same_length(&self, other: &Summary) -> bool {
+        let (a, b) = (self.clock_hours(), other.clock_hours());
+        self.time_base.clock == other.time_base.clock && (a - b).abs() <= 0.01 * a.max(b)
+    }
+
     /// What the console prints when the run is done: the run and its message,
     /// then (a virtual run) how `--hours auto` settled and what teardown left.
     pub fn console(&self) -> String {
@@ -707,62 +733,93 @@ fn is_one(v: &f64) -> bool {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
+
+    /// A summary with every field set: mode `live`, one hour on the virtual clock.
+    pub(crate) fn summary() -> Summary {
+        Summary {
+            mode: MODE_LIVE.into(),
+            scenario: "s".into(),
+            variant: Variant::Fixed,
+            seed: 1,
+            virtual_hours: 1.0,
+            auto: None,
+            retention_hours: None,
+            wall_seconds: 1.0,
+            samples: 1,
+            sample_every_seconds: 60.0,
+            warmup_hours: 0.1,
+            load_events: 0,
+            kinds: vec![],
+            load_scale: 1.0,
+            threshold_bytes_per_hour: 1e6,
+            growth_bytes_per_hour: 0.0,
+            growth_stderr_bytes_per_hour: 0.0,
+            late_growth_bytes_per_hour: 0.0,
+            injected_leak_bytes_per_hour: 0.0,
+            verdict: Verdict::Pass,
+            complete: true,
+            message: String::new(),
+            ending: Ending::Completed,
+            notes: vec![],
+            time_base: TimeBase::VIRTUAL,
+            failed_resources: vec![],
+            inconclusive_resources: vec![],
+            grown_gauges: vec![],
+            peak_live_bytes: 0,
+            final_live_bytes: 0,
+            resources: vec![],
+            teardown: Teardown::default(),
+            dhat: None,
+            samples_digest: None,
+            site_sampling: None,
+            growth_sites: vec![],
+            growth_owners: vec![],
+            chart: None,
+            extras: BTreeMap::new(),
+        }
+    }
 
     /// Summaries written before the `mode` field load as virtual runs.
     #[test]
     fn mode_defaults_to_virtual() {
-        let mut json: serde_json::Value = serde_json::from_str(
-            &Summary {
-                mode: MODE_LIVE.into(),
-                scenario: "s".into(),
-                variant: Variant::Fixed,
-                seed: 1,
-                virtual_hours: 1.0,
-                auto: None,
-                retention_hours: None,
-                wall_seconds: 1.0,
-                samples: 1,
-                sample_every_seconds: 60.0,
-                warmup_hours: 0.1,
-                load_events: 0,
-                kinds: vec![],
-                load_scale: 1.0,
-                threshold_bytes_per_hour: 1e6,
-                growth_bytes_per_hour: 0.0,
-                growth_stderr_bytes_per_hour: 0.0,
-                late_growth_bytes_per_hour: 0.0,
-                injected_leak_bytes_per_hour: 0.0,
-                verdict: Verdict::Pass,
-                complete: true,
-                message: String::new(),
-                ending: Ending::Completed,
-                notes: vec![],
-                time_base: TimeBase::VIRTUAL,
-                failed_resources: vec![],
-                inconclusive_resources: vec![],
-                grown_gauges: vec![],
-                peak_live_bytes: 0,
-                final_live_bytes: 0,
-                resources: vec![],
-                teardown: Teardown::default(),
-                dhat: None,
-                samples_digest: None,
-                site_sampling: None,
-                growth_sites: vec![],
-                growth_owners: vec![],
-                chart: None,
-                extras: BTreeMap::new(),
-            }
-            .to_json(),
-        )
-        .expect("json");
+        let mut json: serde_json::Value = serde_json::from_str(&summary().to_json()).expect("json");
         let live = Summary::from_json(&json.to_string(), Path::new("s.json")).expect("parses");
         assert!(live.is_live());
         json.as_object_mut().expect("an object").remove("mode");
         let old = Summary::from_json(&json.to_string(), Path::new("s.json")).expect("parses");
         assert_eq!(old.mode, MODE_VIRTUAL);
         assert!(!old.is_live());
+    }
+
+    /// A live run's length is its wall time of load, not the plan's day it
+    /// played; runs of one length match to 1% (a live load's seconds jitter).
+    #[test]
+    fn a_runs_length_is_read_on_its_own_clock() {
+        let mut virt = summary();
+        virt.virtual_hours = 24.0;
+        assert_eq!(virt.length_text(), "24 h");
+        let live = |seconds: f64| {
+            let mut s = summary();
+            // A 40-s day: 2,160 times faster than the wall clock.
+            s.time_base = TimeBase::wall(86_400.0 / 40.0);
+            s.virtual_hours = s.time_base.to_day(seconds / 3600.0);
+            s
+        };
+        let (a, b, c) = (live(40.02), live(40.01), live(600.0));
+        assert_eq!(a.length_text(), "40s wall");
+        assert_eq!(c.length_text(), "10m wall");
+        assert!(
+            a.same_length(&b),
+            "{} vs {}",
+            a.clock_hours(),
+            b.clock_hours()
+        );
+        assert!(!a.same_length(&c));
+        // Equal day hours on different clocks are not one length.
+        let mut day = virt.clone();
+        day.virtual_hours = a.virtual_hours;
+        assert!(!day.same_length(&a));
     }
 }

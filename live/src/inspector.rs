@@ -42,9 +42,6 @@ use crate::addr;
 /// on a port the kernel picks, announced only on stderr.
 pub const NODE_OPTIONS: &str = "--inspect=127.0.0.1:0 --inspect-publish-uid=stderr";
 
-/// The line Node prints when its inspector listens.
-const LISTENING: &str = "Debugger listening on ";
-
 /// The event Node sends when it is exiting and waits for the session to close.
 const WAITING: &str = "\"NodeRuntime.waitingForDisconnect\"";
 
@@ -56,13 +53,9 @@ pub const MAX_MESSAGE_BYTES: usize = 256 << 20;
 /// and is refused before parsing (the parser recurses).
 const MAX_JSON_DEPTH: usize = 600;
 
-/// The inspector URL on one line of the target's stderr, if the line announces it.
-pub fn listening_url(line: &str) -> Option<&str> {
-    let at = line.find(LISTENING)? + LISTENING.len();
-    let rest = &line[at..];
-    let url = rest.split_whitespace().next()?;
-    url.starts_with("ws://").then_some(url)
-}
+/// The inspector URL on one line of the target's stderr, if the line announces
+/// it (the target reads its own stderr, so the reading is its).
+pub use crate::target::listening_url;
 
 /// A checked inspector URL: `ws://` on loopback.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -66,11 +66,29 @@ impl StderrLog {
         self.arrived.notify_waiters();
     }
 
+    /// The first lines (up to [`STDERR_HEAD`]).
+    fn head(&self) -> Vec<String> {
+        let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
+        s.head.clone()
+    }
+
     /// The last lines.
     pub fn tail(&self) -> Vec<String> {
         let s = self.state.lock().unwrap_or_else(|p| p.into_inner());
         s.tail.iter().cloned().collect()
     }
+}
+
+/// The line Node prints when its inspector listens.
+const LISTENING: &str = "Debugger listening on ";
+
+/// The inspector URL on one line of the target's stderr, if the line announces
+/// it (`Debugger listening on ws://127.0.0.1:PORT/ID`).
+pub fn listening_url(line: &str) -> Option<&str> {
+    let at = line.find(LISTENING)? + LISTENING.len();
+    let rest = &line[at..];
+    let url = rest.split_whitespace().next()?;
+    url.starts_with("ws://").then_some(url)
 }
 
 /// A reader of the target's stderr from its first line: [`Lines::next`] gives
@@ -354,6 +372,15 @@ impl Target {
             .iter()
             .flat_map(|p| procfs::listening_ports(*p))
             .collect();
+        // The inspector soak opened for a Node target is not the service's port.
+        let inspector: Vec<u16> = self
+            .stderr
+            .head()
+            .iter()
+            .filter_map(|l| listening_url(l))
+            .filter_map(|u| url::Url::parse(u).ok()?.port())
+            .collect();
+        ports.retain(|p| !inspector.contains(p));
         ports.sort_unstable();
         ports.dedup();
         let given = if self.spawned() {

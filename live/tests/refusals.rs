@@ -121,3 +121,26 @@ fn a_target_on_a_port_of_its_own_is_refused_naming_that_port() {
     assert_refused(&o, &out, &format!("--url http://127.0.0.1:{port}"));
     assert_refused(&o, &out, "soak gave it PORT=");
 }
+
+/// A Node service on a port of its own listens on the inspector soak opened too:
+/// the refusal names the service's port alone, not the inspector's.
+#[test]
+fn a_node_target_on_a_port_of_its_own_is_refused_naming_that_port_alone() {
+    if !support::node_or_skip(
+        "a_node_target_on_a_port_of_its_own_is_refused_naming_that_port_alone",
+    ) {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port();
+    let cmd = format!(
+        "node -e \"require('http').createServer((q, r) => r.end()).listen({port}, '127.0.0.1')\""
+    );
+    let o = support::run(&out, &["--cmd", &cmd, "--startup-timeout", "3s"]);
+    assert_refused(&o, &out, &format!("it listens on {port} instead"));
+    assert_refused(&o, &out, &format!("--url http://127.0.0.1:{port}"));
+}

@@ -367,4 +367,12 @@ fn all_counts_inconclusive_runs_as_their_own_state() {
         "{}",
         stdout(&o)
     );
+    // The closing lines point at the page over every run.
+    let index = out.join("index.html");
+    assert!(index.is_file());
+    assert!(
+        stdout(&o).contains(&format!("index: {}", index.display())),
+        "{}",
+        stdout(&o)
+    );
 }

@@ -207,6 +207,11 @@ impl Session {
             .push((scenario.into(), variant.into(), seed, e.to_string()));
     }
 
+    /// Where the runs' index page is (written by every run and by [`Self::finish`]).
+    pub fn index_path(&self) -> PathBuf {
+        self.out.join("index.html")
+    }
+
     /// Writes JUnit, history, trends, the index and the baseline. Returns an error
     /// only for a file that could not be written.
     pub fn finish(self) -> Result<(), Error> {

@@ -180,6 +180,7 @@ impl Tally {
     /// there was more than one run, and returns the exit status: an error, then
     /// a failure (or regression), then an inconclusive run, then pass.
     pub fn close(self, session: Session, total: usize) -> Result<u8, Error> {
+        let index = session.index_path();
         session.finish()?;
         if total > 1 {
             let runs = |c| self.verdicts.iter().filter(|&&x| x == c).count();
@@ -194,6 +195,9 @@ impl Tally {
                     String::new()
                 }
             );
+            if index.is_file() {
+                outln!("index: {}", index.display());
+            }
         }
         if self.errors > 0 {
             errln(&format!(

@@ -70,15 +70,18 @@ fn print_sites(dir: &Path) -> Result<(), Error> {
                 )
             })
             .unwrap_or_default();
+        let unfitted = crate::attribution::unfitted_note(&sites)
+            .map(|n| format!("{n}\n"))
+            .unwrap_or_default();
         text.push_str(&format!(
-            "{} ({}, seed {}): {resource} {}; {how}\n{}\n",
+            "{} ({}, seed {}): {resource} {}; {how}\n{}{unfitted}\n",
             summary.scenario,
             summary.variant,
             summary.seed,
             summary
                 .time_base
                 .rate_text(summary.growth_bytes_per_hour, "bytes"),
-            crate::attribution::table_text(&sites)
+            crate::attribution::table_text(&sites, summary.time_base.per_hour())
         ));
     }
     outln!("{}", text.trim_end());

@@ -145,10 +145,14 @@ fn site_panel(sites: &Samples, summary: &Summary) -> Option<Panel> {
             } else {
                 g.label.clone()
             };
-            Some((
-                format!("{label}  {}/h", bytes_text(g.growth_bytes_per_hour)),
-                v,
-            ))
+            let growth = if g.fitted {
+                summary
+                    .time_base
+                    .rate_text(g.growth_bytes_per_hour, "bytes")
+            } else {
+                "not fitted".to_string()
+            };
+            Some((format!("{label}  {growth}"), v))
         })
         .collect();
     (!series.is_empty()).then(|| Panel {

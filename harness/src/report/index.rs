@@ -7,7 +7,6 @@ use std::fmt::Write as _;
 use std::path::Path;
 
 use super::{find_runs, load_run, write_atomic, PNG_FILE, SUMMARY_FILE, SVG_FILE};
-use crate::units::bytes_text;
 use crate::Error;
 
 /// Rewrites `root/index.html` from every run directory below `root`. Runs whose
@@ -23,7 +22,7 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
                 let _ = writeln!(
                     rows,
                     "<tr class=\"{v}\"><td>{sc}</td><td>{va}</td><td>{seed}</td><td>{h}</td>\
-                     <td><b>{v}</b></td><td>{g}/h</td><td>{b}/h</td><td>{w:.2}</td>\
+                     <td><b>{v}</b></td><td>{g}</td><td>{b}</td><td>{w:.2}</td>\
                      <td>{msg}</td><td><a href=\"{rel}/{PNG_FILE}\"><img class=\"thumb\" \
                      src=\"{rel}/{PNG_FILE}\" alt=\"heap chart\" loading=\"lazy\"></a><br>\
                      <a href=\"{rel}/{SVG_FILE}\">svg</a> <a href=\"{rel}/{SUMMARY_FILE}\">json</a></td></tr>",
@@ -31,9 +30,9 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
                     sc = esc(&s.scenario),
                     va = s.variant,
                     seed = s.seed,
-                    h = s.virtual_hours,
-                    g = bytes_text(s.growth_bytes_per_hour),
-                    b = bytes_text(s.threshold_bytes_per_hour),
+                    h = s.length_text(),
+                    g = s.time_base.rate_text(s.growth_bytes_per_hour, "bytes"),
+                    b = s.time_base.rate_text(s.threshold_bytes_per_hour, "bytes"),
                     w = s.wall_seconds,
                     msg = esc(&s.message),
                 );
@@ -62,7 +61,7 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
          .trends{{display:flex;flex-wrap:wrap;gap:12px}}.trends figure{{margin:0}}\
          .trends img{{width:560px;border:1px solid #ccc}}</style></head><body>\n<h1>soak reports</h1>\n<p>{counts}</p>\n\
          {trends}<h2>Runs</h2>\n\
-         <table><tr><th>scenario</th><th>variant</th><th>seed</th><th>hours</th><th>verdict</th>\
+         <table><tr><th>scenario</th><th>variant</th><th>seed</th><th>length</th><th>verdict</th>\
          <th>heap growth</th><th>budget</th><th>wall s</th><th>message</th><th>files</th></tr>\n\
          {rows}</table></body></html>\n"
     );

@@ -108,7 +108,7 @@ impl Tree {
             })
             .min_by_key(|r| {
                 let same_seed = r.summary.seed == current.seed;
-                let same_hours = r.summary.virtual_hours == current.virtual_hours;
+                let same_hours = r.summary.same_length(current);
                 let rank = match (same_seed, same_hours) {
                     (true, true) => 0,
                     (false, true) => 1,

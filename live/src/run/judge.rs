@@ -59,6 +59,11 @@ pub(crate) fn judge_and_write(
     let head = headline(&verdicts, declared);
     let mut notes = Vec::new();
     let sites = fit_sites(&e, head, &judging, &mut notes);
+    notes.extend(
+        sites
+            .as_ref()
+            .and_then(|s| attribution::unfitted_note(&s.sites)),
+    );
     notes.extend(rss_alone(&verdicts, head, &judging, cfg.max_growth));
     let per_1k = per_1k_requests(&e.samples, head.and_then(|h| h.estimate));
     if let Some(g) = per_1k {
