@@ -862,7 +862,8 @@ fn grows(s: &SiteGrowth) -> bool {
 /// of it can come out a few percent above the heap: shown as 100%, the figures
 /// themselves stay in `summary.json`.
 fn share_text(share: f64) -> String {
-    format!("{:.0}%", share.min(1.0) * 100.0)
+    // `+ 0.0` turns a rounded `-0` into `0`.
+    format!("{:.0}%", (share.min(1.0) * 100.0).round() + 0.0)
 }
 
 /// The table `soak sites` prints: the owners the sites group into, then every

@@ -274,7 +274,13 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
         };
         let Some(old) = old_r.estimate else { continue };
         if verdict_word(&old_r.verdict) == "fail" {
-            failed_before.push(r.spec.name.clone());
+            failed_before.push(format!(
+                "{} {} → {} ({})",
+                r.spec.name,
+                rate(old.per_hour, &r.spec.unit, per),
+                rate(new.per_hour, &r.spec.unit, per),
+                verdict_word(&r.verdict)
+            ));
             continue;
         }
         let floor = rule.floor(&r.spec.unit);
@@ -297,7 +303,7 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
     let mut notes = Vec::new();
     if !failed_before.is_empty() {
         notes.push(format!(
-            "not compared, failed its budget in the baseline already: {}",
+            "failed its budget in the baseline already, not compared: {}",
             failed_before.join(", ")
         ));
     }
@@ -404,7 +410,20 @@ mod tests {
         assert!(c.memory().is_none());
         assert_eq!(
             c.notes,
-            ["not compared, failed its budget in the baseline already: js_heap"]
+            ["failed its budget in the baseline already, not compared: \
+              js_heap 85.83 MiB/h → 85.83 MiB/h (fail)"]
+        );
+        // A fix's run against the leak's: what it grows now, and its verdict.
+        let c = compare(
+            &with_js_heap("fail", 9e7),
+            "b",
+            &with_js_heap("pass", 1e5),
+            &rule,
+        );
+        assert_eq!(
+            c.notes,
+            ["failed its budget in the baseline already, not compared: \
+              js_heap 85.83 MiB/h → 97.7 KiB/h (pass)"]
         );
         let c = compare(
             &with_js_heap("pass", 1e5),

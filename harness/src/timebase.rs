@@ -91,10 +91,25 @@ impl TimeBase {
     /// What a run should be instead of one of `hours`: twice as long, and how to
     /// ask for it (`run ≥ 8 h or --hours auto`, `run ≥ 20 min (--duration)`).
     pub fn longer(&self, hours: f64) -> String {
-        let twice = self.hours_text(2.0 * hours);
+        self.longer_by(hours, 2.0)
+    }
+
+    /// [`Self::longer`] by `factor` (at least twice as long).
+    pub fn longer_by(&self, hours: f64, factor: f64) -> String {
+        let longer = self.hours_text(factor.max(2.0) * hours);
         match self.clock {
-            Clock::Virtual => format!("run ≥ {twice} or --hours auto"),
-            Clock::Wall => format!("run ≥ {twice} (--duration)"),
+            Clock::Virtual => format!("run ≥ {longer} or --hours auto"),
+            Clock::Wall => format!("run ≥ {longer} (--duration)"),
+        }
+    }
+
+    /// How to make a run's window cover the day's load peak and trough: a full
+    /// day for a replay; for a live run, whose `--duration` plays a whole day by
+    /// default but whose warm-up leaves out the day's start, a longer run.
+    pub fn through_the_day(&self) -> &'static str {
+        match self.clock {
+            Clock::Virtual => "e.g. a full day",
+            Clock::Wall => "a longer --duration, so the warm-up takes less of the day",
         }
     }
 
@@ -150,6 +165,11 @@ mod tests {
         assert_eq!(live.rate_text(3.0, "count"), "3.0/wall h");
         assert_eq!(TimeBase::VIRTUAL.longer(4.0), "run ≥ 8 h or --hours auto");
         assert_eq!(live.longer(10.0 / 60.0), "run ≥ 20 min (--duration)");
+        assert_eq!(
+            live.longer_by(0.5 / 60.0, 6.2),
+            "run ≥ 3.1 min (--duration)"
+        );
+        assert_eq!(live.longer_by(0.5, 1.1), "run ≥ 1 h (--duration)");
         assert_eq!(
             TimeBase::VIRTUAL.progress_text(3.2 * 3600.0, 24.0 * 3600.0),
             "3.2 of 24 virtual h"

@@ -359,6 +359,9 @@ pub fn bytes_text(bytes: f64) -> String {
         format!("{:.2} MiB", bytes / 1_048_576.0)
     } else if a >= 1024.0 {
         format!("{:.1} KiB", bytes / 1024.0)
+    } else if a < 0.5 {
+        // Rounded to no bytes, with no sign: `-0 B` reads as a shrinking site.
+        "0 B".to_string()
     } else {
         format!("{bytes:.0} B")
     }
@@ -453,6 +456,9 @@ mod tests {
     #[test]
     fn rates_and_amounts_name_their_unit() {
         assert_eq!(rate_text(3.0 * 1_048_576.0, "bytes", "h"), "3.00 MiB/h");
+        assert_eq!(bytes_text(-0.0), "0 B");
+        assert_eq!(bytes_text(-0.3), "0 B");
+        assert_eq!(bytes_text(-3.0), "-3 B");
         assert_eq!(rate_text(3.0, "count", "wall h"), "3.0/wall h");
         assert_eq!(rate_text(41.0, "tasks", "h"), "41.0 tasks/h");
         assert_eq!(amount_text(41.0, "tasks"), "41.0 tasks");

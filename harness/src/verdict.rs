@@ -240,7 +240,8 @@ impl Reason {
             } => format!(
                 "trend and load are inseparable in this window (the load only rose or fell: \
                  variance inflation {vif:.0} > {MAX_TREND_VIF:.0}) — run through a load peak and \
-                 trough, e.g. a full day"
+                 trough, {}",
+                tb.through_the_day()
             ),
             Reason::Collinear {
                 vif,
@@ -291,10 +292,11 @@ impl Reason {
             Reason::LoadNotCovered { rise, fall, needed } => format!(
                 "the window has not seen the load rise and fall (rise {:.0}%, fall {:.0}%; \
                  {:.0}% needed): a leak that grows with traffic shows its full rate only \
-                 through the busiest hours — run through the load's peak, e.g. a full day",
+                 through the busiest hours — run through the load's peak, {}",
                 100.0 * rise,
                 100.0 * fall,
-                100.0 * needed
+                100.0 * needed,
+                tb.through_the_day()
             ),
             Reason::Undetectable {
                 detectable_per_hour,
@@ -307,7 +309,14 @@ impl Reason {
                  — {}, or a larger budget{}",
                 rate(detectable_per_hour),
                 rate(budget_per_hour),
-                tb.longer(run_hours),
+                // The slope's standard error falls about as the window's length to
+                // the power 1.5 (as many more samples, each further from the
+                // middle): the length that brings the detectable growth to the
+                // budget, a quarter more for the estimate's own noise.
+                tb.longer_by(
+                    run_hours,
+                    1.25 * (detectable_per_hour / budget_per_hour).powf(2.0 / 3.0)
+                ),
                 if resource == RSS && !tb.is_virtual() {
                     ", or judge the heap with a heap probe (--heap) instead of RSS"
                 } else {
@@ -992,6 +1001,14 @@ mod tests {
             text.contains("run through a load peak and trough"),
             "{text}"
         );
+        // A live run played the whole day: its warm-up left part of it out.
+        let live = TimeBase::wall(86_400.0 / 180.0);
+        assert!(
+            r.text("js_heap", "bytes", &live)
+                .ends_with("a longer --duration, so the warm-up takes less of the day"),
+            "{}",
+            r.text("js_heap", "bytes", &live)
+        );
     }
 
     #[test]
@@ -1073,7 +1090,18 @@ mod tests {
         for judged in ["heap", "js_heap"] {
             let t = undetectable.text(judged, "bytes", &live.time_base);
             assert!(!t.contains("--heap"), "{t}");
+            // Twice the budget detectable: twice as long, at least.
+            assert!(t.contains("run ≥ 20 min (--duration)"), "{t}");
         }
+        // Fifteen times the budget: not twice as long, but about six times.
+        let far = Reason::Undetectable {
+            detectable_per_hour: 15.5e6,
+            budget_per_hour: B,
+            z: 2.0,
+            run_hours: 0.5 / 60.0,
+        };
+        let t = far.text("js_heap", "bytes", &live.time_base);
+        assert!(t.contains("run ≥ 3.9 min (--duration)"), "{t}");
         assert_eq!(
             r.text(RSS, "bytes", &live.time_base),
             "growth 1.91 MiB/wall h ± 1.43 MiB/wall h is over the budget but within the noise \

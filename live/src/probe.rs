@@ -164,6 +164,12 @@ pub trait Probe: Send {
         false
     }
 
+    /// When [`Self::needs_spawn`]: another way to reach a `--pid` target, if
+    /// there is one (the options that give it), for the note that it did not run.
+    fn attach_instead(&self) -> Option<&'static str> {
+        None
+    }
+
     /// (a) Before a `--cmd` target starts: what its command needs. Not called for
     /// `--pid`. An error is a usage error (exit 2, nothing started or written).
     fn before_spawn(&mut self, _spawn: &mut Spawn) -> Result<(), String> {
@@ -289,6 +295,11 @@ impl Spawn {
 pub struct TargetView<'a> {
     /// Its process id.
     pub pid: u32,
+    /// The process that listens on the endpoint: the target itself, or, when
+    /// soak started a wrapper (`npm start`, a shell script), the process in its
+    /// group that holds the listening socket — whose RSS, threads and
+    /// descriptors are the service's.
+    pub serving: u32,
     /// Whether soak started it (`--cmd`).
     pub spawned: bool,
     /// Where it listens.

@@ -13,24 +13,30 @@ pub struct NoFile {
     pub hard: u64,
 }
 
+/// A soft limit no plan's connections come near: said only when it is lower.
+pub const ENOUGH: u64 = 4096;
+
 impl NoFile {
-    /// One line for the console.
-    pub fn describe(&self) -> String {
+    /// One line for the console when there is something to say: it was raised,
+    /// or it stays low.
+    pub fn describe(&self) -> Option<String> {
         if self.soft > self.before {
-            format!(
+            Some(format!(
                 "raised the open-descriptor limit from {} to {} (the hard limit)",
                 self.before, self.soft
-            )
+            ))
+        } else if self.soft >= ENOUGH {
+            None
         } else if self.soft >= self.hard {
-            format!(
+            Some(format!(
                 "open-descriptor limit {} is already the hard limit; cannot raise it further",
                 self.soft
-            )
+            ))
         } else {
-            format!(
+            Some(format!(
                 "open-descriptor limit stays at {} (hard limit {})",
                 self.soft, self.hard
-            )
+            ))
         }
     }
 }
@@ -70,4 +76,27 @@ pub fn raise_nofile() -> Result<NoFile, String> {
         soft: lim.rlim_cur,
         hard: lim.rlim_max,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_limit_is_told_only_when_raised_or_low() {
+        let at = |before, soft, hard| NoFile { before, soft, hard }.describe();
+        assert_eq!(at(20_000, 20_000, 20_000), None);
+        assert_eq!(
+            at(1024, 20_000, 20_000).as_deref(),
+            Some("raised the open-descriptor limit from 1024 to 20000 (the hard limit)")
+        );
+        assert_eq!(
+            at(1024, 1024, 1024).as_deref(),
+            Some("open-descriptor limit 1024 is already the hard limit; cannot raise it further")
+        );
+        assert_eq!(
+            at(1024, 1024, 4096).as_deref(),
+            Some("open-descriptor limit stays at 1024 (hard limit 4096)")
+        );
+    }
 }

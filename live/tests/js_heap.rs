@@ -440,3 +440,46 @@ fn open_inspector_on_a_process_that_is_not_node_is_refused_in_one_line() {
     assert_eq!(err.trim().lines().count(), 1, "{err}");
     assert!(err.contains("not node"), "{err}");
 }
+
+/// `--pid` on a Node process without `--open-inspector` or `--inspect-url`: RSS
+/// is judged, and the note that the JS heap probe did not run names the two ways
+/// to reach a running process, not only `--cmd`.
+#[test]
+fn a_pid_run_without_an_inspector_says_how_to_reach_one() {
+    if !support::node_or_skip("a_pid_run_without_an_inspector_says_how_to_reach_one") {
+        return;
+    }
+    let port = soak_live::target::free_port().expect("a port");
+    let mut node = std::process::Command::new("node");
+    node.arg(support::fixture("cooldown-server.js"))
+        .args(["--variant", "fixed"])
+        .env_remove("NODE_OPTIONS");
+    let child = listening_on(node, port);
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    let plan = support::fixture("cooldown-heap-test.toml");
+    let o = support::run(
+        &out,
+        &[
+            "--pid",
+            &child.0.id().to_string(),
+            "--url",
+            &format!("http://127.0.0.1:{port}"),
+            "--plan",
+            plan.to_str().expect("utf-8"),
+            "--duration",
+            "3s",
+            "--sample-every",
+            "250ms",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
+    let s = summary(&out, "cooldown-heap-test", "fixed");
+    let notes = names(&s["notes"]);
+    assert!(
+        notes.iter().any(|n| n.starts_with("probe js-heap not run")
+            && n.contains("--open-inspector")
+            && n.contains("--inspect-url")),
+        "{notes:?}"
+    );
+}

@@ -264,3 +264,70 @@ fn a_service_that_refuses_every_request_itself_is_still_judged() {
         "{stdout}"
     );
 }
+
+/// A started wrapper (`npm start`, a shell script) that runs the service as its
+/// child: the process figures are the child's, which listens on the port, and
+/// the summary says whose they are.
+#[test]
+fn a_wrapped_service_is_measured_in_the_process_that_listens() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let out = dir.path().join("out");
+    // `; true` keeps the shell waiting for its child, as npm does.
+    let cmd = format!("sh -c '{}; true'", support::soak_server());
+    let o = chat_bot_run(&out, &cmd, "4s");
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+    let s = summary(&out, "chat-bot", "fixed");
+    let notes = names(&s["notes"]);
+    let wrapper = s["live"]["target"]["pid"].as_u64().expect("pid");
+    assert!(
+        notes
+            .iter()
+            .any(|n| n.starts_with("RSS, threads and descriptors are PID")
+                && n.contains(&format!("(PID {wrapper})"))),
+        "{notes:?}"
+    );
+    // The shell has one thread; soak-server's runtime has several.
+    let threads = support::resource(&s, "threads");
+    assert!(threads["peak"].as_f64().expect("peak") > 1.0, "{threads}");
+}
+
+/// A plan half of whose requests fail (a path the service does not have) is
+/// judged, and its message says how much of the plan the service did not serve.
+#[test]
+fn a_load_whose_requests_largely_fail_says_so_in_its_verdict() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let plan = dir.path().join("half.toml");
+    std::fs::write(
+        &plan,
+        "about = \"test: half the requests 404\"\nusers = 2\n\n\
+         [load]\ntrough = 20.0\npeak = 20.0\n\n\
+         [pools]\nuser = { size = 1000, churn = 1.0 }\nguild = { size = 50 }\n\n\
+         [[http]]\nmethod = \"GET\"\npath = \"/health\"\n\n\
+         [[http]]\nmethod = \"GET\"\npath = \"/no/such/path\"\n",
+    )
+    .expect("plan written");
+    let out = dir.path().join("out");
+    let o = support::run(
+        &out,
+        &[
+            "--cmd",
+            support::soak_server(),
+            "--plan",
+            plan.to_str().expect("utf-8"),
+            "--duration",
+            "4s",
+            "--sample-every",
+            "250ms",
+        ],
+    );
+    assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
+    let s = summary(&out, "half", "fixed");
+    let msg = s["message"].as_str().expect("message");
+    assert!(
+        msg.contains(
+            "% of the requests failed (the first: GET /no/such/path: HTTP 404): \
+             the service did less than the plan asks"
+        ),
+        "{msg}"
+    );
+}

@@ -89,6 +89,10 @@ fn the_leaky_c_server_fails_on_its_heap() {
         "{}",
         s["message"]
     );
+    // The plan declares no retention: the failed verdict says what one would change.
+    let msg = s["message"].as_str().expect("message");
+    assert!(msg.contains("; no retention declared: "), "{msg}");
+    assert!(msg.contains(" per 1,000 requests"), "{msg}");
     let heap = resource(&s, "heap");
     assert!(heap["budget_per_hour"].is_number(), "{heap}");
     // RSS is reported, not judged, while the heap is.
@@ -143,6 +147,9 @@ fn the_fixed_c_server_passes_on_its_heap() {
     // 10 s cannot tell the budget from zero (core's detectability rule: exit 3);
     // what matters here is that the heap is not failed and stays flat below.
     assert!(matches!(code, Some(0 | 3)), "{}", s["message"]);
+    // Not failed: no retention hint.
+    let msg = s["message"].as_str().expect("message");
+    assert!(!msg.contains("no retention"), "{msg}");
     // The last thousand flags, after the warm-up: flat.
     let live = heap_column(&out, "fixed");
     let late = &live[live.len() / 2..];

@@ -133,3 +133,49 @@ fn node_fixture_with_its_sweeper_stays_bounded() {
         "{kept} kept on average, {users} named within the TTL"
     );
 }
+
+/// A `*_total` series served without a `# TYPE` line is a counter all the same:
+/// sampled, never listed as a gauge that grew (a service's own request total
+/// once was, beside its real leak).
+#[test]
+fn an_untyped_total_is_a_counter_not_a_grown_gauge() {
+    if !support::node_or_skip("an_untyped_total_is_a_counter_not_a_grown_gauge") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("untyped.js");
+    std::fs::write(
+        &script,
+        "let n = 0; const kept = [];\n\
+         require('http').createServer((req, res) => {\n\
+           if (req.url === '/metrics') {\n\
+             res.end(`app_orders_total ${n}\\napp_items ${kept.length}\\n`);\n\
+             return;\n\
+           }\n\
+           n++; kept.push(n); res.end('ok');\n\
+         }).listen(Number(process.env.PORT), '127.0.0.1');\n",
+    )
+    .expect("script written");
+    let plan = support::one_request_plan(dir.path(), "orders", 2, 40.0, "GET", "/order");
+    let out = dir.path().join("out");
+    let cmd = format!("node {}", script.display());
+    let o = support::run(
+        &out,
+        &[
+            "--cmd",
+            &cmd,
+            "--plan",
+            plan.to_str().expect("utf-8"),
+            "--duration",
+            "6s",
+            "--sample-every",
+            "250ms",
+            "--no-heap",
+        ],
+    );
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+    let s = summary(&out, "orders", "fixed");
+    let grown = names(&s["grown_gauges"]);
+    assert!(grown.contains(&"app_items".to_string()), "{grown:?}");
+    assert!(!grown.iter().any(|g| g.ends_with("_total")), "{grown:?}");
+}

@@ -144,8 +144,9 @@ impl Tree {
             }
         };
         Err(Error::Usage(format!(
-            "baseline {} is from another scenario set: it holds {} but this run has {}; \
-             pass a baseline saved from the same scenarios and variant",
+            "baseline {} is from another scenario set: it holds {} but the runs to compare \
+             are {}; pass a baseline of the same scenarios and variant (a live run's variant \
+             is its --variant label)",
             self.root.display(),
             list(&ours),
             list(&theirs)

@@ -132,6 +132,13 @@ impl Probe for NodeHeap {
         self.given.is_none() && !self.open
     }
 
+    fn attach_instead(&self) -> Option<&'static str> {
+        Some(
+            "a Node process: --open-inspector (no restart), or --inspect-url when it runs \
+             with --inspect",
+        )
+    }
+
     fn before_spawn(&mut self, spawn: &mut Spawn) -> Result<(), String> {
         spawn.append("NODE_OPTIONS", inspector::NODE_OPTIONS);
         Ok(())

@@ -111,12 +111,11 @@ impl Probe for Metrics {
                 if columns.iter().any(|c| c.name == s.column) {
                     continue;
                 }
-                columns.push(if s.counter {
-                    Column::counter(&s.column)
-                } else if s.column.ends_with("_total") {
+                columns.push(if s.counter || s.column.ends_with("_total") {
                     // Prometheus names totals `_total`: they only climb, whatever
-                    // their declared type, so they are not drawn.
-                    Column::gauge(&s.column).hidden()
+                    // their declared type (or with none), so they are counters:
+                    // not drawn, never a gauge that grew.
+                    Column::counter(&s.column)
                 } else {
                     Column::gauge(&s.column)
                 });

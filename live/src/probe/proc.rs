@@ -1,5 +1,6 @@
 //! The target's process from `/proc/PID`: resident set size (the judged memory
-//! unless a heap probe attached), threads and open descriptors.
+//! unless a heap probe attached), threads and open descriptors — of the process
+//! that listens on the endpoint (a wrapper's child under `npm start`).
 
 use super::{Attached, Budget, Column, Probe, ProbeFuture, Resource, Row, Setup, TargetView};
 use crate::procfs;
@@ -31,7 +32,7 @@ impl Probe for Proc {
     }
 
     fn attach<'a>(&'a mut self, target: &'a TargetView<'a>) -> ProbeFuture<'a, Attached> {
-        self.pid = target.pid;
+        self.pid = target.serving;
         let columns = vec![
             Column::resource(
                 "rss_bytes",

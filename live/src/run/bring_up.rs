@@ -267,8 +267,12 @@ fn build(
         probes.retain(|p| {
             let keep = !p.needs_spawn();
             if !keep && cfg.heap != HeapMode::Required {
+                let instead = p
+                    .attach_instead()
+                    .map(|i| format!("; or, {i}"))
+                    .unwrap_or_default();
                 notes.push(format!(
-                    "probe {} not run: it needs a target soak starts (--cmd)",
+                    "probe {} not run: it needs a target soak starts (--cmd){instead}",
                     p.name()
                 ));
             }
@@ -325,6 +329,17 @@ async fn start_target(
     Ok((target, command))
 }
 
+/// The process that serves the endpoint: a started command's process group
+/// member listening on its port (the command itself, or what a wrapper such as
+/// `npm start` ran), else the target.
+fn serving_pid(target: &Target, endpoint: &Endpoint) -> u32 {
+    if !target.spawned() {
+        return target.pid;
+    }
+    let group = crate::procfs::group(target.pid);
+    crate::procfs::listener(endpoint.addr.port(), &group).unwrap_or(target.pid)
+}
+
 /// Attaches every probe, in order; a probe that does not apply is dropped with a
 /// note, one that reports a usage problem stops the run. With `--heap`, no heap
 /// probe attaching is a usage error naming each one's reason.
@@ -335,8 +350,19 @@ async fn attach(
     endpoint: &Endpoint,
     scratch: &Scratch,
 ) -> Result<(Layout, Vec<String>), LiveError> {
+    let mut notes = Vec::new();
+    let serving = serving_pid(target, endpoint);
+    if serving != target.pid {
+        notes.push(format!(
+            "RSS, threads and descriptors are PID {serving}'s, the process listening on \
+             port {}, not the started command's (PID {})",
+            endpoint.addr.port(),
+            target.pid
+        ));
+    }
     let view = TargetView {
         pid: target.pid,
+        serving,
         spawned: target.spawned(),
         endpoint,
         scratch: scratch.path(),
@@ -344,7 +370,6 @@ async fn attach(
     };
     let mut declared = Vec::new();
     let mut kept = Vec::new();
-    let mut notes = Vec::new();
     let mut heap_refusals = Vec::new();
     for mut p in std::mem::take(probes) {
         let answer = tokio::time::timeout(cfg.startup_timeout, p.attach(&view))
@@ -399,9 +424,13 @@ fn opening_line(cfg: &LiveConfig, r: &Running) -> String {
         .clone()
         .unwrap_or_else(|| format!("PID {}", r.target.pid));
     let probes: Vec<String> = r.probes.iter().filter_map(|p| p.describe()).collect();
+    let nofile = match &r.nofile {
+        Ok(n) => n.describe(),
+        Err(e) => Some(e.clone()),
+    };
     format!(
         "soak live: plan {} (seed {}), {} of load, a day every {} ({:.0}x), {} goose users\n  \
-         target {} at {}{}\n  {}",
+         target {} at {}{}{}",
         cfg.plan.name,
         cfg.seed,
         run::secs_text(cfg.duration.as_secs_f64()),
@@ -411,9 +440,6 @@ fn opening_line(cfg: &LiveConfig, r: &Running) -> String {
         what,
         r.endpoint.base(),
         probes.iter().map(|d| format!("; {d}")).collect::<String>(),
-        match &r.nofile {
-            Ok(n) => n.describe(),
-            Err(e) => e.clone(),
-        }
+        nofile.map(|n| format!("\n  {n}")).unwrap_or_default()
     )
 }

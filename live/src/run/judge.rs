@@ -59,15 +59,40 @@ pub(crate) fn judge_and_write(
     let head = headline(&verdicts, declared);
     let mut notes = Vec::new();
     let sites = fit_sites(&e, head, &judging, &mut notes);
-    notes.extend(
-        sites
-            .as_ref()
-            .and_then(|s| attribution::unfitted_note(&s.sites)),
-    );
+    let failed = head.is_some_and(|h| h.failed());
+    if failed {
+        // A failed run that names no site says why (the notes end its message).
+        notes.extend(
+            sites
+                .as_ref()
+                .filter(|s| s.sites.iter().all(|x| !x.fitted))
+                .and_then(|s| attribution::unfitted_note(&s.sites)),
+        );
+        if cfg.retention.is_none() {
+            notes.push(NO_RETENTION.to_string());
+        }
+    }
     notes.extend(rss_alone(&verdicts, head, &judging, cfg.max_growth));
     let per_1k = per_1k_requests(&e.samples, head.and_then(|h| h.estimate));
-    if let Some(g) = per_1k {
+    // What a growth costs per request, said where the memory grew.
+    if let Some(g) = per_1k.filter(|_| head.is_some_and(|h| h.grew())) {
         notes.push(format!("{} per 1,000 requests", bytes_text(g)));
+    }
+    // A plan whose requests largely fail judges a service that did less than it
+    // asked: the message says so (every one failing ends the run as a failed load).
+    let t = &e.totals;
+    if t.requests > 0
+        && t.errors < t.requests
+        && t.errors as f64 >= FAILED_SHARE * t.requests as f64
+    {
+        notes.push(format!(
+            "{:.0}% of the requests failed{}: the service did less than the plan asks",
+            100.0 * t.errors as f64 / t.requests as f64,
+            t.first_error
+                .as_deref()
+                .map(|f| format!(" (the first: {f})"))
+                .unwrap_or_default()
+        ));
     }
     if e.totals.shed > 0 {
         notes.push(format!(
@@ -353,6 +378,16 @@ fn per_1k_requests(samples: &Samples, est: Option<Estimate>) -> Option<f64> {
         .sum();
     (reqs > 0.0).then(|| e.per_hour * (e.to_hours - e.from_hours) / reqs * 1000.0)
 }
+
+/// The share of failed requests past which a judged run's message says so.
+const FAILED_SHARE: f64 = 0.1;
+
+/// What a failed run without a declared retention adds: a service that keeps what
+/// it is sent for a time fills for that long, and a fill the warm-up does not
+/// cover reads as growth.
+const NO_RETENTION: &str = "no retention declared: if the service keeps what it is sent for a \
+     time (a TTL, a session), give the longest with --retention (or the plan's `retention`) — \
+     until then its filling reads as growth";
 
 /// `v` to `digits` decimals.
 pub(crate) fn round(v: f64, digits: i32) -> f64 {
