@@ -138,10 +138,11 @@ pub struct LiveArgs {
     /// Time between the Node heap probe's full collections, each followed by a
     /// read of the live heap (and every 2nd by a read of the sampling profile);
     /// `auto` spaces them so their pauses take under 0.25% of the run (out of the
-    /// p99 latency), at least 1s apart, at least 40 of them after the warm-up
-    /// and at most 120 (each also costs the target CPU after it: V8
-    /// recompiles code the collection invalidated, so a long run gets no more
-    /// than its verdict needs: a 30-minute run one every ~15s).
+    /// p99 latency), at least 1s apart, at least 34 of them after the warm-up
+    /// and at most 120 up to a 15-minute run, fewer in a longer one (each also
+    /// slows the target after it: V8 recompiles the code the collection
+    /// invalidated, so a long run gets no more than its verdict needs: a
+    /// 30-minute run about one a minute).
     #[arg(long, default_value = "auto", value_name = "DURATION|auto")]
     pub heap_every: String,
     /// Mean bytes a heap probe lets the target allocate between sampled

@@ -28,9 +28,12 @@
 //! the gap (docs/performance.md, sessions 6, 7 and 10), a cost the probe cannot
 //! see from outside.
 //! So no run gets more cycles than its verdict needs: the judged window (the run
-//! after its warm-up) is split into about [`CYCLES_PER_RUN`] gaps at most: a
-//! 5-minute run is read as often as its pauses allow (every ~3 s), a 30-minute
-//! run every 14.5 s, not every few seconds throughout. And the verdict needs its
+//! after its warm-up) is split into about [`CYCLES_PER_RUN`] gaps at most up to a
+//! 15-minute run's ([`FULL_WINDOW`]), and a longer window into only as many as give
+//! its slope the same precision, at least [`MIN_CYCLES`]: a 5-minute run is read
+//! as often as its pauses allow (every ~3 s), a 30-minute run about once a minute
+//! — and what cycles cost the target's latency goes with how often they come, not
+//! how many there are. And the verdict needs its
 //! points: the gap never exceeds the window over [`MIN_CYCLES`], so a heap whose
 //! collections grow expensive (a leak) pauses the target more than
 //! [`PAUSE_SHARE`] rather than leaving its growth unjudged.
@@ -55,13 +58,16 @@ pub const MIN_GAP: Duration = Duration::from_secs(1);
 /// Cycles per profile poll: the first cycle and every so many after it read the
 /// sampling profile too. A poll pauses the target longer than the collection
 /// (it builds the whole call tree), and the sites' fits need fewer points than
-/// the judged heap's — but enough: a 5-minute run gets about [`MIN_CYCLES`]
-/// cycles after its warm-up, so every 2nd gives its sites ~20 points (every 4th
-/// gave 10, under the fit's 12, and a leaky run's message named no site).
+/// the judged heap's — but enough: a run gets at least [`MIN_CYCLES`] cycles
+/// after its warm-up, so every 2nd gives its sites at least 17 points (every 4th
+/// gave a 5-minute run 10, under the fit's 12, and a leaky run's message named no
+/// site).
 pub const PROFILE_EVERY: u64 = 2;
 
-/// Fewest cycles the judged window (the run after its warm-up) gets.
-pub const MIN_CYCLES: f64 = 40.0;
+/// Fewest cycles the judged window (the run after its warm-up) gets: every 2nd
+/// reads the profile: 17 reads for the sites' fits (12 needed, and a few
+/// lost to a slow poll or a late first read).
+pub const MIN_CYCLES: f64 = 34.0;
 
 /// Most cycles the judged window gets when they are cheap: the window over this
 /// is the shortest automatic gap a run's length allows (beside [`MIN_GAP`]).
@@ -70,8 +76,22 @@ pub const MIN_CYCLES: f64 = 40.0;
 /// runs with 67–79 cycles in the window read its growth to ± 0.34–0.41 MiB/wall
 /// h, with a 3-s floor (59–63 cycles) ± 0.42–0.52, and every 2nd point alone
 /// ± 0.40–0.58 (docs/performance.md, session 10). A longer run needs no more
-/// points than that: its standard error falls with its length.
+/// points than that: its standard error falls with its length (see
+/// [`FULL_WINDOW`]).
 pub const CYCLES_PER_RUN: f64 = 120.0;
+
+/// The longest judged window that gets up to [`CYCLES_PER_RUN`] cycles, seconds
+/// (a 15-minute run's: the catalog fixture's verdict needs them there,
+/// docs/performance.md). A longer window gets fewer, as many as give its slope
+/// the precision a window this long gets from [`CYCLES_PER_RUN`] — the slope's
+/// standard error goes as 1 / (window · √cycles), so the count falls with the
+/// window's square — and never fewer than [`MIN_CYCLES`]: a 20-minute run gets
+/// ~75, a 30-minute run 34 (one every ~51 s). What each cycle costs the target's
+/// latency depends on how often cycles come (V8 throws away optimised code at
+/// every full collection and the requests after it run slower until it is
+/// compiled again), so a long run's p99 pays for a cycle a minute, not one every
+/// 15 s (docs/performance.md, session 16).
+pub const FULL_WINDOW: f64 = 900.0;
 
 /// V8's default sampling interval, bytes: one sample per 32 KiB allocated.
 pub const SAMPLE_BYTES: u64 = 32 * 1024;
@@ -400,10 +420,19 @@ impl Gaps {
     pub fn of(window: f64) -> Gaps {
         let floor = MIN_GAP.as_secs_f64();
         Gaps {
-            shortest: (window / CYCLES_PER_RUN).max(floor),
+            shortest: (window / most_cycles(window)).max(floor),
             longest: (window / MIN_CYCLES).max(floor),
         }
     }
+}
+
+/// Most cycles a judged window of `window` seconds gets: [`CYCLES_PER_RUN`] up to
+/// [`FULL_WINDOW`], then fewer with the window's square, down to [`MIN_CYCLES`].
+fn most_cycles(window: f64) -> f64 {
+    if window <= FULL_WINDOW {
+        return CYCLES_PER_RUN;
+    }
+    (CYCLES_PER_RUN * (FULL_WINDOW / window).powi(2)).max(MIN_CYCLES)
 }
 
 /// The time to the next cycle after one that paused the target `pause` seconds:
@@ -453,8 +482,8 @@ mod tests {
 
     #[test]
     fn a_run_at_the_cycle_floor_reads_enough_profiles_for_its_sites() {
-        // A short run gets about MIN_CYCLES cycles after its warm-up; its sites
-        // are fitted on the profile reads among them, and a fit needs MIN_POINTS.
+        // A run gets at least MIN_CYCLES cycles after its warm-up; its sites are
+        // fitted on the profile reads among them, and a fit needs MIN_POINTS.
         let reads = MIN_CYCLES as u64 / PROFILE_EVERY;
         assert!(
             reads >= soak_harness::growth::MIN_POINTS as u64 + 5,
@@ -464,23 +493,32 @@ mod tests {
 
     #[test]
     fn cycles_are_spaced_by_their_cost() {
-        // A 30-minute run's window: 120 cycles at most (one every 14.5 s), 40 at least.
+        // A 30-minute run's window: 34 cycles (one every ~51 s) — the precision a
+        // 15-minute window gets from 120 would take 32.
         let long = Gaps::of(1740.0);
-        assert_eq!((long.shortest, long.longest), (14.5, 43.5));
+        assert!((long.shortest - 1740.0 / 34.0).abs() < 1e-9);
+        assert_eq!(long.shortest, long.longest);
+        // A 20-minute run's (1,140 s): 120 · (900 / 1,140)² = 74.8 cycles at most.
+        let mid = Gaps::of(1140.0);
+        assert!((mid.shortest - 1140.0 / 74.792_243_767_313_02).abs() < 1e-6);
+        assert!((mid.longest - 1140.0 / 34.0).abs() < 1e-9);
+        // Up to a 15-minute run's window, up to 120 (one every 7.5 s).
+        assert_eq!(Gaps::of(900.0).shortest, 7.5);
         // A 30 ms pause: 12 s to the next (0.25% of the time) in a 10-minute
-        // window, but a 30-minute run needs no cycle more often than every 14.5 s.
+        // window, but a 30-minute run needs no cycle more often than every ~51 s.
         assert!((next_gap(Cadence::Auto, 0.030, Gaps::of(600.0)) - 12.0).abs() < 1e-9);
-        assert_eq!(next_gap(Cadence::Auto, 0.030, long), 14.5);
-        assert_eq!(next_gap(Cadence::Auto, 0.001, long), 14.5);
+        assert_eq!(next_gap(Cadence::Auto, 0.030, long), long.shortest);
+        assert_eq!(next_gap(Cadence::Auto, 0.001, long), long.shortest);
         // A 5-minute run's window (240 s): its pauses set the gap (an 8-ms
-        // collection: 3.2 s), never under 2 s, never over 6 s.
+        // collection: 3.2 s), never under 2 s, never over 240 / 34 s.
         let short = Gaps::of(240.0);
         assert!((next_gap(Cadence::Auto, 0.008, short) - 3.2).abs() < 1e-9);
         assert_eq!(next_gap(Cadence::Auto, 0.001, short), 2.0);
         // A large heap's 600 ms collection: four minutes, unless the judged window
-        // needs more points (4 minutes: 40 cycles, one every 6 s).
-        assert_eq!(next_gap(Cadence::Auto, 0.6, short), 6.0);
-        assert!((next_gap(Cadence::Auto, 0.6, Gaps::of(9600.0)) - 240.0).abs() < 1e-9);
+        // needs more points (4 minutes: 34 cycles, one every ~7 s).
+        assert!((next_gap(Cadence::Auto, 0.6, short) - 240.0 / 34.0).abs() < 1e-9);
+        // In a long window its 34 cycles are further apart than the pause asks.
+        assert!((next_gap(Cadence::Auto, 0.6, Gaps::of(9600.0)) - 9600.0 / 34.0).abs() < 1e-9);
         // Never under MIN_GAP, however short the window.
         assert_eq!(next_gap(Cadence::Auto, 0.6, Gaps::of(20.0)), 1.0);
         assert_eq!(next_gap(Cadence::Every(5.0), 0.6, short), 5.0);
