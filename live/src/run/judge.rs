@@ -384,10 +384,10 @@ const FAILED_SHARE: f64 = 0.1;
 
 /// What a failed run without a declared retention adds: a service that keeps what
 /// it is sent for a time fills for that long, and a fill the warm-up does not
-/// cover reads as growth.
+/// cover reads as growth. No ` — ` in it: that separates the message's "where".
 const NO_RETENTION: &str = "no retention declared: if the service keeps what it is sent for a \
-     time (a TTL, a session), give the longest with --retention (or the plan's `retention`) — \
-     until then its filling reads as growth";
+     time (a TTL, a session), give the longest with --retention (or the plan's `retention`), \
+     as its filling reads as growth until the warm-up covers it";
 
 /// `v` to `digits` decimals.
 pub(crate) fn round(v: f64, digits: i32) -> f64 {
