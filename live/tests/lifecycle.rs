@@ -307,19 +307,9 @@ fn a_load_whose_requests_largely_fail_says_so_in_its_verdict() {
     )
     .expect("plan written");
     let out = dir.path().join("out");
-    let o = support::run(
-        &out,
-        &[
-            "--cmd",
-            support::soak_server(),
-            "--plan",
-            plan.to_str().expect("utf-8"),
-            "--duration",
-            "4s",
-            "--sample-every",
-            "250ms",
-        ],
-    );
+    // An absolute plan path: `run_for` joins it to the fixtures' directory as is.
+    let plan = plan.to_str().expect("utf-8");
+    let o = support::run_for(&out, support::soak_server(), plan, "4s", &[]);
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
     let s = summary(&out, "half", "fixed");
     let msg = s["message"].as_str().expect("message");

@@ -133,10 +133,7 @@ fn a_node_target_on_a_port_of_its_own_is_refused_naming_that_port_alone() {
     }
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free port")
-        .port();
+    let port = soak_live::target::free_port().expect("a free port");
     let cmd = format!(
         "node -e \"require('http').createServer((q, r) => r.end()).listen({port}, '127.0.0.1')\""
     );
