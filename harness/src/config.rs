@@ -31,14 +31,20 @@ pub enum Variant {
     Fixed,
     /// The bug the source report found.
     Leaky,
+    /// A live run nobody labelled: `soak live` of a service whose command carries
+    /// no `--variant` and that was given none. Neither twin, so it is never
+    /// compared with either; `soak run` and `soak-server` do not take it.
+    #[value(skip)]
+    Unlabelled,
 }
 
 impl Variant {
-    /// `fixed` or `leaky`.
+    /// `fixed`, `leaky` or `unlabelled`.
     pub fn as_str(self) -> &'static str {
         match self {
             Variant::Fixed => "fixed",
             Variant::Leaky => "leaky",
+            Variant::Unlabelled => "unlabelled",
         }
     }
 

@@ -63,15 +63,14 @@ fn hours(d: Option<Duration>) -> f64 {
 
 #[test]
 fn a_settled_run_stops_at_the_look_and_wakes_everything_there() {
-    for variant in [Variant::Fixed, Variant::Leaky] {
+    for (variant, want) in [
+        (Variant::Fixed, Verdict::Pass),
+        (Variant::Leaky, Verdict::Fail),
+    ] {
         let s = Requests::default();
         let cfg = RunConfig::new().variant(variant).max_growth(1e6).auto(12.0);
         let o = soak_harness::run(&s, &cfg).expect("runs");
         let sum = &o.summary;
-        let want = match variant {
-            Variant::Fixed => Verdict::Pass,
-            Variant::Leaky => Verdict::Fail,
-        };
         assert_eq!(sum.verdict, want, "{variant}: {}", sum.message);
         // A steady subject with a flat load is settled at the first look.
         assert_eq!(sum.virtual_hours, 1.0, "{variant}");

@@ -208,7 +208,7 @@ fn parse_pid(text: &str) -> Result<u32, String> {
 
 /// `--variant`'s help in `soak live`: a label, not a subject's build.
 const VARIANT_HELP: &str = "The run's label, fixed or leaky (its directory's name unless --name; \
-     before-and-after runs need two) [default: the --variant in --cmd, else fixed]";
+     before-and-after runs need two) [default: the --variant in --cmd, else unlabelled]";
 
 /// The `--variant X` a command passes to its target, if any.
 fn variant_in(cmd: &str) -> Option<Variant> {
@@ -255,7 +255,7 @@ impl LiveArgs {
             self.cmd
                 .as_deref()
                 .and_then(variant_in)
-                .unwrap_or(Variant::Fixed),
+                .unwrap_or(Variant::Unlabelled),
         )?;
         let name = self.name(variant)?;
         Ok(LiveConfig {

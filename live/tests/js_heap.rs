@@ -474,7 +474,7 @@ fn a_pid_run_without_an_inspector_says_how_to_reach_one() {
         ],
     );
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
-    let s = summary(&out, "cooldown-heap-test", "fixed");
+    let s = summary(&out, "cooldown-heap-test", "unlabelled");
     let notes = names(&s["notes"]);
     assert!(
         notes.iter().any(|n| n.starts_with("probe js-heap not run")

@@ -37,7 +37,7 @@ fn a_target_that_dies_fails_the_run_with_its_status_and_stderr() {
     );
     let o = chat_bot_run(&out, &cmd, "10s");
     assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
-    let s = summary(&out, "chat-bot", "fixed");
+    let s = summary(&out, "chat-bot", "unlabelled");
     let msg = s["message"].as_str().expect("message");
     assert!(
         msg.contains("died") && msg.contains("exit status 3"),
@@ -47,7 +47,7 @@ fn a_target_that_dies_fails_the_run_with_its_status_and_stderr() {
     assert_eq!(s["verdict"], "fail");
     assert!(names(&s["failed_resources"]).contains(&"target".to_string()));
     assert_eq!(s["ending"]["how"], "died");
-    let log = out.join("live-chat-bot/fixed/target-stderr.log");
+    let log = out.join("live-chat-bot/unlabelled/target-stderr.log");
     let log = std::fs::read_to_string(&log).expect("the target's stderr is kept");
     assert!(log.contains("out of cheese"), "{log}");
 }
@@ -189,29 +189,44 @@ fn a_load_whose_every_request_fails_judges_nothing_and_names_the_request() {
     let dir = tempfile::tempdir().expect("tempdir");
     let plan = support::one_request_plan(dir.path(), "elsewhere", 2, 20.0, "GET", "/no/such/path");
     let out = dir.path().join("out");
-    let args = [
-        "--cmd",
-        support::soak_server(),
-        "--plan",
-        plan.to_str().expect("utf-8"),
-        "--duration",
-        "4s",
-        "--sample-every",
-        "250ms",
-    ];
-    let o = support::run(&out, &args);
+    let run = |duration: &str| {
+        support::run(
+            &out,
+            &[
+                "--cmd",
+                support::soak_server(),
+                "--plan",
+                plan.to_str().expect("utf-8"),
+                "--duration",
+                duration,
+                "--sample-every",
+                "250ms",
+            ],
+        )
+    };
+    // A minute's run: stopped once 10 s and 100 requests have all missed.
+    let o = run("60s");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
-    let s = summary(&out, "elsewhere", "fixed");
+    // No --variant in the command nor given: the run is unlabelled, not "fixed".
+    let s = summary(&out, "elsewhere", "unlabelled");
+    assert_eq!(s["variant"], "unlabelled");
     assert_eq!(s["ending"]["how"], "load_failed", "{}", s["ending"]);
+    let at = s["ending"]["at_seconds"].as_f64().expect("at_seconds");
+    assert!((10.0..50.0).contains(&at), "stopped at {at} s of 60");
     let msg = s["message"].as_str().expect("message");
     assert!(msg.contains("every one of its"), "{msg}");
     assert!(msg.contains("GET /no/such/path: HTTP 404"), "{msg}");
+    assert!(
+        msg.contains("rather than run its whole --duration"),
+        "{msg}"
+    );
     assert_eq!(
         s["live"]["requests"]["errors"], s["live"]["requests"]["total"],
         "{}",
         s["live"]["requests"]
     );
     let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("elsewhere (unlabelled, seed"), "{stdout}");
     assert!(stdout.contains("the load failed after"), "{stdout}");
     assert!(
         stdout.contains("failed (100.0%; the first: GET /no/such/path: HTTP 404)"),
@@ -219,8 +234,14 @@ fn a_load_whose_every_request_fails_judges_nothing_and_names_the_request() {
     );
     assert!(stdout.contains("  report: "), "{stdout}");
     assert!(!stdout.contains("replacing"), "{stdout}");
-    // A second run of the same plan and name replaces the first's report, and says so.
-    let o = support::run(&out, &args);
+    // A second run of the same plan and name replaces the first's report, and says
+    // so; a run too short to stop early fails the same way at its end.
+    let o = run("4s");
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let s = summary(&out, "elsewhere", "unlabelled");
+    let msg = s["message"].as_str().expect("message");
+    assert!(msg.contains("every one of its"), "{msg}");
+    assert!(!msg.contains("rather than run its whole"), "{msg}");
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("replacing an earlier run's report"),
@@ -255,7 +276,7 @@ fn a_service_that_refuses_every_request_itself_is_still_judged() {
         ],
     );
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
-    let s = summary(&out, "limited", "fixed");
+    let s = summary(&out, "limited", "unlabelled");
     assert_ne!(s["ending"]["how"], "load_failed", "{}", s["ending"]);
     assert_eq!(s["complete"], true, "{}", s["message"]);
     let stdout = String::from_utf8_lossy(&o.stdout);
@@ -276,7 +297,7 @@ fn a_wrapped_service_is_measured_in_the_process_that_listens() {
     let cmd = format!("sh -c '{}; true'", support::soak_server());
     let o = chat_bot_run(&out, &cmd, "4s");
     assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
-    let s = summary(&out, "chat-bot", "fixed");
+    let s = summary(&out, "chat-bot", "unlabelled");
     let notes = names(&s["notes"]);
     let wrapper = s["live"]["target"]["pid"].as_u64().expect("pid");
     assert!(
@@ -311,7 +332,7 @@ fn a_load_whose_requests_largely_fail_says_so_in_its_verdict() {
     let plan = plan.to_str().expect("utf-8");
     let o = support::run_for(&out, support::soak_server(), plan, "4s", &[]);
     assert!(matches!(o.status.code(), Some(0 | 1 | 3)), "{}", stderr(&o));
-    let s = summary(&out, "half", "fixed");
+    let s = summary(&out, "half", "unlabelled");
     let msg = s["message"].as_str().expect("message");
     assert!(
         msg.contains(

@@ -174,7 +174,7 @@ fn an_untyped_total_is_a_counter_not_a_grown_gauge() {
         ],
     );
     assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
-    let s = summary(&out, "orders", "fixed");
+    let s = summary(&out, "orders", "unlabelled");
     let grown = names(&s["grown_gauges"]);
     assert!(grown.contains(&"app_items".to_string()), "{grown:?}");
     assert!(!grown.iter().any(|g| g.ends_with("_total")), "{grown:?}");

@@ -102,6 +102,9 @@ pub fn test_snippet(scenario: &dyn Scenario, cfg: &RunConfig, summary: &Summary)
     let variant = match cfg.variant {
         Variant::Fixed => "Fixed",
         Variant::Leaky => "Leaky",
+        // A replay is never unlabelled (shrink takes fixed or leaky); named
+        // for what it is should a caller of the library build one.
+        Variant::Unlabelled => "Unlabelled",
     };
     call("variant", format!("soak_harness::Variant::{variant}"));
     call("seed", cfg.seed.to_string());

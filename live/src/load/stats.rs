@@ -309,6 +309,30 @@ impl LoadStats {
         self.errors.load(Ordering::Relaxed)
     }
 
+    /// Why the load so far judges nothing: every request failed, none of them in
+    /// the service's code (no answer, or 404, 405, 501), so the load never reached
+    /// that code (a plan written for another service, a wrong `--url`). `None`
+    /// before any request, and once one was answered or refused by the service
+    /// itself (a rate limiter's 429s are its code at work).
+    pub fn none_reached(&self) -> Option<String> {
+        let requests = self.requests();
+        if requests == 0
+            || self.errors() < requests
+            || self.failures_reached.load(Ordering::Relaxed) > 0
+        {
+            return None;
+        }
+        Some(format!(
+            "every one of its {requests} requests failed (the first: {}): the plan's \
+             requests do not reach this service — check the plan's paths and methods \
+             against the target, and --url",
+            self.first_error
+                .get()
+                .map(String::as_str)
+                .unwrap_or("no reply")
+        ))
+    }
+
     /// Takes the counts since the previous call.
     pub fn take_interval(&self) -> Interval {
         let h = self.interval.take();

@@ -152,6 +152,22 @@ async fn sample_until_done(
                 why: String::new(),
             };
         }
+        // A load none of whose requests reached the service's code by now will
+        // not judge anything: stop it rather than make the person wait the whole
+        // --duration to hear that the plan's paths or --url are wrong.
+        let none_reached = (t >= NONE_REACHED_SECONDS
+            && t + NONE_REACHED_SECONDS < cfg.duration.as_secs_f64()
+            && r.load.stats.requests() >= NONE_REACHED_REQUESTS)
+            .then(|| r.load.stats.none_reached())
+            .flatten();
+        if let Some(why) = none_reached {
+            return Ending::LoadFailed {
+                at_seconds: t,
+                why: format!(
+                    "{why}; the load was stopped then rather than run its whole --duration"
+                ),
+            };
+        }
         if t >= next_progress {
             next_progress += progress_every(cfg.duration);
             say(cfg, &progress_line(t, samples, r));
@@ -162,6 +178,14 @@ async fn sample_until_done(
     }
     Ending::Completed
 }
+
+/// How long, and how many requests, a load whose every request failed without
+/// reaching the service's code runs before it is stopped ([`LoadStats::none_reached`]):
+/// long enough for a service that answers 404 while it warms up, short beside a soak.
+///
+/// [`LoadStats::none_reached`]: crate::load::stats::LoadStats::none_reached
+const NONE_REACHED_SECONDS: f64 = 10.0;
+const NONE_REACHED_REQUESTS: u64 = 100;
 
 fn progress_every(duration: Duration) -> f64 {
     (duration.as_secs_f64() / 10.0).clamp(5.0, 60.0)

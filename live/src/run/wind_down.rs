@@ -77,14 +77,17 @@ pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> 
             Some("goose did not stop within 25 s and was abandoned".into()),
         ),
     };
+    // An empty why is goose's failure, read here; the sampling loop gives its own.
     if let Ending::LoadFailed { why, .. } = &mut ending {
-        *why = goose_error
-            .as_deref()
-            .unwrap_or("goose ended early")
-            .replace(['\n', '\r'], " ");
+        if why.is_empty() {
+            *why = goose_error
+                .as_deref()
+                .unwrap_or("goose ended early")
+                .replace(['\n', '\r'], " ");
+        }
     }
     let totals = r.load.stats.totals();
-    if let Some(why) = all_failed(&ending, &totals) {
+    if let (true, Some(why)) = (ending.is_completed(), r.load.stats.none_reached()) {
         ending = Ending::LoadFailed {
             at_seconds: load_seconds,
             why,
@@ -109,25 +112,6 @@ pub(crate) async fn wind_down(cfg: &LiveConfig, r: &mut Running, s: Sampled) -> 
         cpu_seconds,
         handed,
     }
-}
-
-/// Why a run whose every request failed, none of them in the service's code
-/// (no answer, or 404, 405, 501), judges nothing: its load never reached that
-/// code (a plan written for another service, a wrong `--url`). `None` for a run
-/// with a request answered or refused by the service itself (a rate limiter's
-/// 429s are its code at work), or one that ended otherwise.
-fn all_failed(ending: &Ending, t: &Totals) -> Option<String> {
-    if !ending.is_completed() || t.requests == 0 || t.errors < t.requests || t.failures_reached > 0
-    {
-        return None;
-    }
-    Some(format!(
-        "every one of its {} requests failed (the first: {}): the plan's requests do not \
-         reach this service — check the plan's paths and methods against the target, and \
-         --url",
-        t.requests,
-        t.first_error.as_deref().unwrap_or("no reply")
-    ))
 }
 
 /// Goose's report files in the scratch directory that exist.
