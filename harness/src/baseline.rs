@@ -38,8 +38,11 @@
 //! the verdict is built on, and its standard error is about half the late half's
 //! (the hinge fit spends a parameter and half the window), so the same floor
 //! catches smaller changes with fewer false alarms. A resource whose baseline
-//! already failed its budget is not compared (the run fails on the budget anyway,
-//! and a leaky variant's growth varies from seed to seed by more than any floor).
+//! already failed its budget (a leak's run, or a leaky variant's) is compared with
+//! a wider margin: a rise counts past [`FAILED_BASE_SHARE`] of the baseline's rate
+//! too, as a leak's growth varies from seed to seed by more than any floor; its
+//! fall is what a fix's run against the leak's shows (`soak compare` says the
+//! baseline failed and what the run is now).
 
 use serde::Serialize;
 
@@ -53,6 +56,9 @@ pub const DEFAULT_HEAP_FLOOR: f64 = 128.0 * 1024.0;
 pub const DEFAULT_COUNT_FLOOR: f64 = 0.5;
 /// Default number of combined standard errors a rise must clear.
 pub const DEFAULT_Z: f64 = 3.0;
+/// The share of a failed baseline's rate a rise must also clear: a leak's growth
+/// varies from seed to seed by more than any floor.
+pub const FAILED_BASE_SHARE: f64 = 0.5;
 
 /// The verdict of a summary or resource as its lowercase word (`pass`, `fail`,
 /// `info`, `inconclusive`, …), whatever type holds it.
@@ -113,9 +119,13 @@ impl Rule {
     }
 }
 
-/// `scenario/variant seed N`.
+/// `scenario/variant seed N`; a live run named apart from its variant,
+/// `scenario/name (variant) seed N`.
 pub fn label(s: &Summary) -> String {
-    format!("{}/{} seed {}", s.scenario, s.variant, s.seed)
+    match &s.name {
+        Some(_) => format!("{} ({}) seed {}", s.run_name(), s.variant, s.seed),
+        None => format!("{}/{} seed {}", s.scenario, s.variant, s.seed),
+    }
 }
 
 /// The comparison of one resource.
@@ -141,6 +151,10 @@ pub struct Change {
     pub limit: f64,
     /// `new − old > limit`.
     pub regression: bool,
+    /// The baseline failed its budget on this resource (the limit is then at
+    /// least [`FAILED_BASE_SHARE`] of its rate).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub baseline_failed: bool,
     /// The hour the rates are per: `h` (virtual) or `wall h` (a live run's).
     #[serde(skip)]
     pub per: &'static str,
@@ -273,19 +287,22 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
             continue;
         };
         let Some(old) = old_r.estimate else { continue };
-        if verdict_word(&old_r.verdict) == "fail" {
+        let baseline_failed = verdict_word(&old_r.verdict) == "fail";
+        if baseline_failed {
             failed_before.push(format!(
-                "{} {} → {} ({})",
+                "{} {} → {} ({} now)",
                 r.spec.name,
                 rate(old.per_hour, &r.spec.unit, per),
                 rate(new.per_hour, &r.spec.unit, per),
                 verdict_word(&r.verdict)
             ));
-            continue;
         }
         let floor = rule.floor(&r.spec.unit);
         let sigma = (old.stderr.powi(2) + new.stderr.powi(2)).sqrt();
-        let limit = floor.max(rule.z * sigma);
+        let mut limit = floor.max(rule.z * sigma);
+        if baseline_failed {
+            limit = limit.max(FAILED_BASE_SHARE * old.per_hour.abs());
+        }
         changes.push(Change {
             resource: r.spec.name.clone(),
             unit: r.spec.unit.clone(),
@@ -297,13 +314,14 @@ pub fn compare(base: &Summary, base_rel: &str, current: &Summary, rule: &Rule) -
             sigma,
             limit,
             regression: new.per_hour - old.per_hour > limit,
+            baseline_failed,
             per,
         });
     }
     let mut notes = Vec::new();
     if !failed_before.is_empty() {
         notes.push(format!(
-            "failed its budget in the baseline already, not compared: {}",
+            "failed its budget in the baseline already (a rise counts past half its rate): {}",
             failed_before.join(", ")
         ));
     }
@@ -355,6 +373,7 @@ mod tests {
             sigma: 0.14,
             limit: 0.5,
             regression: false,
+            baseline_failed: false,
             per: "wall h",
         }
     }
@@ -396,10 +415,11 @@ mod tests {
         s
     }
 
-    /// A resource the baseline already failed is not compared, and the
-    /// comparison says so rather than "memory not compared" alone.
+    /// A resource the baseline already failed is compared with a margin of half
+    /// its rate: a fix's run against the leak's shows the fall, a rise past the
+    /// margin is a regression, the seed-to-seed spread of a leak is not.
     #[test]
-    fn a_resource_that_failed_in_the_baseline_is_named_as_not_compared() {
+    fn a_resource_that_failed_in_the_baseline_is_compared_with_a_wider_margin() {
         let rule = Rule::default();
         let c = compare(
             &with_js_heap("fail", 9e7),
@@ -407,24 +427,43 @@ mod tests {
             &with_js_heap("fail", 9e7),
             &rule,
         );
-        assert!(c.memory().is_none());
+        let m = c.memory().expect("compared");
+        assert!(m.baseline_failed && !c.regressed(), "{m:?}");
         assert_eq!(
             c.notes,
-            ["failed its budget in the baseline already, not compared: \
-              js_heap 85.83 MiB/h → 85.83 MiB/h (fail)"]
+            [
+                "failed its budget in the baseline already (a rise counts past half its rate): \
+              js_heap 85.83 MiB/h → 85.83 MiB/h (fail now)"
+            ]
         );
-        // A fix's run against the leak's: what it grows now, and its verdict.
+        // A fix's run against the leak's: the fall, and its verdict now.
         let c = compare(
             &with_js_heap("fail", 9e7),
             "b",
             &with_js_heap("pass", 1e5),
             &rule,
         );
+        assert!(!c.regressed());
+        assert!(c.memory().expect("compared").delta() < 0.0);
         assert_eq!(
             c.notes,
-            ["failed its budget in the baseline already, not compared: \
-              js_heap 85.83 MiB/h → 97.7 KiB/h (pass)"]
+            [
+                "failed its budget in the baseline already (a rise counts past half its rate): \
+              js_heap 85.83 MiB/h → 97.7 KiB/h (pass now)"
+            ]
         );
+        // A leak a third faster: within a leak's spread. Twice as fast: a regression.
+        let faster = |per_hour| {
+            compare(
+                &with_js_heap("fail", 9e7),
+                "b",
+                &with_js_heap("fail", per_hour),
+                &rule,
+            )
+        };
+        assert!(!faster(1.2e8).regressed());
+        assert!(faster(1.8e8).regressed());
+        // A baseline that passed: compared as ever, no note.
         let c = compare(
             &with_js_heap("pass", 1e5),
             "b",

@@ -30,8 +30,12 @@ pub struct Summary {
     pub mode: String,
     /// Scenario name.
     pub scenario: String,
-    /// `fixed` or `leaky`.
+    /// `fixed` or `leaky` (a live run's label: also `unlabelled`).
     pub variant: Variant,
+    /// A live run's `--name` where it is not the variant's (its directory's
+    /// name: `before`, `after-fix`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
     /// Traffic seed.
     pub seed: u64,
     /// Virtual hours replayed (with `--hours auto`, the hours it took).
@@ -494,6 +498,7 @@ impl Summary {
             mode: i.mode.to_string(),
             scenario: i.scenario.to_string(),
             variant: i.variant,
+            name: None,
             seed: i.seed,
             virtual_hours: i.virtual_hours,
             auto: i.auto,
@@ -564,6 +569,22 @@ impl Summary {
         self.time_base.clock == other.time_base.clock && (a - b).abs() <= 0.01 * a.max(b)
     }
 
+    /// Which run this is, for a person: `raid-burst (leaky, seed 3)`; a live run
+    /// named apart from its variant by its directory, `live-orders/after-fix
+    /// (unlabelled, seed 1)`.
+    pub fn who(&self) -> String {
+        format!("{} ({}, seed {})", self.run_name(), self.variant, self.seed)
+    }
+
+    /// The scenario, and a live run's `--name` where it is not the variant's:
+    /// `raid-burst`, `live-orders/after-fix`.
+    pub fn run_name(&self) -> String {
+        match &self.name {
+            Some(n) => format!("{}/{n}", self.scenario),
+            None => self.scenario.clone(),
+        }
+    }
+
     /// What the console prints when the run is done: the run and its message,
     /// then (a virtual run) how `--hours auto` settled and what teardown left.
     pub fn console(&self) -> String {
@@ -575,10 +596,8 @@ impl Summary {
             .unwrap_or("heap");
         if !self.time_base.is_virtual() {
             return format!(
-                "{} ({}, seed {}): {} wall ({:.1} virtual h), peak {fit} {peak}; {}",
-                self.scenario,
-                self.variant,
-                self.seed,
+                "{}: {} wall ({:.1} virtual h), peak {fit} {peak}; {}",
+                self.who(),
                 self.time_base.at_text(self.wall_seconds),
                 self.virtual_hours,
                 self.message
@@ -590,10 +609,8 @@ impl Summary {
             _ => self.virtual_hours,
         };
         let mut out = format!(
-            "{} ({}, seed {}): {} virtual h in {:.2} s wall, peak {fit} {peak}; {}",
-            self.scenario,
-            self.variant,
-            self.seed,
+            "{}: {} virtual h in {:.2} s wall, peak {fit} {peak}; {}",
+            self.who(),
             number_text((hours * 100.0).round() / 100.0),
             self.wall_seconds,
             self.message
@@ -742,6 +759,7 @@ pub(crate) mod tests {
             mode: MODE_LIVE.into(),
             scenario: "s".into(),
             variant: Variant::Fixed,
+            name: None,
             seed: 1,
             virtual_hours: 1.0,
             auto: None,

@@ -103,6 +103,21 @@ impl TimeBase {
         }
     }
 
+    /// What a run of `hours` whose one day cannot tell a fill from a leak should be
+    /// instead: two days, the same day's length each (`run ≥ 2 days (48 h)`,
+    /// `run two days: --duration 10m --day 5m`).
+    pub fn two_days(&self, hours: f64) -> String {
+        match self.clock {
+            // A replay's day is 24 of its hours.
+            Clock::Virtual => format!("run ≥ {}", self.hours_text((2.0 * hours).max(48.0))),
+            Clock::Wall => format!(
+                "run two days: --duration {} --day {}",
+                duration_text((2.0 * hours * 3600.0).round(), DurationStyle::Flag),
+                duration_text((hours * 3600.0).round(), DurationStyle::Flag)
+            ),
+        }
+    }
+
     /// How to make a run's window cover the day's load peak and trough: a full
     /// day for a replay; for a live run, whose `--duration` plays a whole day by
     /// default but whose warm-up leaves out the day's start, a longer run.

@@ -64,7 +64,7 @@ const SIZE_EXAMPLE: &str =
     "write it like 64KiB, 1.5MB or 4096 (units B, KB, MB, GB, KiB, MiB, GiB)";
 const RATE_EXAMPLE: &str =
     "write it like 1MB/h, 512KiB/h or 20KB/min (units B, KB, MB, GB, KiB, MiB, GiB; per s, min, h or day)";
-const DURATION_EXAMPLE: &str = "write it like 30s, 5m, 2h or 500ms";
+const DURATION_EXAMPLE: &str = "write it like 30s, 5m, 2h or 500ms (a bare number is seconds)";
 
 /// `text` quoted for a message, cut to [`ECHO_MAX`] characters with its length
 /// noted when longer (`'1000000000000000000000…' (309 characters)`), control
@@ -218,6 +218,13 @@ pub fn parse_rate(text: &str) -> Result<f64, String> {
 /// at least a nanosecond, at most [`MAX_DURATION`]. Plain decimals are converted
 /// exactly (`12437435776ms` is that many milliseconds, not the nearest double).
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    // Zero is refused below: a negative one is told the same rule.
+    if text.trim_start().starts_with('-') {
+        return Err(format!(
+            "{} is negative; a duration must be positive: {DURATION_EXAMPLE}",
+            echo(text)
+        ));
+    }
     let secs = number_with_unit(text, &DURATION_UNITS, "a duration", DURATION_EXAMPLE)?;
     if secs > MAX_DURATION.as_secs_f64() {
         return Err(format!(

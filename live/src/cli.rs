@@ -98,7 +98,8 @@ pub struct LiveArgs {
     /// Goose users (requests in flight at once) [default: the plan's].
     #[arg(long, value_name = "N")]
     pub users: Option<usize>,
-    /// Wall time of the load (the run stops by itself after it).
+    /// Wall time of the load (the run stops by itself after it): 30s, 10m, 1h; a
+    /// bare number is seconds.
     #[arg(long, default_value = "10m", value_name = "DURATION")]
     pub duration: String,
     /// Wall time one 24-hour day of the plan takes [default: --duration].

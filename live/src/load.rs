@@ -81,12 +81,14 @@ pub enum Frame {
 /// One event, fully decided by the dispatcher.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    /// An HTTP request: action index and rendered path.
+    /// An HTTP request: action index, rendered path and body.
     Http {
         /// Index into the plan's actions.
         action: usize,
         /// The path with placeholders filled.
         path: String,
+        /// The body with placeholders filled, if the action has one.
+        body: Option<String>,
     },
     /// A WebSocket session.
     Ws {
@@ -114,10 +116,14 @@ pub fn draw_with_ids(plan: &Plan, rng: &mut Rng, hour: f64, ids: &mut Vec<(usize
     ids.clear();
     let action = plan.pick(rng);
     match &plan.actions[action].kind {
-        ActionKind::Http(h) => Event::Http {
-            action,
-            path: plan.render_with(&h.path, rng, hour, |pool, id| ids.push((pool, id))),
-        },
+        ActionKind::Http(h) => {
+            let path = plan.render_with(&h.path, rng, hour, |pool, id| ids.push((pool, id)));
+            let body = h
+                .body
+                .as_deref()
+                .map(|b| plan.render_body(b, rng, hour, ids));
+            Event::Http { action, path, body }
+        }
         ActionKind::Ws(w) => {
             let path = plan.render(&w.path, rng, hour);
             let session = plan
@@ -398,7 +404,7 @@ async fn next_event(user: &mut GooseUser, s: &Shared) -> TransactionResult {
         Err(_) => return Ok(()),
     };
     match ev {
-        Event::Http { action, path } => http(user, s, action, &path).await,
+        Event::Http { action, path, body } => http(user, s, action, &path, body).await,
         Event::Ws {
             path,
             frames,
@@ -409,7 +415,13 @@ async fn next_event(user: &mut GooseUser, s: &Shared) -> TransactionResult {
     }
 }
 
-async fn http(user: &mut GooseUser, s: &Shared, action: usize, path: &str) -> TransactionResult {
+async fn http(
+    user: &mut GooseUser,
+    s: &Shared,
+    action: usize,
+    path: &str,
+    body: Option<String>,
+) -> TransactionResult {
     let ActionKind::Http(spec) = &s.plan.actions[action].kind else {
         return Ok(());
     };
@@ -421,11 +433,22 @@ async fn http(user: &mut GooseUser, s: &Shared, action: usize, path: &str) -> Tr
         "HEAD" => GooseMethod::Head,
         _ => GooseMethod::Get,
     };
-    let req = GooseRequest::builder()
+    let mut req = GooseRequest::builder()
         .method(method)
         .path(path)
-        .name(spec.name.as_str())
-        .build();
+        .name(spec.name.as_str());
+    if body.is_some() || !spec.headers.is_empty() {
+        // Headers were checked when the plan was read (plan::check_header).
+        let mut rb = user.get_request_builder(&method, path)?;
+        for (k, v) in &spec.headers {
+            rb = rb.header(k.as_str(), v.as_str());
+        }
+        if let Some(b) = body {
+            rb = rb.body(b);
+        }
+        req = req.set_request_builder(rb);
+    }
+    let req = req.build();
     let started = std::time::Instant::now();
     let res = user.request(req).await;
     let took = started.elapsed();

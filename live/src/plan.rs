@@ -26,6 +26,8 @@
 //! weight = 9
 //! method = "POST"
 //! path = "/flag/{guild}/{user}"
+//! body = '{"reason": "spam", "by": "{user}"}'      # optional; {user} is the path's id
+//! headers = { content-type = "application/json" }   # optional
 //!
 //! [[ws]]
 //! weight = 1
@@ -194,6 +196,11 @@ pub struct HttpSpec {
     pub path: String,
     /// Name in goose's report (default: `METHOD path-template`).
     pub name: String,
+    /// Body template with placeholders (a placeholder the path has takes the
+    /// path's id), if the request has a body.
+    pub body: Option<String>,
+    /// Headers sent with it, name and value.
+    pub headers: Vec<(String, String)>,
 }
 
 /// How a WebSocket session ends.
@@ -323,6 +330,51 @@ impl Plan {
                     rest = "";
                 }
             }
+        }
+        out.push_str(rest);
+        out
+    }
+
+    /// Fills a body template: each `{user}`, `{guild}` and `{session}` gets the id
+    /// its pool already gave the request (in `ids`: pool index, id — the path's),
+    /// else a new draw, told to `on_id` and added to `ids`. Every other character,
+    /// a JSON body's braces included, is sent as written.
+    pub fn render_body(
+        &self,
+        template: &str,
+        rng: &mut Rng,
+        hour: f64,
+        ids: &mut Vec<(usize, u64)>,
+    ) -> String {
+        let mut out = String::with_capacity(template.len() + 16);
+        let mut rest = template;
+        'scan: while let Some(open) = rest.find('{') {
+            out.push_str(&rest[..open]);
+            let after = &rest[open..];
+            for (i, key) in PLACEHOLDERS.iter().enumerate() {
+                let Some(tail) = after
+                    .strip_prefix('{')
+                    .and_then(|a| a.strip_prefix(key))
+                    .and_then(|a| a.strip_prefix('}'))
+                else {
+                    continue;
+                };
+                let id = match ids.iter().find(|(p, _)| *p == i) {
+                    Some(&(_, id)) => Some(id),
+                    None => self.pools.get(*key).map(|p| {
+                        let id = p.draw(rng, hour);
+                        ids.push((i, id));
+                        id
+                    }),
+                };
+                if let Some(id) = id {
+                    out.push_str(&id.to_string());
+                    rest = tail;
+                    continue 'scan;
+                }
+            }
+            out.push('{');
+            rest = &after[1..];
         }
         out.push_str(rest);
         out
@@ -466,6 +518,10 @@ struct RawHttp {
     path: String,
     #[serde(default)]
     name: Option<String>,
+    #[serde(default)]
+    body: Option<String>,
+    #[serde(default)]
+    headers: BTreeMap<String, String>,
 }
 
 fn one() -> f64 {
@@ -517,6 +573,15 @@ fn check_template(field: &str, t: &str) -> Result<(), String> {
     if !t.starts_with('/') {
         return Err(format!("{field} '{t}' must start with '/'"));
     }
+    check_placeholders(field, t)?;
+    if t.contains(|c: char| c.is_whitespace()) {
+        return Err(format!("{field} '{t}' must not contain spaces"));
+    }
+    Ok(())
+}
+
+/// Every `{…}` in `t` is one of [`PLACEHOLDERS`], and closed.
+fn check_placeholders(field: &str, t: &str) -> Result<(), String> {
     let mut rest = t;
     while let Some(open) = rest.find('{') {
         let after = &rest[open + 1..];
@@ -531,9 +596,16 @@ fn check_template(field: &str, t: &str) -> Result<(), String> {
         }
         rest = &after[close + 1..];
     }
-    if t.contains(|c: char| c.is_whitespace()) {
-        return Err(format!("{field} '{t}' must not contain spaces"));
-    }
+    Ok(())
+}
+
+/// A header a plan sends: a valid name, and a value of visible characters.
+fn check_header(field: &str, name: &str, value: &str) -> Result<(), String> {
+    use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+    HeaderName::from_bytes(name.as_bytes())
+        .map_err(|_| format!("{field}: '{name}' is not a header name"))?;
+    HeaderValue::from_str(value)
+        .map_err(|_| format!("{field}: the value of '{name}' is not a header value"))?;
     Ok(())
 }
 
@@ -668,6 +740,9 @@ impl RawHttp {
         if !h.weight.is_finite() || h.weight <= 0.0 {
             return Err(format!("{} must be positive", f("weight")));
         }
+        for (k, v) in &h.headers {
+            check_header(&f("headers"), k, v)?;
+        }
         let name = h.name.unwrap_or_else(|| format!("{method} {}", h.path));
         Ok(Action {
             weight: h.weight,
@@ -675,6 +750,8 @@ impl RawHttp {
                 method,
                 path: h.path,
                 name,
+                body: h.body,
+                headers: h.headers.into_iter().collect(),
             }),
         })
     }
@@ -763,11 +840,56 @@ mod tests {
                 "retention = \"soon\"\n[load]\ntrough=1\npeak=1\n[[http]]\npath=\"/\"",
                 "retention",
             ),
+            (
+                "[load]\ntrough=1\npeak=1\n[[http]]\npath=\"/\"\nheaders={\"bad name\"=\"x\"}",
+                "http[0].headers: 'bad name' is not a header name",
+            ),
+            (
+                "[load]\ntrough=1\npeak=1\n[[http]]\npath=\"/\"\nheaders={a=\"line\\nbreak\"}",
+                "the value of 'a' is not a header value",
+            ),
+            (
+                "[load]\ntrough=1\npeak=1\n[[http]]\npath=\"/\"\nbodee=\"x\"",
+                "body",
+            ),
         ];
         for (text, needle) in cases {
             let e = Plan::parse("t", text).expect_err(text);
             assert!(e.contains(needle), "{text}: {e}");
             assert!(!e.contains('\n'), "one line: {e}");
+        }
+    }
+
+    #[test]
+    fn a_body_takes_the_paths_ids_and_keeps_its_own_braces() {
+        let p = Plan::parse(
+            "t",
+            "[load]\ntrough=1\npeak=1\n[pools]\nuser={size=1000}\nguild={size=7}\n\
+             [[http]]\nmethod=\"POST\"\npath=\"/order/{user}\"\n\
+             body='{\"user\": \"{user}\", \"guild\": {guild}, \"x\": \"{nope}\"}'\n\
+             headers={content-type=\"application/json\"}",
+        )
+        .expect("valid");
+        let ActionKind::Http(h) = &p.actions[0].kind else {
+            panic!("an http action")
+        };
+        assert_eq!(
+            h.headers,
+            [("content-type".to_string(), "application/json".to_string())]
+        );
+        let mut rng = Rng::new(3);
+        for _ in 0..10 {
+            let mut ids = Vec::new();
+            let path = p.render_with(&h.path, &mut rng, 1.0, |i, id| ids.push((i, id)));
+            let body = p.render_body(h.body.as_deref().expect("a body"), &mut rng, 1.0, &mut ids);
+            let (user, guild) = (ids[0].1, ids[1].1);
+            assert_eq!(path, format!("/order/{user}"));
+            assert_eq!(
+                body,
+                format!("{{\"user\": \"{user}\", \"guild\": {guild}, \"x\": \"{{nope}}\"}}")
+            );
+            // The body's new draw is counted among the ids the request named.
+            assert_eq!(ids.len(), 2, "{ids:?}");
         }
     }
 

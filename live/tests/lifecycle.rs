@@ -234,8 +234,13 @@ fn a_load_whose_every_request_fails_judges_nothing_and_names_the_request() {
     );
     assert!(stdout.contains("  report: "), "{stdout}");
     assert!(!stdout.contains("replacing"), "{stdout}");
+    assert!(
+        !stdout.contains("holds an earlier run's report"),
+        "{stdout}"
+    );
     // A second run of the same plan and name replaces the first's report, and says
-    // so; a run too short to stop early fails the same way at its end.
+    // so before its load and at its end; a run too short to stop early fails the
+    // same way at its end.
     let o = run("4s");
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     let s = summary(&out, "elsewhere", "unlabelled");
@@ -245,6 +250,11 @@ fn a_load_whose_every_request_fails_judges_nothing_and_names_the_request() {
     let stdout = String::from_utf8_lossy(&o.stdout);
     assert!(
         stdout.contains("replacing an earlier run's report"),
+        "{stdout}"
+    );
+    let opening = stdout.lines().take(3).collect::<Vec<_>>().join("\n");
+    assert!(
+        opening.contains("holds an earlier run's report: this run's replaces it"),
         "{stdout}"
     );
 }

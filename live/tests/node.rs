@@ -158,24 +158,84 @@ fn an_untyped_total_is_a_counter_not_a_grown_gauge() {
     .expect("script written");
     let plan = support::one_request_plan(dir.path(), "orders", 2, 40.0, "GET", "/order");
     let out = dir.path().join("out");
+    let o = plain_node_run(&out, &script, &plan, "6s");
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+    let s = summary(&out, "orders", "unlabelled");
+    let grown = names(&s["grown_gauges"]);
+    assert!(grown.contains(&"app_items".to_string()), "{grown:?}");
+    assert!(!grown.iter().any(|g| g.ends_with("_total")), "{grown:?}");
+}
+
+/// A plan's `body` and `headers` reach the service: a body's `{user}` is the
+/// path's id and its JSON braces are sent as written. The service answers 400 to
+/// a request without them, so every request succeeding is the evidence.
+#[test]
+fn a_plans_body_and_headers_reach_the_service() {
+    if !support::node_or_skip("a_plans_body_and_headers_reach_the_service") {
+        return;
+    }
+    let dir = tempfile::tempdir().expect("tempdir");
+    let script = dir.path().join("orders.js");
+    std::fs::write(
+        &script,
+        "require('http').createServer((req, res) => {\n\
+           let b = '';\n\
+           req.on('data', (c) => { b += c; });\n\
+           req.on('end', () => {\n\
+             const user = req.url.split('/')[2];\n\
+             let ok = false;\n\
+             try { const j = JSON.parse(b); ok = j.user === user && j.qty === 2; } catch (e) {}\n\
+             ok = ok && req.headers['content-type'] === 'application/json'\n\
+                     && req.headers['x-tenant'] === 'acme';\n\
+             res.statusCode = ok ? 200 : 400;\n\
+             res.end(ok ? 'ok' : `bad: ${b} ${JSON.stringify(req.headers)}`);\n\
+           });\n\
+         }).listen(Number(process.env.PORT), '127.0.0.1');\n",
+    )
+    .expect("script written");
+    let plan = dir.path().join("orders.toml");
+    std::fs::write(
+        &plan,
+        "about = \"orders with a body\"\nusers = 2\n[load]\ntrough = 40.0\npeak = 40.0\n\
+         [pools]\nuser = { size = 1000 }\n\
+         [[http]]\nmethod = \"POST\"\npath = \"/order/{user}\"\n\
+         body = '{\"user\": \"{user}\", \"qty\": 2}'\n\
+         headers = { content-type = \"application/json\", x-tenant = \"acme\" }\n",
+    )
+    .expect("plan written");
+    let out = dir.path().join("out");
+    let o = plain_node_run(&out, &script, &plan, "4s");
+    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+    let s = summary(&out, "orders", "unlabelled");
+    let requests = &s["live"]["requests"];
+    assert!(
+        requests["total"].as_u64().expect("total") > 50,
+        "{requests}"
+    );
+    assert_eq!(requests["errors"], 0, "{requests}");
+}
+
+/// `node SCRIPT` under `plan` for `duration`, sampled every 250 ms, RSS judged
+/// (no heap probe: these tests are about what the load and the metrics do).
+fn plain_node_run(
+    out: &std::path::Path,
+    script: &std::path::Path,
+    plan: &std::path::Path,
+    duration: &str,
+) -> std::process::Output {
     let cmd = format!("node {}", script.display());
-    let o = support::run(
-        &out,
+    support::run(
+        out,
         &[
             "--cmd",
             &cmd,
             "--plan",
             plan.to_str().expect("utf-8"),
             "--duration",
-            "6s",
+            duration,
             "--sample-every",
             "250ms",
             "--no-heap",
         ],
-    );
-    assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
-    let s = summary(&out, "orders", "unlabelled");
-    let grown = names(&s["grown_gauges"]);
-    assert!(grown.contains(&"app_items".to_string()), "{grown:?}");
-    assert!(!grown.iter().any(|g| g.ends_with("_total")), "{grown:?}");
+    )
 }

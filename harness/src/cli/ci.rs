@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
-use crate::baseline::{self, Rule, RunComparison};
+use crate::baseline::{self, verdict_word, Rule, RunComparison};
 use crate::history::{self, Entry};
 use crate::junit::{self, Case};
 use crate::report::tree::{self, Comparisons, Tree};
@@ -342,7 +342,18 @@ fn print_comparisons(cur: &Tree, cmp: &Comparisons, rule: &Rule) {
                         )
                     })
                     .unwrap_or_else(|| "memory not compared".into());
-                let state = if c.regressed() { "REGRESSED" } else { "ok" };
+                // A run against a baseline that failed (a fix's against the
+                // leak's): what it is now, not "ok".
+                let state = match c.memory().filter(|m| m.baseline_failed) {
+                    _ if c.regressed() => "REGRESSED".to_string(),
+                    Some(m) => format!(
+                        "the baseline failed its budget; {} now",
+                        r.summary
+                            .resource(&m.resource)
+                            .map_or("not judged".to_string(), |v| verdict_word(&v.verdict))
+                    ),
+                    None => "ok".to_string(),
+                };
                 outln!("{} vs seed {}: {heap}: {state}", r.label(), c.base_seed);
                 for n in &c.notes {
                     outln!("  note: {n}");

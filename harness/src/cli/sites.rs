@@ -74,10 +74,8 @@ fn print_sites(dir: &Path) -> Result<(), Error> {
             .map(|n| format!("{n}\n"))
             .unwrap_or_default();
         text.push_str(&format!(
-            "{} ({}, seed {}): {resource} {}; {how}\n{}{unfitted}\n",
-            summary.scenario,
-            summary.variant,
-            summary.seed,
+            "{}: {resource} {}; {how}\n{}{unfitted}\n",
+            summary.who(),
             summary
                 .time_base
                 .rate_text(summary.growth_bytes_per_hour, "bytes"),

@@ -45,6 +45,12 @@ pub struct Facts {
     /// Standard deviation of the smoothed load's sample-to-sample noise, as a
     /// share of its mean: a rise or fall of a few of these is noise, not a cycle.
     pub load_noise: f64,
+    /// How far the level moved over the late half of the window by itself:
+    /// its highest reading less its lowest (no load covariates). A bounded fill
+    /// that is full holds within its noise; a leak, or a working set that follows
+    /// the load, moves. `None` when the late half has fewer than 3 readings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub level_late_range: Option<f64>,
 }
 
 /// Which load feature (of [`load_features`]) is the smoothed load.
@@ -86,6 +92,19 @@ pub(super) fn facts_in(w: &Window) -> Option<Facts> {
         Some(s) => hump(s),
         None => (1.0, 1.0), // a constant load has no cycle to cover
     };
+    // How far the late half's own level moved.
+    let mid = (t[0] + t[t.len() - 1]) / 2.0;
+    let late: Vec<f64> = t
+        .iter()
+        .zip(yy.iter())
+        .filter(|(x, _)| **x >= mid)
+        .map(|(_, y)| *y)
+        .collect();
+    let level_late_range = (late.len() >= 3).then(|| {
+        let hi = late.iter().copied().fold(f64::MIN, f64::max);
+        let lo = late.iter().copied().fold(f64::MAX, f64::min);
+        hi - lo
+    });
     let load_noise = match features.first() {
         Some(x) => smoothed_noise(x, mean(&w.load), w.step),
         None => 0.0,
@@ -101,6 +120,7 @@ pub(super) fn facts_in(w: &Window) -> Option<Facts> {
         load_rise,
         load_fall,
         load_noise,
+        level_late_range,
     })
 }
 
@@ -188,6 +208,25 @@ mod tests {
         // No load variation: nothing to cover, nothing collinear.
         assert_eq!((l.load_rise, l.load_fall), (1.0, 1.0));
         assert!((l.trend_vif - 1.0).abs() < 1e-9, "{l:?}");
+    }
+
+    #[test]
+    fn the_late_range_is_how_far_the_late_half_moved() {
+        let t = minutes(6.0);
+        let mut rng = Rng::new(7);
+        let load = vec![100.0; t.len()];
+        // Rises 3 MB over the first three hours, then holds; and a steady leak.
+        let held: Vec<f64> = t
+            .iter()
+            .map(|&h| 1e6 * h.min(3.0) + 1e4 * rng.normal())
+            .collect();
+        let leak: Vec<f64> = t.iter().map(|&h| 1e6 * h + 1e4 * rng.normal()).collect();
+        let f = facts(&t, &held, &load, 0.0, TimeBase::VIRTUAL).expect("facts");
+        let range = f.level_late_range.expect("a range");
+        assert!(range < 10.0 * 1e4, "held: {range}");
+        let l = facts(&t, &leak, &load, 0.0, TimeBase::VIRTUAL).expect("facts");
+        let range = l.level_late_range.expect("a range");
+        assert!((range / 3e6 - 1.0).abs() < 0.05, "leak: {range}");
     }
 
     #[test]

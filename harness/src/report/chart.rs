@@ -459,13 +459,7 @@ fn heap_panel<DB: DrawingBackend>(
             .map(|v| v / MIB),
     )
     .unwrap_or((0.0, 1.0));
-    let title = format!(
-        "{} ({}, seed {}) — {}",
-        sum.scenario,
-        sum.variant,
-        sum.seed,
-        sum.verdict.as_str().to_uppercase()
-    );
+    let title = format!("{} — {}", sum.who(), sum.verdict.as_str().to_uppercase());
     let per = format!("/{}", sum.time_base.per_hour());
     let suffix = axis.suffix;
     // The other series (RSS beside the heap) are context on their own axis, from

@@ -27,7 +27,7 @@ pub fn write_index(root: &Path) -> Result<(), Error> {
                      src=\"{rel}/{PNG_FILE}\" alt=\"heap chart\" loading=\"lazy\"></a><br>\
                      <a href=\"{rel}/{SVG_FILE}\">svg</a> <a href=\"{rel}/{SUMMARY_FILE}\">json</a></td></tr>",
                     v = s.verdict,
-                    sc = esc(&s.scenario),
+                    sc = esc(&s.run_name()),
                     va = s.variant,
                     seed = s.seed,
                     h = s.length_text(),

@@ -56,7 +56,8 @@ pub fn to_markdown(
     let mut out = String::new();
     let tally: Vec<String> = counts.iter().map(|(w, n)| format!("{n} {w}")).collect();
     let _ = writeln!(out, "## {title}\n");
-    let _ = write!(out, "{} runs: {}", rows.len(), tally.join(", "));
+    let runs = if rows.len() == 1 { "run" } else { "runs" };
+    let _ = write!(out, "{} {runs}: {}", rows.len(), tally.join(", "));
     if with_baseline {
         let _ = write!(
             out,
@@ -104,7 +105,7 @@ pub fn to_markdown(
         let _ = write!(
             out,
             "| {} | {} | {} | {} | {} | {} |",
-            cell(&s.scenario),
+            cell(&s.run_name()),
             s.variant,
             s.seed,
             cell(&verdict),
@@ -147,8 +148,9 @@ pub fn to_markdown(
         .filter(|r| verdict_word(&r.summary.verdict) != "pass")
         .map(|r| {
             format!(
-                "- **{}/{} seed {}**: {}",
-                r.summary.scenario, r.summary.variant, r.summary.seed, r.summary.message
+                "- **{}**: {}",
+                crate::baseline::label(r.summary),
+                r.summary.message
             )
         })
         .chain(

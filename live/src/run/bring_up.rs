@@ -163,6 +163,16 @@ pub(crate) async fn bring_up(
         scratch,
     };
     say(cfg, &opening_line(cfg, &running));
+    // Said before the load (under --quiet too), while the earlier report can still
+    // be copied away: a rerun after a fix would otherwise replace the run it is
+    // meant to be compared with.
+    if running.replaces {
+        super::tell(&format!(
+            "  {} holds an earlier run's report: this run's replaces it (copy it elsewhere \
+             now to keep it; --name keeps runs apart, e.g. --name after-fix)",
+            running.dir.display()
+        ));
+    }
     Ok(running)
 }
 

@@ -11,7 +11,7 @@ use soak_harness::growth::{Estimate, SIGNIFICANCE_Z};
 use soak_harness::report::{write_run, SITES_FILE};
 use soak_harness::samples::{Samples, WALL_SECONDS};
 use soak_harness::summary::{
-    exit_status, ChartPanel, ChartSeries, ChartSpec, Summary, SummaryInput, MODE_LIVE,
+    exit_status, ChartPanel, ChartSeries, ChartSpec, Ending, Summary, SummaryInput, MODE_LIVE,
 };
 use soak_harness::timebase::TimeBase;
 use soak_harness::units::bytes_text;
@@ -72,7 +72,10 @@ pub(crate) fn judge_and_write(
             notes.push(NO_RETENTION.to_string());
         }
     }
-    notes.extend(rss_alone(&verdicts, head, &judging, cfg.max_growth));
+    // A load that failed judged nothing: what RSS alone would have said is noise.
+    if !matches!(e.ending, Ending::LoadFailed { .. }) {
+        notes.extend(rss_alone(&verdicts, head, &judging, cfg.max_growth));
+    }
     let per_1k = per_1k_requests(&e.samples, head.and_then(|h| h.estimate));
     // What a growth costs per request, said where the memory grew.
     if let Some(g) = per_1k.filter(|_| head.is_some_and(|h| h.grew())) {
@@ -108,7 +111,7 @@ pub(crate) fn judge_and_write(
         .map(|d| d.column.name.clone())
         .collect();
     let scenario = cfg.scenario();
-    let summary = Summary::new(SummaryInput {
+    let mut summary = Summary::new(SummaryInput {
         mode: MODE_LIVE,
         scenario: &scenario,
         variant: cfg.variant,
@@ -133,6 +136,11 @@ pub(crate) fn judge_and_write(
         notes,
         verdicts,
     });
+    // A run named apart from its variant (`--name after-fix`) says so wherever
+    // it is shown: two runs of one plan and label differ by it.
+    if cfg.name != cfg.variant.as_str() {
+        summary.name = Some(cfg.name.clone());
+    }
     let series = sites.as_ref().map(|s| &s.series);
     write_run(
         &r.dir,
@@ -386,8 +394,7 @@ const FAILED_SHARE: f64 = 0.1;
 /// it is sent for a time fills for that long, and a fill the warm-up does not
 /// cover reads as growth. No ` — ` in it: that separates the message's "where".
 const NO_RETENTION: &str = "no retention declared: if the service keeps what it is sent for a \
-     time (a TTL, a session), give the longest with --retention (or the plan's `retention`), \
-     as its filling reads as growth until the warm-up covers it";
+     while (a TTL, a session), give the longest with --retention, as it fills until then";
 
 /// `v` to `digits` decimals.
 pub(crate) fn round(v: f64, digits: i32) -> f64 {
