@@ -92,7 +92,9 @@ pub struct LiveArgs {
     /// Allow a target that is not on this machine.
     #[arg(long)]
     pub allow_remote: bool,
-    /// Traffic plan: a built-in name or a TOML file.
+    /// Traffic plan: a built-in name (`live/plans/`; a wrong name lists them) or a
+    /// TOML file: the day's load curve, id pools, and weighted HTTP requests
+    /// (method, path, body, headers) and WebSocket sessions (README, "soak live").
     #[arg(long, default_value = "ws-churn", value_name = "PLAN")]
     pub plan: String,
     /// Goose users (requests in flight at once) [default: the plan's].
@@ -157,7 +159,8 @@ pub struct LiveArgs {
     /// Time between SIGTERM and SIGKILL when stopping a spawned target.
     #[arg(long, default_value = "10s", value_name = "DURATION")]
     pub stop_grace: String,
-    /// Report directory name under OUT/live-PLAN/ [default: the variant].
+    /// Report directory name under OUT/live-PLAN/, shown with the run wherever it
+    /// is (e.g. before-fix, after-fix) [default: the variant].
     #[arg(long, value_name = "NAME")]
     pub name: Option<String>,
     /// The options every run takes.
