@@ -19,6 +19,11 @@ use tokio::process::{Child, Command};
 use tokio::sync::Notify;
 use tokio::time::Instant;
 
+/// How long a running process (`--pid`) that listens on other ports, and not on
+/// the run's, is given before the run is refused: it is up, so it will not
+/// start listening there by waiting out `--startup-timeout`.
+pub const ATTACHED_GRACE: Duration = Duration::from_secs(2);
+
 use crate::procfs;
 
 /// Lines of the target's stderr kept for messages.
@@ -199,12 +204,13 @@ pub enum StartError {
     #[error("--pid {0}: no such process; give the PID of a running process")]
     NoProcess(u32),
     /// The port never accepted a connection.
-    #[error("{addr} never accepted a connection within --startup-timeout {secs}s; {hint}")]
+    #[error("{addr} never accepted a connection within {waited}; {hint}")]
     PortNeverOpened {
         /// Where soak tried.
         addr: std::net::SocketAddr,
-        /// The timeout, seconds.
-        secs: f64,
+        /// How long soak waited: `--startup-timeout 30s`, or `2s` for a running
+        /// process (--pid) already listening elsewhere.
+        waited: String,
         /// Where the target listens instead, and what to give (`--url`).
         hint: String,
     },
@@ -320,7 +326,8 @@ impl Target {
     }
 
     /// Waits until `addr` accepts a TCP connection, the target exits, or
-    /// `timeout` passes.
+    /// `timeout` passes — for a running process (`--pid`) that listens on other
+    /// ports and not this one, [`ATTACHED_GRACE`].
     pub async fn wait_for_port(
         &mut self,
         addr: std::net::SocketAddr,
@@ -351,9 +358,26 @@ impl Target {
             if Instant::now() >= deadline {
                 return Err(StartError::PortNeverOpened {
                     addr,
-                    secs: timeout.as_secs_f64(),
+                    waited: format!("--startup-timeout {}s", timeout.as_secs_f64()),
                     hint: self.listening_hint(addr),
                 });
+            }
+            // A running process (--pid) that listens, but not here, will not start
+            // to: say so now rather than after the whole --startup-timeout.
+            let waited = timeout.saturating_sub(deadline - Instant::now());
+            if !self.spawned() && waited >= ATTACHED_GRACE {
+                let ports = procfs::listening_ports(self.pid);
+                if !ports.is_empty() && !ports.contains(&addr.port()) {
+                    return Err(StartError::PortNeverOpened {
+                        addr,
+                        waited: format!(
+                            "{}s (PID {} listens elsewhere)",
+                            ATTACHED_GRACE.as_secs(),
+                            self.pid
+                        ),
+                        hint: self.listening_hint(addr),
+                    });
+                }
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }

@@ -325,7 +325,7 @@ fn a_running_node_process_gets_its_inspector_opened_for_the_run_and_closed_after
             "500",
         ])
         .env_remove("NODE_OPTIONS");
-    let mut child = listening_on(node, port);
+    let mut child = support::listening_on(node, port);
     let pid = child.0.id();
     let listening = || soak_live::procfs::listening_ports(pid);
     assert_eq!(listening(), [port], "no inspector before the run");
@@ -378,46 +378,14 @@ fn a_running_node_process_gets_its_inspector_opened_for_the_run_and_closed_after
     );
 }
 
-/// `cmd` started with PORT=`port` (its output dropped), once it listens there.
-fn listening_on(mut cmd: std::process::Command, port: u16) -> Kill {
-    let child = cmd
-        .env("PORT", port.to_string())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("the service starts");
-    let pid = child.id();
-    // Killed however the test ends.
-    let mut child = Kill(child);
-    let mut waited = 0;
-    while !soak_live::procfs::listening_ports(pid).contains(&port) {
-        assert!(waited < 100, "the service never listened on {port}");
-        if let Ok(Some(s)) = child.0.try_wait() {
-            panic!("the service exited: {s}");
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-        waited += 1;
-    }
-    child
-}
-
-/// A child process killed when dropped.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 #[test]
 fn open_inspector_on_a_process_that_is_not_node_is_refused_in_one_line() {
     // A service that is not Node (soak-server on loopback): --heap with
     // --open-inspector is refused before the load, and no signal sent (the
     // server, which does not catch SIGUSR1, is still there after).
     let port = soak_live::target::free_port().expect("a port");
-    let mut server = listening_on(std::process::Command::new(support::soak_server()), port);
+    let mut server =
+        support::listening_on(std::process::Command::new(support::soak_server()), port);
     let pid = server.0.id();
     let dir = tempfile::tempdir().expect("tempdir");
     let o = support::run(
@@ -454,7 +422,7 @@ fn a_pid_run_without_an_inspector_says_how_to_reach_one() {
     node.arg(support::fixture("cooldown-server.js"))
         .args(["--variant", "fixed"])
         .env_remove("NODE_OPTIONS");
-    let child = listening_on(node, port);
+    let child = support::listening_on(node, port);
     let dir = tempfile::tempdir().expect("tempdir");
     let out = dir.path().join("out");
     let plan = support::fixture("cooldown-heap-test.toml");

@@ -141,3 +141,43 @@ fn a_node_target_on_a_port_of_its_own_is_refused_naming_that_port_alone() {
     assert_refused(&o, &out, &format!("it listens on {port} instead"));
     assert_refused(&o, &out, &format!("--url http://127.0.0.1:{port}"));
 }
+
+/// A running process (--pid) given the wrong port: it listens elsewhere, so the
+/// run is refused at once (after a 2-s grace, not the 30-s --startup-timeout),
+/// naming the port it listens on.
+#[test]
+fn a_running_process_on_another_port_is_refused_without_waiting_out_the_timeout() {
+    let port = soak_live::target::free_port().expect("a port");
+    let server = support::listening_on(std::process::Command::new(support::soak_server()), port);
+    let wrong = soak_live::target::free_port().expect("another port");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let o = support::run(
+        &dir.path().join("out"),
+        &[
+            "--pid",
+            &server.0.id().to_string(),
+            "--url",
+            &format!("http://127.0.0.1:{wrong}"),
+            "--plan",
+            "chat-bot",
+            "--duration",
+            "20s",
+            "--startup-timeout",
+            "60s",
+        ],
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    let err = stderr(&o);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(
+        err.contains(&format!(
+            "within 2s (PID {} listens elsewhere)",
+            server.0.id()
+        )),
+        "{err}"
+    );
+    assert!(
+        err.contains(&format!("--url http://127.0.0.1:{port}")),
+        "{err}"
+    );
+}

@@ -212,3 +212,36 @@ pub fn toy_config(out: &Path, extra: &[&str]) -> soak_live::config::LiveConfig {
         .to_config()
         .expect("valid")
 }
+
+/// `cmd` started with PORT=`port` (its output dropped), once it listens there.
+pub fn listening_on(mut cmd: std::process::Command, port: u16) -> Kill {
+    let child = cmd
+        .env("PORT", port.to_string())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("the service starts");
+    let pid = child.id();
+    // Killed however the test ends.
+    let mut child = Kill(child);
+    let mut waited = 0;
+    while !soak_live::procfs::listening_ports(pid).contains(&port) {
+        assert!(waited < 100, "the service never listened on {port}");
+        if let Ok(Some(s)) = child.0.try_wait() {
+            panic!("the service exited: {s}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        waited += 1;
+    }
+    child
+}
+
+/// A child process killed when dropped.
+pub struct Kill(pub std::process::Child);
+
+impl Drop for Kill {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
