@@ -220,6 +220,22 @@ fn leak_run_exits_1_with_growth_within_10_percent_and_complete_reports() {
         let name = e.expect("entry").file_name().to_string_lossy().into_owned();
         assert!(!name.starts_with('.'), "stray temp file {name}");
     }
+    // `soak sites` prints the run's sites, the leak's past the budget, and says
+    // once what a share is (they need not add to 100%).
+    let sites = soak(&["sites", dir.to_str().expect("utf-8")]);
+    assert_eq!(sites.status.code(), Some(0), "{}", stderr(&sites));
+    let table = stdout(&sites);
+    assert!(
+        table.starts_with("calibration (fixed, seed 1): heap "),
+        "{table}"
+    );
+    assert!(table.contains("growth/h ± err   share"), "{table}");
+    assert!(table.contains("PAST"), "{table}");
+    assert_eq!(
+        table.matches("shares need not add to 100%").count(),
+        1,
+        "{table}"
+    );
 }
 
 #[test]

@@ -83,5 +83,10 @@ fn print_sites(dir: &Path) -> Result<(), Error> {
         ));
     }
     outln!("{}", text.trim_end());
+    // What a share is, once: readers summed them and found more than 100%.
+    outln!(
+        "\nshare: a site's growth over its run's, each fitted with its own error, so shares \
+         need not add to 100%; PAST: the site alone grew past the budget"
+    );
     Ok(())
 }
