@@ -249,9 +249,18 @@ impl RunComparison {
     pub fn messages(&self, rule: &Rule) -> Vec<String> {
         self.regressions()
             .map(|c| {
+                // A baseline that failed widens the margin by half its rate.
+                let failed = if c.baseline_failed {
+                    format!(
+                        ", half the failed baseline's rate = {}",
+                        c.rate(FAILED_BASE_SHARE * c.old.abs())
+                    )
+                } else {
+                    String::new()
+                };
                 format!(
                     "regression: {}/{} seed {}: {} grows {} ± {} against {} ± {} in the baseline \
-                     (seed {}): a rise of {}, more than max(floor {}, {}σ = {})",
+                     (seed {}): a rise of {}, more than max(floor {}, {}σ = {}{failed})",
                     self.scenario,
                     self.variant,
                     self.seed,
@@ -462,7 +471,13 @@ mod tests {
             )
         };
         assert!(!faster(1.2e8).regressed());
-        assert!(faster(1.8e8).regressed());
+        let twice = faster(1.8e8);
+        assert!(twice.regressed());
+        let said = twice.messages(&rule).join("\n");
+        assert!(
+            said.ends_with(", half the failed baseline's rate = 42.92 MiB/h)"),
+            "{said}"
+        );
         // A baseline that passed: compared as ever, no note.
         let c = compare(
             &with_js_heap("pass", 1e5),
